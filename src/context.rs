@@ -1,0 +1,320 @@
+//! `UserContext`: who the caller is and what they may do.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::{AuthError, Requirement};
+use crate::rbac::{Action, Permission, PermissionSet};
+
+/// How the caller authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuthMethod {
+    /// A bearer JWT in the `Authorization` header (or, when enabled, the query).
+    Bearer,
+    /// An API key.
+    ApiKey,
+    /// A browser session cookie.
+    Session,
+    /// An OAuth2 / OIDC login.
+    OAuth2,
+    /// The built-in identity (email and password).
+    Identity,
+    /// A strategy of your own.
+    Custom(&'static str),
+}
+
+/// The authenticated caller, as the gateway puts it into the request.
+///
+/// Strategies build it from a credential; the gateway then fills in
+/// [`permissions`](Self::permissions) from the roles (RBAC enrichment). Use it as an extractor
+/// (`UserContext` answers 401 when absent, `Option<UserContext>` never rejects).
+///
+/// Its `Debug` output never contains a token, and shows the e-mail address and claim values only
+/// as "redacted", so a context can be logged.
+///
+/// ```
+/// use portcullis::{AuthMethod, UserContext};
+///
+/// let ctx = UserContext::new("user-1", AuthMethod::Bearer).with_roles(["viewer", "editor", "viewer"]);
+/// assert_eq!(ctx.roles(), ["editor", "viewer"]); // sorted, duplicates removed
+/// assert!(!format!("{ctx:?}").contains("eyJ"));
+/// ```
+#[derive(Clone)]
+pub struct UserContext {
+    // Shared so that extractors hand out clones for the cost of a reference count.
+    data: Arc<ContextData>,
+}
+
+#[derive(Clone, Serialize)]
+struct ContextData {
+    subject: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    roles: Vec<String>,
+    permissions: Arc<PermissionSet>,
+    method: AuthMethod,
+    scopes: Vec<String>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    claims: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<u64>,
+    #[serde(skip)]
+    carried_permissions: Vec<Permission>,
+}
+
+impl UserContext {
+    /// A context for `subject`, with no roles and no permissions yet.
+    pub fn new(subject: impl Into<String>, method: AuthMethod) -> Self {
+        let data = ContextData {
+            subject: subject.into(),
+            tenant: None,
+            email: None,
+            roles: Vec::new(),
+            permissions: Arc::new(PermissionSet::empty()),
+            method,
+            scopes: Vec::new(),
+            claims: Map::new(),
+            token_id: None,
+            expires_at: None,
+            carried_permissions: Vec::new(),
+        };
+        Self { data: Arc::new(data) }
+    }
+
+    fn data_mut(&mut self) -> &mut ContextData {
+        Arc::make_mut(&mut self.data)
+    }
+
+    /// Sets the tenant (workspace).
+    pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.data_mut().tenant = Some(tenant.into());
+        self
+    }
+
+    /// Sets the e-mail address.
+    pub fn with_email(mut self, email: impl Into<String>) -> Self {
+        self.data_mut().email = Some(email.into());
+        self
+    }
+
+    /// Sets the roles; they are kept sorted and free of duplicates.
+    pub fn with_roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.data_mut().roles = roles.into_iter().map(Into::into).collect();
+        let data = self.data_mut();
+        data.roles.sort_unstable();
+        data.roles.dedup();
+        self
+    }
+
+    /// Sets the OAuth scopes; they are kept sorted and free of duplicates.
+    pub fn with_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.data_mut().scopes = scopes.into_iter().map(Into::into).collect();
+        let data = self.data_mut();
+        data.scopes.sort_unstable();
+        data.scopes.dedup();
+        self
+    }
+
+    /// Keeps a claim from the credential.
+    pub fn with_claim(mut self, name: impl Into<String>, value: Value) -> Self {
+        self.data_mut().claims.insert(name.into(), value);
+        self
+    }
+
+    /// Sets the credential's id (a JWT `jti`).
+    pub fn with_token_id(mut self, id: impl Into<String>) -> Self {
+        self.data_mut().token_id = Some(id.into());
+        self
+    }
+
+    /// Sets when the credential expires, in seconds since the Unix epoch.
+    pub fn with_expiry(mut self, expires_at: u64) -> Self {
+        self.data_mut().expires_at = Some(expires_at);
+        self
+    }
+
+    /// Permissions the credential itself carries. The gateway adds them to the role permissions
+    /// only when configured to trust them.
+    pub fn with_carried_permissions(mut self, permissions: Vec<Permission>) -> Self {
+        self.data_mut().carried_permissions = permissions;
+        self
+    }
+
+    /// Sets the compiled permissions (what enrichment does).
+    pub fn with_permissions(mut self, permissions: Arc<PermissionSet>) -> Self {
+        self.data_mut().permissions = permissions;
+        self
+    }
+
+    pub(crate) fn set_permissions(&mut self, permissions: Arc<PermissionSet>) {
+        self.data_mut().permissions = permissions;
+    }
+
+    /// The subject (user or service) id.
+    pub fn subject(&self) -> &str {
+        &self.data.subject
+    }
+
+    /// The tenant (workspace) id, if the credential names one.
+    pub fn tenant(&self) -> Option<&str> {
+        self.data.tenant.as_deref()
+    }
+
+    /// The e-mail address, if known.
+    pub fn email(&self) -> Option<&str> {
+        self.data.email.as_deref()
+    }
+
+    /// The roles, sorted.
+    pub fn roles(&self) -> &[String] {
+        &self.data.roles
+    }
+
+    /// Whether the caller has the role.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.data.roles.binary_search_by(|r| r.as_str().cmp(role)).is_ok()
+    }
+
+    /// The compiled permissions.
+    pub fn permissions(&self) -> &PermissionSet {
+        &self.data.permissions
+    }
+
+    /// The compiled permissions, shared.
+    pub fn permissions_arc(&self) -> &Arc<PermissionSet> {
+        &self.data.permissions
+    }
+
+    /// How the caller authenticated.
+    pub fn method(&self) -> AuthMethod {
+        self.data.method
+    }
+
+    /// The OAuth scopes, sorted.
+    pub fn scopes(&self) -> &[String] {
+        &self.data.scopes
+    }
+
+    /// Whether the credential carries the scope.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.data.scopes.binary_search_by(|s| s.as_str().cmp(scope)).is_ok()
+    }
+
+    /// The claims kept from the credential.
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.data.claims
+    }
+
+    /// The credential's id (`jti`), if any.
+    pub fn token_id(&self) -> Option<&str> {
+        self.data.token_id.as_deref()
+    }
+
+    /// When the credential expires, if it does.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.data.expires_at.map(|s| UNIX_EPOCH + Duration::from_secs(s))
+    }
+
+    /// Permissions the credential carried (see [`with_carried_permissions`](Self::with_carried_permissions)).
+    pub fn carried_permissions(&self) -> &[Permission] {
+        &self.data.carried_permissions
+    }
+
+    /// Whether the caller holds the permission.
+    #[inline]
+    pub fn has_permission(&self, permission: &Permission) -> bool {
+        self.data.permissions.allows(permission)
+    }
+
+    /// Whether the caller may perform the action.
+    #[inline]
+    pub fn can(&self, action: &Action) -> bool {
+        self.data.permissions.allows_action(action)
+    }
+
+    /// `Ok` when the caller holds the permission, else [`AuthError::Forbidden`].
+    pub fn require_permission(&self, permission: &Permission) -> Result<(), AuthError> {
+        if self.has_permission(permission) {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden(Requirement::Permission(permission.clone())))
+        }
+    }
+
+    /// `Ok` when the caller may perform the action, else [`AuthError::Forbidden`].
+    pub fn require_action(&self, action: &Action) -> Result<(), AuthError> {
+        if self.can(action) {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden(Requirement::Action(action.clone())))
+        }
+    }
+}
+
+impl Serialize for UserContext {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.data.serialize(serializer)
+    }
+}
+
+impl fmt::Debug for UserContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let claim_names: Vec<&str> = self.data.claims.keys().map(String::as_str).collect();
+        f.debug_struct("UserContext")
+            .field("subject", &self.data.subject)
+            .field("tenant", &self.data.tenant)
+            .field("email", &self.data.email.as_ref().map(|_| "redacted"))
+            .field("roles", &self.data.roles)
+            .field("permissions", &self.data.permissions)
+            .field("method", &self.data.method)
+            .field("scopes", &self.data.scopes)
+            .field("claims", &claim_names)
+            .field("token_id", &self.data.token_id)
+            .field("expires_at", &self.data.expires_at)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_email_and_claim_values() {
+        let ctx = UserContext::new("u1", AuthMethod::Bearer)
+            .with_email("alice@example.com")
+            .with_claim("secret_thing", Value::String("hunter2".into()));
+        let text = format!("{ctx:?}");
+        assert!(!text.contains("alice@example.com"));
+        assert!(!text.contains("hunter2"));
+        assert!(text.contains("secret_thing"));
+    }
+
+    #[test]
+    fn roles_and_scopes_sorted_for_binary_search() {
+        let ctx = UserContext::new("u1", AuthMethod::Bearer)
+            .with_roles(["viewer", "admin"])
+            .with_scopes(["write", "read", "read"]);
+        assert!(ctx.has_role("admin") && ctx.has_role("viewer") && !ctx.has_role("editor"));
+        assert_eq!(ctx.scopes(), ["read", "write"]);
+        assert!(ctx.has_scope("write") && !ctx.has_scope("delete"));
+    }
+}

@@ -1,0 +1,288 @@
+//! Extractors that enforce access in handler signatures, and the macros that declare what they
+//! require.
+//!
+//! | extractor | no context | context without the grant |
+//! |---|---|---|
+//! | [`UserContext`] | 401 | — |
+//! | `Option<UserContext>` | `None` | — |
+//! | [`RequirePermission<P>`] | 401 | 403 naming `P` |
+//! | [`RequireAction<A>`] | 401 | 403 naming `A` |
+//!
+//! Used on a router without the gateway's [`AuthLayer`](crate::AuthLayer), each of them answers
+//! 500 with a message naming the missing layer and logs it at `error`: a missing layer is a
+//! programming error, and must never look like an anonymous request.
+//!
+//! ```
+//! use axum::{Router, routing::{get, post}};
+//! use portcullis::{RequireAction, RequirePermission, UserContext, action, permission};
+//!
+//! permission!(pub WriteReview = "write:Catalog.Review");
+//! action!(pub ExportReports = "reports:export");
+//!
+//! async fn review(RequirePermission(user, ..): RequirePermission<WriteReview>) -> String {
+//!     format!("review by {}", user.subject())
+//! }
+//! async fn export(_: RequireAction<ExportReports>) -> &'static str { "csv…" }
+//!
+//! let app: Router = Router::new()
+//!     .route("/books/{id}/reviews", post(review))
+//!     .route("/reports/export", get(export));
+//! ```
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use http::Extensions;
+use http::request::Parts;
+
+use crate::context::UserContext;
+use crate::error::{AuthError, AuthRejection, RenderWith, Requirement};
+use crate::rbac::{Action, Permission};
+
+/// What a handler or route layer answers when the gateway layer is missing.
+pub(crate) const MISSING_LAYER: &str = "a portcullis extractor or route layer ran on a request that did not pass \
+     through portcullis::AuthLayer; add `.layer(AuthGateway::new()...build()?)` to the router \
+     (with `route_layer`, the gateway must be layered outside it)";
+
+/// The caller's context from the request, or the rejection to answer with.
+pub(crate) fn context_from(extensions: &Extensions) -> Result<UserContext, AuthRejection> {
+    let render = extensions.get::<Arc<RenderWith>>();
+    match (extensions.get::<UserContext>(), render) {
+        (Some(ctx), _) => Ok(ctx.clone()),
+        (None, Some(render)) => Err(AuthRejection::new(AuthError::MissingCredentials, Some(render.clone()))),
+        (None, None) => Err(missing_layer()),
+    }
+}
+
+pub(crate) fn missing_layer() -> AuthRejection {
+    tracing::error!("{MISSING_LAYER}");
+    AuthRejection::new(AuthError::MissingGateway(MISSING_LAYER), None)
+}
+
+pub(crate) fn forbidden(extensions: &Extensions, requirement: Requirement) -> AuthRejection {
+    AuthRejection::new(AuthError::Forbidden(requirement), extensions.get::<Arc<RenderWith>>().cloned())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for UserContext {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        context_from(&parts.extensions)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for UserContext {
+    type Rejection = AuthRejection;
+
+    /// `None` for an anonymous request that passed an optional gateway or a public path; still
+    /// 500 when the gateway layer is missing.
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+        match context_from(&parts.extensions) {
+            Ok(ctx) => Ok(Some(ctx)),
+            Err(rejection) if matches!(rejection.error(), AuthError::MissingCredentials) => Ok(None),
+            Err(rejection) => Err(rejection),
+        }
+    }
+}
+
+/// A permission known at compile time; declare one with [`permission!`](crate::permission).
+pub trait PermissionDef: Send + Sync + 'static {
+    /// The permission as written.
+    const TEXT: &'static str;
+    /// The parsed permission.
+    fn permission() -> &'static Permission;
+}
+
+/// An action known at compile time; declare one with [`action!`](crate::action).
+pub trait ActionDef: Send + Sync + 'static {
+    /// The action name.
+    const TEXT: &'static str;
+    /// The parsed action.
+    fn action() -> &'static Action;
+}
+
+/// Extracts the caller's context after checking that it holds the permission `P`: 401 without
+/// a context, 403 without the permission.
+pub struct RequirePermission<P: PermissionDef>(pub UserContext, pub PhantomData<P>);
+
+/// Extracts the caller's context after checking that it may perform the action `A`: 401 without
+/// a context, 403 without the action.
+pub struct RequireAction<A: ActionDef>(pub UserContext, pub PhantomData<A>);
+
+impl<P: PermissionDef> RequirePermission<P> {
+    /// The caller's context.
+    pub fn context(&self) -> &UserContext {
+        &self.0
+    }
+
+    /// The caller's context, owned.
+    pub fn into_context(self) -> UserContext {
+        self.0
+    }
+}
+
+impl<A: ActionDef> RequireAction<A> {
+    /// The caller's context.
+    pub fn context(&self) -> &UserContext {
+        &self.0
+    }
+
+    /// The caller's context, owned.
+    pub fn into_context(self) -> UserContext {
+        self.0
+    }
+}
+
+impl<P: PermissionDef> std::ops::Deref for RequirePermission<P> {
+    type Target = UserContext;
+    fn deref(&self) -> &UserContext {
+        &self.0
+    }
+}
+
+impl<A: ActionDef> std::ops::Deref for RequireAction<A> {
+    type Target = UserContext;
+    fn deref(&self) -> &UserContext {
+        &self.0
+    }
+}
+
+impl<P: PermissionDef> fmt::Debug for RequirePermission<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RequirePermission").field(&P::TEXT).field(&self.0).finish()
+    }
+}
+
+impl<A: ActionDef> fmt::Debug for RequireAction<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RequireAction").field(&A::TEXT).field(&self.0).finish()
+    }
+}
+
+impl<S: Send + Sync, P: PermissionDef> FromRequestParts<S> for RequirePermission<P> {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ctx = context_from(&parts.extensions)?;
+        let required = P::permission();
+        if ctx.has_permission(required) {
+            Ok(Self(ctx, PhantomData))
+        } else {
+            Err(forbidden(&parts.extensions, Requirement::Permission(required.clone())))
+        }
+    }
+}
+
+impl<S: Send + Sync, A: ActionDef> FromRequestParts<S> for RequireAction<A> {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ctx = context_from(&parts.extensions)?;
+        let required = A::action();
+        if ctx.can(required) {
+            Ok(Self(ctx, PhantomData))
+        } else {
+            Err(forbidden(&parts.extensions, Requirement::Action(required.clone())))
+        }
+    }
+}
+
+#[doc(hidden)]
+pub mod __private {
+    //! Support for the macros; not a public API.
+    pub use std::sync::LazyLock;
+
+    use crate::rbac::{Action, Permission};
+
+    /// Builds a permission the macro has already checked at compile time.
+    #[allow(clippy::expect_used)]
+    pub fn checked_permission(text: &'static str) -> Permission {
+        // Not input-dependent: `permission!` rejects a malformed literal at compile time with the
+        // same grammar, so this cannot fail.
+        Permission::parse(text).expect("checked at compile time by permission!")
+    }
+
+    /// Builds an action the macro has already checked at compile time.
+    #[allow(clippy::expect_used)]
+    pub fn checked_action(text: &'static str) -> Action {
+        // Not input-dependent: `action!` checked this literal at compile time.
+        Action::parse(text).expect("checked at compile time by action!")
+    }
+}
+
+/// Declares a permission type for [`RequirePermission`]; a malformed permission is a compile
+/// error.
+///
+/// ```
+/// portcullis::permission!(pub WriteReview = "write:Catalog.Review");
+/// use portcullis::extract::PermissionDef;
+/// assert_eq!(WriteReview::permission().scope(), "Catalog.Review");
+/// ```
+///
+/// ```compile_fail
+/// portcullis::permission!(Broken = "write:Catalog.*");
+/// ```
+#[macro_export]
+macro_rules! permission {
+    ($(#[$meta:meta])* $vis:vis $name:ident = $text:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Default)]
+        $vis struct $name;
+
+        const _: () = {
+            if let ::core::result::Result::Err(error) = $crate::rbac::check_permission($text) {
+                ::core::panic!("{}", error.message());
+            }
+        };
+
+        impl $crate::extract::PermissionDef for $name {
+            const TEXT: &'static str = $text;
+            fn permission() -> &'static $crate::rbac::Permission {
+                static PARSED: $crate::extract::__private::LazyLock<$crate::rbac::Permission> =
+                    $crate::extract::__private::LazyLock::new(|| {
+                        $crate::extract::__private::checked_permission($text)
+                    });
+                &PARSED
+            }
+        }
+    };
+}
+
+/// Declares an action type for [`RequireAction`]; a malformed action name is a compile error.
+///
+/// ```
+/// portcullis::action!(pub ExportReports = "reports:export");
+/// use portcullis::extract::ActionDef;
+/// assert_eq!(ExportReports::action().as_str(), "reports:export");
+/// ```
+///
+/// ```compile_fail
+/// portcullis::action!(Broken = "Reports:Export");
+/// ```
+#[macro_export]
+macro_rules! action {
+    ($(#[$meta:meta])* $vis:vis $name:ident = $text:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Default)]
+        $vis struct $name;
+
+        const _: () = {
+            if let ::core::result::Result::Err(error) = $crate::rbac::check_action_name($text) {
+                ::core::panic!("{}", error.message());
+            }
+        };
+
+        impl $crate::extract::ActionDef for $name {
+            const TEXT: &'static str = $text;
+            fn action() -> &'static $crate::rbac::Action {
+                static PARSED: $crate::extract::__private::LazyLock<$crate::rbac::Action> =
+                    $crate::extract::__private::LazyLock::new(|| {
+                        $crate::extract::__private::checked_action($text)
+                    });
+                &PARSED
+            }
+        }
+    };
+}

@@ -1,0 +1,55 @@
+//! # portcullis
+//!
+//! Authentication and authorization in front of axum services.
+//!
+//! A tower layer ([`AuthLayer`], built by [`AuthGateway`]) runs pluggable [strategies](strategy)
+//! to one [`UserContext`]; [RBAC](rbac) enriches it with a compiled permission set; extractors
+//! such as [`RequirePermission`] and [`RequireAction`] (or the route layers
+//! [`require_permission`] and [`require_action`]) enforce access per route.
+//!
+//! ```
+//! use axum::{Router, routing::{get, post}};
+//! use portcullis::{AuthGateway, RequirePermission, UserContext, permission};
+//! use portcullis::strategy::BearerStrategy;
+//! use portcullis::token::{Key, KeyRing, TokenRules};
+//!
+//! permission!(WriteReview = "write:Catalog.Review");
+//!
+//! async fn me(user: UserContext) -> String { user.subject().to_owned() }
+//! async fn review(RequirePermission(user, ..): RequirePermission<WriteReview>) -> String {
+//!     format!("thanks, {}", user.subject())
+//! }
+//!
+//! let ring = KeyRing::single(Key::generate_ed25519("2026-11")?);
+//! let app: Router = Router::new()
+//!     .route("/me", get(me))
+//!     .route("/books/{id}/reviews", post(review))
+//!     .layer(
+//!         AuthGateway::new()
+//!             .strategy(BearerStrategy::new(ring, TokenRules::new().issuer("me").audience("api")))
+//!             .build()?,
+//!     );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! See `ARCHITECTURE.md`'s map in the README for how the modules fit together.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod context;
+mod error;
+pub mod extract;
+mod future;
+mod gateway;
+pub mod rbac;
+mod require;
+pub mod strategy;
+pub mod token;
+
+pub use context::{AuthMethod, UserContext};
+pub use error::{AuthError, AuthRejection, DefaultRenderer, ErrorRenderer, PROBLEM_JSON, Requirement, TokenRejection};
+pub use extract::{RequireAction, RequirePermission};
+pub use future::MaybeReady;
+pub use gateway::{AuthGateway, AuthLayer, AuthMode, AuthService, GatewayError, ResponseFuture};
+pub use require::{RequireFuture, RequireLayer, RequireService, require_action, require_permission};

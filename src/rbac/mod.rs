@@ -1,0 +1,34 @@
+//! Role-based access control: the permission grammar, compiled permission sets, roles and the
+//! action registry.
+//!
+//! Two kinds of grant live side by side, as in the seeds:
+//! - **permissions** `action:scope` (NinjaStack): `read:Catalog`, `write:Catalog.Review`, `*:*`;
+//!   a grant on a domain covers everything below it;
+//! - **actions** (Sentinel): names a service declares, like `reports:export`; roles grant them
+//!   exactly, by a trailing wildcard (`reports:*`) or all at once (`*`).
+//!
+//! A role list compiles once into a [`PermissionSet`]; checks against it are hash look-ups along
+//! the required scope, never a loop over grant strings.
+
+mod enrich;
+mod file;
+mod grammar;
+mod permission;
+mod registry;
+mod role;
+mod set;
+
+#[cfg(feature = "toml")]
+pub use file::roles_from_toml;
+#[cfg(feature = "yaml")]
+pub use file::roles_from_yaml;
+pub use enrich::Enricher;
+pub use file::{MAX_ROLE_FILE_BYTES, roles_from_file};
+pub use grammar::{
+    ActionGrantShape, GrammarError, MAX_ACTION_LEN, MAX_ACTION_NAME_LEN, MAX_SCOPE_DEPTH, MAX_SCOPE_LEN,
+    check_action_grant, check_action_name, check_permission,
+};
+pub use permission::{Action, ActionGrant, Permission};
+pub use registry::{ActionRegistry, RegisteredAction};
+pub use role::{MAX_ROLE_NAME_LEN, Role, RoleError, RolePolicy, RolePolicyBuilder};
+pub use set::PermissionSet;

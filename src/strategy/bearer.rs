@@ -1,0 +1,254 @@
+//! The bearer JWT strategy (RFC 6750 transport, RFC 8725 verification).
+
+use http::header::AUTHORIZATION;
+use http::request::Parts;
+use serde_json::Value;
+
+use super::{Outcome, Strategy};
+use crate::context::{AuthMethod, UserContext};
+use crate::error::{AuthError, TokenRejection};
+use crate::future::MaybeReady;
+use crate::rbac::Permission;
+use crate::token::{ClaimNames, KeyRing, TokenRules, TokenVerifier, VerifiedToken};
+
+/// Default largest `Authorization` header accepted, in bytes (8 KiB + the scheme).
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 8 * 1024 + 16;
+/// Most roles a token may carry; more is refused as malformed claims.
+pub const MAX_ROLES_IN_TOKEN: usize = 256;
+
+/// Authenticates `Authorization: Bearer <jwt>` requests with a [`TokenVerifier`].
+///
+/// - Credentials of another scheme (`Basic …`) are not this strategy's: the next one is asked.
+/// - Two `Authorization` headers, an empty token, or a token both in the header and in the query
+///   are `400 invalid_request` (RFC 6750 §2, §3.1).
+/// - A header over the size cap is refused before anything is parsed.
+/// - Tokens in the query (`?access_token=`) are refused unless [`allow_query`](Self::allow_query)
+///   is set: URLs end up in logs and `Referer` headers.
+///
+/// ```
+/// use portcullis::strategy::BearerStrategy;
+/// use portcullis::token::{Key, KeyRing, TokenRules};
+///
+/// let ring = KeyRing::single(Key::generate_ed25519("k1")?);
+/// let bearer = BearerStrategy::new(ring, TokenRules::new().issuer("me").audience("api"))
+///     .keep_claims(["org_name"]);
+/// # let _ = bearer;
+/// # Ok::<(), portcullis::token::KeyError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct BearerStrategy {
+    verifier: TokenVerifier,
+    names: ClaimNames,
+    keep: Vec<String>,
+    query_param: Option<String>,
+    max_header_bytes: usize,
+    trust_permissions: bool,
+}
+
+impl BearerStrategy {
+    /// A bearer strategy verifying with `ring` under `rules`.
+    pub fn new(ring: KeyRing, rules: TokenRules) -> Self {
+        Self::with_verifier(TokenVerifier::new(ring, rules))
+    }
+
+    /// A bearer strategy around an existing verifier.
+    pub fn with_verifier(verifier: TokenVerifier) -> Self {
+        let max_header_bytes = verifier.rules().max_token_bytes.saturating_add(16);
+        Self {
+            verifier,
+            names: ClaimNames::default(),
+            keep: Vec::new(),
+            query_param: None,
+            max_header_bytes: max_header_bytes.max(64),
+            trust_permissions: false,
+        }
+    }
+
+    /// The claim names to read roles, tenant, scopes, e-mail and permissions from.
+    pub fn claim_names(mut self, names: ClaimNames) -> Self {
+        self.names = names;
+        self
+    }
+
+    /// Claims to copy into [`UserContext::claims`].
+    pub fn keep_claims<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.keep = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Honours permission grants carried in the token's permissions claim: they are added to the
+    /// role permissions at enrichment. Off by default: a token then grants only through its roles,
+    /// and its permissions claim is not even read. When on, a malformed grant refuses the token.
+    pub fn trust_token_permissions(mut self) -> Self {
+        self.trust_permissions = true;
+        self
+    }
+
+    /// Also accepts the token in this query parameter (RFC 6750 §2.3; usually `access_token`).
+    /// Off by default.
+    pub fn allow_query(mut self, param: impl Into<String>) -> Self {
+        self.query_param = Some(param.into());
+        self
+    }
+
+    /// The verifier.
+    pub fn verifier(&self) -> &TokenVerifier {
+        &self.verifier
+    }
+
+    /// Finds this strategy's credential: `Ok(None)` when there is none.
+    fn credential<'a>(&self, request: &'a Parts) -> Result<Option<&'a str>, AuthError> {
+        let mut headers = request.headers.get_all(AUTHORIZATION).iter();
+        let header = headers.next();
+        if headers.next().is_some() {
+            return Err(AuthError::InvalidRequest("more than one Authorization header"));
+        }
+        let query_name = self.query_param.as_deref().unwrap_or("access_token");
+        let in_query = request.uri.query().and_then(|q| query_value(q, query_name));
+
+        let from_header = match header {
+            None => None,
+            Some(value) => {
+                if value.len() > self.max_header_bytes {
+                    return Err(AuthError::InvalidToken(TokenRejection::TooLarge));
+                }
+                let bytes = value.as_bytes();
+                match bytes.get(..7) {
+                    Some(scheme) if scheme.eq_ignore_ascii_case(b"bearer ") => {
+                        let token = std::str::from_utf8(&bytes[7..])
+                            .map_err(|_| AuthError::InvalidToken(TokenRejection::Malformed))?
+                            .trim_start_matches(' ');
+                        if token.is_empty() {
+                            return Err(AuthError::InvalidRequest("empty bearer token"));
+                        }
+                        Some(token)
+                    }
+                    _ if bytes.eq_ignore_ascii_case(b"bearer") => {
+                        return Err(AuthError::InvalidRequest("empty bearer token"));
+                    }
+                    _ => None, // another scheme: not ours
+                }
+            }
+        };
+        match (from_header, in_query) {
+            (Some(_), Some(_)) => Err(AuthError::InvalidRequest(
+                "an access token may be sent in one place only, not in both header and query",
+            )),
+            (Some(token), None) => Ok(Some(token)),
+            (None, Some(token)) if self.query_param.is_some() => {
+                if token.len() > self.verifier.rules().max_token_bytes {
+                    return Err(AuthError::InvalidToken(TokenRejection::TooLarge));
+                }
+                Ok(Some(token))
+            }
+            (None, Some(_)) => Err(AuthError::InvalidRequest(
+                "access tokens in the query string are not accepted",
+            )),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn context_of(&self, token: VerifiedToken) -> Result<UserContext, TokenRejection> {
+        let claims = token.claims;
+        let subject = claims.get("sub").and_then(Value::as_str).ok_or(TokenRejection::BadClaims)?;
+        let mut ctx = UserContext::new(subject, AuthMethod::Bearer);
+
+        match claims.get(&self.names.roles) {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) if items.len() <= MAX_ROLES_IN_TOKEN => {
+                let roles = items.iter().map(|v| v.as_str().ok_or(TokenRejection::BadClaims));
+                ctx = ctx.with_roles(roles.collect::<Result<Vec<_>, _>>()?);
+            }
+            Some(_) => return Err(TokenRejection::BadClaims),
+        }
+        match claims.get(&self.names.permissions) {
+            _ if !self.trust_permissions => {}
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) if items.len() <= MAX_ROLES_IN_TOKEN => {
+                let carried = items
+                    .iter()
+                    .map(|v| v.as_str().and_then(|s| Permission::parse(s).ok()).ok_or(TokenRejection::BadClaims))
+                    .collect::<Result<Vec<_>, _>>()?;
+                ctx = ctx.with_carried_permissions(carried);
+            }
+            Some(_) => return Err(TokenRejection::BadClaims),
+        }
+        if let Some(tenant) = optional_str(&claims, &self.names.tenant)? {
+            ctx = ctx.with_tenant(tenant);
+        }
+        if let Some(email) = optional_str(&claims, &self.names.email)? {
+            ctx = ctx.with_email(email);
+        }
+        match claims.get(&self.names.scope) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => ctx = ctx.with_scopes(s.split(' ').filter(|s| !s.is_empty())),
+            Some(Value::Array(items)) => {
+                let scopes = items.iter().map(|v| v.as_str().ok_or(TokenRejection::BadClaims));
+                ctx = ctx.with_scopes(scopes.collect::<Result<Vec<_>, _>>()?);
+            }
+            Some(_) => return Err(TokenRejection::BadClaims),
+        }
+        if let Some(jti) = optional_str(&claims, "jti")? {
+            ctx = ctx.with_token_id(jti);
+        }
+        if let Some(exp) = claims.get("exp").and_then(Value::as_u64) {
+            ctx = ctx.with_expiry(exp);
+        }
+        for name in &self.keep {
+            if let Some(value) = claims.get(name) {
+                ctx = ctx.with_claim(name.clone(), value.clone());
+            }
+        }
+        Ok(ctx)
+    }
+}
+
+fn optional_str<'a>(claims: &'a serde_json::Map<String, Value>, name: &str) -> Result<Option<&'a str>, TokenRejection> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(TokenRejection::BadClaims),
+    }
+}
+
+/// The raw value of `name` in a query string, if present. Tokens are base64url, so no
+/// percent-decoding is needed; an encoded token fails verification as malformed.
+fn query_value<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then_some(value)
+    })
+}
+
+impl Strategy for BearerStrategy {
+    fn name(&self) -> &'static str {
+        "bearer"
+    }
+
+    fn authenticate<'a>(&'a self, request: &'a Parts) -> MaybeReady<'a, Outcome> {
+        let outcome = match self.credential(request) {
+            Ok(None) => Outcome::NotMine,
+            Err(error) => Outcome::Rejected(error),
+            Ok(Some(token)) => match self.verifier.verify(token).and_then(|t| self.context_of(t)) {
+                Ok(ctx) => Outcome::Authenticated(ctx),
+                Err(rejection) => {
+                    tracing::debug!(reason = %rejection, "bearer token refused");
+                    Outcome::Rejected(AuthError::InvalidToken(rejection))
+                }
+            },
+        };
+        MaybeReady::ready(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parsing() {
+        assert_eq!(query_value("a=1&access_token=xyz", "access_token"), Some("xyz"));
+        assert_eq!(query_value("access_token", "access_token"), Some(""));
+        assert_eq!(query_value("xaccess_token=1", "access_token"), None);
+    }
+}

@@ -1,0 +1,455 @@
+//! The key ring: every key that signs or verifies tokens, swappable at run time.
+//!
+//! One ring serves both directions, so first-party tokens are always verified with the key that
+//! signed them (NinjaStack signed with one secret and verified with another). Each [`Key`] is
+//! pinned to one algorithm: a token's `alg` header must equal it, so an attacker cannot choose
+//! the algorithm (no `none`, no HS256 keyed with an RSA public key).
+//!
+//! Reads go through [`arc_swap`]: the request path takes no lock, and a writer (rotation, a JWKS
+//! refresh) publishes a whole new [`KeySet`] atomically.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, Guard};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
+    KeyPair,
+};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
+
+/// Longest accepted key id, in bytes.
+pub const MAX_KID_LEN: usize = 128;
+
+/// Why a key could not be built or a ring change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The key id is empty, too long, or not printable ASCII.
+    #[error("key id must be 1 to 128 printable ASCII characters")]
+    InvalidKid,
+    /// The algorithm does not fit the key material (an RSA key for ES256, …).
+    #[error("algorithm {0:?} does not fit this key type")]
+    WrongAlgorithm(Algorithm),
+    /// An HMAC secret is shorter than the hash output, which RFC 7518 §3.2 forbids.
+    #[error("an HMAC secret for {alg:?} needs at least {min} bytes")]
+    WeakSecret {
+        /// The algorithm.
+        alg: Algorithm,
+        /// The minimum length in bytes.
+        min: usize,
+    },
+    /// The key material could not be parsed.
+    #[error("the key material could not be parsed")]
+    Unparsable,
+    /// The private and public halves do not belong together.
+    #[error("the private key does not match the public key")]
+    Mismatched,
+    /// Key generation failed.
+    #[error("key generation failed")]
+    Generation,
+    /// The ring holds no key with this id.
+    #[error("no key with id {0:?}")]
+    UnknownKid(String),
+    /// The key cannot sign (it has no private half).
+    #[error("key {0:?} is verify-only and cannot sign")]
+    VerifyOnly(String),
+}
+
+/// One key, pinned to one algorithm, able to verify and (with a private half) to sign.
+///
+/// `Debug` shows the id, the algorithm and whether a private half is present; never key material.
+///
+/// ```
+/// use jsonwebtoken::Algorithm;
+/// use portcullis::token::Key;
+///
+/// let key = Key::hmac("k1", Algorithm::HS256, &[7u8; 32])?;
+/// assert_eq!(key.algorithm(), Algorithm::HS256);
+/// assert!(Key::hmac("k1", Algorithm::HS256, b"short").is_err());
+/// # Ok::<(), portcullis::token::KeyError>(())
+/// ```
+#[derive(Clone)]
+pub struct Key {
+    kid: Box<str>,
+    alg: Algorithm,
+    decoding: DecodingKey,
+    encoding: Option<EncodingKey>,
+}
+
+fn check_kid(kid: &str) -> Result<(), KeyError> {
+    let ok = !kid.is_empty()
+        && kid.len() <= MAX_KID_LEN
+        && kid.bytes().all(|b| (0x21..0x7f).contains(&b));
+    if ok { Ok(()) } else { Err(KeyError::InvalidKid) }
+}
+
+fn family_fits(alg: Algorithm, family: AlgorithmFamily) -> bool {
+    alg.family() == family
+}
+
+impl Key {
+    /// An HMAC key (HS256, HS384, HS512). The secret must be at least as long as the hash output.
+    pub fn hmac(kid: &str, alg: Algorithm, secret: &[u8]) -> Result<Self, KeyError> {
+        check_kid(kid)?;
+        let min = match alg {
+            Algorithm::HS256 => 32,
+            Algorithm::HS384 => 48,
+            Algorithm::HS512 => 64,
+            other => return Err(KeyError::WrongAlgorithm(other)),
+        };
+        if secret.len() < min {
+            return Err(KeyError::WeakSecret { alg, min });
+        }
+        Ok(Self {
+            kid: kid.into(),
+            alg,
+            decoding: DecodingKey::from_secret(secret),
+            encoding: Some(EncodingKey::from_secret(secret)),
+        })
+    }
+
+    /// A verify-only key from a PEM public key (RSA, EC or Ed25519, chosen by `alg`).
+    pub fn verifying_pem(kid: &str, alg: Algorithm, public_pem: &[u8]) -> Result<Self, KeyError> {
+        check_kid(kid)?;
+        let decoding = match alg.family() {
+            AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(public_pem),
+            AlgorithmFamily::Ec => DecodingKey::from_ec_pem(public_pem),
+            AlgorithmFamily::Ed => DecodingKey::from_ed_pem(public_pem),
+            _ => return Err(KeyError::WrongAlgorithm(alg)),
+        }
+        .map_err(|_| KeyError::Unparsable)?;
+        Ok(Self { kid: kid.into(), alg, decoding, encoding: None })
+    }
+
+    /// A signing key from PEM private and public halves. The pair is checked by signing and
+    /// verifying a probe, so a mismatched pair fails here rather than on every request.
+    pub fn signing_pem(
+        kid: &str,
+        alg: Algorithm,
+        private_pem: &[u8],
+        public_pem: &[u8],
+    ) -> Result<Self, KeyError> {
+        let mut key = Self::verifying_pem(kid, alg, public_pem)?;
+        let encoding = match alg.family() {
+            AlgorithmFamily::Rsa => EncodingKey::from_rsa_pem(private_pem),
+            AlgorithmFamily::Ec => EncodingKey::from_ec_pem(private_pem),
+            AlgorithmFamily::Ed => EncodingKey::from_ed_pem(private_pem),
+            _ => return Err(KeyError::WrongAlgorithm(alg)),
+        }
+        .map_err(|_| KeyError::Unparsable)?;
+        key.encoding = Some(encoding);
+        key.self_test()?;
+        Ok(key)
+    }
+
+    /// A fresh Ed25519 (EdDSA) signing key from the system's secure random source.
+    pub fn generate_ed25519(kid: &str) -> Result<Self, KeyError> {
+        check_kid(kid)?;
+        let rng = SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Generation)?;
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| KeyError::Generation)?;
+        let key = Self {
+            kid: kid.into(),
+            alg: Algorithm::EdDSA,
+            decoding: DecodingKey::from_ed_der(pair.public_key().as_ref()),
+            encoding: Some(EncodingKey::from_ed_der(pkcs8.as_ref())),
+        };
+        key.self_test()?;
+        Ok(key)
+    }
+
+    /// A fresh ECDSA signing key (ES256 on P-256 or ES384 on P-384).
+    pub fn generate_ecdsa(kid: &str, alg: Algorithm) -> Result<Self, KeyError> {
+        check_kid(kid)?;
+        let signing = match alg {
+            Algorithm::ES256 => &ECDSA_P256_SHA256_FIXED_SIGNING,
+            Algorithm::ES384 => &ECDSA_P384_SHA384_FIXED_SIGNING,
+            other => return Err(KeyError::WrongAlgorithm(other)),
+        };
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(signing, &rng).map_err(|_| KeyError::Generation)?;
+        let pair = EcdsaKeyPair::from_pkcs8(signing, pkcs8.as_ref()).map_err(|_| KeyError::Generation)?;
+        let key = Self {
+            kid: kid.into(),
+            alg,
+            decoding: DecodingKey::from_ec_der(pair.public_key().as_ref()),
+            encoding: Some(EncodingKey::from_ec_der(pkcs8.as_ref())),
+        };
+        key.self_test()?;
+        Ok(key)
+    }
+
+    /// A fresh random HMAC key of the hash's output length (HS256 → 32 bytes).
+    pub fn generate_hmac(kid: &str, alg: Algorithm) -> Result<Self, KeyError> {
+        let len = match alg {
+            Algorithm::HS256 => 32,
+            Algorithm::HS384 => 48,
+            Algorithm::HS512 => 64,
+            other => return Err(KeyError::WrongAlgorithm(other)),
+        };
+        let mut secret = vec![0u8; len];
+        getrandom::fill(&mut secret).map_err(|_| KeyError::Generation)?;
+        Self::hmac(kid, alg, &secret)
+    }
+
+    fn self_test(&self) -> Result<(), KeyError> {
+        let Some(encoding) = &self.encoding else { return Ok(()) };
+        if !family_fits(self.alg, encoding.family()) || !family_fits(self.alg, self.decoding.family()) {
+            return Err(KeyError::WrongAlgorithm(self.alg));
+        }
+        let probe = b"portcullis key self-test";
+        let signature =
+            jsonwebtoken::crypto::sign(probe, encoding, self.alg).map_err(|_| KeyError::Unparsable)?;
+        match jsonwebtoken::crypto::verify(&signature, probe, &self.decoding, self.alg) {
+            Ok(true) => Ok(()),
+            _ => Err(KeyError::Mismatched),
+        }
+    }
+
+    /// The key id (`kid`).
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The one algorithm this key accepts and signs with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// Whether the key has a private half and can sign.
+    pub fn can_sign(&self) -> bool {
+        self.encoding.is_some()
+    }
+
+    pub(crate) fn decoding(&self) -> &DecodingKey {
+        &self.decoding
+    }
+
+    pub(crate) fn encoding(&self) -> Option<&EncodingKey> {
+        self.encoding.as_ref()
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("can_sign", &self.can_sign())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An immutable snapshot of the ring's keys.
+#[derive(Clone, Default)]
+pub struct KeySet {
+    keys: HashMap<Box<str>, Arc<Key>, foldhash::fast::RandomState>,
+    signing: Option<Box<str>>,
+}
+
+impl KeySet {
+    /// The key with this id.
+    pub fn get(&self, kid: &str) -> Option<&Arc<Key>> {
+        self.keys.get(kid)
+    }
+
+    /// The key that signs new tokens, if one is chosen.
+    pub fn signing_key(&self) -> Option<&Arc<Key>> {
+        self.signing.as_deref().and_then(|kid| self.keys.get(kid))
+    }
+
+    /// Every key id, sorted.
+    pub fn kids(&self) -> Vec<&str> {
+        let mut kids: Vec<&str> = self.keys.keys().map(|k| &**k).collect();
+        kids.sort_unstable();
+        kids
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the set holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySet")
+            .field("kids", &self.kids())
+            .field("signing", &self.signing)
+            .finish()
+    }
+}
+
+/// The shared, hot-swappable set of keys that signs and verifies tokens.
+///
+/// Cloning a ring is cheap and every clone sees the same keys. Rotation: [`insert`](Self::insert)
+/// a new signing key with [`set_signing`](Self::set_signing); keep the old key in the ring until
+/// the last token it signed has expired, then [`remove`](Self::remove) it.
+///
+/// ```
+/// use portcullis::token::{Key, KeyRing};
+///
+/// let ring = KeyRing::new();
+/// ring.insert(Key::generate_ed25519("2026-11")?);
+/// ring.set_signing("2026-11")?;
+/// assert_eq!(ring.snapshot().signing_key().map(|k| k.kid().to_owned()), Some("2026-11".into()));
+/// # Ok::<(), portcullis::token::KeyError>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct KeyRing {
+    current: Arc<ArcSwap<KeySet>>,
+}
+
+impl KeyRing {
+    /// An empty ring.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A ring holding one key, which also signs if it can.
+    pub fn single(key: Key) -> Self {
+        let ring = Self::new();
+        let kid = key.kid.clone();
+        let can_sign = key.can_sign();
+        ring.insert(key);
+        if can_sign {
+            // Cannot fail: the key was just inserted and can sign.
+            let _ = ring.set_signing(&kid);
+        }
+        ring
+    }
+
+    /// The current keys. Lock-free; hold the guard only briefly.
+    pub fn snapshot(&self) -> Guard<Arc<KeySet>> {
+        self.current.load()
+    }
+
+    /// Adds a key, replacing any key with the same id.
+    pub fn insert(&self, key: Key) {
+        let key = Arc::new(key);
+        self.current.rcu(|set| {
+            let mut next = KeySet::clone(set);
+            next.keys.insert(key.kid.clone(), key.clone());
+            next
+        });
+    }
+
+    /// Removes a key. Removing the signing key leaves the ring without one.
+    pub fn remove(&self, kid: &str) {
+        self.current.rcu(|set| {
+            let mut next = KeySet::clone(set);
+            next.keys.remove(kid);
+            if next.signing.as_deref() == Some(kid) {
+                next.signing = None;
+            }
+            next
+        });
+    }
+
+    /// Chooses the key that signs new tokens; it must be in the ring and able to sign.
+    pub fn set_signing(&self, kid: &str) -> Result<(), KeyError> {
+        let mut outcome = Ok(());
+        self.current.rcu(|set| {
+            let mut next = KeySet::clone(set);
+            outcome = match set.keys.get(kid) {
+                None => Err(KeyError::UnknownKid(kid.to_owned())),
+                Some(key) if !key.can_sign() => Err(KeyError::VerifyOnly(kid.to_owned())),
+                Some(_) => {
+                    next.signing = Some(kid.into());
+                    Ok(())
+                }
+            };
+            next
+        });
+        outcome
+    }
+
+    /// Replaces every key at once (for example after fetching a JWKS).
+    pub fn replace(&self, keys: impl IntoIterator<Item = Key>, signing: Option<&str>) -> Result<(), KeyError> {
+        let mut next = KeySet::default();
+        for key in keys {
+            next.keys.insert(key.kid.clone(), Arc::new(key));
+        }
+        if let Some(kid) = signing {
+            match next.keys.get(kid) {
+                None => return Err(KeyError::UnknownKid(kid.to_owned())),
+                Some(key) if !key.can_sign() => return Err(KeyError::VerifyOnly(kid.to_owned())),
+                Some(_) => next.signing = Some(kid.into()),
+            }
+        }
+        self.current.store(Arc::new(next));
+        Ok(())
+    }
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self.snapshot(), f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_material() {
+        let key = Key::hmac("k", Algorithm::HS256, b"0123456789abcdef0123456789abcdef")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let text = format!("{key:?} {:?}", KeyRing::single(key.clone()));
+        assert!(!text.contains("0123456789"), "{text}");
+        assert!(text.contains("HS256"));
+    }
+
+    #[test]
+    fn weak_and_wrong_keys_refused() {
+        assert_eq!(
+            Key::hmac("k", Algorithm::HS512, &[1; 63]).map(|_| ()),
+            Err(KeyError::WeakSecret { alg: Algorithm::HS512, min: 64 })
+        );
+        assert!(matches!(Key::hmac("k", Algorithm::RS256, &[1; 64]), Err(KeyError::WrongAlgorithm(_))));
+        assert!(matches!(Key::hmac("", Algorithm::HS256, &[1; 64]), Err(KeyError::InvalidKid)));
+        assert!(matches!(Key::hmac("a b", Algorithm::HS256, &[1; 64]), Err(KeyError::InvalidKid)));
+        assert!(matches!(
+            Key::verifying_pem("k", Algorithm::RS256, b"not a pem"),
+            Err(KeyError::Unparsable)
+        ));
+    }
+
+    #[test]
+    fn generated_keys_sign_and_verify() {
+        for key in [
+            Key::generate_ed25519("ed"),
+            Key::generate_ecdsa("p256", Algorithm::ES256),
+            Key::generate_ecdsa("p384", Algorithm::ES384),
+            Key::generate_hmac("hs", Algorithm::HS384),
+        ] {
+            let key = key.unwrap_or_else(|e| panic!("{e}"));
+            assert!(key.can_sign());
+            assert_eq!(key.self_test(), Ok(()));
+        }
+    }
+
+    #[test]
+    fn rotation() {
+        let ring = KeyRing::new();
+        ring.insert(Key::generate_ed25519("old").unwrap_or_else(|e| panic!("{e}")));
+        ring.set_signing("old").unwrap_or_else(|e| panic!("{e}"));
+        ring.insert(Key::generate_ed25519("new").unwrap_or_else(|e| panic!("{e}")));
+        ring.set_signing("new").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ring.snapshot().kids(), ["new", "old"]);
+        ring.remove("old");
+        assert_eq!(ring.snapshot().kids(), ["new"]);
+        assert!(matches!(ring.set_signing("old"), Err(KeyError::UnknownKid(_))));
+        ring.remove("new");
+        assert!(ring.snapshot().signing_key().is_none());
+    }
+}

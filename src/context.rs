@@ -88,7 +88,9 @@ impl UserContext {
             expires_at: None,
             carried_permissions: Vec::new(),
         };
-        Self { data: Arc::new(data) }
+        Self {
+            data: Arc::new(data),
+        }
     }
 
     fn data_mut(&mut self) -> &mut ContextData {
@@ -190,7 +192,10 @@ impl UserContext {
 
     /// Whether the caller has the role.
     pub fn has_role(&self, role: &str) -> bool {
-        self.data.roles.binary_search_by(|r| r.as_str().cmp(role)).is_ok()
+        self.data
+            .roles
+            .binary_search_by(|r| r.as_str().cmp(role))
+            .is_ok()
     }
 
     /// The compiled permissions.
@@ -215,7 +220,10 @@ impl UserContext {
 
     /// Whether the credential carries the scope.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.data.scopes.binary_search_by(|s| s.as_str().cmp(scope)).is_ok()
+        self.data
+            .scopes
+            .binary_search_by(|s| s.as_str().cmp(scope))
+            .is_ok()
     }
 
     /// The claims kept from the credential.
@@ -230,7 +238,9 @@ impl UserContext {
 
     /// When the credential expires, if it does.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.data.expires_at.map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        self.data
+            .expires_at
+            .map(|s| UNIX_EPOCH + Duration::from_secs(s))
     }
 
     /// Permissions the credential carried (see [`with_carried_permissions`](Self::with_carried_permissions)).
@@ -255,7 +265,9 @@ impl UserContext {
         if self.has_permission(permission) {
             Ok(())
         } else {
-            Err(AuthError::Forbidden(Requirement::Permission(permission.clone())))
+            Err(AuthError::Forbidden(Requirement::Permission(
+                permission.clone(),
+            )))
         }
     }
 

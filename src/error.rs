@@ -218,19 +218,23 @@ impl ErrorRenderer for DefaultRenderer {
             AuthError::Forbidden(requirement) => {
                 detail_owned = format!("This request requires the {requirement}.");
                 let required = match requirement {
-                    Requirement::Permission(p) => {
-                        Some(RequiredBody { permission: Some(p.as_str()), action: None })
-                    }
-                    Requirement::Action(a) => {
-                        Some(RequiredBody { permission: None, action: Some(a.as_str()) })
-                    }
+                    Requirement::Permission(p) => Some(RequiredBody {
+                        permission: Some(p.as_str()),
+                        action: None,
+                    }),
+                    Requirement::Action(a) => Some(RequiredBody {
+                        permission: None,
+                        action: Some(a.as_str()),
+                    }),
                     Requirement::Other(_) => None,
                 };
                 (detail_owned.as_str(), Some("deny_no_permission"), required)
             }
-            AuthError::Unavailable => {
-                ("Authentication is temporarily unavailable; try again shortly.", None, None)
-            }
+            AuthError::Unavailable => (
+                "Authentication is temporarily unavailable; try again shortly.",
+                None,
+                None,
+            ),
             AuthError::MissingGateway(what) => (*what, None, None),
         };
         let problem = Problem {
@@ -270,7 +274,9 @@ fn challenge(realm: &str, error: Option<&str>) -> Option<HeaderValue> {
 pub(crate) fn valid_realm(realm: &str) -> bool {
     !realm.is_empty()
         && realm.len() <= 128
-        && realm.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        && realm
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// An [`AuthError`] together with the renderer and realm of the gateway that saw the request:
@@ -346,7 +352,10 @@ mod tests {
     #[test]
     fn statuses() {
         assert_eq!(AuthError::MissingCredentials.status(), 401);
-        assert_eq!(AuthError::InvalidToken(TokenRejection::Expired).status(), 401);
+        assert_eq!(
+            AuthError::InvalidToken(TokenRejection::Expired).status(),
+            401
+        );
         assert_eq!(AuthError::InvalidRequest("x").status(), 400);
         assert_eq!(AuthError::Unavailable.status(), 503);
     }

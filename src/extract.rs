@@ -51,7 +51,10 @@ pub(crate) fn context_from(extensions: &Extensions) -> Result<UserContext, AuthR
     let render = extensions.get::<Arc<RenderWith>>();
     match (extensions.get::<UserContext>(), render) {
         (Some(ctx), _) => Ok(ctx.clone()),
-        (None, Some(render)) => Err(AuthRejection::new(AuthError::MissingCredentials, Some(render.clone()))),
+        (None, Some(render)) => Err(AuthRejection::new(
+            AuthError::MissingCredentials,
+            Some(render.clone()),
+        )),
         (None, None) => Err(missing_layer()),
     }
 }
@@ -62,7 +65,10 @@ pub(crate) fn missing_layer() -> AuthRejection {
 }
 
 pub(crate) fn forbidden(extensions: &Extensions, requirement: Requirement) -> AuthRejection {
-    AuthRejection::new(AuthError::Forbidden(requirement), extensions.get::<Arc<RenderWith>>().cloned())
+    AuthRejection::new(
+        AuthError::Forbidden(requirement),
+        extensions.get::<Arc<RenderWith>>().cloned(),
+    )
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for UserContext {
@@ -78,10 +84,15 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for UserContext {
 
     /// `None` for an anonymous request that passed an optional gateway or a public path; still
     /// 500 when the gateway layer is missing.
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         match context_from(&parts.extensions) {
             Ok(ctx) => Ok(Some(ctx)),
-            Err(rejection) if matches!(rejection.error(), AuthError::MissingCredentials) => Ok(None),
+            Err(rejection) if matches!(rejection.error(), AuthError::MissingCredentials) => {
+                Ok(None)
+            }
             Err(rejection) => Err(rejection),
         }
     }
@@ -151,13 +162,19 @@ impl<A: ActionDef> std::ops::Deref for RequireAction<A> {
 
 impl<P: PermissionDef> fmt::Debug for RequirePermission<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RequirePermission").field(&P::TEXT).field(&self.0).finish()
+        f.debug_tuple("RequirePermission")
+            .field(&P::TEXT)
+            .field(&self.0)
+            .finish()
     }
 }
 
 impl<A: ActionDef> fmt::Debug for RequireAction<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RequireAction").field(&A::TEXT).field(&self.0).finish()
+        f.debug_tuple("RequireAction")
+            .field(&A::TEXT)
+            .field(&self.0)
+            .finish()
     }
 }
 
@@ -170,7 +187,10 @@ impl<S: Send + Sync, P: PermissionDef> FromRequestParts<S> for RequirePermission
         if ctx.has_permission(required) {
             Ok(Self(ctx, PhantomData))
         } else {
-            Err(forbidden(&parts.extensions, Requirement::Permission(required.clone())))
+            Err(forbidden(
+                &parts.extensions,
+                Requirement::Permission(required.clone()),
+            ))
         }
     }
 }
@@ -184,7 +204,10 @@ impl<S: Send + Sync, A: ActionDef> FromRequestParts<S> for RequireAction<A> {
         if ctx.can(required) {
             Ok(Self(ctx, PhantomData))
         } else {
-            Err(forbidden(&parts.extensions, Requirement::Action(required.clone())))
+            Err(forbidden(
+                &parts.extensions,
+                Requirement::Action(required.clone()),
+            ))
         }
     }
 }

@@ -199,7 +199,10 @@ impl AuthGateway {
                 mode: self.mode,
                 public_paths: self.public_paths,
                 public_prefixes: self.public_prefixes.into(),
-                render: Arc::new(RenderWith { renderer: self.renderer, realm: self.realm.into() }),
+                render: Arc::new(RenderWith {
+                    renderer: self.renderer,
+                    realm: self.realm.into(),
+                }),
             }),
         })
     }
@@ -216,10 +219,17 @@ struct Shared {
 
 impl Shared {
     fn is_public(&self, path: &str) -> bool {
-        self.public_paths.contains(path) || self.public_prefixes.iter().any(|p| path.starts_with(p.as_str()))
+        self.public_paths.contains(path)
+            || self
+                .public_prefixes
+                .iter()
+                .any(|p| path.starts_with(p.as_str()))
     }
 
-    async fn authenticate(&self, parts: &http::request::Parts) -> Result<Option<UserContext>, AuthError> {
+    async fn authenticate(
+        &self,
+        parts: &http::request::Parts,
+    ) -> Result<Option<UserContext>, AuthError> {
         for strategy in self.strategies.iter() {
             match strategy.authenticate(parts).await {
                 Outcome::NotMine => continue,
@@ -251,7 +261,9 @@ pub struct AuthLayer {
 
 impl fmt::Debug for AuthLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthLayer").field("mode", &self.shared.mode).finish_non_exhaustive()
+        f.debug_struct("AuthLayer")
+            .field("mode", &self.shared.mode)
+            .finish_non_exhaustive()
     }
 }
 
@@ -259,7 +271,10 @@ impl<S> Layer<S> for AuthLayer {
     type Service = AuthService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService { inner, shared: self.shared.clone() }
+        AuthService {
+            inner,
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -272,7 +287,9 @@ pub struct AuthService<S> {
 
 impl<S> fmt::Debug for AuthService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthService").field("mode", &self.shared.mode).finish_non_exhaustive()
+        f.debug_struct("AuthService")
+            .field("mode", &self.shared.mode)
+            .finish_non_exhaustive()
     }
 }
 
@@ -326,7 +343,8 @@ where
                         parts.extensions.insert(ctx);
                     }
                     Ok(None) => {
-                        let must = shared.mode == AuthMode::Required && !shared.is_public(parts.uri.path());
+                        let must = shared.mode == AuthMode::Required
+                            && !shared.is_public(parts.uri.path());
                         if must {
                             return Ok(shared.render(&AuthError::MissingCredentials));
                         }

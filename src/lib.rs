@@ -48,8 +48,13 @@ pub mod strategy;
 pub mod token;
 
 pub use context::{AuthMethod, UserContext};
-pub use error::{AuthError, AuthRejection, DefaultRenderer, ErrorRenderer, PROBLEM_JSON, Requirement, TokenRejection};
+pub use error::{
+    AuthError, AuthRejection, DefaultRenderer, ErrorRenderer, PROBLEM_JSON, Requirement,
+    TokenRejection,
+};
 pub use extract::{RequireAction, RequirePermission};
 pub use future::MaybeReady;
 pub use gateway::{AuthGateway, AuthLayer, AuthMode, AuthService, GatewayError, ResponseFuture};
-pub use require::{RequireFuture, RequireLayer, RequireService, require_action, require_permission};
+pub use require::{
+    RequireFuture, RequireLayer, RequireService, require_action, require_permission,
+};

@@ -46,12 +46,16 @@ impl fmt::Debug for RequireLayer {
 
 /// Guards routes with a permission; a malformed permission fails here, at start-up.
 pub fn require_permission(permission: &str) -> Result<RequireLayer, GrammarError> {
-    Ok(RequireLayer::from_requirement(Requirement::Permission(Permission::parse(permission)?)))
+    Ok(RequireLayer::from_requirement(Requirement::Permission(
+        Permission::parse(permission)?,
+    )))
 }
 
 /// Guards routes with an action; a malformed action name fails here, at start-up.
 pub fn require_action(action: &str) -> Result<RequireLayer, GrammarError> {
-    Ok(RequireLayer::from_requirement(Requirement::Action(Action::parse(action)?)))
+    Ok(RequireLayer::from_requirement(Requirement::Action(
+        Action::parse(action)?,
+    )))
 }
 
 impl RequireLayer {
@@ -66,7 +70,9 @@ impl RequireLayer {
     }
 
     fn from_requirement(rule: Requirement) -> Self {
-        Self { rule: Arc::new(rule) }
+        Self {
+            rule: Arc::new(rule),
+        }
     }
 }
 
@@ -74,7 +80,10 @@ impl<S> Layer<S> for RequireLayer {
     type Service = RequireService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequireService { inner, rule: self.rule.clone() }
+        RequireService {
+            inner,
+            rule: self.rule.clone(),
+        }
     }
 }
 
@@ -150,13 +159,23 @@ where
                 Requirement::Action(a) => ctx.can(a),
                 Requirement::Other(_) => false,
             };
-            if allowed { Ok(()) } else { Err(forbidden(extensions, (*self.rule).clone())) }
+            if allowed {
+                Ok(())
+            } else {
+                Err(forbidden(extensions, (*self.rule).clone()))
+            }
         });
         match verdict {
-            Ok(()) => RequireFuture { kind: Kind::Allowed { future: self.inner.call(request) } },
-            Err(rejection) => {
-                RequireFuture { kind: Kind::Refused { response: Some(rejection.into_response()) } }
-            }
+            Ok(()) => RequireFuture {
+                kind: Kind::Allowed {
+                    future: self.inner.call(request),
+                },
+            },
+            Err(rejection) => RequireFuture {
+                kind: Kind::Refused {
+                    response: Some(rejection.into_response()),
+                },
+            },
         }
     }
 }

@@ -77,7 +77,8 @@ fn check_size(text: &str) -> Result<(), RoleError> {
 #[cfg(feature = "toml")]
 pub fn roles_from_toml(text: &str) -> Result<Vec<Role>, RoleError> {
     check_size(text)?;
-    let file: RoleFile = toml::from_str(text).map_err(|e| RoleError::File(e.message().to_owned()))?;
+    let file: RoleFile =
+        toml::from_str(text).map_err(|e| RoleError::File(e.message().to_owned()))?;
     Ok(file.into_roles())
 }
 
@@ -96,7 +97,8 @@ pub fn roles_from_toml(text: &str) -> Result<Vec<Role>, RoleError> {
 #[cfg(feature = "yaml")]
 pub fn roles_from_yaml(text: &str) -> Result<Vec<Role>, RoleError> {
     check_size(text)?;
-    let file: RoleFile = serde_norway::from_str(text).map_err(|e| RoleError::File(e.to_string()))?;
+    let file: RoleFile =
+        serde_norway::from_str(text).map_err(|e| RoleError::File(e.to_string()))?;
     Ok(file.into_roles())
 }
 
@@ -158,7 +160,10 @@ mod tests {
         assert_eq!(roles[0].description(), Some("Shoppers"));
 
         let typo = roles_from_toml("[roles.x]\npermision = [\"read:A\"]\n");
-        assert!(matches!(typo, Err(RoleError::File(_))), "unknown keys must be refused");
+        assert!(
+            matches!(typo, Err(RoleError::File(_))),
+            "unknown keys must be refused"
+        );
         let bad = roles_from_toml("[roles.x]\npermissions = [\"read:A.*\"]\n");
         assert!(bad.is_err(), "malformed grants must be refused");
         let huge = format!("# {}\n", "x".repeat(MAX_ROLE_FILE_BYTES));
@@ -181,7 +186,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("portcullis-roles-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
         let path = dir.join("roles.toml");
-        std::fs::write(&path, "[roles.a]\npermissions = [\"read:A\"]\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, "[roles.a]\npermissions = [\"read:A\"]\n")
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(roles_from_file(&path).map(|r| r.len()), Ok(1));
         let other = dir.join("roles.ini");
         std::fs::write(&other, "").unwrap_or_else(|e| panic!("{e}"));

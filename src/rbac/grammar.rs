@@ -78,7 +78,9 @@ impl GrammarError {
             Self::EmptyScope => "the scope after `:` is empty",
             Self::ScopeTooLong => "the scope is longer than 256 bytes",
             Self::ScopeTooDeep => "the scope has more than 8 dotted segments",
-            Self::EmptySegment => "the scope has an empty segment (two dots, or a leading or trailing dot)",
+            Self::EmptySegment => {
+                "the scope has an empty segment (two dots, or a leading or trailing dot)"
+            }
             Self::InvalidSegment => {
                 "a scope segment must start with a letter or `_` followed by letters, digits, `_` or `-`"
             }
@@ -134,7 +136,11 @@ pub const fn check_permission(text: &str) -> Result<usize, GrammarError> {
     }
 }
 
-const fn check_permission_action(bytes: &[u8], start: usize, end: usize) -> Result<(), GrammarError> {
+const fn check_permission_action(
+    bytes: &[u8],
+    start: usize,
+    end: usize,
+) -> Result<(), GrammarError> {
     let len = end - start;
     if len == 0 {
         return Err(GrammarError::EmptyAction);
@@ -188,7 +194,11 @@ const fn check_scope(bytes: &[u8], start: usize, end: usize) -> Result<(), Gramm
         } else if b == b'*' {
             return Err(GrammarError::MisplacedWildcard);
         } else {
-            let ok = if segment_start { is_letter(b) || b == b'_' } else { is_word(b) };
+            let ok = if segment_start {
+                is_letter(b) || b == b'_'
+            } else {
+                is_word(b)
+            };
             if !ok {
                 return Err(GrammarError::InvalidSegment);
             }
@@ -312,9 +322,15 @@ mod tests {
             assert_eq!(check_permission(text), Err(want), "{text:?}");
         }
         let long_action = format!("{}:Catalog", "a".repeat(65));
-        assert_eq!(check_permission(&long_action), Err(GrammarError::ActionTooLong));
+        assert_eq!(
+            check_permission(&long_action),
+            Err(GrammarError::ActionTooLong)
+        );
         let long_scope = format!("read:{}", "a".repeat(257));
-        assert_eq!(check_permission(&long_scope), Err(GrammarError::ScopeTooLong));
+        assert_eq!(
+            check_permission(&long_scope),
+            Err(GrammarError::ScopeTooLong)
+        );
     }
 
     #[test]
@@ -323,11 +339,29 @@ mod tests {
             assert_eq!(check_action_grant(ok), Ok(ActionGrantShape::Exact), "{ok}");
         }
         assert_eq!(check_action_grant("*"), Ok(ActionGrantShape::Everything));
-        assert_eq!(check_action_grant("reports:*"), Ok(ActionGrantShape::Prefix(8)));
-        for bad in ["", "Reports:export", "9reports", "reports export", ":*", "reports*", "rep*rts:x", "*:export"] {
-            assert!(check_action_grant(bad).is_err(), "{bad:?} should be refused");
+        assert_eq!(
+            check_action_grant("reports:*"),
+            Ok(ActionGrantShape::Prefix(8))
+        );
+        for bad in [
+            "",
+            "Reports:export",
+            "9reports",
+            "reports export",
+            ":*",
+            "reports*",
+            "rep*rts:x",
+            "*:export",
+        ] {
+            assert!(
+                check_action_grant(bad).is_err(),
+                "{bad:?} should be refused"
+            );
         }
-        assert_eq!(check_action_name("reports:*"), Err(GrammarError::MisplacedWildcard));
+        assert_eq!(
+            check_action_name("reports:*"),
+            Err(GrammarError::MisplacedWildcard)
+        );
         assert_eq!(
             check_action_name(&"a".repeat(129)),
             Err(GrammarError::ActionNameTooLong)

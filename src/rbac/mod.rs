@@ -18,15 +18,15 @@ mod registry;
 mod role;
 mod set;
 
+pub use enrich::Enricher;
 #[cfg(feature = "toml")]
 pub use file::roles_from_toml;
 #[cfg(feature = "yaml")]
 pub use file::roles_from_yaml;
-pub use enrich::Enricher;
 pub use file::{MAX_ROLE_FILE_BYTES, roles_from_file};
 pub use grammar::{
-    ActionGrantShape, GrammarError, MAX_ACTION_LEN, MAX_ACTION_NAME_LEN, MAX_SCOPE_DEPTH, MAX_SCOPE_LEN,
-    check_action_grant, check_action_name, check_permission,
+    ActionGrantShape, GrammarError, MAX_ACTION_LEN, MAX_ACTION_NAME_LEN, MAX_SCOPE_DEPTH,
+    MAX_SCOPE_LEN, check_action_grant, check_action_name, check_permission,
 };
 pub use permission::{Action, ActionGrant, Permission};
 pub use registry::{ActionRegistry, RegisteredAction};

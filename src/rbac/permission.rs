@@ -33,7 +33,10 @@ impl Permission {
     /// Parses and checks a permission string.
     pub fn parse(text: &str) -> Result<Self, GrammarError> {
         let colon = grammar::check_permission(text)?;
-        Ok(Self { text: text.into(), colon })
+        Ok(Self {
+            text: text.into(),
+            colon,
+        })
     }
 
     /// The action part (`write` in `write:Catalog.Review`), possibly `*`.
@@ -63,7 +66,11 @@ impl Permission {
 
     /// The scope's dotted segments (`["Catalog", "Review"]`); empty for `*`.
     pub fn segments(&self) -> impl Iterator<Item = &str> {
-        let scope = if self.is_any_scope() { "" } else { self.scope() };
+        let scope = if self.is_any_scope() {
+            ""
+        } else {
+            self.scope()
+        };
         scope.split('.').filter(|s| !s.is_empty())
     }
 
@@ -206,7 +213,10 @@ impl ActionGrant {
             ActionGrantShape::Exact => ActionGrantKind::Exact,
             ActionGrantShape::Prefix(n) => ActionGrantKind::Prefix(n),
         };
-        Ok(Self { text: text.into(), shape })
+        Ok(Self {
+            text: text.into(),
+            shape,
+        })
     }
 
     /// The grant as written.
@@ -306,7 +316,11 @@ mod tests {
             ("read:catalog", "read:Catalog", false),
         ];
         for (grant, required, want) in table {
-            assert_eq!(p(grant).covers(&p(required)), want, "{grant} covers {required}");
+            assert_eq!(
+                p(grant).covers(&p(required)),
+                want,
+                "{grant} covers {required}"
+            );
         }
     }
 

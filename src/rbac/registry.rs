@@ -61,7 +61,10 @@ impl ActionRegistry {
             .into_iter()
             .map(|(name, description)| Ok((Action::parse(name)?, description.map(str::to_owned))))
             .collect::<Result<_, GrammarError>>()?;
-        let mut map = self.actions.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut map = self
+            .actions
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         for (action, description) in parsed {
             match (map.get_mut(&action), description) {
                 (Some(existing), Some(d)) => *existing = Some(d),
@@ -96,7 +99,9 @@ impl ActionRegistry {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Action, Option<String>>> {
-        self.actions.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.actions
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -107,17 +112,27 @@ mod tests {
     #[test]
     fn one_bad_name_registers_nothing() {
         let registry = ActionRegistry::new();
-        assert!(registry.register([("ok:one", None), ("Bad", None)]).is_err());
+        assert!(
+            registry
+                .register([("ok:one", None), ("Bad", None)])
+                .is_err()
+        );
         assert!(registry.list().is_empty());
     }
 
     #[test]
     fn idempotent_and_updates() {
         let registry = ActionRegistry::new();
-        registry.register([("a:b", Some("first"))]).unwrap_or_else(|e| panic!("{e}"));
-        registry.register([("a:b", None)]).unwrap_or_else(|e| panic!("{e}"));
+        registry
+            .register([("a:b", Some("first"))])
+            .unwrap_or_else(|e| panic!("{e}"));
+        registry
+            .register([("a:b", None)])
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(registry.list()[0].description.as_deref(), Some("first"));
-        registry.register([("a:b", Some("second"))]).unwrap_or_else(|e| panic!("{e}"));
+        registry
+            .register([("a:b", Some("second"))])
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(registry.list()[0].description.as_deref(), Some("second"));
         let grant = ActionGrant::parse("a:*").unwrap_or_else(|e| panic!("{e}"));
         assert!(registry.matches_any(&grant));

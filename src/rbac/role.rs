@@ -73,7 +73,12 @@ fn check_role_name(name: &str) -> Result<(), RoleError> {
 impl Role {
     /// A role with no grants. The name is checked when the role joins a [`RolePolicy`].
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), description: None, permissions: Vec::new(), actions: Vec::new() }
+        Self {
+            name: name.into(),
+            description: None,
+            permissions: Vec::new(),
+            actions: Vec::new(),
+        }
     }
 
     /// Adds a description.
@@ -139,7 +144,9 @@ impl Role {
     /// `viewer` (`read:*`).
     pub fn builtins() -> Vec<Role> {
         let grants = |list: &[&str]| -> Vec<Permission> {
-            list.iter().filter_map(|p| Permission::parse(p).ok()).collect()
+            list.iter()
+                .filter_map(|p| Permission::parse(p).ok())
+                .collect()
         };
         vec![
             Role::new("admin")
@@ -148,7 +155,9 @@ impl Role {
             Role::new("editor")
                 .describe("Read and write everything")
                 .with_grants(grants(&["read:*", "write:*"]), []),
-            Role::new("viewer").describe("Read everything").with_grants(grants(&["read:*"]), []),
+            Role::new("viewer")
+                .describe("Read everything")
+                .with_grants(grants(&["read:*"]), []),
         ]
     }
 }
@@ -226,7 +235,12 @@ impl RolePolicy {
     pub fn permissions_for(&self, roles: &[String]) -> Arc<PermissionSet> {
         match roles {
             [] => self.inner.empty.clone(),
-            [one] => self.inner.compiled.get(one).cloned().unwrap_or_else(|| self.inner.empty.clone()),
+            [one] => self
+                .inner
+                .compiled
+                .get(one)
+                .cloned()
+                .unwrap_or_else(|| self.inner.empty.clone()),
             many => {
                 if let Some(hit) = self.inner.combinations.get(many) {
                     return hit;
@@ -265,7 +279,10 @@ pub struct RolePolicyBuilder {
 
 impl Default for RolePolicyBuilder {
     fn default() -> Self {
-        Self { roles: Role::builtins(), cache_capacity: DEFAULT_COMBINATION_CACHE }
+        Self {
+            roles: Role::builtins(),
+            cache_capacity: DEFAULT_COMBINATION_CACHE,
+        }
     }
 }
 
@@ -307,11 +324,18 @@ impl RolePolicyBuilder {
             .roles
             .iter()
             .map(|r| {
-                let set = PermissionSet::compile(r.permissions.iter().cloned(), r.actions.iter().cloned());
+                let set = PermissionSet::compile(
+                    r.permissions.iter().cloned(),
+                    r.actions.iter().cloned(),
+                );
                 (r.name.clone(), Arc::new(set))
             })
             .collect();
-        let roles = self.roles.into_iter().map(|r| (r.name.clone(), r)).collect();
+        let roles = self
+            .roles
+            .into_iter()
+            .map(|r| (r.name.clone(), r))
+            .collect();
         let combinations = moka::sync::Cache::builder()
             .max_capacity(self.cache_capacity)
             .build_with_hasher(foldhash::fast::RandomState::default());
@@ -356,18 +380,29 @@ mod tests {
     #[test]
     fn custom_role_replaces_builtin() {
         let policy = RolePolicy::builder()
-            .role(Role::new("viewer").grant("read:Catalog").unwrap_or_else(|e| panic!("{e}")))
+            .role(
+                Role::new("viewer")
+                    .grant("read:Catalog")
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )
             .build()
             .unwrap_or_else(|e| panic!("{e}"));
         let viewer = policy.permissions_for(&names(&["viewer"]));
         assert!(viewer.allows(&p("read:Catalog.Book")));
-        assert!(!viewer.allows(&p("read:Commerce")), "the built-in read:* must be gone");
+        assert!(
+            !viewer.allows(&p("read:Commerce")),
+            "the built-in read:* must be gone"
+        );
     }
 
     #[test]
     fn combinations_union_and_cache() {
         let policy = RolePolicy::builder()
-            .role(Role::new("reviewer").grant("write:Catalog.Review").unwrap_or_else(|e| panic!("{e}")))
+            .role(
+                Role::new("reviewer")
+                    .grant("write:Catalog.Review")
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )
             .build()
             .unwrap_or_else(|e| panic!("{e}"));
         let roles = names(&["reviewer", "viewer"]);
@@ -376,14 +411,27 @@ mod tests {
         assert!(first.allows(&p("write:Catalog.Review")));
         assert!(!first.allows(&p("write:Catalog.Book")));
         let second = policy.permissions_for(&roles);
-        assert!(Arc::ptr_eq(&first, &second), "the second look-up must hit the cache");
+        assert!(
+            Arc::ptr_eq(&first, &second),
+            "the second look-up must hit the cache"
+        );
     }
 
     #[test]
     fn bad_names_and_grants_refused() {
         assert!(RolePolicy::builder().role(Role::new("")).build().is_err());
-        assert!(RolePolicy::builder().role(Role::new("has space")).build().is_err());
-        assert!(RolePolicy::builder().role(Role::new("x".repeat(65))).build().is_err());
+        assert!(
+            RolePolicy::builder()
+                .role(Role::new("has space"))
+                .build()
+                .is_err()
+        );
+        assert!(
+            RolePolicy::builder()
+                .role(Role::new("x".repeat(65)))
+                .build()
+                .is_err()
+        );
         assert!(Role::new("r").grant("read").is_err());
         assert!(Role::new("r").grant_action("Reports:Export").is_err());
     }

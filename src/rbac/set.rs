@@ -67,7 +67,11 @@ impl ScopeNode {
     }
 
     fn node_count(&self) -> usize {
-        1 + self.children.values().map(ScopeNode::node_count).sum::<usize>()
+        1 + self
+            .children
+            .values()
+            .map(ScopeNode::node_count)
+            .sum::<usize>()
     }
 }
 
@@ -201,7 +205,11 @@ impl PermissionSet {
     /// Nodes in the compiled scope trees (a measure of the set's size after pruning).
     pub fn compiled_nodes(&self) -> usize {
         self.any_action.node_count()
-            + self.by_action.values().map(ScopeNode::node_count).sum::<usize>()
+            + self
+                .by_action
+                .values()
+                .map(ScopeNode::node_count)
+                .sum::<usize>()
     }
 }
 
@@ -244,14 +252,32 @@ mod tests {
     #[test]
     fn agrees_with_reference_matcher() {
         let grant_pool = [
-            "*:*", "read:*", "*:Catalog", "read:Catalog", "write:Catalog.Review",
-            "delete:Catalog.Book.Cover", "read:Commerce.Order", "write:Commerce", "*:Commerce.Order.Line",
+            "*:*",
+            "read:*",
+            "*:Catalog",
+            "read:Catalog",
+            "write:Catalog.Review",
+            "delete:Catalog.Book.Cover",
+            "read:Commerce.Order",
+            "write:Commerce",
+            "*:Commerce.Order.Line",
         ];
         let requirement_pool = [
-            "read:Catalog", "read:Catalog.Review", "write:Catalog.Review", "write:Catalog.Book",
-            "delete:Catalog.Book", "delete:Catalog.Book.Cover.Image", "read:*", "*:*", "*:Catalog",
-            "write:Commerce.Order", "read:Commerce", "delete:Commerce.Order.Line", "read:Other",
-            "write:*", "*:Commerce.Order.Line.Item",
+            "read:Catalog",
+            "read:Catalog.Review",
+            "write:Catalog.Review",
+            "write:Catalog.Book",
+            "delete:Catalog.Book",
+            "delete:Catalog.Book.Cover.Image",
+            "read:*",
+            "*:*",
+            "*:Catalog",
+            "write:Commerce.Order",
+            "read:Commerce",
+            "delete:Commerce.Order.Line",
+            "read:Other",
+            "write:*",
+            "*:Commerce.Order.Line.Item",
         ];
         // Every subset of the grant pool (2^9 = 512) against every requirement.
         for mask in 0u32..(1 << grant_pool.len()) {
@@ -265,7 +291,11 @@ mod tests {
             let set = PermissionSet::compile(grants.clone(), []);
             for required in perms(&requirement_pool) {
                 let reference = grants.iter().any(|g| g.covers(&required));
-                assert_eq!(set.allows(&required), reference, "grants {grants:?} vs {required}");
+                assert_eq!(
+                    set.allows(&required),
+                    reference,
+                    "grants {grants:?} vs {required}"
+                );
             }
         }
     }
@@ -273,23 +303,48 @@ mod tests {
     #[test]
     fn actions_exact_prefix_and_everything() {
         let set = PermissionSet::compile([], action_grants(&["reports:*", "settings:manage"]));
-        let allowed = ["reports:export", "reports:delete", "reports:export:csv", "settings:manage"];
+        let allowed = [
+            "reports:export",
+            "reports:delete",
+            "reports:export:csv",
+            "settings:manage",
+        ];
         for a in allowed {
-            assert!(set.allows_action(&Action::parse(a).unwrap_or_else(|e| panic!("{e}"))), "{a}");
+            assert!(
+                set.allows_action(&Action::parse(a).unwrap_or_else(|e| panic!("{e}"))),
+                "{a}"
+            );
         }
-        let denied = ["reports", "settings:manage:all", "settings:view", "reportsx:export"];
+        let denied = [
+            "reports",
+            "settings:manage:all",
+            "settings:view",
+            "reportsx:export",
+        ];
         for a in denied {
-            assert!(!set.allows_action(&Action::parse(a).unwrap_or_else(|e| panic!("{e}"))), "{a}");
+            assert!(
+                !set.allows_action(&Action::parse(a).unwrap_or_else(|e| panic!("{e}"))),
+                "{a}"
+            );
         }
         let all = PermissionSet::compile([], action_grants(&["*"]));
-        assert!(all.allows_action(&Action::parse("anything:at:all").unwrap_or_else(|e| panic!("{e}"))));
-        assert!(!PermissionSet::empty().allows_action(&Action::parse("a").unwrap_or_else(|e| panic!("{e}"))));
+        assert!(
+            all.allows_action(&Action::parse("anything:at:all").unwrap_or_else(|e| panic!("{e}")))
+        );
+        assert!(
+            !PermissionSet::empty()
+                .allows_action(&Action::parse("a").unwrap_or_else(|e| panic!("{e}")))
+        );
     }
 
     #[test]
     fn pruning_keeps_the_tree_small() {
         let set = PermissionSet::compile(
-            perms(&["read:Catalog.Review", "read:Catalog", "read:Catalog.Book.Cover"]),
+            perms(&[
+                "read:Catalog.Review",
+                "read:Catalog",
+                "read:Catalog.Book.Cover",
+            ]),
             [],
         );
         // root of `*` tree + root of `read` tree + the `Catalog` node.

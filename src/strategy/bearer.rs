@@ -101,7 +101,9 @@ impl BearerStrategy {
         let mut headers = request.headers.get_all(AUTHORIZATION).iter();
         let header = headers.next();
         if headers.next().is_some() {
-            return Err(AuthError::InvalidRequest("more than one Authorization header"));
+            return Err(AuthError::InvalidRequest(
+                "more than one Authorization header",
+            ));
         }
         let query_name = self.query_param.as_deref().unwrap_or("access_token");
         let in_query = request.uri.query().and_then(|q| query_value(q, query_name));
@@ -150,13 +152,18 @@ impl BearerStrategy {
 
     fn context_of(&self, token: VerifiedToken) -> Result<UserContext, TokenRejection> {
         let claims = token.claims;
-        let subject = claims.get("sub").and_then(Value::as_str).ok_or(TokenRejection::BadClaims)?;
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .ok_or(TokenRejection::BadClaims)?;
         let mut ctx = UserContext::new(subject, AuthMethod::Bearer);
 
         match claims.get(&self.names.roles) {
             None | Some(Value::Null) => {}
             Some(Value::Array(items)) if items.len() <= MAX_ROLES_IN_TOKEN => {
-                let roles = items.iter().map(|v| v.as_str().ok_or(TokenRejection::BadClaims));
+                let roles = items
+                    .iter()
+                    .map(|v| v.as_str().ok_or(TokenRejection::BadClaims));
                 ctx = ctx.with_roles(roles.collect::<Result<Vec<_>, _>>()?);
             }
             Some(_) => return Err(TokenRejection::BadClaims),
@@ -167,7 +174,11 @@ impl BearerStrategy {
             Some(Value::Array(items)) if items.len() <= MAX_ROLES_IN_TOKEN => {
                 let carried = items
                     .iter()
-                    .map(|v| v.as_str().and_then(|s| Permission::parse(s).ok()).ok_or(TokenRejection::BadClaims))
+                    .map(|v| {
+                        v.as_str()
+                            .and_then(|s| Permission::parse(s).ok())
+                            .ok_or(TokenRejection::BadClaims)
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 ctx = ctx.with_carried_permissions(carried);
             }
@@ -183,7 +194,9 @@ impl BearerStrategy {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) => ctx = ctx.with_scopes(s.split(' ').filter(|s| !s.is_empty())),
             Some(Value::Array(items)) => {
-                let scopes = items.iter().map(|v| v.as_str().ok_or(TokenRejection::BadClaims));
+                let scopes = items
+                    .iter()
+                    .map(|v| v.as_str().ok_or(TokenRejection::BadClaims));
                 ctx = ctx.with_scopes(scopes.collect::<Result<Vec<_>, _>>()?);
             }
             Some(_) => return Err(TokenRejection::BadClaims),
@@ -203,7 +216,10 @@ impl BearerStrategy {
     }
 }
 
-fn optional_str<'a>(claims: &'a serde_json::Map<String, Value>, name: &str) -> Result<Option<&'a str>, TokenRejection> {
+fn optional_str<'a>(
+    claims: &'a serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<Option<&'a str>, TokenRejection> {
     match claims.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -247,7 +263,10 @@ mod tests {
 
     #[test]
     fn query_parsing() {
-        assert_eq!(query_value("a=1&access_token=xyz", "access_token"), Some("xyz"));
+        assert_eq!(
+            query_value("a=1&access_token=xyz", "access_token"),
+            Some("xyz")
+        );
         assert_eq!(query_value("access_token", "access_token"), Some(""));
         assert_eq!(query_value("xaccess_token=1", "access_token"), None);
     }

@@ -60,7 +60,10 @@ pub struct TokenClaims {
 impl TokenClaims {
     /// Claims for `subject`.
     pub fn new(subject: impl Into<String>) -> Self {
-        Self { subject: subject.into(), ..Self::default() }
+        Self {
+            subject: subject.into(),
+            ..Self::default()
+        }
     }
 
     /// The roles.
@@ -70,7 +73,10 @@ impl TokenClaims {
     }
 
     /// Permission grants carried in the token (honoured only by gateways configured to trust them).
-    pub fn permissions<I: IntoIterator<Item = S>, S: Into<String>>(mut self, permissions: I) -> Self {
+    pub fn permissions<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        permissions: I,
+    ) -> Self {
         self.permissions = permissions.into_iter().map(Into::into).collect();
         self
     }
@@ -132,7 +138,14 @@ pub struct TokenIssuer {
 impl TokenIssuer {
     /// An issuer signing with `ring`'s signing key; 15-minute tokens, `typ` `JWT`.
     pub fn new(ring: KeyRing) -> Self {
-        Self { ring, issuer: None, audience: None, ttl: DEFAULT_TTL, typ: None, names: ClaimNames::default() }
+        Self {
+            ring,
+            issuer: None,
+            audience: None,
+            ttl: DEFAULT_TTL,
+            typ: None,
+            names: ClaimNames::default(),
+        }
     }
 
     /// The `iss` claim.
@@ -182,7 +195,10 @@ impl TokenIssuer {
         let key = keys.signing_key().ok_or(IssueError::NoSigningKey)?;
         let encoding = key.encoding().ok_or(IssueError::NoSigningKey)?;
 
-        let iat = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let iat = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let mut body = claims.extra.clone();
         let mut put = |name: &str, value: Value| {
             body.insert(name.to_owned(), value);
@@ -202,7 +218,10 @@ impl TokenIssuer {
             put(&self.names.roles, Value::from(claims.roles.clone()));
         }
         if !claims.permissions.is_empty() {
-            put(&self.names.permissions, Value::from(claims.permissions.clone()));
+            put(
+                &self.names.permissions,
+                Value::from(claims.permissions.clone()),
+            );
         }
         if let Some(tenant) = &claims.tenant {
             put(&self.names.tenant, Value::from(tenant.as_str()));

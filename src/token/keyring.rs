@@ -83,7 +83,11 @@ fn check_kid(kid: &str) -> Result<(), KeyError> {
     let ok = !kid.is_empty()
         && kid.len() <= MAX_KID_LEN
         && kid.bytes().all(|b| (0x21..0x7f).contains(&b));
-    if ok { Ok(()) } else { Err(KeyError::InvalidKid) }
+    if ok {
+        Ok(())
+    } else {
+        Err(KeyError::InvalidKid)
+    }
 }
 
 fn family_fits(alg: Algorithm, family: AlgorithmFamily) -> bool {
@@ -121,7 +125,12 @@ impl Key {
             _ => return Err(KeyError::WrongAlgorithm(alg)),
         }
         .map_err(|_| KeyError::Unparsable)?;
-        Ok(Self { kid: kid.into(), alg, decoding, encoding: None })
+        Ok(Self {
+            kid: kid.into(),
+            alg,
+            decoding,
+            encoding: None,
+        })
     }
 
     /// A signing key from PEM private and public halves. The pair is checked by signing and
@@ -170,8 +179,10 @@ impl Key {
             other => return Err(KeyError::WrongAlgorithm(other)),
         };
         let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(signing, &rng).map_err(|_| KeyError::Generation)?;
-        let pair = EcdsaKeyPair::from_pkcs8(signing, pkcs8.as_ref()).map_err(|_| KeyError::Generation)?;
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(signing, &rng).map_err(|_| KeyError::Generation)?;
+        let pair =
+            EcdsaKeyPair::from_pkcs8(signing, pkcs8.as_ref()).map_err(|_| KeyError::Generation)?;
         let key = Self {
             kid: kid.into(),
             alg,
@@ -196,13 +207,17 @@ impl Key {
     }
 
     fn self_test(&self) -> Result<(), KeyError> {
-        let Some(encoding) = &self.encoding else { return Ok(()) };
-        if !family_fits(self.alg, encoding.family()) || !family_fits(self.alg, self.decoding.family()) {
+        let Some(encoding) = &self.encoding else {
+            return Ok(());
+        };
+        if !family_fits(self.alg, encoding.family())
+            || !family_fits(self.alg, self.decoding.family())
+        {
             return Err(KeyError::WrongAlgorithm(self.alg));
         }
         let probe = b"portcullis key self-test";
-        let signature =
-            jsonwebtoken::crypto::sign(probe, encoding, self.alg).map_err(|_| KeyError::Unparsable)?;
+        let signature = jsonwebtoken::crypto::sign(probe, encoding, self.alg)
+            .map_err(|_| KeyError::Unparsable)?;
         match jsonwebtoken::crypto::verify(&signature, probe, &self.decoding, self.alg) {
             Ok(true) => Ok(()),
             _ => Err(KeyError::Mismatched),
@@ -373,7 +388,11 @@ impl KeyRing {
     }
 
     /// Replaces every key at once (for example after fetching a JWKS).
-    pub fn replace(&self, keys: impl IntoIterator<Item = Key>, signing: Option<&str>) -> Result<(), KeyError> {
+    pub fn replace(
+        &self,
+        keys: impl IntoIterator<Item = Key>,
+        signing: Option<&str>,
+    ) -> Result<(), KeyError> {
         let mut next = KeySet::default();
         for key in keys {
             next.keys.insert(key.kid.clone(), Arc::new(key));
@@ -413,11 +432,23 @@ mod tests {
     fn weak_and_wrong_keys_refused() {
         assert_eq!(
             Key::hmac("k", Algorithm::HS512, &[1; 63]).map(|_| ()),
-            Err(KeyError::WeakSecret { alg: Algorithm::HS512, min: 64 })
+            Err(KeyError::WeakSecret {
+                alg: Algorithm::HS512,
+                min: 64
+            })
         );
-        assert!(matches!(Key::hmac("k", Algorithm::RS256, &[1; 64]), Err(KeyError::WrongAlgorithm(_))));
-        assert!(matches!(Key::hmac("", Algorithm::HS256, &[1; 64]), Err(KeyError::InvalidKid)));
-        assert!(matches!(Key::hmac("a b", Algorithm::HS256, &[1; 64]), Err(KeyError::InvalidKid)));
+        assert!(matches!(
+            Key::hmac("k", Algorithm::RS256, &[1; 64]),
+            Err(KeyError::WrongAlgorithm(_))
+        ));
+        assert!(matches!(
+            Key::hmac("", Algorithm::HS256, &[1; 64]),
+            Err(KeyError::InvalidKid)
+        ));
+        assert!(matches!(
+            Key::hmac("a b", Algorithm::HS256, &[1; 64]),
+            Err(KeyError::InvalidKid)
+        ));
         assert!(matches!(
             Key::verifying_pem("k", Algorithm::RS256, b"not a pem"),
             Err(KeyError::Unparsable)
@@ -448,7 +479,10 @@ mod tests {
         assert_eq!(ring.snapshot().kids(), ["new", "old"]);
         ring.remove("old");
         assert_eq!(ring.snapshot().kids(), ["new"]);
-        assert!(matches!(ring.set_signing("old"), Err(KeyError::UnknownKid(_))));
+        assert!(matches!(
+            ring.set_signing("old"),
+            Err(KeyError::UnknownKid(_))
+        ));
         ring.remove("new");
         assert!(ring.snapshot().signing_key().is_none());
     }

@@ -142,7 +142,10 @@ pub struct TokenVerifier {
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenVerifier").field("ring", &self.ring).field("rules", &self.rules).finish()
+        f.debug_struct("TokenVerifier")
+            .field("ring", &self.ring)
+            .field("rules", &self.rules)
+            .finish()
     }
 }
 
@@ -183,7 +186,11 @@ impl TokenVerifier {
                 (alg, v)
             })
             .collect();
-        Self { ring, rules, validations }
+        Self {
+            ring,
+            rules,
+            validations,
+        }
     }
 
     /// The rules this verifier applies.
@@ -202,7 +209,9 @@ impl TokenVerifier {
             return Err(TokenRejection::TooLarge);
         }
         let bytes = token.as_bytes();
-        if !bytes.iter().all(|&b| is_token_byte(b)) || bytes.iter().filter(|&&b| b == b'.').count() != 2 {
+        if !bytes.iter().all(|&b| is_token_byte(b))
+            || bytes.iter().filter(|&&b| b == b'.').count() != 2
+        {
             return Err(TokenRejection::Malformed);
         }
         if bytes.ends_with(b".") {
@@ -243,7 +252,10 @@ impl TokenVerifier {
             Some(sub) if !sub.is_empty() => {}
             _ => return Err(TokenRejection::BadClaims),
         }
-        Ok(VerifiedToken { kid: kid.to_owned(), claims })
+        Ok(VerifiedToken {
+            kid: kid.to_owned(),
+            claims,
+        })
     }
 }
 
@@ -264,9 +276,10 @@ fn rejection_of(kind: &ErrorKind) -> TokenRejection {
                 _ => TokenRejection::BadClaims,
             }
         }
-        ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
-            TokenRejection::Malformed
-        }
+        ErrorKind::InvalidToken
+        | ErrorKind::Base64(_)
+        | ErrorKind::Json(_)
+        | ErrorKind::Utf8(_) => TokenRejection::Malformed,
         other => {
             // A key that cannot be used is a configuration problem worth a louder log.
             tracing::warn!(error = ?other, "token verification failed inside the crypto provider");
@@ -290,6 +303,9 @@ mod tests {
 
     #[test]
     fn leeway_is_capped() {
-        assert_eq!(TokenRules::new().leeway(Duration::from_secs(3600)).leeway, MAX_LEEWAY);
+        assert_eq!(
+            TokenRules::new().leeway(Duration::from_secs(3600)).leeway,
+            MAX_LEEWAY
+        );
     }
 }

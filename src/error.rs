@@ -250,10 +250,10 @@ impl ErrorRenderer for DefaultRenderer {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::BAD_REQUEST {
-            if let Some(value) = challenge(realm, error.oauth_error_code()) {
-                headers.insert(header::WWW_AUTHENTICATE, value);
-            }
+        if (status == StatusCode::UNAUTHORIZED || status == StatusCode::BAD_REQUEST)
+            && let Some(value) = challenge(realm, error.oauth_error_code())
+        {
+            headers.insert(header::WWW_AUTHENTICATE, value);
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

@@ -244,7 +244,7 @@ pub mod __private {
 /// assert_eq!(WriteReview::permission().scope(), "Catalog.Review");
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0080
 /// portcullis::permission!(Broken = "write:Catalog.*");
 /// ```
 #[macro_export]
@@ -281,7 +281,7 @@ macro_rules! permission {
 /// assert_eq!(ExportReports::action().as_str(), "reports:export");
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0080
 /// portcullis::action!(Broken = "Reports:Export");
 /// ```
 #[macro_export]

@@ -58,3 +58,8 @@ pub use gateway::{AuthGateway, AuthLayer, AuthMode, AuthService, GatewayError, R
 pub use require::{
     RequireFuture, RequireLayer, RequireService, require_action, require_permission,
 };
+
+/// The README's examples, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

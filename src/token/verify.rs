@@ -243,10 +243,10 @@ impl TokenVerifier {
             .map_err(|e| rejection_of(e.kind()))?;
         let claims = data.claims;
         // jsonwebtoken accepts an array `iss`; RFC 7519 §4.1.1 makes it one string: be exact.
-        if let Some(iss) = &self.rules.issuer {
-            if claims.get("iss").and_then(Value::as_str) != Some(iss.as_str()) {
-                return Err(TokenRejection::WrongIssuer);
-            }
+        if let Some(iss) = &self.rules.issuer
+            && claims.get("iss").and_then(Value::as_str) != Some(iss.as_str())
+        {
+            return Err(TokenRejection::WrongIssuer);
         }
         match claims.get("sub").and_then(Value::as_str) {
             Some(sub) if !sub.is_empty() => {}

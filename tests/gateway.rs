@@ -480,3 +480,67 @@ async fn service_unavailable_fails_closed() {
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.header("retry-after"), Some("5"));
 }
+
+/// A writer that keeps everything `tracing` prints, for asserting on logs.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn the_missing_layer_is_logged_and_tokens_never_are() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let good = token("es", &["viewer"]);
+    let reply = get_as(&routes(), "/me", Some(&good)).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+
+    // Refused tokens are logged with their reason only.
+    let app = app();
+    let (message, _) = good.rsplit_once('.').unwrap();
+    let bad = format!("{message}.AAAA");
+    assert_eq!(
+        get_as(&app, "/me", Some(&bad)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get_as(&app, "/me", Some(&good)).await.status,
+        StatusCode::OK
+    );
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("ERROR") && logs.contains("portcullis::AuthLayer"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("bad_signature"),
+        "the reason is logged: {logs}"
+    );
+    for secret in [good.as_str(), message, bad.as_str()] {
+        assert!(!logs.contains(secret), "a token reached the logs");
+    }
+    let payload = message.split('.').nth(1).unwrap();
+    assert!(!logs.contains(payload), "a token payload reached the logs");
+}

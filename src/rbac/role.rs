@@ -229,6 +229,36 @@ impl RolePolicy {
         roles
     }
 
+    /// Action grants that match no action in `registry`: a start-up check for typos such as
+    /// `report:export` where the service declared `reports:export`. `*` always matches.
+    ///
+    /// ```
+    /// use portcullis::rbac::{ActionRegistry, Role, RolePolicy};
+    ///
+    /// let registry = ActionRegistry::new();
+    /// registry.register([("reports:export", None)])?;
+    /// let policy = RolePolicy::builder()
+    ///     .role(Role::new("ops").grant_action("report:export")?)
+    ///     .build()?;
+    /// assert_eq!(policy.unmatched_action_grants(&registry), [("ops".to_owned(), "report:export".to_owned())]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unmatched_action_grants(
+        &self,
+        registry: &super::ActionRegistry,
+    ) -> Vec<(String, String)> {
+        let mut unmatched: Vec<(String, String)> = self
+            .inner
+            .roles
+            .values()
+            .flat_map(|role| role.actions.iter().map(move |grant| (role, grant)))
+            .filter(|(_, grant)| grant.as_str() != "*" && !registry.matches_any(grant))
+            .map(|(role, grant)| (role.name.clone(), grant.as_str().to_owned()))
+            .collect();
+        unmatched.sort();
+        unmatched
+    }
+
     /// The compiled permission set of a role list. `roles` should be sorted and free of
     /// duplicates (as [`UserContext`](crate::UserContext) keeps them) for the cache to be shared
     /// between equal lists; an unsorted list still gets the right answer.

@@ -111,12 +111,13 @@ impl BearerStrategy {
         let from_header = match header {
             None => None,
             Some(value) => {
-                if value.len() > self.max_header_bytes {
-                    return Err(AuthError::InvalidToken(TokenRejection::TooLarge));
-                }
                 let bytes = value.as_bytes();
                 match bytes.get(..7) {
                     Some(scheme) if scheme.eq_ignore_ascii_case(b"bearer ") => {
+                        // The size cap comes before any parsing, UTF-8 check or crypto.
+                        if bytes.len() > self.max_header_bytes {
+                            return Err(AuthError::InvalidToken(TokenRejection::TooLarge));
+                        }
                         let token = std::str::from_utf8(&bytes[7..])
                             .map_err(|_| AuthError::InvalidToken(TokenRejection::Malformed))?
                             .trim_start_matches(' ');

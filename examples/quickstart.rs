@@ -13,20 +13,20 @@
 //! | `DELETE /books/{id}` | permission `delete:Catalog` |
 //! | `GET /reports/export` | action `reports:export` |
 //!
-//! Until built-in login exists, start-up prints a signed token for a demo viewer, editor and
-//! admin, with curl lines to try each. The signing key is generated fresh at every start.
+//! Accounts live in an SQLite file (`portcullis-quickstart.db`, or `PORTCULLIS_DB`): on first
+//! start it gets a signing key and three demo accounts (viewer, editor, admin) whose passwords are
+//! printed; log in at `POST /auth/login` and call the routes with the access token.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use portcullis::strategy::BearerStrategy;
-use portcullis::token::{Key, KeyRing, TokenClaims, TokenIssuer, TokenRules};
+use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig, IdentityError};
+use portcullis::store::sqlite::SqliteStore;
 use portcullis::{AuthGateway, RequireAction, RequirePermission, UserContext, action, permission};
 use serde::{Deserialize, Serialize};
 
@@ -34,9 +34,6 @@ permission!(ReadCatalog = "read:Catalog");
 permission!(WriteReview = "write:Catalog.Review");
 permission!(DeleteCatalog = "delete:Catalog");
 action!(ExportReports = "reports:export");
-
-const ISSUER: &str = "http://127.0.0.1/quickstart";
-const AUDIENCE: &str = "book-catalog";
 
 #[derive(Clone, Serialize)]
 struct Book {
@@ -144,6 +141,13 @@ fn seed() -> Catalog {
     Arc::new(Mutex::new(books))
 }
 
+/// Demo accounts created on first start. Their passwords are public: this is a demo.
+const DEMO_ACCOUNTS: [(&str, &str, &str); 3] = [
+    ("viewer@example.com", "viewer-demo-password", "viewer"),
+    ("editor@example.com", "editor-demo-password", "editor"),
+    ("admin@example.com", "admin-demo-password", "admin"),
+];
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -153,17 +157,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
 
-    // One key ring signs and verifies: the tokens printed below are checked with the same key.
-    let ring = KeyRing::single(Key::generate_ed25519("quickstart-1")?);
-    let rules = TokenRules::new().issuer(ISSUER).audience(AUDIENCE);
-    let issuer = TokenIssuer::new(ring.clone())
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .ttl(Duration::from_secs(60 * 60));
+    // The embedded default: one SQLite file holds accounts, sessions, revocations and the signing
+    // key (generated on first start). PORTCULLIS_DB moves it.
+    let path = std::env::var("PORTCULLIS_DB").unwrap_or_else(|_| "portcullis-quickstart.db".into());
+    let store = SqliteStore::open(&path).await?;
+    let identity = Arc::new(Identity::open(store.clone(), IdentityConfig::default()).await?);
+    for (email, password, role) in DEMO_ACCOUNTS {
+        match identity
+            .register_with_roles(email, password, &[role.to_owned()])
+            .await
+        {
+            Ok(_) => tracing::info!(role, "created demo account"),
+            Err(IdentityError::EmailTaken) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
 
     let gateway = AuthGateway::new()
-        .strategy(BearerStrategy::new(ring, rules))
+        .strategy(identity.bearer())
         .public_path("/health")
+        .public_paths(IDENTITY_PUBLIC_PATHS)
         .realm("book-catalog")
         .build()?;
 
@@ -175,6 +188,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/books/{id}", delete(delete_book))
         .route("/reports/export", get(export_reports))
         .with_state(seed())
+        .merge(identity.router())
         .layer(gateway);
 
     let port: u16 = match std::env::var("PORT") {
@@ -187,34 +201,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
     let base = format!("http://{}", listener.local_addr()?);
 
-    println!("portcullis quickstart: the book catalog listens on {base}\n");
-    println!("  curl -i {base}/health                  # public: 200");
-    println!("  curl -i {base}/books                   # no token: 401 with a Bearer challenge\n");
-    for (name, roles) in [
-        ("viewer", ["viewer"]),
-        ("editor", ["editor"]),
-        ("admin", ["admin"]),
-    ] {
-        let token = issuer.issue(&TokenClaims::new(format!("demo-{name}")).roles(roles))?;
-        let env = name.to_uppercase();
-        println!("# demo {name} (valid for one hour)");
-        println!("{env}={token}");
-        println!("  curl -i {base}/me -H \"Authorization: Bearer ${env}\"");
-        println!("  curl -i {base}/books -H \"Authorization: Bearer ${env}\"");
-        println!(
-            "  curl -i -X POST {base}/books/1/reviews -H \"Authorization: Bearer ${env}\" -H 'content-type: application/json' -d '{{\"text\":\"Loved it\"}}'"
-        );
-        println!("  curl -i -X DELETE {base}/books/3 -H \"Authorization: Bearer ${env}\"");
-        println!("  curl -i {base}/reports/export -H \"Authorization: Bearer ${env}\"\n");
+    println!("portcullis quickstart: the book catalog listens on {base} (database: {path})\n");
+    println!("Demo accounts (created on first start):");
+    for (email, password, role) in DEMO_ACCOUNTS {
+        println!("  {role:<7} {email:<20} password: {password}");
     }
+    println!("\nTry it:");
+    println!("  curl -i {base}/health                          # public: 200");
     println!(
-        "viewer: reads only; editor: reads and reviews; admin: everything, including delete and export."
+        "  curl -i {base}/books                           # no token: 401 with a Bearer challenge"
+    );
+    println!(
+        "  curl -s -X POST {base}/auth/login -H 'content-type: application/json' \\\n       -d '{{\"email\":\"editor@example.com\",\"password\":\"editor-demo-password\"}}'"
+    );
+    println!("  TOKEN=<access_token from the answer>; REFRESH=<refresh_token>");
+    println!("  curl -i {base}/books -H \"Authorization: Bearer $TOKEN\"     # editor reads: 200");
+    println!(
+        "  curl -i -X DELETE {base}/books/3 -H \"Authorization: Bearer $TOKEN\"   # editor cannot delete: 403"
+    );
+    println!(
+        "  curl -s -X POST {base}/auth/refresh -H 'content-type: application/json' -d \"{{\\\"refresh_token\\\":\\\"$REFRESH\\\"}}\""
+    );
+    println!(
+        "  curl -i -X POST {base}/auth/logout -H \"Authorization: Bearer $TOKEN\"   # 204; the token is dead"
+    );
+    println!(
+        "\nviewer: reads only; editor: reads and reviews; admin: everything, including delete and export."
     );
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 cargo build --quiet --example quickstart
 log=$(mktemp)
-PORT=0 RUST_LOG=warn ./target/debug/examples/quickstart >"$log" 2>&1 &
+db_dir=$(mktemp -d)
+PORT=0 RUST_LOG=warn PORTCULLIS_DB="$db_dir/quickstart.db" ./target/debug/examples/quickstart >"$log" 2>&1 &
 pid=$!
-trap 'kill "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill "$pid" 2>/dev/null || true; rm -rf "$log" "$db_dir"' EXIT
 
 base=""
 for _ in $(seq 1 100); do
@@ -18,8 +19,17 @@ for _ in $(seq 1 100); do
 done
 [ -n "$base" ] || { echo "quickstart did not start:"; cat "$log"; exit 1; }
 
-token() { sed -n "s/^$1=//p" "$log"; }
-viewer=$(token VIEWER); editor=$(token EDITOR); admin=$(token ADMIN)
+field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+login() { # email password -> the login answer's JSON
+  curl -s --max-time 10 -X POST "$base/auth/login" -H 'content-type: application/json' \
+    -d "{\"email\":\"$1\",\"password\":\"$2\"}"
+}
+viewer=$(login viewer@example.com viewer-demo-password | field access_token)
+editor_login=$(login editor@example.com editor-demo-password)
+editor=$(echo "$editor_login" | field access_token)
+editor_refresh=$(echo "$editor_login" | field refresh_token)
+admin=$(login admin@example.com admin-demo-password | field access_token)
+[ -n "$viewer" ] && [ -n "$editor" ] && [ -n "$admin" ] || { echo "demo logins failed:"; cat "$log"; exit 1; }
 
 failures=0
 passes=0
@@ -44,6 +54,21 @@ check 403 "editor cannot delete"     -X DELETE -H "$(auth "$editor")" "$base/boo
 check 204 "admin deletes"            -X DELETE -H "$(auth "$admin")" "$base/books/3"
 check 403 "editor cannot export"     -H "$(auth "$editor")" "$base/reports/export"
 check 200 "admin exports"            -H "$(auth "$admin")" "$base/reports/export"
+
+json_body() { echo "{\"$1\":\"$2\"}"; }
+check 401 "wrong password"           -X POST -H 'content-type: application/json' \
+  -d '{"email":"viewer@example.com","password":"not the password"}' "$base/auth/login"
+check 201 "register"                 -X POST -H 'content-type: application/json' \
+  -d '{"email":"new.reader@example.com","password":"a reader of many books"}' "$base/auth/register"
+check 409 "register twice"           -X POST -H 'content-type: application/json' \
+  -d '{"email":"New.Reader@example.com","password":"a reader of many books"}' "$base/auth/register"
+check 200 "refresh"                  -X POST -H 'content-type: application/json' \
+  -d "$(json_body refresh_token "$editor_refresh")" "$base/auth/refresh"
+check 401 "refresh token reused"     -X POST -H 'content-type: application/json' \
+  -d "$(json_body refresh_token "$editor_refresh")" "$base/auth/refresh"
+check 204 "logout"                   -X POST -H "$(auth "$admin")" "$base/auth/logout"
+check 401 "token dead after logout"  -H "$(auth "$admin")" "$base/me"
+check 200 "jwks"                     "$base/.well-known/jwks.json"
 
 challenge=$(curl -s -D - -o /dev/null --max-time 5 "$base/books" | tr -d '\r' | sed -n 's/^[Ww][Ww][Ww]-[Aa]uthenticate: //p')
 if [ "$challenge" = 'Bearer realm="book-catalog"' ]; then passes=$((passes + 1)); else

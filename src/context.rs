@@ -68,6 +68,10 @@ struct ContextData {
     token_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued_at: Option<u64>,
+    #[serde(skip)]
+    issued_at_us: Option<u64>,
     #[serde(skip)]
     carried_permissions: Vec<Permission>,
 }
@@ -86,6 +90,8 @@ impl UserContext {
             claims: Map::new(),
             token_id: None,
             expires_at: None,
+            issued_at: None,
+            issued_at_us: None,
             carried_permissions: Vec::new(),
         };
         Self {
@@ -150,6 +156,19 @@ impl UserContext {
     /// Sets when the credential expires, in seconds since the Unix epoch.
     pub fn with_expiry(mut self, expires_at: u64) -> Self {
         self.data_mut().expires_at = Some(expires_at);
+        self
+    }
+
+    /// Sets when the credential was issued, in seconds since the Unix epoch.
+    pub fn with_issued_at(mut self, issued_at: u64) -> Self {
+        self.data_mut().issued_at = Some(issued_at);
+        self
+    }
+
+    /// Sets when the credential was issued, in microseconds (finer than `iat`, for ordering
+    /// against a revocation cutoff made in the same second).
+    pub fn with_issued_at_us(mut self, issued_at_us: u64) -> Self {
+        self.data_mut().issued_at_us = Some(issued_at_us);
         self
     }
 
@@ -241,6 +260,19 @@ impl UserContext {
         self.data
             .expires_at
             .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+    }
+
+    /// When the credential was issued, in seconds since the Unix epoch, if known.
+    pub fn issued_at(&self) -> Option<u64> {
+        self.data.issued_at
+    }
+
+    /// When the credential was issued, in microseconds: the precise time when the credential says
+    /// it, else the start of its `iat` second (the earliest it can have been issued).
+    pub fn issued_at_us(&self) -> Option<u64> {
+        self.data
+            .issued_at_us
+            .or_else(|| self.data.issued_at.map(|s| s.saturating_mul(1_000_000)))
     }
 
     /// Permissions the credential carried (see [`with_carried_permissions`](Self::with_carried_permissions)).

@@ -158,6 +158,13 @@ impl AuthGateway {
         self
     }
 
+    /// Several exact public paths at once (for example
+    /// [`IDENTITY_PUBLIC_PATHS`](crate::identity::IDENTITY_PUBLIC_PATHS)).
+    pub fn public_paths<I: IntoIterator<Item = S>, S: Into<String>>(mut self, paths: I) -> Self {
+        self.public_paths.extend(paths.into_iter().map(Into::into));
+        self
+    }
+
     /// A path prefix (`/static/`) under which no credentials are needed. Matching is on the raw
     /// path: `/static/../admin` is not normalised by the gateway, so keep the router from
     /// normalising paths either (axum does not).

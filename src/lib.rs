@@ -42,8 +42,11 @@ mod error;
 pub mod extract;
 mod future;
 mod gateway;
+pub mod identity;
+pub mod password;
 pub mod rbac;
 mod require;
+pub mod store;
 pub mod strategy;
 pub mod token;
 

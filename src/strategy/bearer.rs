@@ -1,5 +1,7 @@
 //! The bearer JWT strategy (RFC 6750 transport, RFC 8725 verification).
 
+use std::sync::Arc;
+
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 use serde_json::Value;
@@ -9,7 +11,9 @@ use crate::context::{AuthMethod, UserContext};
 use crate::error::{AuthError, TokenRejection};
 use crate::future::MaybeReady;
 use crate::rbac::Permission;
-use crate::token::{ClaimNames, KeyRing, TokenRules, TokenVerifier, VerifiedToken};
+use crate::token::{
+    ClaimNames, KeyRing, RevocationCheck, TokenRules, TokenVerifier, VerifiedToken,
+};
 
 /// Default largest `Authorization` header accepted, in bytes (8 KiB + the scheme).
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 8 * 1024 + 16;
@@ -35,7 +39,7 @@ pub const MAX_ROLES_IN_TOKEN: usize = 256;
 /// # let _ = bearer;
 /// # Ok::<(), portcullis::token::KeyError>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BearerStrategy {
     verifier: TokenVerifier,
     names: ClaimNames,
@@ -43,6 +47,19 @@ pub struct BearerStrategy {
     query_param: Option<String>,
     max_header_bytes: usize,
     trust_permissions: bool,
+    revocation: Option<Arc<dyn RevocationCheck>>,
+    method: AuthMethod,
+}
+
+impl std::fmt::Debug for BearerStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BearerStrategy")
+            .field("verifier", &self.verifier)
+            .field("names", &self.names)
+            .field("query_param", &self.query_param)
+            .field("revocation", &self.revocation.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl BearerStrategy {
@@ -61,6 +78,8 @@ impl BearerStrategy {
             query_param: None,
             max_header_bytes: max_header_bytes.max(64),
             trust_permissions: false,
+            revocation: None,
+            method: AuthMethod::Bearer,
         }
     }
 
@@ -81,6 +100,20 @@ impl BearerStrategy {
     /// and its permissions claim is not even read. When on, a malformed grant refuses the token.
     pub fn trust_token_permissions(mut self) -> Self {
         self.trust_permissions = true;
+        self
+    }
+
+    /// Consults `check` after a token verifies: revoked tokens are refused with 401, and a check
+    /// that cannot answer refuses the request with 503.
+    pub fn revocation(mut self, check: Arc<dyn RevocationCheck>) -> Self {
+        self.revocation = Some(check);
+        self
+    }
+
+    /// The [`AuthMethod`] its contexts carry (default [`AuthMethod::Bearer`]); the built-in
+    /// identity marks its own with [`AuthMethod::Identity`] so its routes can tell them apart.
+    pub fn method(mut self, method: AuthMethod) -> Self {
+        self.method = method;
         self
     }
 
@@ -157,7 +190,7 @@ impl BearerStrategy {
             .get("sub")
             .and_then(Value::as_str)
             .ok_or(TokenRejection::BadClaims)?;
-        let mut ctx = UserContext::new(subject, AuthMethod::Bearer);
+        let mut ctx = UserContext::new(subject, self.method);
 
         match claims.get(&self.names.roles) {
             None | Some(Value::Null) => {}
@@ -208,6 +241,15 @@ impl BearerStrategy {
         if let Some(exp) = claims.get("exp").and_then(Value::as_u64) {
             ctx = ctx.with_expiry(exp);
         }
+        if let Some(iat) = claims.get("iat").and_then(Value::as_u64) {
+            ctx = ctx.with_issued_at(iat);
+            // The precise issue time is trusted only when it agrees with `iat`.
+            if let Some(us) = claims.get("iat_us").and_then(Value::as_u64)
+                && us / 1_000_000 == iat
+            {
+                ctx = ctx.with_issued_at_us(us);
+            }
+        }
         for name in &self.keep {
             if let Some(value) = claims.get(name) {
                 ctx = ctx.with_claim(name.clone(), value.clone());
@@ -243,18 +285,37 @@ impl Strategy for BearerStrategy {
     }
 
     fn authenticate<'a>(&'a self, request: &'a Parts) -> MaybeReady<'a, Outcome> {
-        let outcome = match self.credential(request) {
-            Ok(None) => Outcome::NotMine,
-            Err(error) => Outcome::Rejected(error),
+        let ctx = match self.credential(request) {
+            Ok(None) => return MaybeReady::ready(Outcome::NotMine),
+            Err(error) => return MaybeReady::ready(Outcome::Rejected(error)),
             Ok(Some(token)) => match self.verifier.verify(token).and_then(|t| self.context_of(t)) {
-                Ok(ctx) => Outcome::Authenticated(ctx),
-                Err(rejection) => {
-                    tracing::debug!(reason = %rejection, "bearer token refused");
-                    Outcome::Rejected(AuthError::InvalidToken(rejection))
-                }
+                Ok(ctx) => ctx,
+                Err(rejection) => return MaybeReady::ready(refused(rejection)),
             },
         };
-        MaybeReady::ready(outcome)
+        let Some(check) = &self.revocation else {
+            return MaybeReady::ready(Outcome::Authenticated(ctx));
+        };
+        match check.cached(&ctx) {
+            Some(revoked) => MaybeReady::ready(revocation_outcome(Ok(revoked), ctx)),
+            None => MaybeReady::new(async move {
+                let answer = check.load(&ctx).await;
+                revocation_outcome(answer, ctx)
+            }),
+        }
+    }
+}
+
+fn refused(rejection: TokenRejection) -> Outcome {
+    tracing::debug!(reason = %rejection, "bearer token refused");
+    Outcome::Rejected(AuthError::InvalidToken(rejection))
+}
+
+fn revocation_outcome(answer: Result<bool, AuthError>, ctx: UserContext) -> Outcome {
+    match answer {
+        Ok(false) => Outcome::Authenticated(ctx),
+        Ok(true) => refused(TokenRejection::Revoked),
+        Err(error) => Outcome::Rejected(error),
     }
 }
 

@@ -106,13 +106,13 @@ impl TokenClaims {
     }
 }
 
-const RESERVED: [&str; 7] = ["iss", "aud", "sub", "exp", "nbf", "iat", "jti"];
+const RESERVED: [&str; 8] = ["iss", "aud", "sub", "exp", "nbf", "iat", "iat_us", "jti"];
 
 /// Signs tokens with the signing key of a [`KeyRing`]: the same ring the bearer strategy
 /// verifies with.
 ///
-/// Every token gets `iss` and `aud` (when set), `sub`, `iat`, `nbf`, `exp` and a random 128-bit
-/// `jti`, and its header names the key (`kid`) and its pinned algorithm.
+/// Every token gets `iss` and `aud` (when set), `sub`, `iat` (and `iat_us`), `nbf`, `exp` and a
+/// random 128-bit `jti`, and its header names the key (`kid`) and its pinned algorithm.
 ///
 /// ```
 /// use std::time::Duration;
@@ -195,10 +195,9 @@ impl TokenIssuer {
         let key = keys.signing_key().ok_or(IssueError::NoSigningKey)?;
         let encoding = key.encoding().ok_or(IssueError::NoSigningKey)?;
 
-        let iat = now
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let iat = since_epoch.as_secs();
+        let iat_us = since_epoch.as_micros() as u64;
         let mut body = claims.extra.clone();
         let mut put = |name: &str, value: Value| {
             body.insert(name.to_owned(), value);
@@ -211,6 +210,9 @@ impl TokenIssuer {
         }
         put("sub", Value::from(claims.subject.as_str()));
         put("iat", Value::from(iat));
+        // Microseconds as well, so a revocation cutoff made in the same second can still be
+        // ordered against this token (see `RevocationCache`).
+        put("iat_us", Value::from(iat_us));
         put("nbf", Value::from(iat));
         put("exp", Value::from(iat.saturating_add(self.ttl.as_secs())));
         put("jti", Value::from(random_id()?));

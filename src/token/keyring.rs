@@ -77,6 +77,8 @@ pub struct Key {
     alg: Algorithm,
     decoding: DecodingKey,
     encoding: Option<EncodingKey>,
+    /// The public half as a JWK, for keys whose public half we hold in raw form.
+    public_jwk: Option<serde_json::Value>,
 }
 
 fn check_kid(kid: &str) -> Result<(), KeyError> {
@@ -112,6 +114,7 @@ impl Key {
             alg,
             decoding: DecodingKey::from_secret(secret),
             encoding: Some(EncodingKey::from_secret(secret)),
+            public_jwk: None,
         })
     }
 
@@ -130,6 +133,7 @@ impl Key {
             alg,
             decoding,
             encoding: None,
+            public_jwk: None,
         })
     }
 
@@ -142,6 +146,7 @@ impl Key {
         public_pem: &[u8],
     ) -> Result<Self, KeyError> {
         let mut key = Self::verifying_pem(kid, alg, public_pem)?;
+        // The public half came as PEM; no JWK is derived for it.
         let encoding = match alg.family() {
             AlgorithmFamily::Rsa => EncodingKey::from_rsa_pem(private_pem),
             AlgorithmFamily::Ec => EncodingKey::from_ec_pem(private_pem),
@@ -156,41 +161,74 @@ impl Key {
 
     /// A fresh Ed25519 (EdDSA) signing key from the system's secure random source.
     pub fn generate_ed25519(kid: &str) -> Result<Self, KeyError> {
+        Self::from_pkcs8(kid, Algorithm::EdDSA, &generate_pkcs8(Algorithm::EdDSA)?)
+    }
+
+    /// A fresh ECDSA signing key (ES256 on P-256 or ES384 on P-384).
+    pub fn generate_ecdsa(kid: &str, alg: Algorithm) -> Result<Self, KeyError> {
+        Self::from_pkcs8(kid, alg, &generate_pkcs8(alg)?)
+    }
+
+    /// A signing key from a PKCS#8 DER private key (EdDSA, ES256 or ES384), as [`generate_pkcs8`]
+    /// makes and a key store keeps. The public half is derived, and published by [`Key::jwk`].
+    pub fn from_pkcs8(kid: &str, alg: Algorithm, der: &[u8]) -> Result<Self, KeyError> {
         check_kid(kid)?;
-        let rng = SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Generation)?;
-        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| KeyError::Generation)?;
+        let (decoding, encoding, jwk) = match alg {
+            Algorithm::EdDSA => {
+                let pair = Ed25519KeyPair::from_pkcs8(der).map_err(|_| KeyError::Unparsable)?;
+                let public = pair.public_key().as_ref();
+                let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": b64(public)});
+                (
+                    DecodingKey::from_ed_der(public),
+                    EncodingKey::from_ed_der(der),
+                    jwk,
+                )
+            }
+            Algorithm::ES256 | Algorithm::ES384 => {
+                let (signing, crv, size) = if alg == Algorithm::ES256 {
+                    (&ECDSA_P256_SHA256_FIXED_SIGNING, "P-256", 32)
+                } else {
+                    (&ECDSA_P384_SHA384_FIXED_SIGNING, "P-384", 48)
+                };
+                let pair =
+                    EcdsaKeyPair::from_pkcs8(signing, der).map_err(|_| KeyError::Unparsable)?;
+                let point = pair.public_key().as_ref();
+                // Uncompressed point: 0x04 || x || y.
+                if point.len() != 1 + 2 * size {
+                    return Err(KeyError::Unparsable);
+                }
+                let jwk = serde_json::json!({
+                    "kty": "EC", "crv": crv, "x": b64(&point[1..=size]), "y": b64(&point[1 + size..]),
+                });
+                (
+                    DecodingKey::from_ec_der(point),
+                    EncodingKey::from_ec_der(der),
+                    jwk,
+                )
+            }
+            other => return Err(KeyError::WrongAlgorithm(other)),
+        };
         let key = Self {
             kid: kid.into(),
-            alg: Algorithm::EdDSA,
-            decoding: DecodingKey::from_ed_der(pair.public_key().as_ref()),
-            encoding: Some(EncodingKey::from_ed_der(pkcs8.as_ref())),
+            alg,
+            decoding,
+            encoding: Some(encoding),
+            public_jwk: Some(jwk),
         };
         key.self_test()?;
         Ok(key)
     }
 
-    /// A fresh ECDSA signing key (ES256 on P-256 or ES384 on P-384).
-    pub fn generate_ecdsa(kid: &str, alg: Algorithm) -> Result<Self, KeyError> {
-        check_kid(kid)?;
-        let signing = match alg {
-            Algorithm::ES256 => &ECDSA_P256_SHA256_FIXED_SIGNING,
-            Algorithm::ES384 => &ECDSA_P384_SHA384_FIXED_SIGNING,
-            other => return Err(KeyError::WrongAlgorithm(other)),
-        };
-        let rng = SystemRandom::new();
-        let pkcs8 =
-            EcdsaKeyPair::generate_pkcs8(signing, &rng).map_err(|_| KeyError::Generation)?;
-        let pair =
-            EcdsaKeyPair::from_pkcs8(signing, pkcs8.as_ref()).map_err(|_| KeyError::Generation)?;
-        let key = Self {
-            kid: kid.into(),
-            alg,
-            decoding: DecodingKey::from_ec_der(pair.public_key().as_ref()),
-            encoding: Some(EncodingKey::from_ec_der(pkcs8.as_ref())),
-        };
-        key.self_test()?;
-        Ok(key)
+    /// The public half as a JSON Web Key (RFC 7517) with `kid`, `alg` and `use`, for a JWKS
+    /// document; `None` for HMAC keys (nothing public) and keys loaded from PEM.
+    pub fn jwk(&self) -> Option<serde_json::Value> {
+        let mut jwk = self.public_jwk.clone()?;
+        if let Some(map) = jwk.as_object_mut() {
+            map.insert("kid".into(), self.kid.as_ref().into());
+            map.insert("alg".into(), algorithm_name(self.alg).into());
+            map.insert("use".into(), "sig".into());
+        }
+        Some(jwk)
     }
 
     /// A fresh random HMAC key of the hash's output length (HS256 → 32 bytes).
@@ -246,6 +284,49 @@ impl Key {
     pub(crate) fn encoding(&self) -> Option<&EncodingKey> {
         self.encoding.as_ref()
     }
+}
+
+/// A fresh PKCS#8 DER private key for EdDSA, ES256 or ES384, from the system's secure random
+/// source: what a key store persists.
+pub fn generate_pkcs8(alg: Algorithm) -> Result<Vec<u8>, KeyError> {
+    let rng = SystemRandom::new();
+    let doc = match alg {
+        Algorithm::EdDSA => {
+            Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Generation)?
+        }
+        Algorithm::ES256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| KeyError::Generation)?,
+        Algorithm::ES384 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng)
+            .map_err(|_| KeyError::Generation)?,
+        other => return Err(KeyError::WrongAlgorithm(other)),
+    };
+    Ok(doc.as_ref().to_vec())
+}
+
+/// The JWS name of an algorithm (`EdDSA`, `ES256`, …).
+pub fn algorithm_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::HS256 => "HS256",
+        Algorithm::HS384 => "HS384",
+        Algorithm::HS512 => "HS512",
+        Algorithm::RS256 => "RS256",
+        Algorithm::RS384 => "RS384",
+        Algorithm::RS512 => "RS512",
+        Algorithm::PS256 => "PS256",
+        Algorithm::PS384 => "PS384",
+        Algorithm::PS512 => "PS512",
+        Algorithm::ES256 => "ES256",
+        Algorithm::ES384 => "ES384",
+        Algorithm::EdDSA => "EdDSA",
+        // jsonwebtoken's enum is non-exhaustive; a future algorithm is named by its Debug form
+        // only in logs, never matched on.
+        _ => "unknown",
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 impl fmt::Debug for Key {

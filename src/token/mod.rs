@@ -8,12 +8,14 @@
 mod claims;
 mod issue;
 mod keyring;
+mod revocation;
 mod verify;
 
 pub use claims::ClaimNames;
 pub use issue::{DEFAULT_TTL, IssueError, TokenClaims, TokenIssuer};
 pub use jsonwebtoken::Algorithm;
-pub use keyring::{Key, KeyError, KeyRing, KeySet, MAX_KID_LEN};
+pub use keyring::{Key, KeyError, KeyRing, KeySet, MAX_KID_LEN, algorithm_name, generate_pkcs8};
+pub use revocation::{DEFAULT_REVOCATION_TTL, RevocationCache, RevocationCheck};
 pub use verify::{
     DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, MAX_LEEWAY, TokenRules, TokenVerifier, VerifiedToken,
 };

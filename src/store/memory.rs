@@ -1,0 +1,257 @@
+//! The in-memory store: for tests, examples and single-process deployments that can lose
+//! everything on restart. Each operation takes one short mutex section and never awaits inside it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{
+    Consumed, Failures, KeyStore, RefreshRecord, RefreshStore, RevocationStore, StoreError,
+    StoreResult, StoredKey, ThrottleStore, UserRecord, UserStore,
+};
+
+#[derive(Default)]
+struct State {
+    users: HashMap<String, UserRecord>,
+    email_index: HashMap<String, String>,
+    refresh: HashMap<[u8; 32], (RefreshRecord, bool)>,
+    revoked_families: std::collections::HashSet<String>,
+    denylist: HashMap<String, i64>,
+    revoked_before: HashMap<String, i64>,
+    failures: HashMap<String, Failures>,
+    keys: Vec<StoredKey>,
+}
+
+/// A store that keeps everything in this process's memory. Clones share the same data.
+///
+/// ```
+/// use portcullis::store::{MemoryStore, UserStore};
+///
+/// # tokio_test_block(async {
+/// let store = MemoryStore::new();
+/// assert!(store.user_by_email("nobody@example.com").await?.is_none());
+/// # Ok::<(), portcullis::store::StoreError>(())
+/// # });
+/// # fn tokio_test_block<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemoryStore")
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere cannot leave a half-applied change: every section is one short
+        // sequence of map operations, so the data stays usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl UserStore for MemoryStore {
+    async fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
+        let mut state = self.lock();
+        if state.email_index.contains_key(&user.email) {
+            return Err(StoreError::Conflict("email"));
+        }
+        if state.users.contains_key(&user.id) {
+            return Err(StoreError::Conflict("user id"));
+        }
+        state
+            .email_index
+            .insert(user.email.clone(), user.id.clone());
+        state.users.insert(user.id.clone(), user.clone());
+        Ok(())
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
+        let state = self.lock();
+        Ok(state
+            .email_index
+            .get(email)
+            .and_then(|id| state.users.get(id))
+            .cloned())
+    }
+
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRecord>> {
+        Ok(self.lock().users.get(id).cloned())
+    }
+
+    async fn set_password_hash(&self, id: &str, hash: &str, changed_at: i64) -> StoreResult<()> {
+        let mut state = self.lock();
+        let user = state
+            .users
+            .get_mut(id)
+            .ok_or(StoreError::NotFound("user"))?;
+        user.password_hash = hash.to_owned();
+        user.password_changed_at = changed_at;
+        Ok(())
+    }
+
+    async fn set_disabled(&self, id: &str, disabled: bool) -> StoreResult<()> {
+        let mut state = self.lock();
+        let user = state
+            .users
+            .get_mut(id)
+            .ok_or(StoreError::NotFound("user"))?;
+        user.disabled = disabled;
+        Ok(())
+    }
+}
+
+impl RefreshStore for MemoryStore {
+    async fn insert_refresh(&self, record: &RefreshRecord) -> StoreResult<()> {
+        let mut state = self.lock();
+        if state.refresh.contains_key(&record.digest) {
+            return Err(StoreError::Conflict("refresh token"));
+        }
+        state.refresh.insert(record.digest, (record.clone(), false));
+        Ok(())
+    }
+
+    async fn consume_refresh(&self, digest: &[u8; 32], now: i64) -> StoreResult<Consumed> {
+        let mut state = self.lock();
+        let revoked = match state.refresh.get(digest) {
+            None => return Ok(Consumed::Unknown),
+            Some((record, _)) => state.revoked_families.contains(&record.family),
+        };
+        let Some((record, used)) = state.refresh.get_mut(digest) else {
+            return Ok(Consumed::Unknown);
+        };
+        if revoked {
+            return Ok(Consumed::Revoked);
+        }
+        if *used {
+            return Ok(Consumed::Reused(record.clone()));
+        }
+        if record.expires_at <= now {
+            return Ok(Consumed::Expired);
+        }
+        *used = true;
+        Ok(Consumed::Fresh(record.clone()))
+    }
+
+    async fn revoke_family(&self, family: &str) -> StoreResult<()> {
+        self.lock().revoked_families.insert(family.to_owned());
+        Ok(())
+    }
+
+    async fn revoke_user_families(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()> {
+        let mut state = self.lock();
+        let families: Vec<String> = state
+            .refresh
+            .values()
+            .filter(|(r, _)| r.user_id == user_id && Some(r.family.as_str()) != keep)
+            .map(|(r, _)| r.family.clone())
+            .collect();
+        state.revoked_families.extend(families);
+        Ok(())
+    }
+}
+
+impl RevocationStore for MemoryStore {
+    async fn revoke_token(&self, jti: &str, expires_at: i64) -> StoreResult<()> {
+        let mut state = self.lock();
+        let entry = state.denylist.entry(jti.to_owned()).or_insert(expires_at);
+        *entry = (*entry).max(expires_at);
+        Ok(())
+    }
+
+    async fn is_token_revoked(&self, jti: &str) -> StoreResult<bool> {
+        Ok(self.lock().denylist.contains_key(jti))
+    }
+
+    async fn set_revoked_before(&self, user_id: &str, at: i64) -> StoreResult<()> {
+        let mut state = self.lock();
+        let entry = state.revoked_before.entry(user_id.to_owned()).or_insert(at);
+        *entry = (*entry).max(at);
+        Ok(())
+    }
+
+    async fn revoked_before(&self, user_id: &str) -> StoreResult<Option<i64>> {
+        Ok(self.lock().revoked_before.get(user_id).copied())
+    }
+
+    async fn purge_expired(&self, now: i64) -> StoreResult<u64> {
+        let mut state = self.lock();
+        let before = state.denylist.len();
+        state.denylist.retain(|_, expires| *expires > now);
+        Ok((before - state.denylist.len()) as u64)
+    }
+}
+
+impl ThrottleStore for MemoryStore {
+    async fn record_failure(&self, key: &str, now: i64, window: i64) -> StoreResult<Failures> {
+        let mut state = self.lock();
+        let entry = state.failures.entry(key.to_owned()).or_insert(Failures {
+            count: 0,
+            last_at: now,
+        });
+        if entry.last_at < now - window {
+            entry.count = 0;
+        }
+        entry.count = entry.count.saturating_add(1);
+        entry.last_at = now;
+        Ok(*entry)
+    }
+
+    async fn failures(&self, key: &str) -> StoreResult<Option<Failures>> {
+        Ok(self.lock().failures.get(key).copied())
+    }
+
+    async fn clear_failures(&self, key: &str) -> StoreResult<()> {
+        self.lock().failures.remove(key);
+        Ok(())
+    }
+}
+
+impl KeyStore for MemoryStore {
+    async fn insert_key(&self, key: &StoredKey) -> StoreResult<()> {
+        let mut state = self.lock();
+        if state.keys.iter().any(|k| k.kid == key.kid) {
+            return Err(StoreError::Conflict("key id"));
+        }
+        state.keys.push(key.clone());
+        Ok(())
+    }
+
+    async fn keys(&self) -> StoreResult<Vec<StoredKey>> {
+        let mut keys = self.lock().keys.clone();
+        keys.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+        Ok(keys)
+    }
+
+    async fn retire_key(&self, kid: &str, at: i64) -> StoreResult<()> {
+        let mut state = self.lock();
+        let key = state
+            .keys
+            .iter_mut()
+            .find(|k| k.kid == kid)
+            .ok_or(StoreError::NotFound("key"))?;
+        key.retired_at = Some(at);
+        Ok(())
+    }
+
+    async fn delete_key(&self, kid: &str) -> StoreResult<()> {
+        let mut state = self.lock();
+        let before = state.keys.len();
+        state.keys.retain(|k| k.kid != kid);
+        if state.keys.len() == before {
+            return Err(StoreError::NotFound("key"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,117 @@
+//! The PostgreSQL store, through sqlx, with the schema migrated on connect.
+//!
+//! Signing keys are stored unencrypted, as PKCS#8: restrict access to the tables like a key file.
+
+use std::sync::LazyLock;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use super::StoreError;
+use super::sql::{Dialect, Statements, sql_store, unavailable};
+
+static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| Statements::new(Dialect::Postgres));
+
+/// A store in a PostgreSQL database.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), portcullis::store::StoreError> {
+/// let store = portcullis::store::postgres::PostgresStore::connect("postgres://localhost/app").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    sql: &'static Statements,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PostgresStore")
+    }
+}
+
+/// Whether `name` may be used as a schema name without quoting: `^[a-z_][a-z0-9_]{0,62}$`.
+fn valid_schema(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z' | b'_'))
+        && name.len() <= 63
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+impl PostgresStore {
+    /// Connects to `url` and migrates the database (in its default schema).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .connect(url)
+            .await
+            .map_err(unavailable)?;
+        Self::migrated(pool).await
+    }
+
+    /// Connects to `url` with every connection using `schema` (created if missing), and migrates
+    /// it: several applications, or parallel test runs, can share one database.
+    pub async fn connect_in_schema(url: &str, schema: &str) -> Result<Self, StoreError> {
+        if !valid_schema(schema) {
+            return Err(StoreError::Unavailable(format!(
+                "invalid schema name {schema:?}"
+            )));
+        }
+        let base: PgConnectOptions = url.parse().map_err(unavailable)?;
+        let setup = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(base.clone())
+            .await
+            .map_err(unavailable)?;
+        // The name was checked against a strict pattern above, so it can be interpolated.
+        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .execute(&setup)
+            .await
+            .map_err(unavailable)?;
+        setup.close().await;
+        let options = base.options([("search_path", schema)]);
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .connect_with(options)
+            .await
+            .map_err(unavailable)?;
+        Self::migrated(pool).await
+    }
+
+    /// Wraps an existing pool and migrates its database.
+    pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
+        Self::migrated(pool).await
+    }
+
+    async fn migrated(pool: PgPool) -> Result<Self, StoreError> {
+        sqlx::migrate!("migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migration: {e}")))?;
+        Ok(Self {
+            pool,
+            sql: &STATEMENTS,
+        })
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+sql_store!(PostgresStore, sqlx::Postgres);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn schema_names() {
+        for ok in ["app", "_x", "portcullis_test_12_ab"] {
+            assert!(super::valid_schema(ok), "{ok}");
+        }
+        for bad in ["", "App", "1x", "a-b", "a;drop", "a b", &"a".repeat(64)] {
+            assert!(!super::valid_schema(bad), "{bad}");
+        }
+    }
+}

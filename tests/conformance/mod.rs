@@ -1,0 +1,294 @@
+//! The store conformance suite: every backend must pass every check. `conformance!` expands to one
+//! `#[tokio::test]` per check for a backend given by an async constructor.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use portcullis::store::{Consumed, RefreshRecord, Store, StoreError, StoredKey, UserRecord};
+
+pub fn user(id: &str, email: &str) -> UserRecord {
+    UserRecord {
+        id: id.into(),
+        email: email.into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+        roles: vec!["viewer".into(), "editor".into()],
+        disabled: false,
+        created_at: 1_700_000_000,
+        password_changed_at: 1_700_000_000,
+    }
+}
+
+fn refresh(byte: u8, family: &str, user: &str, expires_at: i64) -> RefreshRecord {
+    RefreshRecord {
+        digest: [byte; 32],
+        family: family.into(),
+        user_id: user.into(),
+        issued_at: 100,
+        expires_at,
+    }
+}
+
+pub async fn users<S: Store>(s: &S) {
+    let alice = user("u-alice", "alice@example.com");
+    s.create_user(&alice).await.unwrap();
+    assert_eq!(
+        s.user_by_email("alice@example.com").await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(s.user_by_id("u-alice").await.unwrap(), Some(alice.clone()));
+    assert_eq!(s.user_by_email("bob@example.com").await.unwrap(), None);
+    assert_eq!(s.user_by_id("nobody").await.unwrap(), None);
+
+    // Unique e-mail and id; a refused create changes nothing.
+    let dup_email = user("u-other", "alice@example.com");
+    assert_eq!(
+        s.create_user(&dup_email).await,
+        Err(StoreError::Conflict("email"))
+    );
+    assert_eq!(s.user_by_id("u-other").await.unwrap(), None);
+    let dup_id = user("u-alice", "alice2@example.com");
+    assert!(matches!(
+        s.create_user(&dup_id).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.user_by_email("alice2@example.com").await.unwrap(), None);
+
+    s.set_password_hash("u-alice", "$argon2id$new", 1_800_000_000)
+        .await
+        .unwrap();
+    let changed = s.user_by_id("u-alice").await.unwrap().unwrap();
+    assert_eq!(
+        (changed.password_hash.as_str(), changed.password_changed_at),
+        ("$argon2id$new", 1_800_000_000)
+    );
+    assert_eq!(
+        s.set_password_hash("nobody", "x", 1).await,
+        Err(StoreError::NotFound("user"))
+    );
+
+    s.set_disabled("u-alice", true).await.unwrap();
+    assert!(
+        s.user_by_email("alice@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    s.set_disabled("u-alice", false).await.unwrap();
+    assert!(!s.user_by_id("u-alice").await.unwrap().unwrap().disabled);
+    assert_eq!(
+        s.set_disabled("nobody", true).await,
+        Err(StoreError::NotFound("user"))
+    );
+}
+
+pub async fn refresh_rotation<S: Store>(s: &S) {
+    let first = refresh(1, "fam-1", "u1", 10_000);
+    s.insert_refresh(&first).await.unwrap();
+    assert!(matches!(
+        s.insert_refresh(&first).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.consume_refresh(&[1; 32], 500).await.unwrap(),
+        Consumed::Fresh(first.clone())
+    );
+    // Spent: a second use is a replay.
+    assert_eq!(
+        s.consume_refresh(&[1; 32], 501).await.unwrap(),
+        Consumed::Reused(first.clone())
+    );
+    assert_eq!(
+        s.consume_refresh(&[9; 32], 500).await.unwrap(),
+        Consumed::Unknown
+    );
+
+    let second = refresh(2, "fam-1", "u1", 10_000);
+    s.insert_refresh(&second).await.unwrap();
+    s.revoke_family("fam-1").await.unwrap();
+    assert_eq!(
+        s.consume_refresh(&[2; 32], 502).await.unwrap(),
+        Consumed::Revoked
+    );
+    assert_eq!(
+        s.consume_refresh(&[1; 32], 502).await.unwrap(),
+        Consumed::Revoked
+    );
+
+    let old = refresh(3, "fam-2", "u1", 1_000);
+    s.insert_refresh(&old).await.unwrap();
+    assert_eq!(
+        s.consume_refresh(&[3; 32], 1_000).await.unwrap(),
+        Consumed::Expired
+    );
+}
+
+pub async fn refresh_user_families<S: Store>(s: &S) {
+    for (byte, family, user) in [
+        (1, "a", "u1"),
+        (2, "b", "u1"),
+        (3, "c", "u1"),
+        (4, "d", "u2"),
+    ] {
+        s.insert_refresh(&refresh(byte, family, user, 10_000))
+            .await
+            .unwrap();
+    }
+    s.revoke_user_families("u1", Some("b")).await.unwrap();
+    assert_eq!(
+        s.consume_refresh(&[1; 32], 1).await.unwrap(),
+        Consumed::Revoked
+    );
+    assert!(
+        matches!(
+            s.consume_refresh(&[2; 32], 1).await.unwrap(),
+            Consumed::Fresh(_)
+        ),
+        "kept family"
+    );
+    assert_eq!(
+        s.consume_refresh(&[3; 32], 1).await.unwrap(),
+        Consumed::Revoked
+    );
+    assert!(
+        matches!(
+            s.consume_refresh(&[4; 32], 1).await.unwrap(),
+            Consumed::Fresh(_)
+        ),
+        "other user"
+    );
+    s.revoke_user_families("u2", None).await.unwrap();
+    s.insert_refresh(&refresh(5, "d", "u2", 10_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.consume_refresh(&[5; 32], 1).await.unwrap(),
+        Consumed::Revoked,
+        "revocation is per family"
+    );
+}
+
+pub async fn concurrent_consume_has_one_winner<S: Store>(s: &S) {
+    s.insert_refresh(&refresh(7, "race", "u1", 10_000))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.consume_refresh(&[7; 32], 10).await.unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Consumed::Fresh(_) => fresh += 1,
+            Consumed::Reused(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(fresh, 1, "exactly one concurrent consumer may win");
+}
+
+pub async fn revocation<S: Store>(s: &S) {
+    assert!(!s.is_token_revoked("jti-1").await.unwrap());
+    s.revoke_token("jti-1", 1_000).await.unwrap();
+    s.revoke_token("jti-1", 1_000).await.unwrap(); // idempotent
+    s.revoke_token("jti-2", 3_000).await.unwrap();
+    assert!(s.is_token_revoked("jti-1").await.unwrap());
+    assert_eq!(s.purge_expired(2_000).await.unwrap(), 1);
+    assert!(!s.is_token_revoked("jti-1").await.unwrap());
+    assert!(s.is_token_revoked("jti-2").await.unwrap());
+
+    assert_eq!(s.revoked_before("u1").await.unwrap(), None);
+    s.set_revoked_before("u1", 500).await.unwrap();
+    s.set_revoked_before("u1", 400).await.unwrap(); // never moves back
+    assert_eq!(s.revoked_before("u1").await.unwrap(), Some(500));
+    s.set_revoked_before("u1", 600).await.unwrap();
+    assert_eq!(s.revoked_before("u1").await.unwrap(), Some(600));
+    assert_eq!(s.revoked_before("u2").await.unwrap(), None);
+}
+
+pub async fn throttle<S: Store>(s: &S) {
+    assert_eq!(s.failures("acct:a").await.unwrap(), None);
+    assert_eq!(s.record_failure("acct:a", 100, 60).await.unwrap().count, 1);
+    assert_eq!(s.record_failure("acct:a", 110, 60).await.unwrap().count, 2);
+    let state = s.record_failure("acct:a", 120, 60).await.unwrap();
+    assert_eq!((state.count, state.last_at), (3, 120));
+    assert_eq!(
+        s.failures("acct:a").await.unwrap().map(|f| f.count),
+        Some(3)
+    );
+    // Past the window the count starts again.
+    assert_eq!(s.record_failure("acct:a", 500, 60).await.unwrap().count, 1);
+    s.clear_failures("acct:a").await.unwrap();
+    assert_eq!(s.failures("acct:a").await.unwrap(), None);
+    s.clear_failures("acct:never").await.unwrap();
+
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.record_failure("ip:1", 1_000, 60).await.unwrap()
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(
+        s.failures("ip:1").await.unwrap().map(|f| f.count),
+        Some(20),
+        "increments are atomic"
+    );
+}
+
+pub async fn keys<S: Store>(s: &S) {
+    let key = |kid: &str, at: i64| StoredKey {
+        kid: kid.into(),
+        alg: "EdDSA".into(),
+        private_der: vec![1, 2, 3, at as u8],
+        created_at: at,
+        retired_at: None,
+    };
+    assert!(s.keys().await.unwrap().is_empty());
+    s.insert_key(&key("k2", 200)).await.unwrap();
+    s.insert_key(&key("k1", 100)).await.unwrap();
+    assert!(matches!(
+        s.insert_key(&key("k1", 300)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let kids: Vec<String> = s.keys().await.unwrap().into_iter().map(|k| k.kid).collect();
+    assert_eq!(kids, ["k1", "k2"], "oldest first");
+    s.retire_key("k1", 150).await.unwrap();
+    assert_eq!(s.keys().await.unwrap()[0].retired_at, Some(150));
+    assert_eq!(s.keys().await.unwrap()[0].private_der, vec![1, 2, 3, 100]);
+    assert_eq!(
+        s.retire_key("nope", 1).await,
+        Err(StoreError::NotFound("key"))
+    );
+    s.delete_key("k1").await.unwrap();
+    assert_eq!(s.keys().await.unwrap().len(), 1);
+    assert_eq!(s.delete_key("k1").await, Err(StoreError::NotFound("key")));
+}
+
+/// One test per check for a backend. `$make` is an async expression giving `Option<(store, guard)>`;
+/// `None` skips (with a message); the guard is dropped after the check, panicking or not.
+#[macro_export]
+macro_rules! conformance {
+    ($make:expr) => {
+        $crate::conformance!(@each $make;
+            users, refresh_rotation, refresh_user_families, concurrent_consume_has_one_winner,
+            revocation, throttle, keys);
+    };
+    (@each $make:expr; $($check:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let Some((store, guard)) = $make.await else { return };
+                let outcome = tokio::spawn(async move { conformance::$check(&store).await }).await;
+                { let _cleanup = guard; } // the backend's clean-up runs here, before any panic resumes
+                if let Err(error) = outcome {
+                    std::panic::resume_unwind(error.into_panic());
+                }
+            }
+        )*
+    };
+}

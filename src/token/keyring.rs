@@ -77,8 +77,6 @@ pub struct Key {
     alg: Algorithm,
     decoding: DecodingKey,
     encoding: Option<EncodingKey>,
-    /// The public half as a JWK, for keys whose public half we hold in raw form.
-    public_jwk: Option<serde_json::Value>,
 }
 
 fn check_kid(kid: &str) -> Result<(), KeyError> {
@@ -114,7 +112,6 @@ impl Key {
             alg,
             decoding: DecodingKey::from_secret(secret),
             encoding: Some(EncodingKey::from_secret(secret)),
-            public_jwk: None,
         })
     }
 
@@ -133,7 +130,6 @@ impl Key {
             alg,
             decoding,
             encoding: None,
-            public_jwk: None,
         })
     }
 
@@ -170,40 +166,29 @@ impl Key {
     }
 
     /// A signing key from a PKCS#8 DER private key (EdDSA, ES256 or ES384), as [`generate_pkcs8`]
-    /// makes and a key store keeps. The public half is derived, and published by [`Key::jwk`].
+    /// makes and a key store keeps. The public half is derived from it.
     pub fn from_pkcs8(kid: &str, alg: Algorithm, der: &[u8]) -> Result<Self, KeyError> {
         check_kid(kid)?;
-        let (decoding, encoding, jwk) = match alg {
+        let (decoding, encoding) = match alg {
             Algorithm::EdDSA => {
                 let pair = Ed25519KeyPair::from_pkcs8(der).map_err(|_| KeyError::Unparsable)?;
-                let public = pair.public_key().as_ref();
-                let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": b64(public)});
                 (
-                    DecodingKey::from_ed_der(public),
+                    DecodingKey::from_ed_der(pair.public_key().as_ref()),
                     EncodingKey::from_ed_der(der),
-                    jwk,
                 )
             }
             Algorithm::ES256 | Algorithm::ES384 => {
-                let (signing, crv, size) = if alg == Algorithm::ES256 {
-                    (&ECDSA_P256_SHA256_FIXED_SIGNING, "P-256", 32)
+                let signing = if alg == Algorithm::ES256 {
+                    &ECDSA_P256_SHA256_FIXED_SIGNING
                 } else {
-                    (&ECDSA_P384_SHA384_FIXED_SIGNING, "P-384", 48)
+                    &ECDSA_P384_SHA384_FIXED_SIGNING
                 };
                 let pair =
                     EcdsaKeyPair::from_pkcs8(signing, der).map_err(|_| KeyError::Unparsable)?;
-                let point = pair.public_key().as_ref();
-                // Uncompressed point: 0x04 || x || y.
-                if point.len() != 1 + 2 * size {
-                    return Err(KeyError::Unparsable);
-                }
-                let jwk = serde_json::json!({
-                    "kty": "EC", "crv": crv, "x": b64(&point[1..=size]), "y": b64(&point[1 + size..]),
-                });
+                // The public key as an uncompressed point (0x04 || x || y), as verifiers take it.
                 (
-                    DecodingKey::from_ec_der(point),
+                    DecodingKey::from_ec_der(pair.public_key().as_ref()),
                     EncodingKey::from_ec_der(der),
-                    jwk,
                 )
             }
             other => return Err(KeyError::WrongAlgorithm(other)),
@@ -213,22 +198,23 @@ impl Key {
             alg,
             decoding,
             encoding: Some(encoding),
-            public_jwk: Some(jwk),
         };
         key.self_test()?;
         Ok(key)
     }
 
     /// The public half as a JSON Web Key (RFC 7517) with `kid`, `alg` and `use`, for a JWKS
-    /// document; `None` for HMAC keys (nothing public) and keys loaded from PEM.
+    /// document; `None` for HMAC keys, whose only half is secret.
     pub fn jwk(&self) -> Option<serde_json::Value> {
-        let mut jwk = self.public_jwk.clone()?;
-        if let Some(map) = jwk.as_object_mut() {
-            map.insert("kid".into(), self.kid.as_ref().into());
-            map.insert("alg".into(), algorithm_name(self.alg).into());
-            map.insert("use".into(), "sig".into());
+        if self.alg.family() == AlgorithmFamily::Hmac {
+            return None;
         }
-        Some(jwk)
+        let jwk = jsonwebtoken::jwk::Jwk::from_decoding_key(&self.decoding, Some(self.alg)).ok()?;
+        let mut value = serde_json::to_value(jwk).ok()?;
+        let map = value.as_object_mut()?;
+        map.insert("kid".into(), self.kid.as_ref().into());
+        map.insert("use".into(), "sig".into());
+        Some(value)
     }
 
     /// A fresh random HMAC key of the hash's output length (HS256 → 32 bytes).
@@ -322,11 +308,6 @@ pub fn algorithm_name(alg: Algorithm) -> &'static str {
         // only in logs, never matched on.
         _ => "unknown",
     }
-}
-
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 impl fmt::Debug for Key {
@@ -547,6 +528,31 @@ mod tests {
             let key = key.unwrap_or_else(|e| panic!("{e}"));
             assert!(key.can_sign());
             assert_eq!(key.self_test(), Ok(()));
+        }
+    }
+
+    #[test]
+    fn jwks_round_trip_and_never_expose_secrets() {
+        let hmac = Key::generate_hmac("hs", Algorithm::HS256).unwrap_or_else(|e| panic!("{e}"));
+        assert!(hmac.jwk().is_none(), "an HMAC key has nothing public");
+        for key in [
+            Key::generate_ed25519("ed").unwrap_or_else(|e| panic!("{e}")),
+            Key::generate_ecdsa("p256", Algorithm::ES256).unwrap_or_else(|e| panic!("{e}")),
+            Key::generate_ecdsa("p384", Algorithm::ES384).unwrap_or_else(|e| panic!("{e}")),
+        ] {
+            let jwk = key.jwk().unwrap_or_default();
+            assert_eq!(jwk["kid"], key.kid());
+            assert!(jwk.get("d").is_none(), "no private parameter");
+            // A verifier holding only the published JWK accepts what the key signs.
+            let parsed: jsonwebtoken::jwk::Jwk =
+                serde_json::from_value(jwk).unwrap_or_else(|e| panic!("{e}"));
+            let decoding = DecodingKey::from_jwk(&parsed).unwrap_or_else(|e| panic!("{e}"));
+            let encoding = key.encoding().unwrap_or_else(|| panic!("a signing key"));
+            let signature =
+                jsonwebtoken::crypto::sign(b"m", encoding, key.algorithm()).unwrap_or_default();
+            let verified =
+                jsonwebtoken::crypto::verify(&signature, b"m", &decoding, key.algorithm());
+            assert_eq!(verified.ok(), Some(true), "{}", key.kid());
         }
     }
 

@@ -854,3 +854,156 @@ async fn the_whole_flow_logs_no_secret() {
         "no e-mail addresses in logs either"
     );
 }
+
+#[tokio::test]
+async fn keys_from_files_sign_and_are_published() {
+    use portcullis::token::{Algorithm, Key, KeyRing};
+    let key = Key::signing_pem(
+        "file-es256",
+        Algorithm::ES256,
+        include_bytes!("../keys/ec_private.pem"),
+        include_bytes!("../keys/ec_public.pem"),
+    )
+    .unwrap();
+    let store = MemoryStore::new();
+    let hasher = PasswordHasher::new(FAST, 1).unwrap();
+    let identity = Identity::with_ring(
+        store,
+        IdentityConfig::default(),
+        KeyRing::single(key),
+        hasher,
+    )
+    .unwrap();
+    identity
+        .register("file@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let token = identity
+        .login("file@example.com", PASSWORD, None)
+        .await
+        .unwrap()
+        .access_token;
+
+    // A relying party that knows only the published JWKS verifies the token.
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(identity.jwks()).unwrap();
+    let jwk = jwks.find("file-es256").expect("the file key is published");
+    let decoding = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::ES256);
+    validation.set_audience(&["portcullis-access"]);
+    assert!(jsonwebtoken::decode::<Value>(&token, &decoding, &validation).is_ok());
+}
+
+/// The whole flow on a given backend: register, login, call, refresh, reuse, logout, logout-all.
+async fn full_flow<S: portcullis::store::Store>(t: &TestApp<S>) {
+    t.register("flow@example.com", PASSWORD).await;
+    assert_eq!(
+        t.post(
+            "/auth/register",
+            json!({"email": "FLOW@example.com", "password": PASSWORD}),
+            None
+        )
+        .await
+        .status,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        t.login("flow@example.com", "wrong password!").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let pair = t.login("flow@example.com", PASSWORD).await.json();
+    let access = pair["access_token"].as_str().unwrap();
+    assert_eq!(t.get("/me", Some(access)).await.status, StatusCode::OK);
+    let rotated = t
+        .post(
+            "/auth/refresh",
+            json!({"refresh_token": pair["refresh_token"]}),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    let reused = t
+        .post(
+            "/auth/refresh",
+            json!({"refresh_token": pair["refresh_token"]}),
+            None,
+        )
+        .await;
+    assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
+    let after_reuse = t
+        .post(
+            "/auth/refresh",
+            json!({"refresh_token": rotated.json()["refresh_token"]}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        after_reuse.status,
+        StatusCode::UNAUTHORIZED,
+        "reuse revoked the family"
+    );
+    assert_eq!(
+        t.post("/auth/logout", json!({}), Some(access)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        t.get("/me", Some(access)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let other = t.login("flow@example.com", PASSWORD).await.json();
+    assert_eq!(
+        t.post(
+            "/auth/logout-all",
+            json!({}),
+            other["access_token"].as_str()
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        t.get("/me", other["access_token"].as_str()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_flow_on_sqlite() {
+    let store = portcullis::store::sqlite::SqliteStore::in_memory()
+        .await
+        .unwrap();
+    full_flow(&TestApp::over(store, Default::default()).await).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn the_flow_on_postgres() {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        eprintln!("skipped: DATABASE_URL is not set");
+        return;
+    };
+    let mut random = [0u8; 6];
+    getrandom::fill(&mut random).unwrap();
+    let schema = format!(
+        "portcullis_flow_{}_{}",
+        std::process::id(),
+        random
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let store = portcullis::store::postgres::PostgresStore::connect_in_schema(&url, &schema)
+        .await
+        .unwrap_or_else(|e| panic!("DATABASE_URL is set but the server cannot be used: {e}"));
+    let outcome = tokio::spawn({
+        let store = store.clone();
+        async move { full_flow(&TestApp::over(store, Default::default()).await).await }
+    })
+    .await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic.into_panic());
+    }
+}

@@ -504,13 +504,15 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 
 #[tokio::test]
 async fn the_missing_layer_is_logged_and_tokens_never_are() {
+    // Global, not thread-local: a thread-local subscriber misses events whose callsites another
+    // test's thread registered first.
     let captured = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(captured.clone())
         .with_max_level(tracing::Level::TRACE)
         .with_ansi(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let good = token("es", &["viewer"]);
     let reply = get_as(&routes(), "/me", Some(&good)).await;

@@ -651,6 +651,12 @@ impl<S: Store> Identity<S> {
         Ok(pruned)
     }
 
+    /// Re-reads the stored keys: adds those another instance created (a rotation elsewhere) and
+    /// makes the newest live key sign. Call it periodically when several instances share a store.
+    pub async fn reload_keys(&self) -> Result<(), IdentityError> {
+        sync_ring(&self.store, &self.ring).await.map(|_| ())
+    }
+
     /// The public keys as a JWKS document (RFC 7517 §5).
     pub fn jwks(&self) -> serde_json::Value {
         let keys = self.ring.snapshot();
@@ -693,42 +699,49 @@ fn key_error(error: KeyError) -> IdentityError {
     IdentityError::Unavailable
 }
 
-/// Loads every stored key into a ring; the newest key not retired signs. Generates and persists a
-/// key when there is none to sign with.
+/// Reads every stored key into `ring` (adding those it lacks) and makes the newest live key sign;
+/// returns that key's id, or `None` when the store has no live key.
+async fn sync_ring<S: KeyStore>(
+    store: &S,
+    ring: &KeyRing,
+) -> Result<Option<String>, IdentityError> {
+    let mut signing = None;
+    for stored in store.keys().await? {
+        if ring.snapshot().get(&stored.kid).is_none() {
+            let alg = match stored.alg.as_str() {
+                "EdDSA" => Algorithm::EdDSA,
+                "ES256" => Algorithm::ES256,
+                "ES384" => Algorithm::ES384,
+                other => {
+                    tracing::error!(kid = %stored.kid, alg = other, "stored key has an unsupported algorithm");
+                    return Err(IdentityError::Unavailable);
+                }
+            };
+            ring.insert(Key::from_pkcs8(&stored.kid, alg, &stored.private_der).map_err(key_error)?);
+        }
+        if stored.retired_at.is_none() {
+            signing = Some(stored.kid); // oldest first: the newest live key wins
+        }
+    }
+    if let Some(kid) = &signing {
+        ring.set_signing(kid).map_err(key_error)?;
+    }
+    Ok(signing)
+}
+
+/// Loads the stored keys into a new ring, generating and persisting a key when none is live.
+/// After generating, the store is read again and its newest live key signs: instances that start
+/// together and each generate a key still agree on one signer.
 async fn load_or_create_ring<S: KeyStore>(
     store: &S,
     config: &IdentityConfig,
 ) -> Result<KeyRing, IdentityError> {
     let ring = KeyRing::new();
-    let mut signing = None;
-    for stored in store.keys().await? {
-        let alg = match stored.alg.as_str() {
-            "EdDSA" => Algorithm::EdDSA,
-            "ES256" => Algorithm::ES256,
-            "ES384" => Algorithm::ES384,
-            other => {
-                tracing::error!(kid = %stored.kid, alg = other, "stored key has an unsupported algorithm");
-                return Err(IdentityError::Unavailable);
-            }
-        };
-        let key = Key::from_pkcs8(&stored.kid, alg, &stored.private_der).map_err(key_error)?;
-        if stored.retired_at.is_none() {
-            signing = Some(stored.kid.clone()); // oldest first: the last live one wins
-        }
-        ring.insert(key);
+    if sync_ring(store, &ring).await?.is_none() {
+        let key = create_key(store, config, (config.clock)()).await?;
+        tracing::info!(kid = %key.kid(), "generated and stored a new signing key");
+        sync_ring(store, &ring).await?;
     }
-    let kid = match signing {
-        Some(kid) => kid,
-        None => {
-            let now = (config.clock)();
-            let key = create_key(store, config, now).await?;
-            let kid = key.kid().to_owned();
-            tracing::info!(%kid, "generated and stored a new signing key");
-            ring.insert(key);
-            kid
-        }
-    };
-    ring.set_signing(&kid).map_err(key_error)?;
     Ok(ring)
 }
 

@@ -792,14 +792,7 @@ async fn a_failing_revocation_store_fails_closed() {
 
 #[tokio::test]
 async fn the_whole_flow_logs_no_secret() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let captured = global_logs();
     let t = TestApp::memory().await;
     t.register("secret@example.com", PASSWORD).await;
     t.login("secret@example.com", "the wrong one!!").await;
@@ -1006,4 +999,52 @@ async fn the_flow_on_postgres() {
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic.into_panic());
     }
+}
+
+#[tokio::test]
+async fn instances_sharing_a_store_agree_on_keys() {
+    let store = MemoryStore::new();
+    let hasher = || PasswordHasher::new(FAST, 1).unwrap();
+    let a = Identity::open(store.clone(), IdentityConfig::default())
+        .await
+        .unwrap();
+    let b = Identity::with_ring(
+        store.clone(),
+        IdentityConfig::default(),
+        a.key_ring().clone(),
+        hasher(),
+    )
+    .unwrap();
+    a.register("i@example.com", PASSWORD).await.unwrap();
+    // Another instance (its own ring, loaded from the same store) rotates the key.
+    let other = Identity::open(store.clone(), IdentityConfig::default())
+        .await
+        .unwrap();
+    let new_kid = other.rotate_key().await.unwrap();
+    let token = other
+        .login("i@example.com", PASSWORD, None)
+        .await
+        .unwrap()
+        .access_token;
+    let verify = |i: &Identity<MemoryStore>| {
+        portcullis::token::TokenVerifier::new(i.key_ring().clone(), i.token_rules())
+            .verify(&token)
+            .is_ok()
+    };
+    assert!(!verify(&b), "b has not seen the new key yet");
+    b.reload_keys().await.unwrap();
+    assert!(
+        verify(&b),
+        "after a reload b verifies tokens signed with the other instance's new key"
+    );
+    let signing = b
+        .key_ring()
+        .snapshot()
+        .signing_key()
+        .map(|k| k.kid().to_owned());
+    assert_eq!(
+        signing.as_deref(),
+        Some(new_kid.as_str()),
+        "and signs with it"
+    );
 }

@@ -227,6 +227,23 @@ impl<S: Store> TestApp<S> {
     }
 }
 
+/// The process-wide log capture: installed once as the global subscriber, so every test of this
+/// binary logs into it whatever thread it runs on (a thread-local subscriber misses events whose
+/// callsites another thread registered first).
+pub fn global_logs() -> &'static Captured {
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
+        captured
+    })
+}
+
 /// Everything `tracing` prints, kept for assertions.
 #[derive(Clone, Default)]
 pub struct Captured(pub Arc<Mutex<Vec<u8>>>);

@@ -173,6 +173,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
+    // Housekeeping: expired denylist entries, retired keys, keys rotated by another instance.
+    let maintained = identity.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            every.tick().await;
+            if let Err(error) = maintained.maintain().await {
+                tracing::warn!(%error, "identity maintenance failed; retrying at the next tick");
+            }
+        }
+    });
+
     let gateway = AuthGateway::new()
         .strategy(identity.bearer())
         .public_path("/health")

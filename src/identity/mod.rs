@@ -651,6 +651,16 @@ impl<S: Store> Identity<S> {
         Ok(pruned)
     }
 
+    /// Housekeeping to run every few minutes: drops denylist entries of tokens that have expired
+    /// anyway, drops keys retired longer than a token's lifetime, and picks up keys another
+    /// instance created. Returns how many denylist entries went.
+    pub async fn maintain(&self) -> Result<u64, IdentityError> {
+        let purged = self.store.purge_expired(self.now()).await?;
+        self.prune_keys().await?;
+        self.reload_keys().await?;
+        Ok(purged)
+    }
+
     /// Re-reads the stored keys: adds those another instance created (a rotation elsewhere) and
     /// makes the newest live key sign. Call it periodically when several instances share a store.
     pub async fn reload_keys(&self) -> Result<(), IdentityError> {

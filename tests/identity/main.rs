@@ -1048,3 +1048,42 @@ async fn instances_sharing_a_store_agree_on_keys() {
         "and signs with it"
     );
 }
+
+#[tokio::test]
+async fn maintenance_purges_expired_denylist_entries() {
+    use portcullis::store::RevocationStore;
+    let t = TestApp::memory().await;
+    t.register("mt@example.com", PASSWORD).await;
+    let access = t.login("mt@example.com", PASSWORD).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        t.post("/auth/logout", json!({}), Some(&access))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let jti = portcullis::token::TokenVerifier::new(
+        t.identity.key_ring().clone(),
+        t.identity.token_rules(),
+    )
+    .verify(&access)
+    .unwrap()
+    .claims["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(t.store.is_token_revoked(&jti).await.unwrap());
+    assert_eq!(
+        t.identity.maintain().await.unwrap(),
+        0,
+        "the token has not expired yet"
+    );
+    t.advance(Duration::from_secs(16 * 60));
+    assert_eq!(t.identity.maintain().await.unwrap(), 1);
+    assert!(
+        !t.store.is_token_revoked(&jti).await.unwrap(),
+        "kept only until the token expired"
+    );
+}

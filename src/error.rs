@@ -184,12 +184,40 @@ pub trait ErrorRenderer: Send + Sync + 'static {
 pub struct DefaultRenderer;
 
 #[derive(Serialize)]
-struct Problem<'a> {
+struct Problem<'a, E: Serialize> {
     #[serde(rename = "type")]
     kind: &'static str,
     title: &'static str,
     status: u16,
     detail: &'a str,
+    #[serde(flatten)]
+    extensions: E,
+}
+
+/// An RFC 9457 problem-details response (`type` `about:blank`, the status's reason as `title`)
+/// with extension members from `extensions`, marked `no-store`.
+pub(crate) fn problem_response<E: Serialize>(
+    status: StatusCode,
+    detail: &str,
+    extensions: E,
+) -> Response {
+    let problem = Problem {
+        kind: "about:blank",
+        title: status.canonical_reason().unwrap_or("Error"),
+        status: status.as_u16(),
+        detail,
+        extensions,
+    };
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[derive(Serialize)]
+struct Denial<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -237,19 +265,8 @@ impl ErrorRenderer for DefaultRenderer {
             ),
             AuthError::MissingGateway(what) => (*what, None, None),
         };
-        let problem = Problem {
-            kind: "about:blank",
-            title: status.canonical_reason().unwrap_or("Error"),
-            status: status.as_u16(),
-            detail,
-            reason,
-            required,
-        };
-        let body = serde_json::to_vec(&problem).unwrap_or_default();
-        let mut response = (status, body).into_response();
+        let mut response = problem_response(status, detail, Denial { reason, required });
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if (status == StatusCode::UNAUTHORIZED || status == StatusCode::BAD_REQUEST)
             && let Some(value) = challenge(realm, error.oauth_error_code())
         {

@@ -481,38 +481,9 @@ async fn service_unavailable_fails_closed() {
     assert_eq!(reply.header("retry-after"), Some("5"));
 }
 
-/// A writer that keeps everything `tracing` prints, for asserting on logs.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn the_missing_layer_is_logged_and_tokens_never_are() {
-    // Global, not thread-local: a thread-local subscriber misses events whose callsites another
-    // test's thread registered first.
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let captured = Captured::global();
 
     let good = token("es", &["viewer"]);
     let reply = get_as(&routes(), "/me", Some(&good)).await;
@@ -531,7 +502,7 @@ async fn the_missing_layer_is_logged_and_tokens_never_are() {
         StatusCode::OK
     );
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("ERROR") && logs.contains("portcullis::AuthLayer"),
         "{logs}"

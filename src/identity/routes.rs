@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 use super::{Identity, IdentityError};
 use crate::context::{AuthMethod, UserContext};
-use crate::error::PROBLEM_JSON;
+use crate::error::problem_response;
 use crate::store::Store;
 
 /// Largest request body the identity routes read, in bytes.
@@ -45,29 +45,13 @@ pub const IDENTITY_PUBLIC_PATHS: [&str; 4] = [
 ];
 
 #[derive(Serialize)]
-struct Problem<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    title: &'static str,
-    status: u16,
-    detail: &'a str,
+struct Field {
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'static str>,
 }
 
 fn problem(status: StatusCode, detail: &str, field: Option<&'static str>) -> Response {
-    let body = Problem {
-        kind: "about:blank",
-        title: status.canonical_reason().unwrap_or("Error"),
-        status: status.as_u16(),
-        detail,
-        field,
-    };
-    let mut response = (status, serde_json::to_vec(&body).unwrap_or_default()).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    problem_response(status, detail, Field { field })
 }
 
 impl IntoResponse for IdentityError {

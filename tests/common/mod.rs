@@ -116,23 +116,7 @@ pub fn alg_of(kid: &str) -> Algorithm {
     }
 }
 
-pub fn alg_name(alg: Algorithm) -> &'static str {
-    match alg {
-        Algorithm::HS256 => "HS256",
-        Algorithm::HS384 => "HS384",
-        Algorithm::HS512 => "HS512",
-        Algorithm::RS256 => "RS256",
-        Algorithm::RS384 => "RS384",
-        Algorithm::RS512 => "RS512",
-        Algorithm::PS256 => "PS256",
-        Algorithm::PS384 => "PS384",
-        Algorithm::PS512 => "PS512",
-        Algorithm::ES256 => "ES256",
-        Algorithm::ES384 => "ES384",
-        Algorithm::EdDSA => "EdDSA",
-        other => panic!("no name for {other:?}"),
-    }
-}
+pub use portcullis::token::algorithm_name as alg_name;
 
 /// The default renderer plus an `x-test-reason` header naming the internal reason, so tests can
 /// assert that the intended rule (not some other one) refused a request. Test-only: the default
@@ -266,4 +250,49 @@ pub fn get_with(path: &str, bearer: Option<&str>) -> Request<Body> {
 
 pub async fn get_as(app: &Router, path: &str, bearer: Option<&str>) -> Reply {
     send(app, get_with(path, bearer)).await
+}
+
+/// Everything `tracing` prints, kept for assertions.
+#[derive(Clone, Default)]
+pub struct Captured(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Installs a capture as the process-wide subscriber, once per test binary, so every test
+    /// logs into it whatever thread it runs on (a thread-local subscriber misses events whose
+    /// callsites another thread registered first).
+    pub fn global() -> &'static Captured {
+        static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let captured = Captured::default();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(captured.clone())
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber");
+            captured
+        })
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }

@@ -2,6 +2,8 @@
 //! rotation and reuse, throttling and its expiry, revocation, keys, and the logs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../common/mod.rs"]
+mod common;
 mod support;
 
 use std::sync::atomic::Ordering;
@@ -467,28 +469,11 @@ async fn logout_all_ends_every_session() {
     t.register("m@example.com", PASSWORD).await;
     let a = t.login("m@example.com", PASSWORD).await.json();
     let b = t.login("m@example.com", PASSWORD).await.json();
-    let (a_access, b_access) = (
-        a["access_token"].as_str().unwrap(),
-        b["access_token"].as_str().unwrap(),
-    );
-    assert_eq!(
-        t.post("/auth/logout-all", json!({}), Some(a_access))
-            .await
-            .status,
-        StatusCode::NO_CONTENT
-    );
-    for access in [a_access, b_access] {
-        assert_eq!(
-            t.get("/me", Some(access)).await.status,
-            StatusCode::UNAUTHORIZED
-        );
-    }
-    for refresh in [&a["refresh_token"], &b["refresh_token"]] {
-        let reply = t
-            .post("/auth/refresh", json!({"refresh_token": refresh}), None)
-            .await;
-        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-    }
+    let a_access = a["access_token"].as_str().unwrap();
+    let logout_all = t.post("/auth/logout-all", json!({}), Some(a_access)).await;
+    assert_eq!(logout_all.status, StatusCode::NO_CONTENT);
+    assert_session_over(&t, &a).await;
+    assert_session_over(&t, &b).await;
     // A login after the cutoff, even within the same second, is a live session.
     let fresh = t.login("m@example.com", PASSWORD).await.json();
     assert_eq!(
@@ -540,22 +525,7 @@ async fn password_change_ends_the_other_sessions() {
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.text());
     let new_access = changed.json()["access_token"].as_str().unwrap().to_owned();
     assert_eq!(t.get("/me", Some(&new_access)).await.status, StatusCode::OK);
-    assert_eq!(
-        t.get("/me", theirs["access_token"].as_str()).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    let their_refresh = t
-        .post(
-            "/auth/refresh",
-            json!({"refresh_token": theirs["refresh_token"]}),
-            None,
-        )
-        .await;
-    assert_eq!(
-        their_refresh.status,
-        StatusCode::UNAUTHORIZED,
-        "the other session is over"
-    );
+    assert_session_over(&t, &theirs).await; // the other session is over
     let my_refresh = t
         .post(
             "/auth/refresh",
@@ -587,18 +557,7 @@ async fn disabling_a_user_ends_their_sessions() {
         .unwrap()
         .unwrap();
     t.identity.set_disabled(&user.id, true).await.unwrap();
-    assert_eq!(
-        t.get("/me", session["access_token"].as_str()).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    let refresh = t
-        .post(
-            "/auth/refresh",
-            json!({"refresh_token": session["refresh_token"]}),
-            None,
-        )
-        .await;
-    assert_eq!(refresh.status, StatusCode::UNAUTHORIZED);
+    assert_session_over(&t, &session).await;
     assert_eq!(
         t.login("d@example.com", PASSWORD).await.status,
         StatusCode::UNAUTHORIZED
@@ -792,7 +751,7 @@ async fn a_failing_revocation_store_fails_closed() {
 
 #[tokio::test]
 async fn the_whole_flow_logs_no_secret() {
-    let captured = global_logs();
+    let captured = Captured::global();
     let t = TestApp::memory().await;
     t.register("secret@example.com", PASSWORD).await;
     t.login("secret@example.com", "the wrong one!!").await;

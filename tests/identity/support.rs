@@ -3,16 +3,15 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::routing::get;
-use http::{HeaderMap, Request, StatusCode};
-use http_body_util::BodyExt;
+use http::{Request, StatusCode};
 use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig};
 use portcullis::password::{HashParams, PasswordHasher};
 use portcullis::store::{
@@ -21,7 +20,23 @@ use portcullis::store::{
 };
 use portcullis::{AuthGateway, RequirePermission, UserContext, permission};
 use serde_json::Value;
-use tower::ServiceExt;
+
+/// The parts of a finished session a client still holds: both must be refused.
+pub async fn assert_session_over<S: Store>(t: &TestApp<S>, pair: &Value) {
+    assert_eq!(
+        t.get("/me", pair["access_token"].as_str()).await.status,
+        StatusCode::UNAUTHORIZED,
+        "access token"
+    );
+    let refresh = t
+        .post(
+            "/auth/refresh",
+            serde_json::json!({"refresh_token": pair["refresh_token"]}),
+            None,
+        )
+        .await;
+    assert_eq!(refresh.status, StatusCode::UNAUTHORIZED, "refresh token");
+}
 
 permission!(pub ReadCatalog = "read:Catalog");
 
@@ -39,41 +54,7 @@ pub struct TestApp<S: Store> {
     pub fail: Arc<AtomicBool>,
 }
 
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Vec<u8>,
-}
-
-impl Reply {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-pub async fn send(app: &Router, request: Request<Body>) -> Reply {
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
+pub use crate::common::{Captured, Reply, send};
 
 pub async fn post_to(app: &Router, path: &str, body: Value, bearer: Option<&str>) -> Reply {
     let mut builder = Request::post(path).header("content-type", "application/json");
@@ -224,50 +205,6 @@ impl<S: Store> TestApp<S> {
         let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
         request.extensions_mut().insert(ConnectInfo(addr));
         send(&self.app, request).await
-    }
-}
-
-/// The process-wide log capture: installed once as the global subscriber, so every test of this
-/// binary logs into it whatever thread it runs on (a thread-local subscriber misses events whose
-/// callsites another thread registered first).
-pub fn global_logs() -> &'static Captured {
-    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(captured.clone())
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
-        captured
-    })
-}
-
-/// Everything `tracing` prints, kept for assertions.
-#[derive(Clone, Default)]
-pub struct Captured(pub Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
     }
 }
 

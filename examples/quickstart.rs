@@ -25,8 +25,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use portcullis::api_key::ApiKeys;
 use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig, IdentityError};
 use portcullis::store::sqlite::SqliteStore;
+use portcullis::strategy::ApiKeyStrategy;
 use portcullis::{AuthGateway, RequireAction, RequirePermission, UserContext, action, permission};
 use serde::{Deserialize, Serialize};
 
@@ -185,8 +187,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
+    // API keys live in the same database; their last-use times are written once a minute.
+    let api_keys = ApiKeys::new(store.clone());
+    api_keys.spawn_flusher(std::time::Duration::from_secs(60));
+
     let gateway = AuthGateway::new()
         .strategy(identity.bearer())
+        .strategy(ApiKeyStrategy::new(api_keys.clone()))
         .public_path("/health")
         .public_paths(IDENTITY_PUBLIC_PATHS)
         .realm("book-catalog")
@@ -201,6 +208,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/reports/export", get(export_reports))
         .with_state(seed())
         .merge(identity.router())
+        .merge(api_keys.router())
         .layer(gateway);
 
     let port: u16 = match std::env::var("PORT") {

@@ -66,6 +66,12 @@ check 200 "refresh"                  -X POST -H 'content-type: application/json'
   -d "$(json_body refresh_token "$editor_refresh")" "$base/auth/refresh"
 check 401 "refresh token reused"     -X POST -H 'content-type: application/json' \
   -d "$(json_body refresh_token "$editor_refresh")" "$base/auth/refresh"
+key=$(curl -s --max-time 10 -X POST "$base/auth/api-keys" -H "$(auth "$editor")" -H 'content-type: application/json' \
+  -d '{"name":"smoke test"}' | field key)
+[ -n "$key" ] || { echo "FAIL: no API key created"; failures=$((failures + 1)); }
+check 200 "api key reads books"      -H "X-API-Key: $key" "$base/books"
+check 403 "api key cannot delete"    -X DELETE -H "X-API-Key: $key" "$base/books/2"
+check 401 "truncated api key"        -H "X-API-Key: ${key%?}" "$base/books"
 check 204 "logout"                   -X POST -H "$(auth "$admin")" "$base/auth/logout"
 check 401 "token dead after logout"  -H "$(auth "$admin")" "$base/me"
 check 200 "jwks"                     "$base/.well-known/jwks.json"

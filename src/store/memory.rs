@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    Consumed, Failures, KeyStore, RefreshRecord, RefreshStore, RevocationStore, StoreError,
-    StoreResult, StoredKey, ThrottleStore, UserRecord, UserStore,
+    ApiKeyRecord, ApiKeyStore, Consumed, Failures, KeyStore, RefreshRecord, RefreshStore,
+    RevocationStore, StoreError, StoreResult, StoredKey, ThrottleStore, UserRecord, UserStore,
 };
 
 #[derive(Default)]
@@ -19,6 +19,7 @@ struct State {
     revoked_before: HashMap<String, i64>,
     failures: HashMap<String, Failures>,
     keys: Vec<StoredKey>,
+    api_keys: Vec<ApiKeyRecord>,
 }
 
 /// A store that keeps everything in this process's memory. Clones share the same data.
@@ -251,6 +252,64 @@ impl KeyStore for MemoryStore {
         state.keys.retain(|k| k.kid != kid);
         if state.keys.len() == before {
             return Err(StoreError::NotFound("key"));
+        }
+        Ok(())
+    }
+}
+
+impl ApiKeyStore for MemoryStore {
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+        let mut state = self.lock();
+        if state.api_keys.iter().any(|k| k.id == key.id) {
+            return Err(StoreError::Conflict("api key id"));
+        }
+        state.api_keys.push(key.clone());
+        Ok(())
+    }
+
+    async fn api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        Ok(self.lock().api_keys.iter().find(|k| k.id == id).cloned())
+    }
+
+    async fn api_keys_of(&self, owner: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+        let mut keys: Vec<ApiKeyRecord> = self
+            .lock()
+            .api_keys
+            .iter()
+            .filter(|k| k.owner == owner)
+            .cloned()
+            .collect();
+        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(keys)
+    }
+
+    async fn all_api_keys(&self, limit: u32, offset: u32) -> StoreResult<Vec<ApiKeyRecord>> {
+        let mut keys = self.lock().api_keys.clone();
+        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(keys
+            .into_iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .collect())
+    }
+
+    async fn revoke_api_key(&self, id: &str, at: i64) -> StoreResult<()> {
+        let mut state = self.lock();
+        let key = state
+            .api_keys
+            .iter_mut()
+            .find(|k| k.id == id)
+            .ok_or(StoreError::NotFound("api key"))?;
+        key.revoked_at = Some(key.revoked_at.unwrap_or(at));
+        Ok(())
+    }
+
+    async fn record_api_key_use(&self, uses: &[(String, i64)]) -> StoreResult<()> {
+        let mut state = self.lock();
+        for (id, at) in uses {
+            if let Some(key) = state.api_keys.iter_mut().find(|k| &k.id == id) {
+                key.last_used_at = Some(key.last_used_at.map_or(*at, |old| old.max(*at)));
+            }
         }
         Ok(())
     }

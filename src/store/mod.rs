@@ -255,6 +255,74 @@ pub trait KeyStore: Send + Sync {
     fn delete_key(&self, kid: &str) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
+/// An API key as stored: its public id, the SHA-256 digest of the whole key, and what it grants.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// The public part of the key (also its id in management routes).
+    pub id: String,
+    /// SHA-256 of the whole key.
+    pub digest: [u8; 32],
+    /// What lists may show of the key (`pk_live_<id>`): never any of its secret part.
+    pub display_prefix: String,
+    /// The user or service the key acts for (the context's subject).
+    pub owner: String,
+    /// A name its owner chose.
+    pub name: String,
+    /// Roles the key grants.
+    pub roles: Vec<String>,
+    /// OAuth-style scopes the key carries.
+    pub scopes: Vec<String>,
+    /// The tenant the key is confined to, if any.
+    pub tenant: Option<String>,
+    /// When it was created.
+    pub created_at: i64,
+    /// When it stops working, if it does.
+    pub expires_at: Option<i64>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+    /// When it was last used (written in batches, so up to a flush interval behind).
+    pub last_used_at: Option<i64>,
+}
+
+impl fmt::Debug for ApiKeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeyRecord")
+            .field("id", &self.id)
+            .field("owner", &self.owner)
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .field("expires_at", &self.expires_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// API keys.
+pub trait ApiKeyStore: Send + Sync {
+    /// Stores a new key; [`StoreError::Conflict`] when the id is taken.
+    fn insert_api_key(&self, key: &ApiKeyRecord) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The key with this public id.
+    fn api_key(&self, id: &str) -> impl Future<Output = StoreResult<Option<ApiKeyRecord>>> + Send;
+    /// The keys of one owner, oldest first.
+    fn api_keys_of(
+        &self,
+        owner: &str,
+    ) -> impl Future<Output = StoreResult<Vec<ApiKeyRecord>>> + Send;
+    /// Every key, oldest first, a page at a time.
+    fn all_api_keys(
+        &self,
+        limit: u32,
+        offset: u32,
+    ) -> impl Future<Output = StoreResult<Vec<ApiKeyRecord>>> + Send;
+    /// Revokes a key (the first revocation time is kept); [`StoreError::NotFound`] when unknown.
+    fn revoke_api_key(&self, id: &str, at: i64) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Records last-use times in one batch; a time never moves backwards; unknown ids are ignored.
+    fn record_api_key_use(
+        &self,
+        uses: &[(String, i64)],
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
 /// Everything the built-in identity needs, from one backend.
 pub trait Store:
     UserStore + RefreshStore + RevocationStore + ThrottleStore + KeyStore + Clone + 'static

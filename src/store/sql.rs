@@ -31,6 +31,12 @@ pub(crate) struct Statements {
     pub(crate) keys: Cow<'static, str>,
     pub(crate) retire_key: Cow<'static, str>,
     pub(crate) delete_key: Cow<'static, str>,
+    pub(crate) insert_api_key: Cow<'static, str>,
+    pub(crate) api_key: Cow<'static, str>,
+    pub(crate) api_keys_of: Cow<'static, str>,
+    pub(crate) all_api_keys: Cow<'static, str>,
+    pub(crate) revoke_api_key: Cow<'static, str>,
+    pub(crate) record_api_key_use: Cow<'static, str>,
 }
 
 /// The dialects differ in placeholders (`?` or `$n`) and in the two-argument maximum.
@@ -128,6 +134,23 @@ impl Statements {
             ),
             retire_key: q("UPDATE portcullis_signing_keys SET retired_at = ? WHERE kid = ?"),
             delete_key: q("DELETE FROM portcullis_signing_keys WHERE kid = ?"),
+            insert_api_key: q("INSERT INTO portcullis_api_keys \
+                (id, digest, display_prefix, owner, name, roles, scopes, tenant, created_at, expires_at, revoked_at, last_used_at) \
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            api_key: q("SELECT * FROM portcullis_api_keys WHERE id = ?"),
+            api_keys_of: q(
+                "SELECT * FROM portcullis_api_keys WHERE owner = ? ORDER BY created_at, id",
+            ),
+            all_api_keys: q(
+                "SELECT * FROM portcullis_api_keys ORDER BY created_at, id LIMIT ? OFFSET ?",
+            ),
+            revoke_api_key: q(
+                "UPDATE portcullis_api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+            ),
+            record_api_key_use: with_max(
+                "UPDATE portcullis_api_keys \
+                SET last_used_at = {MAX}(COALESCE(last_used_at, ?), ?) WHERE id = ?",
+            ),
         }
     }
 }
@@ -189,8 +212,9 @@ macro_rules! sql_store {
 
             use $crate::store::sql::{corrupt, map_error, unavailable, user_conflict};
             use $crate::store::{
-                Consumed, Failures, KeyStore, RefreshRecord, RefreshStore, RevocationStore,
-                StoreError, StoreResult, StoredKey, ThrottleStore, UserRecord, UserStore,
+                ApiKeyRecord, ApiKeyStore, Consumed, Failures, KeyStore, RefreshRecord,
+                RefreshStore, RevocationStore, StoreError, StoreResult, StoredKey, ThrottleStore,
+                UserRecord, UserStore,
             };
 
             fn user_of(row: &<$db as sqlx::Database>::Row) -> StoreResult<UserRecord> {
@@ -216,6 +240,28 @@ macro_rules! sql_store {
                     user_id: row.try_get("user_id").map_err(unavailable)?,
                     issued_at: row.try_get("issued_at").map_err(unavailable)?,
                     expires_at: row.try_get("expires_at").map_err(unavailable)?,
+                })
+            }
+
+            fn api_key_of(row: &<$db as sqlx::Database>::Row) -> StoreResult<ApiKeyRecord> {
+                let list = |column: &str| -> StoreResult<Vec<String>> {
+                    let text: String = row.try_get(column).map_err(unavailable)?;
+                    serde_json::from_str(&text).map_err(|_| corrupt(column))
+                };
+                let digest: Vec<u8> = row.try_get("digest").map_err(unavailable)?;
+                Ok(ApiKeyRecord {
+                    id: row.try_get("id").map_err(unavailable)?,
+                    digest: digest.try_into().map_err(|_| corrupt("api key digest"))?,
+                    display_prefix: row.try_get("display_prefix").map_err(unavailable)?,
+                    owner: row.try_get("owner").map_err(unavailable)?,
+                    name: row.try_get("name").map_err(unavailable)?,
+                    roles: list("roles")?,
+                    scopes: list("scopes")?,
+                    tenant: row.try_get("tenant").map_err(unavailable)?,
+                    created_at: row.try_get("created_at").map_err(unavailable)?,
+                    expires_at: row.try_get("expires_at").map_err(unavailable)?,
+                    revoked_at: row.try_get("revoked_at").map_err(unavailable)?,
+                    last_used_at: row.try_get("last_used_at").map_err(unavailable)?,
                 })
             }
 
@@ -518,6 +564,91 @@ macro_rules! sql_store {
                     } else {
                         Ok(())
                     }
+                }
+            }
+            impl ApiKeyStore for $store {
+                async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+                    let roles = serde_json::to_string(&key.roles).map_err(|_| corrupt("roles"))?;
+                    let scopes =
+                        serde_json::to_string(&key.scopes).map_err(|_| corrupt("scopes"))?;
+                    sqlx::query(&self.sql.insert_api_key)
+                        .bind(&key.id)
+                        .bind(&key.digest[..])
+                        .bind(&key.display_prefix)
+                        .bind(&key.owner)
+                        .bind(&key.name)
+                        .bind(roles)
+                        .bind(scopes)
+                        .bind(&key.tenant)
+                        .bind(key.created_at)
+                        .bind(key.expires_at)
+                        .bind(key.revoked_at)
+                        .bind(key.last_used_at)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| map_error(e, "api key id"))?;
+                    Ok(())
+                }
+
+                async fn api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+                    let row = sqlx::query(&self.sql.api_key)
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    row.as_ref().map(api_key_of).transpose()
+                }
+
+                async fn api_keys_of(&self, owner: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+                    let rows = sqlx::query(&self.sql.api_keys_of)
+                        .bind(owner)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    rows.iter().map(api_key_of).collect()
+                }
+
+                async fn all_api_keys(
+                    &self,
+                    limit: u32,
+                    offset: u32,
+                ) -> StoreResult<Vec<ApiKeyRecord>> {
+                    let rows = sqlx::query(&self.sql.all_api_keys)
+                        .bind(i64::from(limit))
+                        .bind(i64::from(offset))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    rows.iter().map(api_key_of).collect()
+                }
+
+                async fn revoke_api_key(&self, id: &str, at: i64) -> StoreResult<()> {
+                    let done = sqlx::query(&self.sql.revoke_api_key)
+                        .bind(at)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    if done.rows_affected() == 0 {
+                        Err(StoreError::NotFound("api key"))
+                    } else {
+                        Ok(())
+                    }
+                }
+
+                async fn record_api_key_use(&self, uses: &[(String, i64)]) -> StoreResult<()> {
+                    // One transaction for the batch: a flush is one round of writes, not one per use.
+                    let mut tx = self.pool.begin().await.map_err(unavailable)?;
+                    for (id, at) in uses {
+                        sqlx::query(&self.sql.record_api_key_use)
+                            .bind(*at)
+                            .bind(*at)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(unavailable)?;
+                    }
+                    tx.commit().await.map_err(unavailable)
                 }
             }
         };

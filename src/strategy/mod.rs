@@ -6,8 +6,10 @@
 //! - [`Rejected`](Outcome::Rejected): its kind of credential, but bad; the chain stops here too.
 //!   Bad credentials never fall through to a weaker strategy.
 
+mod api_key;
 mod bearer;
 
+pub use api_key::ApiKeyStrategy;
 pub use bearer::{BearerStrategy, DEFAULT_MAX_HEADER_BYTES, MAX_ROLES_IN_TOKEN};
 
 use http::request::Parts;

@@ -2,7 +2,9 @@
 //! `#[tokio::test]` per check for a backend given by an async constructor.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use portcullis::store::{Consumed, RefreshRecord, Store, StoreError, StoredKey, UserRecord};
+use portcullis::store::{
+    ApiKeyRecord, ApiKeyStore, Consumed, RefreshRecord, Store, StoreError, StoredKey, UserRecord,
+};
 
 pub fn user(id: &str, email: &str) -> UserRecord {
     UserRecord {
@@ -269,6 +271,83 @@ pub async fn keys<S: Store>(s: &S) {
     assert_eq!(s.delete_key("k1").await, Err(StoreError::NotFound("key")));
 }
 
+pub fn api_key(id: &str, owner: &str, created_at: i64) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: id.into(),
+        digest: [id.len() as u8; 32],
+        display_prefix: format!("pk_test_{id}"),
+        owner: owner.into(),
+        name: format!("key {id}"),
+        roles: vec!["viewer".into()],
+        scopes: vec!["catalog.read".into()],
+        tenant: Some("acme".into()),
+        created_at,
+        expires_at: Some(created_at + 3600),
+        revoked_at: None,
+        last_used_at: None,
+    }
+}
+
+pub async fn api_keys<S: Store + ApiKeyStore>(s: &S) {
+    let a = api_key("aaaa", "u1", 200);
+    let b = api_key("bbbbbb", "u1", 100);
+    let c = api_key("cc", "svc:billing", 300);
+    for key in [&a, &b, &c] {
+        s.insert_api_key(key).await.unwrap();
+    }
+    assert!(matches!(
+        s.insert_api_key(&a).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.api_key("aaaa").await.unwrap(), Some(a.clone()));
+    assert_eq!(s.api_key("nope").await.unwrap(), None);
+    let mine: Vec<String> = s
+        .api_keys_of("u1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(mine, ["bbbbbb", "aaaa"], "oldest first");
+    let page: Vec<String> = s
+        .all_api_keys(2, 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(page, ["aaaa", "cc"]);
+
+    s.revoke_api_key("aaaa", 500).await.unwrap();
+    s.revoke_api_key("aaaa", 900).await.unwrap(); // the first revocation time stays
+    assert_eq!(
+        s.api_key("aaaa").await.unwrap().unwrap().revoked_at,
+        Some(500)
+    );
+    assert_eq!(
+        s.revoke_api_key("nope", 1).await,
+        Err(StoreError::NotFound("api key"))
+    );
+
+    s.record_api_key_use(&[
+        ("cc".into(), 400),
+        ("bbbbbb".into(), 450),
+        ("ghost".into(), 1),
+    ])
+    .await
+    .unwrap();
+    s.record_api_key_use(&[("cc".into(), 350)]).await.unwrap(); // never backwards
+    assert_eq!(
+        s.api_key("cc").await.unwrap().unwrap().last_used_at,
+        Some(400)
+    );
+    assert_eq!(
+        s.api_key("bbbbbb").await.unwrap().unwrap().last_used_at,
+        Some(450)
+    );
+    assert_eq!(s.api_key("aaaa").await.unwrap().unwrap().last_used_at, None);
+}
+
 /// One test per check for a backend. `$make` is an async expression giving `Option<(store, guard)>`;
 /// `None` skips (with a message); the guard is dropped after the check, panicking or not.
 #[macro_export]
@@ -276,7 +355,7 @@ macro_rules! conformance {
     ($make:expr) => {
         $crate::conformance!(@each $make;
             users, refresh_rotation, refresh_user_families, concurrent_consume_has_one_winner,
-            revocation, throttle, keys);
+            revocation, throttle, keys, api_keys);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(

@@ -1,0 +1,573 @@
+//! API keys: issued, shown once, stored as a SHA-256 digest with a display prefix, checked in
+//! constant time, cached, revocable at once, with last-use times written in batches.
+//!
+//! A key reads `<prefix><id>_<secret>`: a readable prefix (`pk_live_` by default, so secret
+//! scanners and people recognise one), a 16-hex-digit public id (what lists and the management
+//! routes show), and 256 random bits in base64url. Only `SHA-256(whole key)` is stored. A check
+//! finds the record by its public id and compares digests in constant time, so neither the store
+//! look-up nor the comparison tells an attacker how much of a guess was right.
+//!
+//! Keys can also come from configuration ([`StaticKey`]): given as `sha256:<hex>` (the digest of
+//! the key) or `$env:VAR` (read once at start-up, kept only as its digest).
+//!
+//! Nothing of a presented key, not even its prefix, is ever logged: refusals log their reason only.
+
+mod routes;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+
+pub use routes::ManageApiKeys;
+
+use crate::context::{AuthMethod, UserContext};
+use crate::error::{AuthError, TokenRejection};
+use crate::store::{ApiKeyRecord, ApiKeyStore, StoreError};
+
+/// Default prefix of generated keys.
+pub const DEFAULT_PREFIX: &str = "pk_live_";
+/// Length of the public id (hex digits).
+pub const ID_LEN: usize = 16;
+/// Length of the secret part (base64url of 32 bytes).
+pub const SECRET_LEN: usize = 43;
+/// Longest key accepted from a request, in bytes; checked before anything else.
+pub const MAX_KEY_BYTES: usize = 256;
+/// Longest name a key may be given.
+pub const MAX_NAME_CHARS: usize = 100;
+
+fn digest(key: &str) -> [u8; 32] {
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(hash.as_ref());
+    out
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Why a key could not be created, listed or revoked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiKeyError {
+    /// A request field is malformed.
+    #[error("{field}: {message}")]
+    InvalidInput {
+        /// The field at fault.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The caller may not do this (for example give a key a role they do not hold).
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// No such key (or not the caller's).
+    #[error("no such API key")]
+    NotFound,
+    /// The store or the random source cannot answer.
+    #[error("temporarily unavailable")]
+    Unavailable,
+}
+
+impl From<StoreError> for ApiKeyError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(_) => Self::NotFound,
+            other => {
+                tracing::warn!(error = %other, "API key store error");
+                Self::Unavailable
+            }
+        }
+    }
+}
+
+/// A key configured outside the store (a deploy secret for a service).
+#[derive(Clone)]
+pub struct StaticKey {
+    name: String,
+    digest: [u8; 32],
+    roles: Vec<String>,
+    scopes: Vec<String>,
+    tenant: Option<String>,
+}
+
+impl std::fmt::Debug for StaticKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticKey")
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StaticKey {
+    /// A static key for the service `name` from `sha256:<64 hex digits>` (the digest of the key)
+    /// or `$env:VAR` (the key itself, read from the environment now and kept only as its digest).
+    ///
+    /// ```
+    /// use portcullis::api_key::StaticKey;
+    ///
+    /// let key = StaticKey::parse("billing", "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")?
+    ///     .roles(["viewer"]);
+    /// assert!(StaticKey::parse("billing", "plain-text-key").is_err());
+    /// # Ok::<(), portcullis::api_key::ApiKeyError>(())
+    /// ```
+    pub fn parse(name: &str, spec: &str) -> Result<Self, ApiKeyError> {
+        let invalid = |message: &str| ApiKeyError::InvalidInput {
+            field: "static_key",
+            message: message.into(),
+        };
+        let digest = if let Some(hex) = spec.strip_prefix("sha256:") {
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(invalid("sha256: must be followed by 64 hex digits"));
+            }
+            let mut out = [0u8; 32];
+            for (i, byte) in out.iter_mut().enumerate() {
+                *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+                    .map_err(|_| invalid("bad hex"))?;
+            }
+            out
+        } else if let Some(var) = spec.strip_prefix("$env:") {
+            let key =
+                std::env::var(var).map_err(|_| invalid("the environment variable is not set"))?;
+            if key.is_empty() || key.len() > MAX_KEY_BYTES {
+                return Err(invalid("the key must be 1 to 256 bytes"));
+            }
+            digest(&key)
+        } else {
+            return Err(invalid(
+                "give the key as sha256:<hex> or $env:VAR, never in clear text",
+            ));
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            digest,
+            roles: Vec::new(),
+            scopes: Vec::new(),
+            tenant: None,
+        })
+    }
+
+    /// The roles the key grants.
+    pub fn roles<I: IntoIterator<Item = S>, S: Into<String>>(mut self, roles: I) -> Self {
+        self.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The scopes the key carries.
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Confines the key to a tenant.
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+}
+
+/// What to create.
+#[derive(Debug, Clone, Default)]
+pub struct NewApiKey {
+    /// A name for the owner's list.
+    pub name: String,
+    /// Roles (must be a subset of the creator's when a user creates it).
+    pub roles: Vec<String>,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Tenant confinement.
+    pub tenant: Option<String>,
+    /// Lifetime; `None` for a key that does not expire.
+    pub expires_in: Option<Duration>,
+}
+
+/// A key as the API shows it: never its secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiKeyView {
+    /// The public id.
+    pub id: String,
+    /// The display prefix.
+    pub display_prefix: String,
+    /// The owner.
+    pub owner: String,
+    /// The name.
+    pub name: String,
+    /// The roles.
+    pub roles: Vec<String>,
+    /// The scopes.
+    pub scopes: Vec<String>,
+    /// The tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Created at (seconds since the epoch).
+    pub created_at: i64,
+    /// Expires at.
+    pub expires_at: Option<i64>,
+    /// Revoked at.
+    pub revoked_at: Option<i64>,
+    /// Last used at (up to a flush interval behind).
+    pub last_used_at: Option<i64>,
+}
+
+impl From<&ApiKeyRecord> for ApiKeyView {
+    fn from(r: &ApiKeyRecord) -> Self {
+        Self {
+            id: r.id.clone(),
+            display_prefix: r.display_prefix.clone(),
+            owner: r.owner.clone(),
+            name: r.name.clone(),
+            roles: r.roles.clone(),
+            scopes: r.scopes.clone(),
+            tenant: r.tenant.clone(),
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+            last_used_at: r.last_used_at,
+        }
+    }
+}
+
+/// A freshly created key: the only time its secret is seen.
+#[derive(Clone, Serialize)]
+pub struct CreatedApiKey {
+    /// The whole key: show it once, then forget it.
+    pub key: String,
+    /// Everything else.
+    #[serde(flatten)]
+    pub view: ApiKeyView,
+}
+
+impl std::fmt::Debug for CreatedApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedApiKey")
+            .field("view", &self.view)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The API-key service over a store: creation, checks, listing, revocation.
+pub struct ApiKeys<S> {
+    store: S,
+    prefix: String,
+    statics: Vec<StaticKey>,
+    cache: moka::sync::Cache<String, Arc<ApiKeyRecord>, foldhash::fast::RandomState>,
+    pending_uses: Mutex<HashMap<String, i64>>,
+}
+
+impl<S> std::fmt::Debug for ApiKeys<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeys")
+            .field("prefix", &self.prefix)
+            .field("statics", &self.statics.len())
+            .finish()
+    }
+}
+
+/// How long a validated key stays cached (a revocation through this process is immediate; one
+/// made elsewhere is seen within this time).
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
+
+impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
+    /// The service with the default prefix and no static keys.
+    pub fn new(store: S) -> Arc<Self> {
+        Self::builder(store).build()
+    }
+
+    /// A builder.
+    pub fn builder(store: S) -> ApiKeysBuilder<S> {
+        ApiKeysBuilder {
+            store,
+            prefix: DEFAULT_PREFIX.into(),
+            statics: Vec::new(),
+            ttl: DEFAULT_CACHE_TTL,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Creates a key for `owner` and returns it, the only time its secret is seen.
+    pub async fn create(&self, owner: &str, new: NewApiKey) -> Result<CreatedApiKey, ApiKeyError> {
+        let name = new.name.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_NAME_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return Err(ApiKeyError::InvalidInput {
+                field: "name",
+                message: "1 to 100 printable characters".into(),
+            });
+        }
+        let mut id_bytes = [0u8; ID_LEN / 2];
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut id_bytes).map_err(|_| ApiKeyError::Unavailable)?;
+        getrandom::fill(&mut secret).map_err(|_| ApiKeyError::Unavailable)?;
+        let id: String = id_bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let key = format!("{}{id}_{}", self.prefix, URL_SAFE_NO_PAD.encode(secret));
+        let created_at = now();
+        let record = ApiKeyRecord {
+            digest: digest(&key),
+            display_prefix: format!("{}{id}", self.prefix),
+            id,
+            owner: owner.to_owned(),
+            name: name.to_owned(),
+            roles: new.roles,
+            scopes: new.scopes,
+            tenant: new.tenant,
+            created_at,
+            expires_at: new
+                .expires_in
+                .map(|d| created_at.saturating_add(d.as_secs() as i64)),
+            revoked_at: None,
+            last_used_at: None,
+        };
+        self.store.insert_api_key(&record).await?;
+        Ok(CreatedApiKey {
+            key,
+            view: ApiKeyView::from(&record),
+        })
+    }
+
+    /// The keys of `owner`.
+    pub async fn list(&self, owner: &str) -> Result<Vec<ApiKeyView>, ApiKeyError> {
+        Ok(self
+            .store
+            .api_keys_of(owner)
+            .await?
+            .iter()
+            .map(ApiKeyView::from)
+            .collect())
+    }
+
+    /// Every key, a page at a time (for administrators).
+    pub async fn list_all(&self, limit: u32, offset: u32) -> Result<Vec<ApiKeyView>, ApiKeyError> {
+        Ok(self
+            .store
+            .all_api_keys(limit.min(500), offset)
+            .await?
+            .iter()
+            .map(ApiKeyView::from)
+            .collect())
+    }
+
+    /// Revokes a key; when `owner` is given, only that owner's key (another's is "not found").
+    /// Takes effect at once in this process.
+    pub async fn revoke(&self, id: &str, owner: Option<&str>) -> Result<(), ApiKeyError> {
+        if let Some(owner) = owner {
+            match self.store.api_key(id).await? {
+                Some(key) if key.owner == owner => {}
+                _ => return Err(ApiKeyError::NotFound),
+            }
+        }
+        self.store.revoke_api_key(id, now()).await?;
+        self.cache.invalidate(id);
+        Ok(())
+    }
+
+    /// Writes the pending last-use times in one batch. Called by [`spawn_flusher`](Self::spawn_flusher).
+    pub async fn flush_last_used(&self) -> Result<usize, ApiKeyError> {
+        let batch: Vec<(String, i64)> = {
+            let mut pending = self.pending_uses.lock().unwrap_or_else(|p| p.into_inner());
+            pending.drain().collect()
+        };
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        self.store.record_api_key_use(&batch).await?;
+        Ok(batch.len())
+    }
+
+    /// Flushes last-use times every `every` on a background task (until the service is dropped).
+    pub fn spawn_flusher(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                let Some(keys) = weak.upgrade() else { return };
+                if let Err(error) = keys.flush_last_used().await {
+                    tracing::warn!(%error, "could not write API key last-use times; keeping them for the next try");
+                }
+            }
+        })
+    }
+
+    fn parse<'k>(&self, key: &'k str) -> Option<&'k str> {
+        let rest = key.strip_prefix(self.prefix.as_str())?;
+        if rest.len() != ID_LEN + 1 + SECRET_LEN {
+            return None;
+        }
+        let (id, secret) = rest.split_at(ID_LEN);
+        let secret = secret.strip_prefix('_')?;
+        let id_ok = id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let secret_ok = secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        (id_ok && secret_ok).then_some(id)
+    }
+
+    fn context_of(&self, record: &ApiKeyRecord) -> UserContext {
+        let mut ctx = UserContext::new(record.owner.clone(), AuthMethod::ApiKey)
+            .with_roles(record.roles.iter().cloned())
+            .with_scopes(record.scopes.iter().cloned())
+            .with_token_id(record.id.clone());
+        if let Some(tenant) = &record.tenant {
+            ctx = ctx.with_tenant(tenant.clone());
+        }
+        if let Some(exp) = record.expires_at {
+            ctx = ctx.with_expiry(exp.max(0) as u64);
+        }
+        ctx
+    }
+
+    fn judge(&self, record: &ApiKeyRecord, presented: &[u8; 32]) -> Result<UserContext, AuthError> {
+        if !bool::from(record.digest.ct_eq(presented)) {
+            return Err(AuthError::InvalidToken(TokenRejection::BadSignature));
+        }
+        if record.revoked_at.is_some() {
+            return Err(AuthError::InvalidToken(TokenRejection::Revoked));
+        }
+        if record.expires_at.is_some_and(|at| at <= now()) {
+            return Err(AuthError::InvalidToken(TokenRejection::Expired));
+        }
+        self.pending_uses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(record.id.clone(), now());
+        Ok(self.context_of(record))
+    }
+
+    fn static_match(&self, presented: &[u8; 32]) -> Option<UserContext> {
+        // Compare against every static key, without stopping early, in constant time each.
+        let mut found = None;
+        for key in &self.statics {
+            if bool::from(key.digest.ct_eq(presented)) {
+                found = Some(key);
+            }
+        }
+        found.map(|key| {
+            let mut ctx = UserContext::new(format!("service:{}", key.name), AuthMethod::ApiKey)
+                .with_roles(key.roles.iter().cloned())
+                .with_scopes(key.scopes.iter().cloned());
+            if let Some(tenant) = &key.tenant {
+                ctx = ctx.with_tenant(tenant.clone());
+            }
+            ctx
+        })
+    }
+
+    /// Checks a presented key: `Ok(context)`, or the refusal. Answers from the cache when it can.
+    pub(crate) fn check_cached(&self, key: &str) -> Option<Result<UserContext, AuthError>> {
+        if key.len() > MAX_KEY_BYTES {
+            return Some(Err(AuthError::InvalidToken(TokenRejection::TooLarge)));
+        }
+        let presented = digest(key);
+        let Some(id) = self.parse(key) else {
+            return Some(
+                self.static_match(&presented)
+                    .ok_or(AuthError::InvalidToken(TokenRejection::Malformed)),
+            );
+        };
+        let record = self.cache.get(id)?;
+        Some(self.judge(&record, &presented))
+    }
+
+    /// Checks a presented key, asking the store on a cache miss; 503 when it cannot answer.
+    pub(crate) async fn check(&self, key: &str) -> Result<UserContext, AuthError> {
+        if let Some(answer) = self.check_cached(key) {
+            return answer;
+        }
+        let id = self
+            .parse(key)
+            .ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?;
+        let record = match self.store.api_key(id).await {
+            Ok(Some(record)) => Arc::new(record),
+            Ok(None) => return Err(AuthError::InvalidToken(TokenRejection::UnknownKey)),
+            Err(error) => {
+                tracing::warn!(%error, "API key store unavailable: refusing the request");
+                return Err(AuthError::Unavailable);
+            }
+        };
+        let answer = self.judge(&record, &digest(key));
+        if answer.is_ok() {
+            self.cache.insert(id.to_owned(), record);
+        }
+        answer
+    }
+}
+
+/// Builds [`ApiKeys`].
+pub struct ApiKeysBuilder<S> {
+    store: S,
+    prefix: String,
+    statics: Vec<StaticKey>,
+    ttl: Duration,
+}
+
+impl<S> std::fmt::Debug for ApiKeysBuilder<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeysBuilder")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: ApiKeyStore + Clone + 'static> ApiKeysBuilder<S> {
+    /// The prefix of generated keys (`[a-z0-9_]`, 2 to 16 characters, ending in `_`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Result<Self, ApiKeyError> {
+        let prefix = prefix.into();
+        let ok = (2..=16).contains(&prefix.len())
+            && prefix.ends_with('_')
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            return Err(ApiKeyError::InvalidInput {
+                field: "prefix",
+                message: "2 to 16 of [a-z0-9_], ending in _".into(),
+            });
+        }
+        self.prefix = prefix;
+        Ok(self)
+    }
+
+    /// Adds a static key.
+    pub fn static_key(mut self, key: StaticKey) -> Self {
+        self.statics.push(key);
+        self
+    }
+
+    /// How long validated keys stay cached (default 30 s).
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Builds the service.
+    pub fn build(self) -> Arc<ApiKeys<S>> {
+        Arc::new(ApiKeys {
+            store: self.store,
+            prefix: self.prefix,
+            statics: self.statics,
+            cache: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(self.ttl)
+                .build_with_hasher(foldhash::fast::RandomState::default()),
+            pending_uses: Mutex::new(HashMap::new()),
+        })
+    }
+}

@@ -1,0 +1,466 @@
+//! API keys through the real router, on every store backend: creation shown once, use, the
+//! refusals (unknown, revoked, expired, truncated, trailing space, oversized, duplicated), 403 for
+//! a valid key without the permission, ownership, escalation, batching of last use, static keys,
+//! and logs free of key material.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::{delete, get};
+use common::{Captured, Reply, send};
+use http::{Request, StatusCode};
+use portcullis::api_key::{ApiKeys, StaticKey};
+use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig};
+use portcullis::password::{HashParams, PasswordHasher};
+use portcullis::store::{ApiKeyRecord, ApiKeyStore, MemoryStore, Store};
+use portcullis::strategy::ApiKeyStrategy;
+use portcullis::{AuthGateway, RequirePermission, UserContext, permission};
+use serde_json::{Value, json};
+
+permission!(ReadCatalog = "read:Catalog");
+permission!(DeleteCatalog = "delete:Catalog");
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct App<S: Store + ApiKeyStore> {
+    app: Router,
+    keys: Arc<ApiKeys<S>>,
+    store: S,
+    identity: Arc<Identity<S>>,
+}
+
+fn sha256_hex(text: &str) -> String {
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    hash.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const STATIC_KEY: &str = "billing-service-static-key-0123456789";
+
+async fn app<S: Store + ApiKeyStore>(store: S) -> App<S> {
+    let config = IdentityConfig::default();
+    let opened = Identity::open(store.clone(), config.clone()).await.unwrap();
+    let hasher = PasswordHasher::new(
+        HashParams {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        },
+        2,
+    )
+    .unwrap();
+    let identity = Arc::new(
+        Identity::with_ring(store.clone(), config, opened.key_ring().clone(), hasher).unwrap(),
+    );
+    let statik = StaticKey::parse("billing", &format!("sha256:{}", sha256_hex(STATIC_KEY)))
+        .unwrap()
+        .roles(["viewer"]);
+    let keys = ApiKeys::builder(store.clone()).static_key(statik).build();
+    let gateway = AuthGateway::new()
+        .strategy(identity.bearer())
+        .strategy(ApiKeyStrategy::new(keys.clone()))
+        .public_paths(IDENTITY_PUBLIC_PATHS)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/me", get(|u: UserContext| async move { axum::Json(u) }))
+        .route(
+            "/books",
+            get(|_: RequirePermission<ReadCatalog>| async { "books" }),
+        )
+        .route(
+            "/books/{id}",
+            delete(|_: RequirePermission<DeleteCatalog>| async { StatusCode::NO_CONTENT }),
+        )
+        .merge(identity.router())
+        .merge(keys.router())
+        .layer(gateway);
+    for (email, role) in [
+        ("ed@example.com", "editor"),
+        ("vi@example.com", "viewer"),
+        ("ad@example.com", "admin"),
+    ] {
+        identity
+            .register_with_roles(email, PASSWORD, &[role.to_owned()])
+            .await
+            .unwrap();
+    }
+    App {
+        app,
+        keys,
+        store,
+        identity,
+    }
+}
+
+impl<S: Store + ApiKeyStore> App<S> {
+    async fn token(&self, email: &str) -> String {
+        self.identity
+            .login(email, PASSWORD, None)
+            .await
+            .unwrap()
+            .access_token
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Auth<'_>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut builder = Request::builder().method(method).uri(path);
+        match auth {
+            Auth::None => {}
+            Auth::Bearer(t) => builder = builder.header("authorization", format!("Bearer {t}")),
+            Auth::Key(k) => builder = builder.header("x-api-key", k),
+        }
+        let body = match body {
+            Some(v) => {
+                builder = builder.header("content-type", "application/json");
+                Body::from(serde_json::to_vec(&v).unwrap())
+            }
+            None => Body::empty(),
+        };
+        send(&self.app, builder.body(body).unwrap()).await
+    }
+
+    async fn create(&self, bearer: &str, body: Value) -> Reply {
+        self.request("POST", "/auth/api-keys", Auth::Bearer(bearer), Some(body))
+            .await
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    None,
+    Bearer(&'a str),
+    Key(&'a str),
+}
+
+async fn rules<S: Store + ApiKeyStore>(store: S) {
+    let t = app(store).await;
+    let editor = t.token("ed@example.com").await;
+
+    // Created and shown once.
+    let created = t.create(&editor, json!({"name": "ci deploys"})).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    assert_eq!(created.header("cache-control"), Some("no-store"));
+    let body = created.json();
+    let key = body["key"].as_str().unwrap().to_owned();
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert!(
+        key.starts_with("pk_live_") && key.len() == 8 + 16 + 1 + 43,
+        "{key}"
+    );
+    assert_eq!(body["display_prefix"], format!("pk_live_{id}"));
+    assert_eq!(
+        body["roles"],
+        json!(["editor"]),
+        "by default the creator's roles"
+    );
+    let listed = t
+        .request("GET", "/auth/api-keys", Auth::Bearer(&editor), None)
+        .await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert!(
+        !listed.text().contains(&key[25..]),
+        "a list never shows the secret"
+    );
+    assert_eq!(listed.json()[0]["id"], id.as_str());
+    let stored = t.store.api_key(&id).await.unwrap().unwrap();
+    assert!(!format!("{stored:?}").contains(&key[25..]));
+
+    // Used: authenticated as the owner with the key's roles; 403 beyond them.
+    let me = t.request("GET", "/me", Auth::Key(&key), None).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(
+        (me.json()["method"].as_str(), me.json()["roles"].clone()),
+        (Some("api_key"), json!(["editor"]))
+    );
+    assert_eq!(
+        t.request("GET", "/books", Auth::Key(&key), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let forbidden = t.request("DELETE", "/books/1", Auth::Key(&key), None).await;
+    assert_eq!(
+        forbidden.status,
+        StatusCode::FORBIDDEN,
+        "a valid key without the permission"
+    );
+
+    // Refused with 401: unknown, truncated, trailing space, tampered, oversized, other scheme.
+    let unknown = format!("pk_live_{}_{}", "0123456789abcdef", "A".repeat(43));
+    let tampered = format!(
+        "{}{}",
+        &key[..key.len() - 1],
+        if key.ends_with('A') { 'B' } else { 'A' }
+    );
+    let oversized = "k".repeat(300);
+    for bad in [
+        unknown.as_str(),
+        &key[..key.len() - 1],
+        &format!("{key} "),
+        &tampered,
+        &oversized,
+        "pk_live_",
+        "random",
+    ] {
+        let reply = t.request("GET", "/books", Auth::Key(bad), None).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{bad:.30}");
+        assert!(!reply.text().contains(bad), "the body never echoes the key");
+    }
+    let twice = Request::get("/books")
+        .header("x-api-key", &key)
+        .header("x-api-key", &key)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&t.app, twice).await.status, StatusCode::BAD_REQUEST);
+
+    let anonymous = t.request("GET", "/auth/api-keys", Auth::None, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+
+    // Last use is written in batches, not per request.
+    assert_eq!(
+        t.store.api_key(&id).await.unwrap().unwrap().last_used_at,
+        None
+    );
+    assert_eq!(t.keys.flush_last_used().await.unwrap(), 1);
+    assert!(
+        t.store
+            .api_key(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at
+            .is_some()
+    );
+
+    // Ownership: another user cannot see or revoke it; its owner can, with immediate effect.
+    let viewer = t.token("vi@example.com").await;
+    let theirs = t
+        .request(
+            "DELETE",
+            &format!("/auth/api-keys/{id}"),
+            Auth::Bearer(&viewer),
+            None,
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.request("GET", "/auth/api-keys", Auth::Bearer(&viewer), None)
+            .await
+            .json(),
+        json!([])
+    );
+    let revoked = t
+        .request(
+            "DELETE",
+            &format!("/auth/api-keys/{id}"),
+            Auth::Bearer(&editor),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        t.request("GET", "/books", Auth::Key(&key), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "revoked at once"
+    );
+
+    // Expired keys are refused.
+    let short = t
+        .create(&editor, json!({"name": "short", "expires_in": 3600}))
+        .await
+        .json();
+    let short_id = short["id"].as_str().unwrap();
+    let mut record: ApiKeyRecord = t.store.api_key(short_id).await.unwrap().unwrap();
+    record.id = "feedfacefeedface".into();
+    record.expires_at = Some(record.created_at - 10);
+    let expired_key = format!(
+        "pk_live_feedfacefeedface_{}",
+        &short["key"].as_str().unwrap()[25..]
+    );
+    record.digest = {
+        let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, expired_key.as_bytes());
+        hash.as_ref().try_into().unwrap()
+    };
+    t.store.insert_api_key(&record).await.unwrap();
+    assert_eq!(
+        t.request("GET", "/books", Auth::Key(&expired_key), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Escalation: only the creator's roles, never by an API key, sane input only.
+    let escalate = t
+        .create(&viewer, json!({"name": "x", "roles": ["admin"]}))
+        .await;
+    assert_eq!(escalate.status, StatusCode::FORBIDDEN);
+    let viewer_key = t.create(&viewer, json!({"name": "mine"})).await.json()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_key = t
+        .request(
+            "POST",
+            "/auth/api-keys",
+            Auth::Key(&viewer_key),
+            Some(json!({"name": "y"})),
+        )
+        .await;
+    assert_eq!(
+        by_key.status,
+        StatusCode::FORBIDDEN,
+        "an API key cannot mint keys"
+    );
+    for bad in [
+        json!({"name": ""}),
+        json!({"name": "x".repeat(101)}),
+        json!({"name": "x", "expires_in": 0}),
+        json!({"name": "x", "expires_in": 40_000_000}),
+    ] {
+        let reply = t.create(&viewer, bad.clone()).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+
+    // Administration.
+    let admin = t.token("ad@example.com").await;
+    let all = t
+        .request("GET", "/admin/api-keys", Auth::Bearer(&admin), None)
+        .await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert!(all.json().as_array().unwrap().len() >= 3);
+    assert_eq!(
+        t.request("GET", "/admin/api-keys", Auth::Bearer(&editor), None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let viewer_id = &viewer_key[8..24];
+    let admin_revoke = t
+        .request(
+            "DELETE",
+            &format!("/admin/api-keys/{viewer_id}"),
+            Auth::Bearer(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(admin_revoke.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        t.request("GET", "/me", Auth::Key(&viewer_key), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Static keys from configuration.
+    let service = t.request("GET", "/me", Auth::Key(STATIC_KEY), None).await;
+    assert_eq!(service.status, StatusCode::OK);
+    assert_eq!(service.json()["subject"], "service:billing");
+    assert_eq!(
+        t.request("GET", "/books", Auth::Key(&STATIC_KEY[1..]), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn rules_on_memory() {
+    rules(MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn rules_on_sqlite() {
+    rules(
+        portcullis::store::sqlite::SqliteStore::in_memory()
+            .await
+            .unwrap(),
+    )
+    .await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn rules_on_postgres() {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        eprintln!("skipped: DATABASE_URL is not set");
+        return;
+    };
+    let mut random = [0u8; 6];
+    getrandom::fill(&mut random).unwrap();
+    let schema = format!(
+        "portcullis_keys_{}_{}",
+        std::process::id(),
+        random
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let store = portcullis::store::postgres::PostgresStore::connect_in_schema(&url, &schema)
+        .await
+        .unwrap_or_else(|e| panic!("DATABASE_URL is set but the server cannot be used: {e}"));
+    let outcome = tokio::spawn(rules(store.clone())).await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic.into_panic());
+    }
+}
+
+#[tokio::test]
+async fn static_keys_from_the_environment_and_no_clear_text() {
+    // (Setting a variable would need `unsafe` in edition 2024; the unset case is what can be tested.)
+    let var = format!("PORTCULLIS_TEST_KEY_{}", std::process::id());
+    assert!(
+        StaticKey::parse("svc", &format!("$env:{var}")).is_err(),
+        "unset variable"
+    );
+    assert!(
+        StaticKey::parse("svc", "my-plain-key").is_err(),
+        "clear text is refused"
+    );
+    assert!(StaticKey::parse("svc", "sha256:abc").is_err());
+}
+
+#[tokio::test]
+async fn no_key_material_in_logs() {
+    let captured = Captured::global();
+    let t = app(MemoryStore::new()).await;
+    let editor = t.token("ed@example.com").await;
+    let key = t.create(&editor, json!({"name": "logged?"})).await.json()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.request("GET", "/books", Auth::Key(&key), None).await;
+    let wrong = format!("{}{}", &key[..key.len() - 2], "zz");
+    let reply = t.request("GET", "/books", Auth::Key(&wrong), None).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    t.request("GET", "/books", Auth::Key("pk_live_nonsense"), None)
+        .await;
+    let logs = captured.text();
+    assert!(
+        logs.contains("API key refused"),
+        "the refusal is logged: {logs}"
+    );
+    for material in [
+        key.as_str(),
+        &wrong,
+        &key[..24],
+        "pk_live_nonsense",
+        &key[25..],
+    ] {
+        assert!(!logs.contains(material), "key material reached the logs");
+    }
+}

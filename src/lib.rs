@@ -47,6 +47,7 @@ pub mod identity;
 pub mod password;
 pub mod rbac;
 mod require;
+pub mod session;
 pub mod store;
 pub mod strategy;
 pub mod token;

@@ -399,6 +399,19 @@ impl<S: Store> Identity<S> {
         password: &str,
         client: Option<std::net::IpAddr>,
     ) -> Result<TokenPair, IdentityError> {
+        let user = self.verify_credentials(email, password, client).await?;
+        self.start_session(&user).await
+    }
+
+    /// Checks e-mail and password with every rule of [`login`](Self::login) (size caps,
+    /// throttling, uniform failures, dummy hash, rehash) and returns the user; other login kinds
+    /// (browser sessions) start their own session from it.
+    pub async fn verify_credentials(
+        &self,
+        email: &str,
+        password: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<UserRecord, IdentityError> {
         // Oversized input is refused before any hashing; malformed addresses cannot belong to an
         // account, so they get the same answer as a wrong password (after a dummy hash).
         if password.len() > self.config.policy.max_password_bytes() {
@@ -449,7 +462,17 @@ impl<S: Store> Identity<S> {
                 .set_password_hash(&user.id, &upgraded, user.password_changed_at)
                 .await?;
         }
-        self.start_session(&user).await
+        Ok(user)
+    }
+
+    /// The revocation cache (shared with [`bearer`](Self::bearer)).
+    pub fn revocation(&self) -> &Arc<RevocationCache<S>> {
+        &self.revocation
+    }
+
+    /// Seconds since the epoch by the identity's clock.
+    pub fn clock_now(&self) -> i64 {
+        self.now()
     }
 
     async fn start_session(&self, user: &UserRecord) -> Result<TokenPair, IdentityError> {

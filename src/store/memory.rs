@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
     ApiKeyRecord, ApiKeyStore, Consumed, Failures, KeyStore, RefreshRecord, RefreshStore,
-    RevocationStore, StoreError, StoreResult, StoredKey, ThrottleStore, UserRecord, UserStore,
+    RevocationStore, SessionRecord, SessionStore, StoreError, StoreResult, StoredKey,
+    ThrottleStore, UserRecord, UserStore,
 };
 
 #[derive(Default)]
@@ -20,6 +21,7 @@ struct State {
     failures: HashMap<String, Failures>,
     keys: Vec<StoredKey>,
     api_keys: Vec<ApiKeyRecord>,
+    sessions: HashMap<[u8; 32], SessionRecord>,
 }
 
 /// A store that keeps everything in this process's memory. Clones share the same data.
@@ -311,6 +313,33 @@ impl ApiKeyStore for MemoryStore {
                 key.last_used_at = Some(key.last_used_at.map_or(*at, |old| old.max(*at)));
             }
         }
+        Ok(())
+    }
+}
+
+impl SessionStore for MemoryStore {
+    async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        let mut state = self.lock();
+        if state.sessions.contains_key(&session.digest) {
+            return Err(StoreError::Conflict("session"));
+        }
+        state.sessions.insert(session.digest, session.clone());
+        Ok(())
+    }
+
+    async fn session(&self, digest: &[u8; 32]) -> StoreResult<Option<SessionRecord>> {
+        Ok(self.lock().sessions.get(digest).cloned())
+    }
+
+    async fn touch_session(&self, digest: &[u8; 32], at: i64) -> StoreResult<()> {
+        if let Some(session) = self.lock().sessions.get_mut(digest) {
+            session.last_seen_at = session.last_seen_at.max(at);
+        }
+        Ok(())
+    }
+
+    async fn delete_session(&self, digest: &[u8; 32]) -> StoreResult<()> {
+        self.lock().sessions.remove(digest);
         Ok(())
     }
 }

@@ -323,6 +323,56 @@ pub trait ApiKeyStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
+/// A browser session as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 of the cookie's token.
+    pub digest: [u8; 32],
+    /// The user.
+    pub user_id: String,
+    /// The user's e-mail address at login.
+    pub email: String,
+    /// The user's roles at login.
+    pub roles: Vec<String>,
+    /// When the session began, in microseconds (ordered against revoked-before cutoffs).
+    pub created_at_us: i64,
+    /// When it was last seen (written at most once a minute per session).
+    pub last_seen_at: i64,
+    /// Absolute expiry.
+    pub expires_at: i64,
+}
+
+impl fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Browser sessions.
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session.
+    fn insert_session(
+        &self,
+        session: &SessionRecord,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The session with this digest.
+    fn session(
+        &self,
+        digest: &[u8; 32],
+    ) -> impl Future<Output = StoreResult<Option<SessionRecord>>> + Send;
+    /// Moves the session's last-seen time forward (never back).
+    fn touch_session(
+        &self,
+        digest: &[u8; 32],
+        at: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Deletes a session (logout); deleting an unknown one is not an error.
+    fn delete_session(&self, digest: &[u8; 32]) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
 /// Everything the built-in identity needs, from one backend.
 pub trait Store:
     UserStore + RefreshStore + RevocationStore + ThrottleStore + KeyStore + Clone + 'static

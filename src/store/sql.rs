@@ -37,6 +37,10 @@ pub(crate) struct Statements {
     pub(crate) all_api_keys: Cow<'static, str>,
     pub(crate) revoke_api_key: Cow<'static, str>,
     pub(crate) record_api_key_use: Cow<'static, str>,
+    pub(crate) insert_session: Cow<'static, str>,
+    pub(crate) session: Cow<'static, str>,
+    pub(crate) touch_session: Cow<'static, str>,
+    pub(crate) delete_session: Cow<'static, str>,
 }
 
 /// The dialects differ in placeholders (`?` or `$n`) and in the two-argument maximum.
@@ -151,6 +155,13 @@ impl Statements {
                 "UPDATE portcullis_api_keys \
                 SET last_used_at = {MAX}(COALESCE(last_used_at, ?), ?) WHERE id = ?",
             ),
+            insert_session: q("INSERT INTO portcullis_sessions \
+                (digest, user_id, email, roles, created_at_us, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+            session: q("SELECT * FROM portcullis_sessions WHERE digest = ?"),
+            touch_session: with_max(
+                "UPDATE portcullis_sessions SET last_seen_at = {MAX}(last_seen_at, ?) WHERE digest = ?",
+            ),
+            delete_session: q("DELETE FROM portcullis_sessions WHERE digest = ?"),
         }
     }
 }
@@ -213,8 +224,8 @@ macro_rules! sql_store {
             use $crate::store::sql::{corrupt, map_error, unavailable, user_conflict};
             use $crate::store::{
                 ApiKeyRecord, ApiKeyStore, Consumed, Failures, KeyStore, RefreshRecord,
-                RefreshStore, RevocationStore, StoreError, StoreResult, StoredKey, ThrottleStore,
-                UserRecord, UserStore,
+                RefreshStore, RevocationStore, SessionRecord, SessionStore, StoreError,
+                StoreResult, StoredKey, ThrottleStore, UserRecord, UserStore,
             };
 
             fn user_of(row: &<$db as sqlx::Database>::Row) -> StoreResult<UserRecord> {
@@ -649,6 +660,64 @@ macro_rules! sql_store {
                             .map_err(unavailable)?;
                     }
                     tx.commit().await.map_err(unavailable)
+                }
+            }
+            impl SessionStore for $store {
+                async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()> {
+                    let roles =
+                        serde_json::to_string(&session.roles).map_err(|_| corrupt("roles"))?;
+                    sqlx::query(&self.sql.insert_session)
+                        .bind(&session.digest[..])
+                        .bind(&session.user_id)
+                        .bind(&session.email)
+                        .bind(roles)
+                        .bind(session.created_at_us)
+                        .bind(session.last_seen_at)
+                        .bind(session.expires_at)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| map_error(e, "session"))?;
+                    Ok(())
+                }
+
+                async fn session(&self, digest: &[u8; 32]) -> StoreResult<Option<SessionRecord>> {
+                    let Some(row) = sqlx::query(&self.sql.session)
+                        .bind(&digest[..])
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(unavailable)?
+                    else {
+                        return Ok(None);
+                    };
+                    let roles: String = row.try_get("roles").map_err(unavailable)?;
+                    Ok(Some(SessionRecord {
+                        digest: *digest,
+                        user_id: row.try_get("user_id").map_err(unavailable)?,
+                        email: row.try_get("email").map_err(unavailable)?,
+                        roles: serde_json::from_str(&roles).map_err(|_| corrupt("roles"))?,
+                        created_at_us: row.try_get("created_at_us").map_err(unavailable)?,
+                        last_seen_at: row.try_get("last_seen_at").map_err(unavailable)?,
+                        expires_at: row.try_get("expires_at").map_err(unavailable)?,
+                    }))
+                }
+
+                async fn touch_session(&self, digest: &[u8; 32], at: i64) -> StoreResult<()> {
+                    sqlx::query(&self.sql.touch_session)
+                        .bind(at)
+                        .bind(&digest[..])
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(())
+                }
+
+                async fn delete_session(&self, digest: &[u8; 32]) -> StoreResult<()> {
+                    sqlx::query(&self.sql.delete_session)
+                        .bind(&digest[..])
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(())
                 }
             }
         };

@@ -8,9 +8,11 @@
 
 mod api_key;
 mod bearer;
+mod session;
 
 pub use api_key::ApiKeyStrategy;
 pub use bearer::{BearerStrategy, DEFAULT_MAX_HEADER_BYTES, MAX_ROLES_IN_TOKEN};
+pub use session::SessionStrategy;
 
 use http::request::Parts;
 

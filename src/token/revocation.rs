@@ -97,6 +97,20 @@ impl<S: RevocationStore + 'static> RevocationCache<S> {
         Ok(())
     }
 
+    /// The subject's revoked-before cutoff in microseconds, from the cache or the store.
+    pub async fn cutoff(&self, subject: &str) -> Result<Option<i64>, AuthError> {
+        if let Some(known) = self.cutoffs.get(subject) {
+            return Ok(known);
+        }
+        let cutoff = self
+            .store
+            .revoked_before(subject)
+            .await
+            .map_err(unavailable)?;
+        self.cutoffs.insert(subject.into(), cutoff);
+        Ok(cutoff)
+    }
+
     fn decide(context: &UserContext, jti_revoked: bool, cutoff: Option<i64>) -> bool {
         jti_revoked
             || match (cutoff, context.issued_at_us()) {

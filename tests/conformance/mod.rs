@@ -3,7 +3,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use portcullis::store::{
-    ApiKeyRecord, ApiKeyStore, Consumed, RefreshRecord, Store, StoreError, StoredKey, UserRecord,
+    ApiKeyRecord, ApiKeyStore, Consumed, RefreshRecord, SessionRecord, SessionStore, Store,
+    StoreError, StoredKey, UserRecord,
 };
 
 pub fn user(id: &str, email: &str) -> UserRecord {
@@ -348,6 +349,35 @@ pub async fn api_keys<S: Store + ApiKeyStore>(s: &S) {
     assert_eq!(s.api_key("aaaa").await.unwrap().unwrap().last_used_at, None);
 }
 
+pub async fn sessions<S: Store + SessionStore>(s: &S) {
+    let session = SessionRecord {
+        digest: [3; 32],
+        user_id: "u1".into(),
+        email: "a@example.com".into(),
+        roles: vec!["viewer".into()],
+        created_at_us: 1_700_000_000_123_456,
+        last_seen_at: 100,
+        expires_at: 5_000,
+    };
+    s.insert_session(&session).await.unwrap();
+    assert!(matches!(
+        s.insert_session(&session).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.session(&[3; 32]).await.unwrap(), Some(session.clone()));
+    assert_eq!(s.session(&[4; 32]).await.unwrap(), None);
+    s.touch_session(&[3; 32], 200).await.unwrap();
+    s.touch_session(&[3; 32], 150).await.unwrap(); // never backwards
+    assert_eq!(
+        s.session(&[3; 32]).await.unwrap().unwrap().last_seen_at,
+        200
+    );
+    s.touch_session(&[9; 32], 1).await.unwrap(); // unknown: no error
+    s.delete_session(&[3; 32]).await.unwrap();
+    s.delete_session(&[3; 32]).await.unwrap();
+    assert_eq!(s.session(&[3; 32]).await.unwrap(), None);
+}
+
 /// One test per check for a backend. `$make` is an async expression giving `Option<(store, guard)>`;
 /// `None` skips (with a message); the guard is dropped after the check, panicking or not.
 #[macro_export]
@@ -355,7 +385,7 @@ macro_rules! conformance {
     ($make:expr) => {
         $crate::conformance!(@each $make;
             users, refresh_rotation, refresh_user_families, concurrent_consume_has_one_winner,
-            revocation, throttle, keys, api_keys);
+            revocation, throttle, keys, api_keys, sessions);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(

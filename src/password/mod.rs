@@ -256,8 +256,18 @@ impl PasswordHasher {
     /// Verifies `password` against a stored PHC hash; on a match with weaker stored parameters,
     /// also returns a fresh hash to store.
     pub async fn verify(&self, password: String, stored: String) -> Result<Verified, HashError> {
+        let dummy = self.inner.dummy.clone();
         self.run(move |params| {
-            let parsed = PasswordHash::new(&stored).map_err(|_| HashError::Internal)?;
+            // A stored value that is no PHC string (an account that has no password, such as one
+            // made by an OpenID login) never matches, and costs the same time as one that does.
+            let Ok(parsed) = PasswordHash::new(&stored) else {
+                let dummy = PasswordHash::new(&dummy).map_err(|_| HashError::Internal)?;
+                let _ = Argon2::default().verify_password(password.as_bytes(), &dummy);
+                return Ok(Verified {
+                    matched: false,
+                    rehashed: None,
+                });
+            };
             let matched = Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
                 .is_ok();
@@ -276,6 +286,9 @@ impl PasswordHasher {
         let dummy = self.inner.dummy.clone();
         self.verify(password, dummy).await.map(|_| ())
     }
+
+    /// The stored value of an account that has no password (it never matches).
+    pub const NO_PASSWORD: &'static str = "!no-password";
 }
 
 fn hash_now(params: HashParams, password: &str) -> Result<String, HashError> {
@@ -395,11 +408,13 @@ mod tests {
             new_hash.starts_with("$argon2id$v=19$m=512,t=1,p=1$"),
             "{new_hash}"
         );
+        let unusable = hasher
+            .verify("x".into(), "!no-password".into())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(
-            hasher
-                .verify("x".into(), "not a phc string".into())
-                .await
-                .is_err()
+            !unusable.matched,
+            "an account without a password never matches"
         );
     }
 

@@ -126,6 +126,19 @@ impl<S: Store + SessionStore> Sessions<S> {
             .identity
             .verify_credentials(email, password, client)
             .await?;
+        self.start(&user).await
+    }
+
+    /// Starts a session for a user another way already proved (an OpenID login). Returns the
+    /// `Set-Cookie` value.
+    pub async fn start(
+        &self,
+        user: &crate::store::UserRecord,
+    ) -> Result<HeaderValue, IdentityError> {
+        if user.disabled {
+            return Err(IdentityError::BadCredentials);
+        }
+        let user = user.clone();
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).map_err(|_| IdentityError::Unavailable)?;
         let token = format!("{SESSION_PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    ApiKeyRecord, ApiKeyStore, Consumed, Failures, KeyStore, RefreshRecord, RefreshStore,
-    RevocationStore, SessionRecord, SessionStore, StoreError, StoreResult, StoredKey,
+    ApiKeyRecord, ApiKeyStore, Consumed, ExternalIdentityStore, Failures, KeyStore, RefreshRecord,
+    RefreshStore, RevocationStore, SessionRecord, SessionStore, StoreError, StoreResult, StoredKey,
     ThrottleStore, UserRecord, UserStore,
 };
 
@@ -22,6 +22,7 @@ struct State {
     keys: Vec<StoredKey>,
     api_keys: Vec<ApiKeyRecord>,
     sessions: HashMap<[u8; 32], SessionRecord>,
+    external: HashMap<(String, String), String>,
 }
 
 /// A store that keeps everything in this process's memory. Clones share the same data.
@@ -341,5 +342,31 @@ impl SessionStore for MemoryStore {
     async fn delete_session(&self, digest: &[u8; 32]) -> StoreResult<()> {
         self.lock().sessions.remove(digest);
         Ok(())
+    }
+}
+
+impl ExternalIdentityStore for MemoryStore {
+    async fn link_external(
+        &self,
+        issuer: &str,
+        subject: &str,
+        user_id: &str,
+        _at: i64,
+    ) -> StoreResult<()> {
+        let mut state = self.lock();
+        let key = (issuer.to_owned(), subject.to_owned());
+        if state.external.contains_key(&key) {
+            return Err(StoreError::Conflict("external identity"));
+        }
+        state.external.insert(key, user_id.to_owned());
+        Ok(())
+    }
+
+    async fn linked_user(&self, issuer: &str, subject: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .lock()
+            .external
+            .get(&(issuer.to_owned(), subject.to_owned()))
+            .cloned())
     }
 }

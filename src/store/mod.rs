@@ -373,6 +373,25 @@ pub trait SessionStore: Send + Sync {
     fn delete_session(&self, digest: &[u8; 32]) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
+/// Links between accounts at external OpenID providers, identified by (issuer, subject), and
+/// local users.
+pub trait ExternalIdentityStore: Send + Sync {
+    /// Links (issuer, subject) to a user; [`StoreError::Conflict`] when already linked.
+    fn link_external(
+        &self,
+        issuer: &str,
+        subject: &str,
+        user_id: &str,
+        at: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The user linked to (issuer, subject).
+    fn linked_user(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> impl Future<Output = StoreResult<Option<String>>> + Send;
+}
+
 /// Everything the built-in identity needs, from one backend.
 pub trait Store:
     UserStore + RefreshStore + RevocationStore + ThrottleStore + KeyStore + Clone + 'static

@@ -41,6 +41,8 @@ pub(crate) struct Statements {
     pub(crate) session: Cow<'static, str>,
     pub(crate) touch_session: Cow<'static, str>,
     pub(crate) delete_session: Cow<'static, str>,
+    pub(crate) link_external: Cow<'static, str>,
+    pub(crate) linked_user: Cow<'static, str>,
 }
 
 /// The dialects differ in placeholders (`?` or `$n`) and in the two-argument maximum.
@@ -162,6 +164,13 @@ impl Statements {
                 "UPDATE portcullis_sessions SET last_seen_at = {MAX}(last_seen_at, ?) WHERE digest = ?",
             ),
             delete_session: q("DELETE FROM portcullis_sessions WHERE digest = ?"),
+            link_external: q(
+                "INSERT INTO portcullis_external_identities (issuer, subject, user_id, created_at) \
+                VALUES (?, ?, ?, ?)",
+            ),
+            linked_user: q(
+                "SELECT user_id FROM portcullis_external_identities WHERE issuer = ? AND subject = ?",
+            ),
         }
     }
 }
@@ -223,9 +232,9 @@ macro_rules! sql_store {
 
             use $crate::store::sql::{corrupt, map_error, unavailable, user_conflict};
             use $crate::store::{
-                ApiKeyRecord, ApiKeyStore, Consumed, Failures, KeyStore, RefreshRecord,
-                RefreshStore, RevocationStore, SessionRecord, SessionStore, StoreError,
-                StoreResult, StoredKey, ThrottleStore, UserRecord, UserStore,
+                ApiKeyRecord, ApiKeyStore, Consumed, ExternalIdentityStore, Failures, KeyStore,
+                RefreshRecord, RefreshStore, RevocationStore, SessionRecord, SessionStore,
+                StoreError, StoreResult, StoredKey, ThrottleStore, UserRecord, UserStore,
             };
 
             fn user_of(row: &<$db as sqlx::Database>::Row) -> StoreResult<UserRecord> {
@@ -718,6 +727,40 @@ macro_rules! sql_store {
                         .await
                         .map_err(unavailable)?;
                     Ok(())
+                }
+            }
+            impl ExternalIdentityStore for $store {
+                async fn link_external(
+                    &self,
+                    issuer: &str,
+                    subject: &str,
+                    user_id: &str,
+                    at: i64,
+                ) -> StoreResult<()> {
+                    sqlx::query(&self.sql.link_external)
+                        .bind(issuer)
+                        .bind(subject)
+                        .bind(user_id)
+                        .bind(at)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| map_error(e, "external identity"))?;
+                    Ok(())
+                }
+
+                async fn linked_user(
+                    &self,
+                    issuer: &str,
+                    subject: &str,
+                ) -> StoreResult<Option<String>> {
+                    let row = sqlx::query(&self.sql.linked_user)
+                        .bind(issuer)
+                        .bind(subject)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    row.map(|r| r.try_get("user_id").map_err(unavailable))
+                        .transpose()
                 }
             }
         };

@@ -3,8 +3,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use portcullis::store::{
-    ApiKeyRecord, ApiKeyStore, Consumed, RefreshRecord, SessionRecord, SessionStore, Store,
-    StoreError, StoredKey, UserRecord,
+    ApiKeyRecord, ApiKeyStore, Consumed, ExternalIdentityStore, RefreshRecord, SessionRecord,
+    SessionStore, Store, StoreError, StoredKey, UserRecord,
 };
 
 pub fn user(id: &str, email: &str) -> UserRecord {
@@ -378,6 +378,40 @@ pub async fn sessions<S: Store + SessionStore>(s: &S) {
     assert_eq!(s.session(&[3; 32]).await.unwrap(), None);
 }
 
+pub async fn external_identities<S: Store + ExternalIdentityStore>(s: &S) {
+    assert_eq!(
+        s.linked_user("https://idp.test", "sub-1").await.unwrap(),
+        None
+    );
+    s.link_external("https://idp.test", "sub-1", "u1", 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.linked_user("https://idp.test", "sub-1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("u1")
+    );
+    assert!(matches!(
+        s.link_external("https://idp.test", "sub-1", "u2", 11).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.linked_user("https://idp.test", "sub-1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("u1"),
+        "unchanged"
+    );
+    // The same subject at another issuer is another account.
+    assert_eq!(
+        s.linked_user("https://other.test", "sub-1").await.unwrap(),
+        None
+    );
+}
+
 /// One test per check for a backend. `$make` is an async expression giving `Option<(store, guard)>`;
 /// `None` skips (with a message); the guard is dropped after the check, panicking or not.
 #[macro_export]
@@ -385,7 +419,7 @@ macro_rules! conformance {
     ($make:expr) => {
         $crate::conformance!(@each $make;
             users, refresh_rotation, refresh_user_families, concurrent_consume_has_one_winner,
-            revocation, throttle, keys, api_keys, sessions);
+            revocation, throttle, keys, api_keys, sessions, external_identities);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(

@@ -44,6 +44,8 @@ pub mod extract;
 mod future;
 mod gateway;
 pub mod identity;
+#[cfg(feature = "oauth2")]
+pub mod oauth;
 pub mod password;
 pub mod rbac;
 mod require;

@@ -105,6 +105,11 @@ impl<S: Store + SessionStore> Sessions<S> {
         })
     }
 
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
     /// The cookie's name.
     pub fn cookie_name(&self) -> &'static str {
         if self.config.secure {

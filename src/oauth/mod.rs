@@ -1,0 +1,572 @@
+//! OAuth2 / OpenID Connect login, with the `openidconnect` crate doing the protocol.
+//!
+//! The flow is the authorization code flow with PKCE (S256). What is ours is the binding to the
+//! browser and the decisions around the protocol:
+//!
+//! - `state`, `nonce`, the PKCE verifier and `return_to` travel in a short-lived (10 minutes),
+//!   HMAC-signed, `HttpOnly`, `SameSite=Lax` cookie, so a callback is accepted only in the browser
+//!   that started it (login CSRF, the NinjaStack weakness), and only once: the cookie is cleared by
+//!   every callback answer and a used `state` is remembered until it would have expired anyway.
+//! - Discovery: the provider's metadata must name exactly the configured issuer; the ID token is
+//!   checked as OIDC Core 3.1.3.7 asks (signature by the provider's JWKS, `iss`, `aud`, `exp`,
+//!   `nonce`, and `at_hash` when present); UserInfo's `sub` must equal the ID token's; the RFC 9207
+//!   `iss` callback parameter, when present, must equal the issuer.
+//! - Users are identified by (issuer, subject). A first login links to an existing local account by
+//!   e-mail only when [`OidcProvider::link_by_verified_email`] is on and the provider says the
+//!   address is verified; otherwise it creates a new account (with no password).
+//! - `return_to` accepts relative paths only (`/…`, never `//…` or backslashes).
+//! - Every callback error answers 4xx and creates no session.
+
+mod routes;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::HeaderValue;
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, SubjectIdentifier,
+};
+use serde::{Deserialize, Serialize};
+
+pub use routes::OAUTH_PUBLIC_PREFIX;
+
+use crate::identity::{Identity, IdentityError, normalize_email};
+use crate::password::PasswordHasher;
+use crate::session::Sessions;
+use crate::store::{ExternalIdentityStore, SessionStore, Store, StoreError, UserRecord};
+
+/// How long a started login may take before its callback is refused.
+pub const FLOW_TTL: Duration = Duration::from_secs(600);
+/// Largest state cookie accepted, in bytes.
+const MAX_FLOW_COOKIE: usize = 4096;
+
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// One OpenID provider (Google, Keycloak, Auth0, any issuer with discovery).
+#[derive(Clone)]
+pub struct OidcProvider {
+    /// The name in the routes (`/auth/oauth/{name}/…`): `[a-z0-9-]`, 1 to 32 characters.
+    pub name: String,
+    /// The issuer; discovery must name exactly this.
+    pub issuer: String,
+    /// The client id.
+    pub client_id: String,
+    /// The client secret (none for public clients).
+    pub client_secret: Option<String>,
+    /// The redirect URI registered at the provider (`…/auth/oauth/{name}/callback`).
+    pub redirect_uri: String,
+    /// Scopes beyond `openid` (default `email`, `profile`).
+    pub scopes: Vec<String>,
+    /// Link a first login to an existing account with the same e-mail address, when the
+    /// provider says the address is verified (default off).
+    pub link_by_verified_email: bool,
+}
+
+impl std::fmt::Debug for OidcProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcProvider")
+            .field("name", &self.name)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OidcProvider {
+    /// A provider with the default scopes and no e-mail linking.
+    pub fn new(
+        name: impl Into<String>,
+        issuer: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: Option<String>,
+        redirect_uri: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            issuer: issuer.into(),
+            client_id: client_id.into(),
+            client_secret,
+            redirect_uri: redirect_uri.into(),
+            scopes: vec!["email".into(), "profile".into()],
+            link_by_verified_email: false,
+        }
+    }
+
+    /// Google's OpenID provider.
+    pub fn google(
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        redirect_uri: impl Into<String>,
+    ) -> Self {
+        Self::new(
+            "google",
+            "https://accounts.google.com",
+            client_id,
+            Some(client_secret.into()),
+            redirect_uri,
+        )
+    }
+}
+
+/// Why a login could not be started or finished.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OAuthError {
+    /// No provider of that name.
+    #[error("no such provider")]
+    UnknownProvider,
+    /// The callback is malformed, or does not belong to a login started in this browser (missing,
+    /// forged, expired or replayed state).
+    #[error("invalid callback: {0}")]
+    InvalidCallback(&'static str),
+    /// The provider refused the login (`error=access_denied`, …).
+    #[error("the provider refused the sign-in")]
+    Denied,
+    /// The provider's answer failed a check (token exchange, ID token, UserInfo).
+    #[error("the provider's answer was refused: {0}")]
+    Untrusted(&'static str),
+    /// The account is disabled, or linking is not allowed.
+    #[error("sign-in refused")]
+    Refused,
+    /// The provider or the store cannot be reached.
+    #[error("temporarily unavailable")]
+    Unavailable,
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(error: StoreError) -> Self {
+        tracing::warn!(%error, "store error during an OpenID login");
+        Self::Unavailable
+    }
+}
+
+impl From<IdentityError> for OAuthError {
+    fn from(error: IdentityError) -> Self {
+        match error {
+            IdentityError::BadCredentials => Self::Refused,
+            _ => Self::Unavailable,
+        }
+    }
+}
+
+/// What the flow cookie carries.
+#[derive(Serialize, Deserialize)]
+struct Flow {
+    /// Provider name.
+    p: String,
+    /// `state`.
+    s: String,
+    /// `nonce`.
+    n: String,
+    /// PKCE verifier.
+    v: String,
+    /// Where to go afterwards.
+    r: String,
+    /// Expiry (seconds since the epoch).
+    e: i64,
+}
+
+struct Provider {
+    config: OidcProvider,
+    client: tokio::sync::OnceCell<Client>,
+}
+
+/// The OpenID login service: providers, the flow cookie, account resolution, sessions.
+pub struct OAuthLogin<S: Store> {
+    identity: Arc<Identity<S>>,
+    sessions: Arc<Sessions<S>>,
+    providers: HashMap<String, Provider>,
+    key: hmac::Key,
+    http: openidconnect::reqwest::Client,
+    used_states: moka::sync::Cache<String, (), foldhash::fast::RandomState>,
+}
+
+impl<S: Store> std::fmt::Debug for OAuthLogin<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&String> = self.providers.keys().collect();
+        f.debug_struct("OAuthLogin")
+            .field("providers", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `path` may be a `return_to`: a relative path on this site.
+pub fn safe_return_to(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && path.len() <= 512
+        && !path.contains('\\')
+        && !path.chars().any(char::is_control)
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
+    /// The service for `providers`, logging users into `sessions`. Provider names must be
+    /// `[a-z0-9-]{1,32}` and unique. Each provider is discovered on its first use.
+    pub fn new(
+        identity: Arc<Identity<S>>,
+        sessions: Arc<Sessions<S>>,
+        providers: Vec<OidcProvider>,
+    ) -> Result<Arc<Self>, OAuthError> {
+        let mut map = HashMap::new();
+        for config in providers {
+            let name_ok = (1..=32).contains(&config.name.len())
+                && config
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !name_ok || map.contains_key(&config.name) {
+                return Err(OAuthError::UnknownProvider);
+            }
+            map.insert(
+                config.name.clone(),
+                Provider {
+                    config,
+                    client: tokio::sync::OnceCell::new(),
+                },
+            );
+        }
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let key =
+            hmac::Key::generate(hmac::HMAC_SHA256, &rng).map_err(|_| OAuthError::Unavailable)?;
+        let http = openidconnect::reqwest::ClientBuilder::new()
+            // Never follow redirects: an SSRF defence the openidconnect docs ask for.
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|_| OAuthError::Unavailable)?;
+        Ok(Arc::new(Self {
+            identity,
+            sessions,
+            providers: map,
+            key,
+            http,
+            used_states: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(FLOW_TTL)
+                .build_with_hasher(foldhash::fast::RandomState::default()),
+        }))
+    }
+
+    fn cookie_name(&self) -> &'static str {
+        if self.sessions.config().secure {
+            "__Host-portcullis_oauth"
+        } else {
+            "portcullis_oauth"
+        }
+    }
+
+    fn cookie(&self, value: &str, max_age: u64) -> Result<HeaderValue, OAuthError> {
+        let secure = if self.sessions.config().secure {
+            "; Secure"
+        } else {
+            ""
+        };
+        HeaderValue::from_str(&format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+            self.cookie_name()
+        ))
+        .map_err(|_| OAuthError::Unavailable)
+    }
+
+    /// The `Set-Cookie` value that deletes the flow cookie.
+    pub(crate) fn clear_cookie(&self) -> Result<HeaderValue, OAuthError> {
+        self.cookie("", 0)
+    }
+
+    async fn client<'a>(&'a self, provider: &'a Provider) -> Result<&'a Client, OAuthError> {
+        provider
+            .client
+            .get_or_try_init(|| async {
+                let issuer = IssuerUrl::new(provider.config.issuer.clone()).map_err(|_| OAuthError::Unavailable)?;
+                // Discovery refuses metadata whose issuer is not exactly the configured one.
+                let metadata = CoreProviderMetadata::discover_async(issuer, &self.http).await.map_err(|error| {
+                    tracing::warn!(provider = %provider.config.name, %error, "OpenID discovery failed");
+                    OAuthError::Unavailable
+                })?;
+                let redirect =
+                    RedirectUrl::new(provider.config.redirect_uri.clone()).map_err(|_| OAuthError::Unavailable)?;
+                Ok(CoreClient::from_provider_metadata(
+                    metadata,
+                    ClientId::new(provider.config.client_id.clone()),
+                    provider.config.client_secret.clone().map(ClientSecret::new),
+                )
+                .set_redirect_uri(redirect))
+            })
+            .await
+    }
+
+    /// Starts a login: the provider's authorization URL and the flow cookie to set.
+    pub async fn authorize(
+        &self,
+        provider: &str,
+        return_to: Option<&str>,
+    ) -> Result<(String, HeaderValue), OAuthError> {
+        let provider = self
+            .providers
+            .get(provider)
+            .ok_or(OAuthError::UnknownProvider)?;
+        let return_to = match return_to {
+            None => "/".to_owned(),
+            Some(path) if safe_return_to(path) => path.to_owned(),
+            Some(_) => {
+                return Err(OAuthError::InvalidCallback(
+                    "return_to must be a relative path",
+                ));
+            }
+        };
+        let client = self.client(provider).await?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        for scope in &provider.config.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, state, nonce) = request.url();
+        let flow = Flow {
+            p: provider.config.name.clone(),
+            s: state.secret().clone(),
+            n: nonce.secret().clone(),
+            v: verifier.secret().clone(),
+            r: return_to,
+            e: self.identity.clock_now() + FLOW_TTL.as_secs() as i64,
+        };
+        let payload = serde_json::to_vec(&flow).map_err(|_| OAuthError::Unavailable)?;
+        let tag = hmac::sign(&self.key, &payload);
+        let value = format!("{}.{}", b64(&payload), b64(tag.as_ref()));
+        Ok((url.to_string(), self.cookie(&value, FLOW_TTL.as_secs())?))
+    }
+
+    fn flow_of(&self, cookie_header: Option<&str>) -> Result<Flow, OAuthError> {
+        let missing = OAuthError::InvalidCallback("no sign-in was started in this browser");
+        let value = cookie_header
+            .into_iter()
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == self.cookie_name())
+            .map(|(_, v)| v)
+            .ok_or(missing)?;
+        if value.len() > MAX_FLOW_COOKIE {
+            return Err(OAuthError::InvalidCallback(
+                "the sign-in state is malformed",
+            ));
+        }
+        let forged = OAuthError::InvalidCallback("the sign-in state is not ours");
+        let (payload, tag) = value.split_once('.').ok_or_else(|| forged.clone())?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| forged.clone())?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| forged.clone())?;
+        hmac::verify(&self.key, &payload, &tag).map_err(|_| forged.clone())?;
+        let flow: Flow = serde_json::from_slice(&payload).map_err(|_| forged)?;
+        if flow.e <= self.identity.clock_now() {
+            return Err(OAuthError::InvalidCallback("the sign-in took too long"));
+        }
+        Ok(flow)
+    }
+
+    /// Finishes a login from the callback's query and the request's cookies; returns where to
+    /// send the browser and the session cookie.
+    pub async fn callback(
+        &self,
+        provider_name: &str,
+        query: &HashMap<String, String>,
+        cookie_header: Option<&str>,
+    ) -> Result<(String, HeaderValue), OAuthError> {
+        let provider = self
+            .providers
+            .get(provider_name)
+            .ok_or(OAuthError::UnknownProvider)?;
+        let flow = self.flow_of(cookie_header)?;
+        if flow.p != provider.config.name {
+            return Err(OAuthError::InvalidCallback(
+                "the sign-in was started for another provider",
+            ));
+        }
+        let state = query
+            .get("state")
+            .ok_or(OAuthError::InvalidCallback("state is missing"))?;
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            state.as_bytes(),
+            flow.s.as_bytes(),
+        )) {
+            return Err(OAuthError::InvalidCallback("state does not match"));
+        }
+        // Single use: the first callback with this state consumes it.
+        if self.used_states.contains_key(&flow.s) {
+            return Err(OAuthError::InvalidCallback(
+                "this sign-in was already completed",
+            ));
+        }
+        self.used_states.insert(flow.s.clone(), ());
+        let client = self.client(provider).await?;
+        if let Some(iss) = query.get("iss")
+            && iss.as_str() != provider.config.issuer.as_str()
+        {
+            return Err(OAuthError::InvalidCallback(
+                "the iss parameter names another issuer",
+            ));
+        }
+        if query.contains_key("error") {
+            return Err(OAuthError::Denied);
+        }
+        let code = query
+            .get("code")
+            .ok_or(OAuthError::InvalidCallback("code is missing"))?;
+
+        let untrusted = |what: &'static str| {
+            move |error: String| {
+                tracing::warn!(provider = %provider_name, %error, "{what}");
+                OAuthError::Untrusted(what)
+            }
+        };
+        let token = client
+            .exchange_code(AuthorizationCode::new(code.clone()))
+            .map_err(|e| untrusted("token exchange")(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(flow.v.clone()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| untrusted("token exchange")(e.to_string()))?;
+        let id_token = token
+            .extra_fields()
+            .id_token()
+            .ok_or_else(|| untrusted("no ID token")("missing".into()))?;
+        let verifier = client.id_token_verifier();
+        let claims = id_token
+            .claims(&verifier, &Nonce::new(flow.n.clone()))
+            .map_err(|e| untrusted("ID token")(e.to_string()))?;
+        if let Some(expected) = claims.access_token_hash() {
+            let alg = id_token
+                .signing_alg()
+                .map_err(|e| untrusted("at_hash")(e.to_string()))?;
+            let key = id_token
+                .signing_key(&verifier)
+                .map_err(|e| untrusted("at_hash")(e.to_string()))?;
+            let actual = AccessTokenHash::from_token(token.access_token(), alg, key)
+                .map_err(|e| untrusted("at_hash")(e.to_string()))?;
+            if actual != *expected {
+                return Err(OAuthError::Untrusted("at_hash"));
+            }
+        }
+        let subject = claims.subject().clone();
+        let mut email = claims.email().map(|e| e.as_str().to_owned());
+        let mut verified = claims.email_verified().unwrap_or(false);
+        if let Ok(request) = client.user_info(token.access_token().clone(), Some(subject.clone())) {
+            let info: openidconnect::core::CoreUserInfoClaims = request
+                .request_async(&self.http)
+                .await
+                .map_err(|e| untrusted("UserInfo")(e.to_string()))?;
+            if info.subject() != &subject {
+                return Err(OAuthError::Untrusted("UserInfo subject"));
+            }
+            if email.is_none() {
+                email = info.email().map(|e| e.as_str().to_owned());
+                verified = info.email_verified().unwrap_or(false);
+            }
+        }
+        let user = self
+            .resolve(&provider.config, &subject, email.as_deref(), verified)
+            .await?;
+        let session = self.sessions.start(&user).await?;
+        Ok((flow.r, session))
+    }
+
+    async fn resolve(
+        &self,
+        provider: &OidcProvider,
+        subject: &SubjectIdentifier,
+        email: Option<&str>,
+        verified: bool,
+    ) -> Result<UserRecord, OAuthError> {
+        let store = self.identity.store();
+        let issuer = provider.issuer.as_str();
+        if let Some(id) = store.linked_user(issuer, subject.as_str()).await? {
+            return store.user_by_id(&id).await?.ok_or(OAuthError::Refused);
+        }
+        let email = email.and_then(|e| normalize_email(e).ok());
+        if provider.link_by_verified_email
+            && verified
+            && let Some(address) = &email
+            && let Some(user) = store.user_by_email(address).await?
+        {
+            store
+                .link_external(
+                    issuer,
+                    subject.as_str(),
+                    &user.id,
+                    self.identity.clock_now(),
+                )
+                .await?;
+            return Ok(user);
+        }
+        // A new account, with no password. Its address is the verified one when it is free.
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|_| OAuthError::Unavailable)?;
+        let id = b64(&id);
+        let address = match email {
+            Some(address) if verified && store.user_by_email(&address).await?.is_none() => address,
+            _ => format!("{id}@oidc.invalid"),
+        };
+        let now = self.identity.clock_now();
+        let user = UserRecord {
+            id,
+            email: address,
+            password_hash: PasswordHasher::NO_PASSWORD.into(),
+            roles: self.identity.config().default_roles.clone(),
+            disabled: false,
+            created_at: now,
+            password_changed_at: now,
+        };
+        store.create_user(&user).await?;
+        store
+            .link_external(issuer, subject.as_str(), &user.id, now)
+            .await?;
+        Ok(user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_to_rules() {
+        for ok in ["/", "/books", "/books?x=1#y"] {
+            assert!(safe_return_to(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "books",
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "/a\nb",
+            &format!("/{}", "a".repeat(600)),
+        ] {
+            assert!(!safe_return_to(bad), "{bad:?}");
+        }
+    }
+}

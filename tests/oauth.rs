@@ -1,0 +1,561 @@
+//! The OpenID login against an OpenID provider on loopback that the test can make misbehave: real
+//! HTTP, real discovery, real JWKS and ES256 signatures, PKCE checked by the provider. Every
+//! failure must answer 4xx, set no session and clear the flow cookie.
+#![cfg(feature = "oauth2")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Form, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use common::send;
+use http::{HeaderMap, Request, StatusCode};
+use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig};
+use portcullis::oauth::{OAUTH_PUBLIC_PREFIX, OAuthLogin, OidcProvider};
+use portcullis::password::{HashParams, PasswordHasher};
+use portcullis::session::{SessionConfig, Sessions};
+use portcullis::store::MemoryStore;
+use portcullis::token::{Algorithm, Key, KeyRing, TokenClaims, TokenIssuer};
+use portcullis::{AuthGateway, UserContext};
+use serde_json::{Value, json};
+
+const CLIENT_ID: &str = "portcullis-app";
+const CLIENT_SECRET: &str = "app secret for the test provider";
+const REDIRECT: &str = "http://127.0.0.1/auth/oauth/test/callback";
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Misbehave {
+    None,
+    WrongNonce,
+    WrongIssuer,
+    WrongAudience,
+    UserInfoSubject,
+    Deny,
+    IssParam,
+}
+
+#[derive(Default)]
+struct Pending {
+    nonce: String,
+    challenge: String,
+}
+
+struct Idp {
+    issuer: String,
+    ring: KeyRing,
+    mode: Mutex<Misbehave>,
+    codes: Mutex<HashMap<String, Pending>>,
+    subject: Mutex<String>,
+    email: Mutex<String>,
+}
+
+type Shared = Arc<Idp>;
+
+async fn discovery(State(idp): State<Shared>) -> axum::Json<Value> {
+    let i = &idp.issuer;
+    axum::Json(json!({
+        "issuer": i,
+        "authorization_endpoint": format!("{i}/authorize"),
+        "token_endpoint": format!("{i}/token"),
+        "userinfo_endpoint": format!("{i}/userinfo"),
+        "jwks_uri": format!("{i}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "code_challenge_methods_supported": ["S256"],
+    }))
+}
+
+async fn jwks(State(idp): State<Shared>) -> axum::Json<Value> {
+    let keys = idp.ring.snapshot();
+    let jwk = keys.signing_key().and_then(|k| k.jwk()).unwrap();
+    axum::Json(json!({ "keys": [jwk] }))
+}
+
+async fn authorize(
+    State(idp): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    assert_eq!(
+        q.get("code_challenge_method").map(String::as_str),
+        Some("S256"),
+        "PKCE S256 is always used"
+    );
+    assert_eq!(q.get("client_id").map(String::as_str), Some(CLIENT_ID));
+    let redirect = q.get("redirect_uri").unwrap();
+    let state = q.get("state").unwrap();
+    let mode = *idp.mode.lock().unwrap();
+    if mode == Misbehave::Deny {
+        return Redirect::to(&format!("{redirect}?error=access_denied&state={state}"))
+            .into_response();
+    }
+    let code = format!("code-{}", idp.codes.lock().unwrap().len());
+    idp.codes.lock().unwrap().insert(
+        code.clone(),
+        Pending {
+            nonce: q.get("nonce").cloned().unwrap_or_default(),
+            challenge: q.get("code_challenge").cloned().unwrap(),
+        },
+    );
+    let iss = if mode == Misbehave::IssParam {
+        "https://evil.example".to_owned()
+    } else {
+        idp.issuer.clone()
+    };
+    let iss: String = url_encode(&iss);
+    Redirect::to(&format!("{redirect}?code={code}&state={state}&iss={iss}")).into_response()
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+async fn token(
+    State(idp): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    // RFC 6749 §2.3.1: id and secret are form-urlencoded before the Basic encoding.
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let basic = format!(
+        "Basic {}",
+        b64.encode(format!("{}:{}", encode(CLIENT_ID), encode(CLIENT_SECRET)))
+    );
+    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
+        == Some(basic.as_str())
+        || (form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+            && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET));
+    if !authorized {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "invalid_client"})),
+        )
+            .into_response();
+    }
+    let Some(pending) = form
+        .get("code")
+        .and_then(|c| idp.codes.lock().unwrap().remove(c))
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response();
+    };
+    let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    if base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref()) != pending.challenge
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_grant", "error_description": "PKCE"})),
+        )
+            .into_response();
+    }
+    let mode = *idp.mode.lock().unwrap();
+    let issuer = if mode == Misbehave::WrongIssuer {
+        "https://evil.example".to_owned()
+    } else {
+        idp.issuer.clone()
+    };
+    let audience = if mode == Misbehave::WrongAudience {
+        "someone-else"
+    } else {
+        CLIENT_ID
+    };
+    let nonce = if mode == Misbehave::WrongNonce {
+        "not-the-nonce".to_owned()
+    } else {
+        pending.nonce
+    };
+    let subject = idp.subject.lock().unwrap().clone();
+    let id_token = TokenIssuer::new(idp.ring.clone())
+        .issuer(issuer)
+        .audience(audience)
+        .issue(
+            &TokenClaims::new(subject)
+                .claim("nonce", nonce.into())
+                .claim("email", idp.email.lock().unwrap().clone().into())
+                .claim("email_verified", true.into()),
+        )
+        .unwrap();
+    axum::Json(json!({"access_token": "provider-access-token", "token_type": "Bearer", "expires_in": 300, "id_token": id_token}))
+        .into_response()
+}
+
+async fn userinfo(State(idp): State<Shared>) -> axum::Json<Value> {
+    let mode = *idp.mode.lock().unwrap();
+    let sub = if mode == Misbehave::UserInfoSubject {
+        "someone-else".to_owned()
+    } else {
+        idp.subject.lock().unwrap().clone()
+    };
+    axum::Json(
+        json!({"sub": sub, "email": idp.email.lock().unwrap().clone(), "email_verified": true}),
+    )
+}
+
+async fn start_idp() -> Shared {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let idp = Arc::new(Idp {
+        issuer,
+        ring: KeyRing::single(Key::generate_ecdsa("idp-key", Algorithm::ES256).unwrap()),
+        mode: Mutex::new(Misbehave::None),
+        codes: Mutex::new(HashMap::new()),
+        subject: Mutex::new("idp-user-1".into()),
+        email: Mutex::new("oidc.user@example.com".into()),
+    });
+    let app = Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/jwks", get(jwks))
+        .route("/authorize", get(authorize))
+        .route("/token", post(token))
+        .route("/userinfo", get(userinfo))
+        .with_state(idp.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    idp
+}
+
+struct T {
+    app: Router,
+    idp: Shared,
+    identity: Arc<Identity<MemoryStore>>,
+    http: openidconnect::reqwest::Client,
+}
+
+async fn setup(link_by_email: bool) -> T {
+    let idp = start_idp().await;
+    let store = MemoryStore::new();
+    let config = IdentityConfig::default();
+    let opened = Identity::open(store.clone(), config.clone()).await.unwrap();
+    let hasher = PasswordHasher::new(
+        HashParams {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        },
+        2,
+    )
+    .unwrap();
+    let identity =
+        Arc::new(Identity::with_ring(store, config, opened.key_ring().clone(), hasher).unwrap());
+    let sessions = Sessions::new(
+        identity.clone(),
+        SessionConfig {
+            secure: false,
+            ..SessionConfig::default()
+        },
+    );
+    let mut provider = OidcProvider::new(
+        "test",
+        idp.issuer.clone(),
+        CLIENT_ID,
+        Some(CLIENT_SECRET.into()),
+        REDIRECT,
+    );
+    provider.link_by_verified_email = link_by_email;
+    let login = OAuthLogin::new(identity.clone(), sessions.clone(), vec![provider]).unwrap();
+    let gateway = AuthGateway::new()
+        .strategy(sessions.strategy())
+        .public_paths(IDENTITY_PUBLIC_PATHS)
+        .public_prefix(OAUTH_PUBLIC_PREFIX)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/me", get(|u: UserContext| async move { axum::Json(u) }))
+        .merge(login.router())
+        .layer(gateway);
+    let http = openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    T {
+        app,
+        idp,
+        identity,
+        http,
+    }
+}
+
+/// What a browser would carry through one login: the flow cookie and the callback URL.
+struct Started {
+    flow_cookie: String,
+    callback: String,
+}
+
+impl T {
+    async fn start(&self, return_to: &str) -> Started {
+        let reply = send(
+            &self.app,
+            Request::get(format!("/auth/oauth/test/authorize?return_to={return_to}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+        let set = reply.header("set-cookie").unwrap();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Max-Age=600"),
+            "{set}"
+        );
+        let flow_cookie = set.split(';').next().unwrap().to_owned();
+        let location = reply.header("location").unwrap().to_owned();
+        assert!(location.starts_with(&self.idp.issuer));
+        // The provider's side, over real HTTP.
+        let answer = self.http.get(&location).send().await.unwrap();
+        let callback = answer
+            .headers()
+            .get("location")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        Started {
+            flow_cookie,
+            callback,
+        }
+    }
+
+    async fn finish(&self, started: &Started, cookie: Option<&str>) -> common::Reply {
+        let path = started
+            .callback
+            .strip_prefix("http://127.0.0.1")
+            .unwrap()
+            .to_owned();
+        let mut request = Request::get(path);
+        if let Some(c) = cookie {
+            request = request.header("cookie", c);
+        }
+        send(&self.app, request.body(Body::empty()).unwrap()).await
+    }
+}
+
+fn session_cookie(reply: &common::Reply) -> Option<String> {
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("portcullis_session="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+fn flow_cleared(reply: &common::Reply) -> bool {
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.starts_with("portcullis_oauth=;") && v.contains("Max-Age=0"))
+}
+
+#[tokio::test]
+async fn a_whole_login_and_a_second_one_reach_the_same_account() {
+    let t = setup(false).await;
+    let started = t.start("/books").await;
+    let done = t.finish(&started, Some(&started.flow_cookie)).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
+    assert_eq!(done.header("location"), Some("/books"));
+    assert!(flow_cleared(&done));
+    let session = session_cookie(&done).expect("a session cookie");
+    let me = send(
+        &t.app,
+        Request::get("/me")
+            .header("cookie", &session)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.json()["method"], "session");
+    assert_eq!(me.json()["email"], "oidc.user@example.com");
+    let first_user = me.json()["subject"].clone();
+
+    let again = t.start("/").await;
+    let done = t.finish(&again, Some(&again.flow_cookie)).await;
+    let session = session_cookie(&done).unwrap();
+    let me = send(
+        &t.app,
+        Request::get("/me")
+            .header("cookie", &session)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        me.json()["subject"],
+        first_user,
+        "identified by (issuer, subject)"
+    );
+
+    // The account has no password: no password opens it.
+    let login = t
+        .identity
+        .login("oidc.user@example.com", "any password at all", None)
+        .await;
+    assert!(login.is_err());
+}
+
+#[tokio::test]
+async fn replayed_and_forged_callbacks_are_refused() {
+    let t = setup(false).await;
+    let started = t.start("/").await;
+    assert!(session_cookie(&t.finish(&started, Some(&started.flow_cookie)).await).is_some());
+    let replay = t.finish(&started, Some(&started.flow_cookie)).await;
+    assert_eq!(
+        replay.status,
+        StatusCode::BAD_REQUEST,
+        "a replayed callback"
+    );
+    assert!(session_cookie(&replay).is_none() && flow_cleared(&replay));
+
+    let other = t.start("/").await;
+    let no_cookie = t.finish(&other, None).await;
+    assert_eq!(
+        no_cookie.status,
+        StatusCode::BAD_REQUEST,
+        "a callback in another browser (login CSRF)"
+    );
+    let forged = format!("{}x", other.flow_cookie);
+    assert_eq!(
+        t.finish(&other, Some(&forged)).await.status,
+        StatusCode::BAD_REQUEST,
+        "a forged flow cookie"
+    );
+    let tampered = Started {
+        flow_cookie: other.flow_cookie.clone(),
+        callback: other.callback.replace("state=", "state=x"),
+    };
+    let reply = t.finish(&tampered, Some(&other.flow_cookie)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "a tampered state");
+    assert!(session_cookie(&reply).is_none());
+
+    // Someone else's flow cookie with this callback: the states differ.
+    let third = t.start("/").await;
+    let crossed = t.finish(&third, Some(&other.flow_cookie)).await;
+    assert_eq!(crossed.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_misbehaving_provider_creates_no_session() {
+    let logs = common::Captured::global();
+    let t = setup(false).await;
+    // Each case names what must have refused it: a 401 for another reason would not do.
+    for (mode, status, because) in [
+        (
+            Misbehave::WrongNonce,
+            StatusCode::UNAUTHORIZED,
+            "nonce mismatch",
+        ),
+        (
+            Misbehave::WrongIssuer,
+            StatusCode::UNAUTHORIZED,
+            "Invalid issuer",
+        ),
+        (
+            Misbehave::WrongAudience,
+            StatusCode::UNAUTHORIZED,
+            "Invalid audiences",
+        ),
+        (
+            Misbehave::UserInfoSubject,
+            StatusCode::UNAUTHORIZED,
+            "UserInfo",
+        ),
+        (
+            Misbehave::Deny,
+            StatusCode::UNAUTHORIZED,
+            "the provider refused the sign-in",
+        ),
+        (
+            Misbehave::IssParam,
+            StatusCode::BAD_REQUEST,
+            "the iss parameter names another issuer",
+        ),
+    ] {
+        *t.idp.mode.lock().unwrap() = mode;
+        let before = logs.text().len();
+        let started = t.start("/").await;
+        let reply = t.finish(&started, Some(&started.flow_cookie)).await;
+        assert_eq!(reply.status, status, "{mode:?}: {}", reply.text());
+        let new_logs = logs.text()[before..].to_owned();
+        assert!(
+            new_logs.contains(because),
+            "{mode:?} was refused for another reason: {new_logs}"
+        );
+        assert!(
+            session_cookie(&reply).is_none(),
+            "{mode:?} created a session"
+        );
+        assert!(flow_cleared(&reply), "{mode:?} left the flow cookie");
+    }
+}
+
+#[tokio::test]
+async fn return_to_must_be_relative_and_providers_must_exist() {
+    let t = setup(false).await;
+    for bad in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/%5Cevil.example",
+    ] {
+        let reply = send(
+            &t.app,
+            Request::get(format!("/auth/oauth/test/authorize?return_to={bad}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let reply = send(
+        &t.app,
+        Request::get("/auth/oauth/nope/authorize")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn linking_by_verified_email_only_when_configured() {
+    for link in [false, true] {
+        let t = setup(link).await;
+        let local = t
+            .identity
+            .register("oidc.user@example.com", "a local account's password")
+            .await
+            .unwrap();
+        let started = t.start("/").await;
+        let done = t.finish(&started, Some(&started.flow_cookie)).await;
+        let session = session_cookie(&done).unwrap();
+        let me = send(
+            &t.app,
+            Request::get("/me")
+                .header("cookie", &session)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        let linked = me.json()["subject"] == local.id.as_str();
+        assert_eq!(linked, link, "link_by_verified_email = {link}");
+    }
+}

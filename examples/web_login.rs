@@ -158,7 +158,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let login = OAuthLogin::new(
         identity.clone(),
         sessions.clone(),
-        provider.into_iter().collect(),
+        provider.into_iter().map(Into::into).collect(),
     )?;
 
     let gateway = AuthGateway::new()

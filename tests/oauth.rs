@@ -271,7 +271,7 @@ async fn setup(link_by_email: bool) -> T {
         REDIRECT,
     );
     provider.link_by_verified_email = link_by_email;
-    let login = OAuthLogin::new(identity.clone(), sessions.clone(), vec![provider]).unwrap();
+    let login = OAuthLogin::new(identity.clone(), sessions.clone(), vec![provider.into()]).unwrap();
     let gateway = AuthGateway::new()
         .strategy(sessions.strategy())
         .public_paths(IDENTITY_PUBLIC_PATHS)
@@ -558,4 +558,224 @@ async fn linking_by_verified_email_only_when_configured() {
         let linked = me.json()["subject"] == local.id.as_str();
         assert_eq!(linked, link, "link_by_verified_email = {link}");
     }
+}
+
+/// A GitHub stand-in on loopback: the OAuth endpoints (PKCE checked) and `/user`, `/user/emails`.
+struct FakeGitHub {
+    base: String,
+    codes: Mutex<HashMap<String, String>>,
+    emails: Mutex<Value>,
+    broken_api: Mutex<bool>,
+}
+
+async fn gh_authorize(
+    State(gh): State<Arc<FakeGitHub>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    assert_eq!(
+        q.get("code_challenge_method").map(String::as_str),
+        Some("S256")
+    );
+    let code = format!("gh-code-{}", gh.codes.lock().unwrap().len());
+    gh.codes
+        .lock()
+        .unwrap()
+        .insert(code.clone(), q.get("code_challenge").cloned().unwrap());
+    let redirect = q.get("redirect_uri").unwrap();
+    Redirect::to(&format!(
+        "{redirect}?code={code}&state={}",
+        q.get("state").unwrap()
+    ))
+    .into_response()
+}
+
+async fn gh_token(
+    State(gh): State<Arc<FakeGitHub>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    use base64::Engine;
+    let challenge = form
+        .get("code")
+        .and_then(|c| gh.codes.lock().unwrap().remove(c));
+    let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    if challenge != Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())) {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response();
+    }
+    axum::Json(json!({"access_token": "gho_test", "token_type": "bearer", "scope": "read:user,user:email"})).into_response()
+}
+
+async fn gh_user(State(gh): State<Arc<FakeGitHub>>, headers: HeaderMap) -> Response {
+    assert_eq!(
+        headers.get("authorization").and_then(|v| v.to_str().ok()),
+        Some("Bearer gho_test")
+    );
+    if *gh.broken_api.lock().unwrap() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    axum::Json(json!({"id": 583231, "login": "octocat", "email": null})).into_response()
+}
+
+async fn gh_emails(State(gh): State<Arc<FakeGitHub>>) -> axum::Json<Value> {
+    axum::Json(gh.emails.lock().unwrap().clone())
+}
+
+async fn github_app() -> (T, Arc<FakeGitHub>) {
+    use portcullis::oauth::GitHubProvider;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let gh = Arc::new(FakeGitHub {
+        base: base.clone(),
+        codes: Mutex::new(HashMap::new()),
+        emails: Mutex::new(json!([
+            {"email": "octo@old.example", "primary": false, "verified": true},
+            {"email": "octocat@example.com", "primary": true, "verified": true},
+        ])),
+        broken_api: Mutex::new(false),
+    });
+    let server = Router::new()
+        .route("/login/oauth/authorize", get(gh_authorize))
+        .route("/login/oauth/access_token", post(gh_token))
+        .route("/user", get(gh_user))
+        .route("/user/emails", get(gh_emails))
+        .with_state(gh.clone());
+    tokio::spawn(async move { axum::serve(listener, server).await.unwrap() });
+
+    let mut t = setup(false).await;
+    let mut github = GitHubProvider::new(
+        "gh-client",
+        "gh secret",
+        "http://127.0.0.1/auth/oauth/github/callback",
+    );
+    github.authorize_url = format!("{base}/login/oauth/authorize");
+    github.token_url = format!("{base}/login/oauth/access_token");
+    github.api_base = base;
+    let sessions = Sessions::new(
+        t.identity.clone(),
+        SessionConfig {
+            secure: false,
+            ..SessionConfig::default()
+        },
+    );
+    let login = OAuthLogin::new(t.identity.clone(), sessions.clone(), vec![github.into()]).unwrap();
+    t.app = Router::new()
+        .route("/me", get(|u: UserContext| async move { axum::Json(u) }))
+        .merge(login.router())
+        .layer(
+            AuthGateway::new()
+                .strategy(sessions.strategy())
+                .public_prefix(OAUTH_PUBLIC_PREFIX)
+                .build()
+                .unwrap(),
+        );
+    (t, gh)
+}
+
+impl T {
+    async fn github_login(&self, gh: &FakeGitHub) -> common::Reply {
+        let reply = send(
+            &self.app,
+            Request::get("/auth/oauth/github/authorize?return_to=/me")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER);
+        let flow = reply
+            .header("set-cookie")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let location = reply.header("location").unwrap().to_owned();
+        assert!(location.starts_with(&gh.base));
+        let answer = self.http.get(&location).send().await.unwrap();
+        let callback = answer
+            .headers()
+            .get("location")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let path = callback
+            .strip_prefix("http://127.0.0.1")
+            .unwrap()
+            .to_owned();
+        send(
+            &self.app,
+            Request::get(path)
+                .header("cookie", flow)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn github_login_uses_the_user_api_and_the_primary_verified_address() {
+    let (t, gh) = github_app().await;
+    let done = t.github_login(&gh).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
+    let session = session_cookie(&done).unwrap();
+    let me = send(
+        &t.app,
+        Request::get("/me")
+            .header("cookie", &session)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(me.json()["email"], "octocat@example.com");
+    let linked = portcullis::store::ExternalIdentityStore::linked_user(
+        t.identity.store(),
+        "https://github.com",
+        "583231",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        linked.as_deref(),
+        me.json()["subject"].as_str(),
+        "identified by GitHub's numeric id"
+    );
+
+    // No verified primary address: a new account with no usable address, never someone else's.
+    let (t2, gh2) = github_app().await;
+    *gh2.emails.lock().unwrap() =
+        json!([{"email": "victim@example.com", "primary": true, "verified": false}]);
+    t2.identity
+        .register("victim@example.com", "the victim's own password")
+        .await
+        .unwrap();
+    let done = t2.github_login(&gh2).await;
+    let session = session_cookie(&done).unwrap();
+    let me = send(
+        &t2.app,
+        Request::get("/me")
+            .header("cookie", &session)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        me.json()["email"]
+            .as_str()
+            .unwrap()
+            .ends_with("@oidc.invalid"),
+        "{}",
+        me.text()
+    );
+
+    // The API failing: 401, no session.
+    *gh2.broken_api.lock().unwrap() = true;
+    let (t3, gh3) = (t2, gh2);
+    let refused = t3.github_login(&gh3).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(session_cookie(&refused).is_none() && flow_cleared(&refused));
 }

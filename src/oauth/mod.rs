@@ -31,7 +31,7 @@ use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetada
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
     EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, SubjectIdentifier,
+    PkceCodeVerifier, RedirectUrl, Scope,
 };
 use serde::{Deserialize, Serialize};
 
@@ -123,6 +123,128 @@ impl OidcProvider {
     }
 }
 
+/// GitHub: OAuth2 with PKCE and its user API (GitHub has no OpenID discovery or ID tokens).
+/// Users are identified by ([`GITHUB_ISSUER`], their numeric id); the e-mail address is the
+/// primary verified one from `/user/emails`.
+#[derive(Clone)]
+pub struct GitHubProvider {
+    /// The name in the routes (default `github`).
+    pub name: String,
+    /// The OAuth app's client id.
+    pub client_id: String,
+    /// The OAuth app's client secret.
+    pub client_secret: String,
+    /// The registered callback URL (`…/auth/oauth/github/callback`).
+    pub redirect_uri: String,
+    /// The authorization endpoint (GitHub's by default).
+    pub authorize_url: String,
+    /// The token endpoint.
+    pub token_url: String,
+    /// The REST API's base URL.
+    pub api_base: String,
+    /// Link a first login to an existing account with the same verified e-mail address.
+    pub link_by_verified_email: bool,
+}
+
+impl std::fmt::Debug for GitHubProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubProvider")
+            .field("name", &self.name)
+            .field("client_id", &self.client_id)
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The identity key under which GitHub users are linked.
+pub const GITHUB_ISSUER: &str = "https://github.com";
+
+impl GitHubProvider {
+    /// GitHub with its public endpoints.
+    pub fn new(
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        redirect_uri: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: "github".into(),
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            redirect_uri: redirect_uri.into(),
+            authorize_url: "https://github.com/login/oauth/authorize".into(),
+            token_url: "https://github.com/login/oauth/access_token".into(),
+            api_base: "https://api.github.com".into(),
+            link_by_verified_email: false,
+        }
+    }
+}
+
+/// A provider of either kind.
+#[derive(Debug, Clone)]
+pub enum ProviderConfig {
+    /// Any OpenID provider with discovery.
+    Oidc(OidcProvider),
+    /// GitHub.
+    GitHub(GitHubProvider),
+}
+
+impl From<OidcProvider> for ProviderConfig {
+    fn from(provider: OidcProvider) -> Self {
+        Self::Oidc(provider)
+    }
+}
+
+impl From<GitHubProvider> for ProviderConfig {
+    fn from(provider: GitHubProvider) -> Self {
+        Self::GitHub(provider)
+    }
+}
+
+impl ProviderConfig {
+    fn name(&self) -> &str {
+        match self {
+            Self::Oidc(p) => &p.name,
+            Self::GitHub(p) => &p.name,
+        }
+    }
+
+    fn issuer(&self) -> &str {
+        match self {
+            Self::Oidc(p) => &p.issuer,
+            Self::GitHub(_) => GITHUB_ISSUER,
+        }
+    }
+
+    fn link_by_verified_email(&self) -> bool {
+        match self {
+            Self::Oidc(p) => p.link_by_verified_email,
+            Self::GitHub(p) => p.link_by_verified_email,
+        }
+    }
+}
+
+type GitHubClient = oauth2::basic::BasicClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+fn github_client(config: &GitHubProvider) -> Result<GitHubClient, OAuthError> {
+    let bad = |_| OAuthError::Unavailable;
+    Ok(
+        oauth2::basic::BasicClient::new(ClientId::new(config.client_id.clone()))
+            .set_client_secret(ClientSecret::new(config.client_secret.clone()))
+            .set_auth_uri(oauth2::AuthUrl::new(config.authorize_url.clone()).map_err(bad)?)
+            .set_token_uri(oauth2::TokenUrl::new(config.token_url.clone()).map_err(bad)?)
+            .set_redirect_uri(RedirectUrl::new(config.redirect_uri.clone()).map_err(bad)?),
+    )
+}
+
+/// Largest GitHub API answer read, in bytes.
+const MAX_API_BYTES: usize = 256 * 1024;
+
 /// Why a login could not be started or finished.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -182,8 +304,11 @@ struct Flow {
 }
 
 struct Provider {
-    config: OidcProvider,
-    client: tokio::sync::OnceCell<Client>,
+    config: ProviderConfig,
+    /// The discovered OpenID client (OpenID providers only).
+    oidc: tokio::sync::OnceCell<Client>,
+    /// The OAuth2 client (GitHub only).
+    github: Option<GitHubClient>,
 }
 
 /// The OpenID login service: providers, the flow cookie, account resolution, sessions.
@@ -220,27 +345,32 @@ fn b64(bytes: &[u8]) -> String {
 
 impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
     /// The service for `providers`, logging users into `sessions`. Provider names must be
-    /// `[a-z0-9-]{1,32}` and unique. Each provider is discovered on its first use.
+    /// `[a-z0-9-]{1,32}` and unique. Each OpenID provider is discovered on its first use.
     pub fn new(
         identity: Arc<Identity<S>>,
         sessions: Arc<Sessions<S>>,
-        providers: Vec<OidcProvider>,
+        providers: Vec<ProviderConfig>,
     ) -> Result<Arc<Self>, OAuthError> {
         let mut map = HashMap::new();
         for config in providers {
-            let name_ok = (1..=32).contains(&config.name.len())
-                && config
-                    .name
+            let name = config.name().to_owned();
+            let name_ok = (1..=32).contains(&name.len())
+                && name
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-            if !name_ok || map.contains_key(&config.name) {
+            if !name_ok || map.contains_key(&name) {
                 return Err(OAuthError::UnknownProvider);
             }
+            let github = match &config {
+                ProviderConfig::GitHub(g) => Some(github_client(g)?),
+                ProviderConfig::Oidc(_) => None,
+            };
             map.insert(
-                config.name.clone(),
+                name,
                 Provider {
                     config,
-                    client: tokio::sync::OnceCell::new(),
+                    oidc: tokio::sync::OnceCell::new(),
+                    github,
                 },
             );
         }
@@ -292,22 +422,29 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
         self.cookie("", 0)
     }
 
-    async fn client<'a>(&'a self, provider: &'a Provider) -> Result<&'a Client, OAuthError> {
+    async fn oidc_client<'a>(
+        &'a self,
+        provider: &'a Provider,
+        config: &'a OidcProvider,
+    ) -> Result<&'a Client, OAuthError> {
         provider
-            .client
+            .oidc
             .get_or_try_init(|| async {
-                let issuer = IssuerUrl::new(provider.config.issuer.clone()).map_err(|_| OAuthError::Unavailable)?;
+                let issuer =
+                    IssuerUrl::new(config.issuer.clone()).map_err(|_| OAuthError::Unavailable)?;
                 // Discovery refuses metadata whose issuer is not exactly the configured one.
-                let metadata = CoreProviderMetadata::discover_async(issuer, &self.http).await.map_err(|error| {
-                    tracing::warn!(provider = %provider.config.name, %error, "OpenID discovery failed");
-                    OAuthError::Unavailable
-                })?;
-                let redirect =
-                    RedirectUrl::new(provider.config.redirect_uri.clone()).map_err(|_| OAuthError::Unavailable)?;
+                let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
+                    .await
+                    .map_err(|error| {
+                        tracing::warn!(provider = %config.name, %error, "OpenID discovery failed");
+                        OAuthError::Unavailable
+                    })?;
+                let redirect = RedirectUrl::new(config.redirect_uri.clone())
+                    .map_err(|_| OAuthError::Unavailable)?;
                 Ok(CoreClient::from_provider_metadata(
                     metadata,
-                    ClientId::new(provider.config.client_id.clone()),
-                    provider.config.client_secret.clone().map(ClientSecret::new),
+                    ClientId::new(config.client_id.clone()),
+                    config.client_secret.clone().map(ClientSecret::new),
                 )
                 .set_redirect_uri(redirect))
             })
@@ -333,23 +470,38 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
                 ));
             }
         };
-        let client = self.client(provider).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let mut request = client
-            .authorize_url(
-                CoreAuthenticationFlow::AuthorizationCode,
-                CsrfToken::new_random,
-                Nonce::new_random,
-            )
-            .set_pkce_challenge(challenge);
-        for scope in &provider.config.scopes {
-            request = request.add_scope(Scope::new(scope.clone()));
-        }
-        let (url, state, nonce) = request.url();
+        let (url, state, nonce) = match (&provider.config, &provider.github) {
+            (ProviderConfig::Oidc(config), _) => {
+                let client = self.oidc_client(provider, config).await?;
+                let mut request = client
+                    .authorize_url(
+                        CoreAuthenticationFlow::AuthorizationCode,
+                        CsrfToken::new_random,
+                        Nonce::new_random,
+                    )
+                    .set_pkce_challenge(challenge);
+                for scope in &config.scopes {
+                    request = request.add_scope(Scope::new(scope.clone()));
+                }
+                let (url, state, nonce) = request.url();
+                (url, state, nonce.secret().clone())
+            }
+            (ProviderConfig::GitHub(_), Some(client)) => {
+                let (url, state) = client
+                    .authorize_url(CsrfToken::new_random)
+                    .add_scope(Scope::new("read:user".into()))
+                    .add_scope(Scope::new("user:email".into()))
+                    .set_pkce_challenge(challenge)
+                    .url();
+                (url, state, String::new())
+            }
+            (ProviderConfig::GitHub(_), None) => return Err(OAuthError::Unavailable),
+        };
         let flow = Flow {
-            p: provider.config.name.clone(),
+            p: provider.config.name().to_owned(),
             s: state.secret().clone(),
-            n: nonce.secret().clone(),
+            n: nonce,
             v: verifier.secret().clone(),
             r: return_to,
             e: self.identity.clock_now() + FLOW_TTL.as_secs() as i64,
@@ -401,7 +553,7 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
             .get(provider_name)
             .ok_or(OAuthError::UnknownProvider)?;
         let flow = self.flow_of(cookie_header)?;
-        if flow.p != provider.config.name {
+        if flow.p != provider.config.name() {
             return Err(OAuthError::InvalidCallback(
                 "the sign-in was started for another provider",
             ));
@@ -422,9 +574,8 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
             ));
         }
         self.used_states.insert(flow.s.clone(), ());
-        let client = self.client(provider).await?;
         if let Some(iss) = query.get("iss")
-            && iss.as_str() != provider.config.issuer.as_str()
+            && iss.as_str() != provider.config.issuer()
         {
             return Err(OAuthError::InvalidCallback(
                 "the iss parameter names another issuer",
@@ -433,40 +584,63 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
         if query.contains_key("error") {
             return Err(OAuthError::Denied);
         }
-        let code = query
-            .get("code")
-            .ok_or(OAuthError::InvalidCallback("code is missing"))?;
-
-        let untrusted = |what: &'static str| {
-            move |error: String| {
-                tracing::warn!(provider = %provider_name, %error, "{what}");
-                OAuthError::Untrusted(what)
+        let code = AuthorizationCode::new(
+            query
+                .get("code")
+                .ok_or(OAuthError::InvalidCallback("code is missing"))?
+                .clone(),
+        );
+        let verifier = PkceCodeVerifier::new(flow.v.clone());
+        let found = match (&provider.config, &provider.github) {
+            (ProviderConfig::Oidc(config), _) => {
+                let client = self.oidc_client(provider, config).await?;
+                self.finish_oidc(provider_name, client, code, verifier, &flow.n)
+                    .await?
             }
+            (ProviderConfig::GitHub(config), Some(client)) => {
+                self.finish_github(provider_name, config, client, code, verifier)
+                    .await?
+            }
+            (ProviderConfig::GitHub(_), None) => return Err(OAuthError::Unavailable),
         };
+        let user = self.resolve(&provider.config, &found).await?;
+        let session = self.sessions.start(&user).await?;
+        Ok((flow.r, session))
+    }
+
+    async fn finish_oidc(
+        &self,
+        provider_name: &str,
+        client: &Client,
+        code: AuthorizationCode,
+        pkce: PkceCodeVerifier,
+        nonce: &str,
+    ) -> Result<Found, OAuthError> {
+        let untrusted = untrusted(provider_name);
         let token = client
-            .exchange_code(AuthorizationCode::new(code.clone()))
-            .map_err(|e| untrusted("token exchange")(e.to_string()))?
-            .set_pkce_verifier(PkceCodeVerifier::new(flow.v.clone()))
+            .exchange_code(code)
+            .map_err(|e| untrusted("token exchange", e.to_string()))?
+            .set_pkce_verifier(pkce)
             .request_async(&self.http)
             .await
-            .map_err(|e| untrusted("token exchange")(e.to_string()))?;
+            .map_err(|e| untrusted("token exchange", e.to_string()))?;
         let id_token = token
             .extra_fields()
             .id_token()
-            .ok_or_else(|| untrusted("no ID token")("missing".into()))?;
+            .ok_or_else(|| untrusted("no ID token", "missing".into()))?;
         let verifier = client.id_token_verifier();
         let claims = id_token
-            .claims(&verifier, &Nonce::new(flow.n.clone()))
-            .map_err(|e| untrusted("ID token")(e.to_string()))?;
+            .claims(&verifier, &Nonce::new(nonce.to_owned()))
+            .map_err(|e| untrusted("ID token", e.to_string()))?;
         if let Some(expected) = claims.access_token_hash() {
             let alg = id_token
                 .signing_alg()
-                .map_err(|e| untrusted("at_hash")(e.to_string()))?;
+                .map_err(|e| untrusted("at_hash", e.to_string()))?;
             let key = id_token
                 .signing_key(&verifier)
-                .map_err(|e| untrusted("at_hash")(e.to_string()))?;
+                .map_err(|e| untrusted("at_hash", e.to_string()))?;
             let actual = AccessTokenHash::from_token(token.access_token(), alg, key)
-                .map_err(|e| untrusted("at_hash")(e.to_string()))?;
+                .map_err(|e| untrusted("at_hash", e.to_string()))?;
             if actual != *expected {
                 return Err(OAuthError::Untrusted("at_hash"));
             }
@@ -478,7 +652,7 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
             let info: openidconnect::core::CoreUserInfoClaims = request
                 .request_async(&self.http)
                 .await
-                .map_err(|e| untrusted("UserInfo")(e.to_string()))?;
+                .map_err(|e| untrusted("UserInfo", e.to_string()))?;
             if info.subject() != &subject {
                 return Err(OAuthError::Untrusted("UserInfo subject"));
             }
@@ -487,38 +661,105 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
                 verified = info.email_verified().unwrap_or(false);
             }
         }
+        Ok(Found {
+            subject: subject.as_str().to_owned(),
+            email,
+            verified,
+        })
+    }
+
+    async fn github_api(
+        &self,
+        provider_name: &str,
+        url: String,
+        token: &str,
+    ) -> Result<serde_json::Value, OAuthError> {
+        let untrusted = untrusted(provider_name);
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .header("accept", "application/vnd.github+json")
+            .header("user-agent", "portcullis")
+            .send()
+            .await
+            .map_err(|e| untrusted("GitHub API", e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(untrusted(
+                "GitHub API",
+                format!("status {}", response.status()),
+            ));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| untrusted("GitHub API", e.to_string()))?;
+        if body.len() > MAX_API_BYTES {
+            return Err(untrusted("GitHub API", "answer too large".into()));
+        }
+        serde_json::from_slice(&body).map_err(|e| untrusted("GitHub API", e.to_string()))
+    }
+
+    async fn finish_github(
+        &self,
+        provider_name: &str,
+        config: &GitHubProvider,
+        client: &GitHubClient,
+        code: AuthorizationCode,
+        pkce: PkceCodeVerifier,
+    ) -> Result<Found, OAuthError> {
+        let untrusted = untrusted(provider_name);
+        let token = client
+            .exchange_code(code)
+            .set_pkce_verifier(pkce)
+            .request_async(&self.http)
+            .await
+            .map_err(|e| untrusted("token exchange", e.to_string()))?;
+        let access = token.access_token().secret();
+        let base = config.api_base.trim_end_matches('/');
         let user = self
-            .resolve(&provider.config, &subject, email.as_deref(), verified)
+            .github_api(provider_name, format!("{base}/user"), access)
             .await?;
-        let session = self.sessions.start(&user).await?;
-        Ok((flow.r, session))
+        let subject = match user.get("id").and_then(serde_json::Value::as_u64) {
+            Some(id) => id.to_string(),
+            None => return Err(untrusted("GitHub user", "no numeric id".into())),
+        };
+        let emails = self
+            .github_api(provider_name, format!("{base}/user/emails"), access)
+            .await?;
+        let primary = emails.as_array().into_iter().flatten().find(|e| {
+            e.get("primary").and_then(serde_json::Value::as_bool) == Some(true)
+                && e.get("verified").and_then(serde_json::Value::as_bool) == Some(true)
+        });
+        let email = primary
+            .and_then(|e| e.get("email"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        Ok(Found {
+            subject,
+            verified: email.is_some(),
+            email,
+        })
     }
 
     async fn resolve(
         &self,
-        provider: &OidcProvider,
-        subject: &SubjectIdentifier,
-        email: Option<&str>,
-        verified: bool,
+        provider: &ProviderConfig,
+        found: &Found,
     ) -> Result<UserRecord, OAuthError> {
         let store = self.identity.store();
-        let issuer = provider.issuer.as_str();
-        if let Some(id) = store.linked_user(issuer, subject.as_str()).await? {
+        let issuer = provider.issuer();
+        if let Some(id) = store.linked_user(issuer, &found.subject).await? {
             return store.user_by_id(&id).await?.ok_or(OAuthError::Refused);
         }
-        let email = email.and_then(|e| normalize_email(e).ok());
-        if provider.link_by_verified_email
-            && verified
+        let email = found.email.as_deref().and_then(|e| normalize_email(e).ok());
+        if provider.link_by_verified_email()
+            && found.verified
             && let Some(address) = &email
             && let Some(user) = store.user_by_email(address).await?
         {
             store
-                .link_external(
-                    issuer,
-                    subject.as_str(),
-                    &user.id,
-                    self.identity.clock_now(),
-                )
+                .link_external(issuer, &found.subject, &user.id, self.identity.clock_now())
                 .await?;
             return Ok(user);
         }
@@ -527,7 +768,9 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
         getrandom::fill(&mut id).map_err(|_| OAuthError::Unavailable)?;
         let id = b64(&id);
         let address = match email {
-            Some(address) if verified && store.user_by_email(&address).await?.is_none() => address,
+            Some(address) if found.verified && store.user_by_email(&address).await?.is_none() => {
+                address
+            }
             _ => format!("{id}@oidc.invalid"),
         };
         let now = self.identity.clock_now();
@@ -542,9 +785,24 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
         };
         store.create_user(&user).await?;
         store
-            .link_external(issuer, subject.as_str(), &user.id, now)
+            .link_external(issuer, &found.subject, &user.id, now)
             .await?;
         Ok(user)
+    }
+}
+
+/// Who the provider says signed in.
+struct Found {
+    subject: String,
+    email: Option<String>,
+    verified: bool,
+}
+
+/// Logs why a provider's answer was refused (never a token) and names the failed check.
+fn untrusted(provider: &str) -> impl Fn(&'static str, String) -> OAuthError + '_ {
+    move |what, error| {
+        tracing::warn!(%provider, %error, "{what}");
+        OAuthError::Untrusted(what)
     }
 }
 

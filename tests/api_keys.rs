@@ -464,3 +464,75 @@ async fn no_key_material_in_logs() {
         assert!(!logs.contains(material), "key material reached the logs");
     }
 }
+
+#[tokio::test]
+async fn query_keys_only_when_enabled_and_env_static_keys() {
+    // `$env:` reads the key once at start-up and keeps only its digest (HOME is set wherever
+    // cargo runs; setting a variable would need `unsafe` in edition 2024).
+    let home = std::env::var("HOME").unwrap();
+    let statik = StaticKey::parse("cron", "$env:HOME")
+        .unwrap()
+        .roles(["viewer"]);
+    assert!(
+        !format!("{statik:?}").contains(&home),
+        "the key is not kept in clear text"
+    );
+    let plain = StaticKey::parse(
+        "plain",
+        &format!("sha256:{}", sha256_hex("plainkey0123456789")),
+    )
+    .unwrap();
+    let keys = ApiKeys::builder(MemoryStore::new())
+        .static_key(statik)
+        .static_key(plain)
+        .build();
+    let route = || Router::new().route("/me", get(|u: UserContext| async move { axum::Json(u) }));
+    let header_only = route().layer(
+        AuthGateway::new()
+            .strategy(ApiKeyStrategy::new(keys.clone()))
+            .build()
+            .unwrap(),
+    );
+    let with_query = route().layer(
+        AuthGateway::new()
+            .strategy(ApiKeyStrategy::new(keys).allow_query("api_key"))
+            .build()
+            .unwrap(),
+    );
+
+    let reply = send(
+        &header_only,
+        Request::get("/me")
+            .header("x-api-key", &home)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["subject"], "service:cron");
+
+    let query = || {
+        Request::get("/me?api_key=plainkey0123456789")
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(
+        send(&header_only, query()).await.status,
+        StatusCode::UNAUTHORIZED,
+        "query keys are off by default"
+    );
+    assert_eq!(
+        send(&with_query, query()).await.status,
+        StatusCode::OK,
+        "and work when enabled"
+    );
+    let both = Request::get("/me?api_key=plainkey0123456789")
+        .header("x-api-key", "plainkey0123456789")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        send(&with_query, both).await.status,
+        StatusCode::BAD_REQUEST,
+        "one place only"
+    );
+}

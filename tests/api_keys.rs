@@ -15,7 +15,6 @@ use common::{Captured, Reply, send};
 use http::{Request, StatusCode};
 use portcullis::api_key::{ApiKeys, StaticKey};
 use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig};
-use portcullis::password::{HashParams, PasswordHasher};
 use portcullis::store::{ApiKeyRecord, ApiKeyStore, MemoryStore, Store};
 use portcullis::strategy::ApiKeyStrategy;
 use portcullis::{AuthGateway, RequirePermission, UserContext, permission};
@@ -42,19 +41,7 @@ const STATIC_KEY: &str = "billing-service-static-key-0123456789";
 
 async fn app<S: Store + ApiKeyStore>(store: S) -> App<S> {
     let config = IdentityConfig::default();
-    let opened = Identity::open(store.clone(), config.clone()).await.unwrap();
-    let hasher = PasswordHasher::new(
-        HashParams {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        },
-        2,
-    )
-    .unwrap();
-    let identity = Arc::new(
-        Identity::with_ring(store.clone(), config, opened.key_ring().clone(), hasher).unwrap(),
-    );
+    let identity = common::fast_identity(store.clone(), config).await;
     let statik = StaticKey::parse("billing", &format!("sha256:{}", sha256_hex(STATIC_KEY)))
         .unwrap()
         .roles(["viewer"]);
@@ -392,31 +379,7 @@ async fn rules_on_sqlite() {
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn rules_on_postgres() {
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        eprintln!("skipped: DATABASE_URL is not set");
-        return;
-    };
-    let mut random = [0u8; 6];
-    getrandom::fill(&mut random).unwrap();
-    let schema = format!(
-        "portcullis_keys_{}_{}",
-        std::process::id(),
-        random
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
-    let store = portcullis::store::postgres::PostgresStore::connect_in_schema(&url, &schema)
-        .await
-        .unwrap_or_else(|e| panic!("DATABASE_URL is set but the server cannot be used: {e}"));
-    let outcome = tokio::spawn(rules(store.clone())).await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(store.pool())
-        .await
-        .unwrap();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic.into_panic());
-    }
+    common::in_fresh_schema("portcullis_keys", rules).await;
 }
 
 #[tokio::test]

@@ -18,7 +18,6 @@ use common::send;
 use http::{HeaderMap, Request, StatusCode};
 use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig};
 use portcullis::oauth::{OAUTH_PUBLIC_PREFIX, OAuthLogin, OidcProvider};
-use portcullis::password::{HashParams, PasswordHasher};
 use portcullis::session::{SessionConfig, Sessions};
 use portcullis::store::MemoryStore;
 use portcullis::token::{Algorithm, Key, KeyRing, TokenClaims, TokenIssuer};
@@ -244,18 +243,7 @@ async fn setup(link_by_email: bool) -> T {
     let idp = start_idp().await;
     let store = MemoryStore::new();
     let config = IdentityConfig::default();
-    let opened = Identity::open(store.clone(), config.clone()).await.unwrap();
-    let hasher = PasswordHasher::new(
-        HashParams {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        },
-        2,
-    )
-    .unwrap();
-    let identity =
-        Arc::new(Identity::with_ring(store, config, opened.key_ring().clone(), hasher).unwrap());
+    let identity = common::fast_identity(store, config).await;
     let sessions = Sessions::new(
         identity.clone(),
         SessionConfig {

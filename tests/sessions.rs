@@ -14,7 +14,6 @@ use axum::routing::{get, post};
 use common::{Reply, send};
 use http::{Request, StatusCode};
 use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig};
-use portcullis::password::{HashParams, PasswordHasher};
 use portcullis::session::{SessionConfig, Sessions};
 use portcullis::store::MemoryStore;
 use portcullis::{AuthGateway, UserContext};
@@ -42,18 +41,7 @@ async fn setup(secure: bool) -> T {
         ..IdentityConfig::default()
     };
     let store = MemoryStore::new();
-    let opened = Identity::open(store.clone(), config.clone()).await.unwrap();
-    let hasher = PasswordHasher::new(
-        HashParams {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        },
-        2,
-    )
-    .unwrap();
-    let identity =
-        Arc::new(Identity::with_ring(store, config, opened.key_ring().clone(), hasher).unwrap());
+    let identity = common::fast_identity(store, config).await;
     identity.register("s@example.com", PASSWORD).await.unwrap();
     let sessions = Sessions::new(
         identity.clone(),

@@ -296,3 +296,53 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
         self.clone()
     }
 }
+
+/// argon2id parameters that keep the suites quick; the OWASP default has its own test.
+pub const FAST_HASH: portcullis::password::HashParams = portcullis::password::HashParams {
+    memory_kib: 256,
+    iterations: 1,
+    parallelism: 1,
+};
+
+/// An identity over `store` opened the real way (keys from the store, generated on first use),
+/// with a fast hasher swapped in.
+pub async fn fast_identity<S: portcullis::store::Store>(
+    store: S,
+    config: portcullis::identity::IdentityConfig,
+) -> std::sync::Arc<portcullis::identity::Identity<S>> {
+    use portcullis::identity::Identity;
+    let opened = Identity::open(store.clone(), config.clone()).await.unwrap();
+    let hasher = portcullis::password::PasswordHasher::new(FAST_HASH, 2).unwrap();
+    std::sync::Arc::new(
+        Identity::with_ring(store, config, opened.key_ring().clone(), hasher).unwrap(),
+    )
+}
+
+/// Runs `test` on a PostgreSQL store in a schema of its own, dropped afterwards even when the test
+/// panics. Without `DATABASE_URL` it says it skipped; with it, an unreachable server fails.
+#[cfg(feature = "postgres")]
+pub async fn in_fresh_schema<F, Fut>(prefix: &str, test: F)
+where
+    F: FnOnce(portcullis::store::postgres::PostgresStore) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        eprintln!("skipped: DATABASE_URL is not set");
+        return;
+    };
+    let mut random = [0u8; 6];
+    getrandom::fill(&mut random).unwrap();
+    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let schema = format!("{prefix}_{}_{suffix}", std::process::id());
+    let store = portcullis::store::postgres::PostgresStore::connect_in_schema(&url, &schema)
+        .await
+        .unwrap_or_else(|e| panic!("DATABASE_URL is set but the server cannot be used: {e}"));
+    let outcome = tokio::spawn(test(store.clone())).await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic.into_panic());
+    }
+}

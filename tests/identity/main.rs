@@ -929,35 +929,10 @@ async fn the_flow_on_sqlite() {
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn the_flow_on_postgres() {
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        eprintln!("skipped: DATABASE_URL is not set");
-        return;
-    };
-    let mut random = [0u8; 6];
-    getrandom::fill(&mut random).unwrap();
-    let schema = format!(
-        "portcullis_flow_{}_{}",
-        std::process::id(),
-        random
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
-    let store = portcullis::store::postgres::PostgresStore::connect_in_schema(&url, &schema)
-        .await
-        .unwrap_or_else(|e| panic!("DATABASE_URL is set but the server cannot be used: {e}"));
-    let outcome = tokio::spawn({
-        let store = store.clone();
-        async move { full_flow(&TestApp::over(store, Default::default()).await).await }
+    common::in_fresh_schema("portcullis_flow", |store| async move {
+        full_flow(&TestApp::over(store, Default::default()).await).await
     })
     .await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(store.pool())
-        .await
-        .unwrap();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic.into_panic());
-    }
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use axum::extract::ConnectInfo;
 use axum::routing::get;
 use http::{Request, StatusCode};
 use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig};
-use portcullis::password::{HashParams, PasswordHasher};
+use portcullis::password::HashParams;
 use portcullis::store::{
     Consumed, Failures, KeyStore, MemoryStore, RefreshRecord, RefreshStore, RevocationStore, Store,
     StoreError, StoreResult, StoredKey, ThrottleStore, UserRecord, UserStore,
@@ -40,11 +40,7 @@ pub async fn assert_session_over<S: Store>(t: &TestApp<S>, pair: &Value) {
 
 permission!(pub ReadCatalog = "read:Catalog");
 
-pub const FAST: HashParams = HashParams {
-    memory_kib: 256,
-    iterations: 1,
-    parallelism: 1,
-};
+pub const FAST: HashParams = crate::common::FAST_HASH;
 
 pub struct TestApp<S: Store> {
     pub app: Router,
@@ -115,12 +111,8 @@ impl<S: Store> TestApp<S> {
             clock: test_clock(offset.clone()),
             ..IdentityConfig::default()
         };
-        // Open with the real start-up path (keys from the store), then swap in a fast hasher so
-        // the suite stays quick; the OWASP default is asserted in its own test.
-        let opened = Identity::open(store.clone(), config.clone()).await.unwrap();
-        let ring = opened.key_ring().clone();
-        let hasher = PasswordHasher::new(FAST, 2).unwrap();
-        let identity = Arc::new(Identity::with_ring(store.clone(), config, ring, hasher).unwrap());
+        // The real start-up path with a fast hasher; the OWASP default is asserted in its own test.
+        let identity = crate::common::fast_identity(store.clone(), config).await;
         let gateway = AuthGateway::new()
             .strategy(identity.bearer())
             .public_paths(IDENTITY_PUBLIC_PATHS)

@@ -767,3 +767,101 @@ async fn github_login_uses_the_user_api_and_the_primary_verified_address() {
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert!(session_cookie(&refused).is_none() && flow_cleared(&refused));
 }
+
+#[tokio::test]
+async fn instances_sharing_a_state_key_accept_each_others_flows() {
+    let t = setup(false).await;
+    let sessions = Sessions::new(
+        t.identity.clone(),
+        SessionConfig {
+            secure: false,
+            ..SessionConfig::default()
+        },
+    );
+    let provider = || -> portcullis::oauth::ProviderConfig {
+        OidcProvider::new(
+            "test",
+            t.idp.issuer.clone(),
+            CLIENT_ID,
+            Some(CLIENT_SECRET.into()),
+            REDIRECT,
+        )
+        .into()
+    };
+    let key = [7u8; 32];
+    let app_of = |login: Arc<OAuthLogin<MemoryStore>>| {
+        login.router().layer(
+            AuthGateway::new()
+                .strategy(sessions.strategy())
+                .public_prefix(OAUTH_PUBLIC_PREFIX)
+                .build()
+                .unwrap(),
+        )
+    };
+    let a = app_of(
+        OAuthLogin::with_state_key(t.identity.clone(), sessions.clone(), vec![provider()], &key)
+            .unwrap(),
+    );
+    let b = app_of(
+        OAuthLogin::with_state_key(t.identity.clone(), sessions.clone(), vec![provider()], &key)
+            .unwrap(),
+    );
+    let stranger =
+        app_of(OAuthLogin::new(t.identity.clone(), sessions.clone(), vec![provider()]).unwrap());
+    assert!(
+        OAuthLogin::with_state_key(
+            t.identity.clone(),
+            sessions.clone(),
+            vec![provider()],
+            &[1; 16]
+        )
+        .is_err(),
+        "short keys refused"
+    );
+
+    for (finisher, want) in [
+        (&b, StatusCode::SEE_OTHER),
+        (&stranger, StatusCode::BAD_REQUEST),
+    ] {
+        let started = send(
+            &a,
+            Request::get("/auth/oauth/test/authorize")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        let flow = started
+            .header("set-cookie")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let answer = t
+            .http
+            .get(started.header("location").unwrap())
+            .send()
+            .await
+            .unwrap();
+        let callback = answer
+            .headers()
+            .get("location")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let path = callback
+            .strip_prefix("http://127.0.0.1")
+            .unwrap()
+            .to_owned();
+        let done = send(
+            finisher,
+            Request::get(path)
+                .header("cookie", flow)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(done.status, want, "{}", done.text());
+    }
+}

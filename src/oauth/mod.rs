@@ -344,12 +344,45 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
-    /// The service for `providers`, logging users into `sessions`. Provider names must be
-    /// `[a-z0-9-]{1,32}` and unique. Each OpenID provider is discovered on its first use.
+    /// The service for `providers`, logging users into `sessions`, with a flow-cookie key made
+    /// for this process. Provider names must be `[a-z0-9-]{1,32}` and unique. Each OpenID
+    /// provider is discovered on its first use. Behind a load balancer, use
+    /// [`with_state_key`](Self::with_state_key) so every instance accepts every flow cookie.
     pub fn new(
         identity: Arc<Identity<S>>,
         sessions: Arc<Sessions<S>>,
         providers: Vec<ProviderConfig>,
+    ) -> Result<Arc<Self>, OAuthError> {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let key =
+            hmac::Key::generate(hmac::HMAC_SHA256, &rng).map_err(|_| OAuthError::Unavailable)?;
+        Self::build(identity, sessions, providers, key)
+    }
+
+    /// Like [`new`](Self::new), with the flow-cookie HMAC key given (at least 32 random bytes,
+    /// shared by every instance of the application).
+    pub fn with_state_key(
+        identity: Arc<Identity<S>>,
+        sessions: Arc<Sessions<S>>,
+        providers: Vec<ProviderConfig>,
+        key: &[u8],
+    ) -> Result<Arc<Self>, OAuthError> {
+        if key.len() < 32 {
+            return Err(OAuthError::Unavailable);
+        }
+        Self::build(
+            identity,
+            sessions,
+            providers,
+            hmac::Key::new(hmac::HMAC_SHA256, key),
+        )
+    }
+
+    fn build(
+        identity: Arc<Identity<S>>,
+        sessions: Arc<Sessions<S>>,
+        providers: Vec<ProviderConfig>,
+        key: hmac::Key,
     ) -> Result<Arc<Self>, OAuthError> {
         let mut map = HashMap::new();
         for config in providers {
@@ -374,9 +407,6 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
                 },
             );
         }
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let key =
-            hmac::Key::generate(hmac::HMAC_SHA256, &rng).map_err(|_| OAuthError::Unavailable)?;
         let http = openidconnect::reqwest::ClientBuilder::new()
             // Never follow redirects: an SSRF defence the openidconnect docs ask for.
             .redirect(openidconnect::reqwest::redirect::Policy::none())

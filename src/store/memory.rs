@@ -56,6 +56,38 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// A digest of everything stored: equal digests mean nothing changed. For tests that must
+    /// prove a refused request left the store as it was.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
+            items.sort();
+            items
+        }
+        let state = self.lock();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        sorted(state.users.keys().collect())
+            .iter()
+            .for_each(|id| state.users[*id].hash(&mut hasher));
+        sorted(state.email_index.iter().collect()).hash(&mut hasher);
+        sorted(state.refresh.keys().collect())
+            .iter()
+            .for_each(|d| state.refresh[*d].hash(&mut hasher));
+        sorted(state.revoked_families.iter().collect()).hash(&mut hasher);
+        sorted(state.denylist.iter().collect()).hash(&mut hasher);
+        sorted(state.revoked_before.iter().collect()).hash(&mut hasher);
+        sorted(state.failures.keys().collect())
+            .iter()
+            .for_each(|k| (k, state.failures[*k]).hash(&mut hasher));
+        state.keys.hash(&mut hasher);
+        state.api_keys.hash(&mut hasher);
+        sorted(state.sessions.keys().collect())
+            .iter()
+            .for_each(|d| state.sessions[*d].hash(&mut hasher));
+        sorted(state.external.iter().collect()).hash(&mut hasher);
+        hasher.finish()
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere cannot leave a half-applied change: every section is one short
         // sequence of map operations, so the data stays usable.

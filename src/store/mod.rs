@@ -43,7 +43,7 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A user of the built-in identity.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct UserRecord {
     /// Stable random id (the token `sub`).
     pub id: String,
@@ -101,7 +101,7 @@ pub trait UserStore: Send + Sync {
 }
 
 /// One refresh token (stored as its SHA-256 digest) in a rotation family.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct RefreshRecord {
     /// SHA-256 of the opaque token.
     pub digest: [u8; 32],
@@ -193,7 +193,7 @@ pub trait RevocationStore: Send + Sync {
 }
 
 /// Failed attempts for one throttling key (an account or a client address).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Failures {
     /// Failures in the current window.
     pub count: u32,
@@ -218,7 +218,7 @@ pub trait ThrottleStore: Send + Sync {
 }
 
 /// A signing key as persisted.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct StoredKey {
     /// The key id.
     pub kid: String,
@@ -256,7 +256,7 @@ pub trait KeyStore: Send + Sync {
 }
 
 /// An API key as stored: its public id, the SHA-256 digest of the whole key, and what it grants.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ApiKeyRecord {
     /// The public part of the key (also its id in management routes).
     pub id: String,
@@ -324,7 +324,7 @@ pub trait ApiKeyStore: Send + Sync {
 }
 
 /// A browser session as stored.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SessionRecord {
     /// SHA-256 of the cookie's token.
     pub digest: [u8; 32],

@@ -288,37 +288,43 @@ struct Started {
     callback: String,
 }
 
+/// What a browser does to start a login: ask `app` to authorize at `path`, follow the redirect to
+/// the provider over real HTTP, and stop at the provider's redirect back. Returns the flow cookie
+/// and the callback's path.
+async fn drive(
+    app: &Router,
+    http: &openidconnect::reqwest::Client,
+    path: &str,
+    provider_base: &str,
+) -> Started {
+    let reply = send(app, Request::get(path).body(Body::empty()).unwrap()).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    let set = reply.header("set-cookie").unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Max-Age=600"),
+        "{set}"
+    );
+    let flow_cookie = set.split(';').next().unwrap().to_owned();
+    let location = reply.header("location").unwrap().to_owned();
+    assert!(location.starts_with(provider_base), "{location}");
+    let answer = http.get(&location).send().await.unwrap();
+    let callback = answer
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    Started {
+        flow_cookie,
+        callback,
+    }
+}
+
 impl T {
     async fn start(&self, return_to: &str) -> Started {
-        let reply = send(
-            &self.app,
-            Request::get(format!("/auth/oauth/test/authorize?return_to={return_to}"))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
-        let set = reply.header("set-cookie").unwrap();
-        assert!(
-            set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Max-Age=600"),
-            "{set}"
-        );
-        let flow_cookie = set.split(';').next().unwrap().to_owned();
-        let location = reply.header("location").unwrap().to_owned();
-        assert!(location.starts_with(&self.idp.issuer));
-        // The provider's side, over real HTTP.
-        let answer = self.http.get(&location).send().await.unwrap();
-        let callback = answer
-            .headers()
-            .get("location")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
-        Started {
-            flow_cookie,
-            callback,
-        }
+        let path = format!("/auth/oauth/test/authorize?return_to={return_to}");
+        drive(&self.app, &self.http, &path, &self.idp.issuer).await
     }
 
     async fn finish(&self, started: &Started, cookie: Option<&str>) -> common::Reply {
@@ -665,43 +671,14 @@ async fn github_app() -> (T, Arc<FakeGitHub>) {
 
 impl T {
     async fn github_login(&self, gh: &FakeGitHub) -> common::Reply {
-        let reply = send(
+        let started = drive(
             &self.app,
-            Request::get("/auth/oauth/github/authorize?return_to=/me")
-                .body(Body::empty())
-                .unwrap(),
+            &self.http,
+            "/auth/oauth/github/authorize?return_to=/me",
+            &gh.base,
         )
         .await;
-        assert_eq!(reply.status, StatusCode::SEE_OTHER);
-        let flow = reply
-            .header("set-cookie")
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let location = reply.header("location").unwrap().to_owned();
-        assert!(location.starts_with(&gh.base));
-        let answer = self.http.get(&location).send().await.unwrap();
-        let callback = answer
-            .headers()
-            .get("location")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let path = callback
-            .strip_prefix("http://127.0.0.1")
-            .unwrap()
-            .to_owned();
-        send(
-            &self.app,
-            Request::get(path)
-                .header("cookie", flow)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
+        self.finish(&started, Some(&started.flow_cookie)).await
     }
 }
 
@@ -823,41 +800,16 @@ async fn instances_sharing_a_state_key_accept_each_others_flows() {
         (&b, StatusCode::SEE_OTHER),
         (&stranger, StatusCode::BAD_REQUEST),
     ] {
-        let started = send(
-            &a,
-            Request::get("/auth/oauth/test/authorize")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-        let flow = started
-            .header("set-cookie")
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let answer = t
-            .http
-            .get(started.header("location").unwrap())
-            .send()
-            .await
-            .unwrap();
-        let callback = answer
-            .headers()
-            .get("location")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let path = callback
+        let started = drive(&a, &t.http, "/auth/oauth/test/authorize", &t.idp.issuer).await;
+        let path = started
+            .callback
             .strip_prefix("http://127.0.0.1")
             .unwrap()
             .to_owned();
         let done = send(
             finisher,
             Request::get(path)
-                .header("cookie", flow)
+                .header("cookie", &started.flow_cookie)
                 .body(Body::empty())
                 .unwrap(),
         )

@@ -1,6 +1,8 @@
 //! The bearer path: the whole portcullis strategy (transport checks, header checks, `kid`
 //! selection, signature, claims, context) plus RBAC enrichment, against a bare
-//! `jsonwebtoken::decode` of the same token with the same checks, for HS256, ES256, EdDSA and RS256.
+//! `jsonwebtoken::decode` of the same token with the same checks, for HS256, ES256, EdDSA and RS256:
+//! once for a token seen for the first time (the token cache off, so every iteration verifies the
+//! signature) and once for a token seen before (the default: answered by the verified-token cache).
 //!
 //! `cargo bench --bench bearer`
 
@@ -92,26 +94,32 @@ fn bench(c: &mut Criterion) {
             })
         });
 
-        let strategy = BearerStrategy::new(
-            ring,
-            TokenRules::new()
-                .issuer("https://issuer.test")
-                .audience("api"),
-        );
+        let rules = TokenRules::new()
+            .issuer("https://issuer.test")
+            .audience("api");
         let (parts, ()) = Request::get("/books")
             .header("authorization", format!("Bearer {token}"))
             .body(())
             .unwrap_or_else(|e| panic!("{e}"))
             .into_parts();
-        group.bench_function(format!("{name}/portcullis_strategy_and_enrichment"), |b| {
-            b.iter(|| match now(strategy.authenticate(black_box(&parts))) {
-                Outcome::Authenticated(mut ctx) => {
-                    now(policy.enrich(&mut ctx)).unwrap_or_else(|e| panic!("{e}"));
-                    ctx
-                }
-                other => panic!("{other:?}"),
-            })
-        });
+        let variants = [
+            (
+                "portcullis_strategy_and_enrichment",
+                BearerStrategy::new(ring.clone(), rules.clone()).without_token_cache(),
+            ),
+            ("portcullis_cached_token", BearerStrategy::new(ring, rules)),
+        ];
+        for (variant, strategy) in variants {
+            group.bench_function(format!("{name}/{variant}"), |b| {
+                b.iter(|| match now(strategy.authenticate(black_box(&parts))) {
+                    Outcome::Authenticated(mut ctx) => {
+                        now(policy.enrich(&mut ctx)).unwrap_or_else(|e| panic!("{e}"));
+                        ctx
+                    }
+                    other => panic!("{other:?}"),
+                })
+            });
+        }
     }
     group.finish();
 }

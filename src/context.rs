@@ -103,6 +103,12 @@ impl UserContext {
         Arc::make_mut(&mut self.data)
     }
 
+    /// Whether both are handles to one and the same context (not merely equal ones).
+    #[cfg(test)]
+    pub(crate) fn is_same_as(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.data, &other.data)
+    }
+
     /// Sets the tenant (workspace).
     pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
         self.data_mut().tenant = Some(tenant.into());

@@ -764,3 +764,60 @@ async fn issued_tokens_carry_what_the_verifier_needs() {
         (Some("k"), Algorithm::EdDSA)
     );
 }
+
+/// The app of the cache tests: bearer over `ring` without leeway, so `exp` is exact.
+fn exact_app(ring: KeyRing) -> axum::Router {
+    routes().layer(
+        AuthGateway::new()
+            .strategy(BearerStrategy::new(
+                ring,
+                rules().leeway(std::time::Duration::ZERO),
+            ))
+            .realm("test")
+            .error_renderer(ReasonRenderer)
+            .build()
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_remembered_token_dies_with_the_key_that_verified_it() {
+    let ring = KeyRing::single(Key::generate_hmac("k", Algorithm::HS256).unwrap());
+    let app = exact_app(ring.clone());
+    let token = TokenIssuer::new(ring.clone())
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .issue(&TokenClaims::new("alice"))
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            get_as(&app, "/me", Some(&token)).await.status,
+            StatusCode::OK
+        );
+    }
+    // Same kid, other material (a botched rotation, or a JWKS that changed the key under the same
+    // id): the remembered verification belongs to the old key and must not be served.
+    ring.insert(Key::generate_hmac("k", Algorithm::HS256).unwrap());
+    let reply = get_as(&app, "/me", Some(&token)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.reason(), Some("bad_signature"));
+}
+
+#[tokio::test]
+async fn a_remembered_token_is_never_served_past_its_exp() {
+    let alg = Algorithm::HS256;
+    let mut c = claims("alice", &["viewer"]);
+    c["exp"] = json!(now() + 2);
+    let token = forge(header("HS256", "hs"), c, &encoding_key(alg), alg);
+    let app = exact_app(ring());
+    for _ in 0..3 {
+        assert_eq!(
+            get_as(&app, "/me", Some(&token)).await.status,
+            StatusCode::OK
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let reply = get_as(&app, "/me", Some(&token)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text());
+    assert_eq!(reply.reason(), Some("expired"));
+}

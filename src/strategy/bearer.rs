@@ -12,7 +12,8 @@ use crate::error::{AuthError, TokenRejection};
 use crate::future::MaybeReady;
 use crate::rbac::Permission;
 use crate::token::{
-    ClaimNames, KeyRing, RevocationCheck, TokenRules, TokenVerifier, VerifiedToken,
+    ClaimNames, DEFAULT_TOKEN_CACHE_CAPACITY, DEFAULT_TOKEN_CACHE_TTL, KeyRing, KeySource,
+    RevocationCheck, TokenCache, TokenRules, TokenVerifier, VerifiedToken, token_digest,
 };
 
 /// Default largest `Authorization` header accepted, in bytes (8 KiB + the scheme).
@@ -28,6 +29,10 @@ pub const MAX_ROLES_IN_TOKEN: usize = 256;
 /// - A header over the size cap is refused before anything is parsed.
 /// - Tokens in the query (`?access_token=`) are refused unless [`allow_query`](Self::allow_query)
 ///   is set: URLs end up in logs and `Referer` headers.
+/// - A token that verified is remembered (by its SHA-256, bound to the key that verified it, never
+///   past its `exp`), so the next request with it skips the signature check; revocation is still
+///   asked every time. See [`token_cache`](Self::token_cache) for the rules, and
+///   [`without_token_cache`](Self::without_token_cache) to turn it off.
 ///
 /// ```
 /// use portcullis::strategy::BearerStrategy;
@@ -49,6 +54,27 @@ pub struct BearerStrategy {
     trust_permissions: bool,
     revocation: Option<Arc<dyn RevocationCheck>>,
     method: AuthMethod,
+    cache: Option<CacheConfig>,
+    key_source: Option<Arc<dyn KeySource>>,
+}
+
+/// The token cache and the settings it was made with, so a builder call that changes how
+/// contexts are made can start a fresh one.
+#[derive(Clone, Debug)]
+struct CacheConfig {
+    capacity: u64,
+    max_ttl: std::time::Duration,
+    tokens: TokenCache,
+}
+
+impl CacheConfig {
+    fn new(capacity: u64, max_ttl: std::time::Duration) -> Self {
+        Self {
+            capacity,
+            max_ttl,
+            tokens: TokenCache::new(capacity, max_ttl),
+        }
+    }
 }
 
 impl std::fmt::Debug for BearerStrategy {
@@ -58,6 +84,8 @@ impl std::fmt::Debug for BearerStrategy {
             .field("names", &self.names)
             .field("query_param", &self.query_param)
             .field("revocation", &self.revocation.is_some())
+            .field("cache", &self.cache.as_ref().map(|c| &c.tokens))
+            .field("key_source", &self.key_source.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -80,19 +108,64 @@ impl BearerStrategy {
             trust_permissions: false,
             revocation: None,
             method: AuthMethod::Bearer,
+            cache: Some(CacheConfig::new(
+                DEFAULT_TOKEN_CACHE_CAPACITY,
+                DEFAULT_TOKEN_CACHE_TTL,
+            )),
+            key_source: None,
         }
+    }
+
+    /// A bearer strategy verifying with the keys an identity provider publishes: the ring of
+    /// `jwks`, which is asked again (single-flight, with a cool-down) whenever a token names a
+    /// `kid` the ring lacks.
+    #[cfg(feature = "jwks")]
+    pub fn from_jwks(jwks: &crate::token::RemoteJwks, rules: TokenRules) -> Self {
+        Self::new(jwks.ring(), rules).key_source(Arc::new(jwks.clone()))
+    }
+
+    /// Asks `source` for a token's key when the ring does not hold its `kid`, then verifies
+    /// again; a source that cannot answer refuses the request with 503.
+    pub fn key_source(mut self, source: Arc<dyn KeySource>) -> Self {
+        self.key_source = Some(source);
+        self
+    }
+
+    /// Keeps up to `capacity` verified tokens, each at most `max_ttl` (default 10,000 and five
+    /// minutes). A token seen again then costs a SHA-256 and a look-up rather than a signature
+    /// check. An entry counts only while the ring still holds the very key that verified it (a
+    /// removed or replaced key ends its entries at once) and never at or after the token's `exp`;
+    /// refusals are never cached; revocation is checked on every request, cached or not.
+    pub fn token_cache(mut self, capacity: u64, max_ttl: std::time::Duration) -> Self {
+        self.cache = Some(CacheConfig::new(capacity, max_ttl));
+        self
+    }
+
+    /// Verifies every token's signature on every request.
+    pub fn without_token_cache(mut self) -> Self {
+        self.cache = None;
+        self
+    }
+
+    /// A builder call changed how a token becomes a context: contexts cached under the old
+    /// settings (possibly shared with a clone of this strategy) must not be served.
+    fn fresh_cache(mut self) -> Self {
+        self.cache = self
+            .cache
+            .map(|old| CacheConfig::new(old.capacity, old.max_ttl));
+        self
     }
 
     /// The claim names to read roles, tenant, scopes, e-mail and permissions from.
     pub fn claim_names(mut self, names: ClaimNames) -> Self {
         self.names = names;
-        self
+        self.fresh_cache()
     }
 
     /// Claims to copy into [`UserContext::claims`].
     pub fn keep_claims<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
         self.keep = names.into_iter().map(Into::into).collect();
-        self
+        self.fresh_cache()
     }
 
     /// Honours permission grants carried in the token's permissions claim: they are added to the
@@ -100,7 +173,7 @@ impl BearerStrategy {
     /// and its permissions claim is not even read. When on, a malformed grant refuses the token.
     pub fn trust_token_permissions(mut self) -> Self {
         self.trust_permissions = true;
-        self
+        self.fresh_cache()
     }
 
     /// Consults `check` after a token verifies: revoked tokens are refused with 401, and a check
@@ -114,7 +187,7 @@ impl BearerStrategy {
     /// identity marks its own with [`AuthMethod::Identity`] so its routes can tell them apart.
     pub fn method(mut self, method: AuthMethod) -> Self {
         self.method = method;
-        self
+        self.fresh_cache()
     }
 
     /// Also accepts the token in this query parameter (RFC 6750 §2.3; usually `access_token`).
@@ -182,6 +255,30 @@ impl BearerStrategy {
             )),
             (None, None) => Ok(None),
         }
+    }
+
+    /// The context of a token: from the cache when it verified before, else verified now (and
+    /// remembered).
+    fn context_for(&self, token: &str) -> Result<UserContext, TokenRejection> {
+        let Some(cache) = &self.cache else {
+            return self.verifier.verify(token).and_then(|t| self.context_of(t));
+        };
+        // The size cap comes before the digest as it does before any parsing.
+        if token.len() > self.verifier.rules().max_token_bytes {
+            return Err(TokenRejection::TooLarge);
+        }
+        let digest = token_digest(token);
+        if let Some(ctx) = cache.tokens.get(&digest, self.verifier.ring()) {
+            return Ok(ctx);
+        }
+        let verified = self.verifier.verify(token)?;
+        let key = Arc::clone(&verified.key);
+        let exp = verified.claims.get("exp").and_then(Value::as_u64);
+        let ctx = self.context_of(verified)?;
+        if let Some(exp) = exp {
+            cache.tokens.insert(digest, ctx.clone(), key, exp);
+        }
+        Ok(ctx)
     }
 
     fn context_of(&self, token: VerifiedToken) -> Result<UserContext, TokenRejection> {
@@ -285,14 +382,24 @@ impl Strategy for BearerStrategy {
     }
 
     fn authenticate<'a>(&'a self, request: &'a Parts) -> MaybeReady<'a, Outcome> {
-        let ctx = match self.credential(request) {
+        let token = match self.credential(request) {
             Ok(None) => return MaybeReady::ready(Outcome::NotMine),
             Err(error) => return MaybeReady::ready(Outcome::Rejected(error)),
-            Ok(Some(token)) => match self.verifier.verify(token).and_then(|t| self.context_of(t)) {
-                Ok(ctx) => ctx,
-                Err(rejection) => return MaybeReady::ready(refused(rejection)),
-            },
+            Ok(Some(token)) => token,
         };
+        match self.context_for(token) {
+            Ok(ctx) => self.unless_revoked(ctx),
+            Err(TokenRejection::UnknownKey) if self.key_source.is_some() => {
+                MaybeReady::new(self.with_key_from_source(token))
+            }
+            Err(rejection) => MaybeReady::ready(refused(rejection)),
+        }
+    }
+}
+
+impl BearerStrategy {
+    /// The last step: a verified token still has to be unrevoked.
+    fn unless_revoked(&self, ctx: UserContext) -> MaybeReady<'_, Outcome> {
         let Some(check) = &self.revocation else {
             return MaybeReady::ready(Outcome::Authenticated(ctx));
         };
@@ -304,6 +411,26 @@ impl Strategy for BearerStrategy {
             }),
         }
     }
+
+    /// A token whose `kid` the ring lacks: ask the key source, then verify once more.
+    async fn with_key_from_source(&self, token: &str) -> Outcome {
+        let (Some(source), Some(kid)) = (&self.key_source, header_kid(token)) else {
+            return refused(TokenRejection::UnknownKey);
+        };
+        match source.find(&kid).await {
+            Ok(true) => match self.context_for(token) {
+                Ok(ctx) => self.unless_revoked(ctx).await,
+                Err(rejection) => refused(rejection),
+            },
+            Ok(false) => refused(TokenRejection::UnknownKey),
+            Err(error) => Outcome::Rejected(error),
+        }
+    }
+}
+
+/// The `kid` a token's header names (only asked after the verifier parsed that header once).
+fn header_kid(token: &str) -> Option<String> {
+    jsonwebtoken::decode_header(token).ok()?.kid
 }
 
 fn refused(rejection: TokenRejection) -> Outcome {
@@ -322,6 +449,70 @@ fn revocation_outcome(answer: Result<bool, AuthError>, ctx: UserContext) -> Outc
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::{Key, TokenClaims, TokenIssuer};
+
+    fn parts(token: &str) -> Parts {
+        let request = http::Request::get("/")
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .body(())
+            .unwrap_or_else(|e| panic!("{e}"));
+        request.into_parts().0
+    }
+
+    fn authenticated(strategy: &BearerStrategy, token: &str) -> UserContext {
+        let parts = parts(token);
+        let outcome = std::pin::pin!(strategy.authenticate(&parts));
+        let waker = std::task::Waker::noop();
+        match outcome.poll(&mut std::task::Context::from_waker(waker)) {
+            std::task::Poll::Ready(Outcome::Authenticated(ctx)) => ctx,
+            other => panic!("not authenticated: {other:?}"),
+        }
+    }
+
+    fn issued(ring: &KeyRing) -> String {
+        TokenIssuer::new(ring.clone())
+            .issuer("me")
+            .audience("api")
+            .issue(&TokenClaims::new("alice").claim("team", "blue".into()))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_token_seen_again_is_answered_from_the_cache() {
+        let ring = KeyRing::single(Key::generate_ed25519("k").unwrap_or_else(|e| panic!("{e}")));
+        let strategy =
+            BearerStrategy::new(ring.clone(), TokenRules::new().issuer("me").audience("api"));
+        let token = issued(&ring);
+        let first = authenticated(&strategy, &token);
+        let second = authenticated(&strategy, &token);
+        assert!(
+            second.is_same_as(&first),
+            "the second request must reuse the verified context"
+        );
+
+        let uncached = strategy.clone().without_token_cache();
+        let third = authenticated(&uncached, &token);
+        let fourth = authenticated(&uncached, &token);
+        assert!(!fourth.is_same_as(&third));
+        assert_eq!(fourth.subject(), "alice");
+    }
+
+    #[test]
+    fn changing_how_contexts_are_made_starts_a_fresh_cache() {
+        let ring = KeyRing::single(Key::generate_ed25519("k").unwrap_or_else(|e| panic!("{e}")));
+        let plain =
+            BearerStrategy::new(ring.clone(), TokenRules::new().issuer("me").audience("api"));
+        let token = issued(&ring);
+        assert!(authenticated(&plain, &token).claims().get("team").is_none());
+        // A clone configured to keep more claims must not be served the plain strategy's contexts.
+        let keeping = plain.clone().keep_claims(["team"]);
+        assert_eq!(authenticated(&keeping, &token).claims()["team"], "blue");
+        let marked = plain.clone().method(AuthMethod::Identity);
+        assert_eq!(
+            authenticated(&marked, &token).method(),
+            AuthMethod::Identity
+        );
+    }
 
     #[test]
     fn query_parsing() {

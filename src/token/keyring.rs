@@ -50,6 +50,10 @@ pub enum KeyError {
     /// Key generation failed.
     #[error("key generation failed")]
     Generation,
+    /// A JSON Web Key this ring will not take: a secret (`oct`) key, one meant for encryption,
+    /// an unsupported curve, or an RSA modulus outside 2048–8192 bits.
+    #[error("unusable JSON Web Key: {0}")]
+    UnusableJwk(&'static str),
     /// The ring holds no key with this id.
     #[error("no key with id {0:?}")]
     UnknownKid(String),
@@ -87,6 +91,34 @@ fn check_kid(kid: &str) -> Result<(), KeyError> {
         Ok(())
     } else {
         Err(KeyError::InvalidKid)
+    }
+}
+
+/// The signature algorithm a JWK's `alg` names; `None` for encryption algorithms and unknowns.
+fn signature_algorithm(alg: jsonwebtoken::jwk::KeyAlgorithm) -> Option<Algorithm> {
+    use jsonwebtoken::jwk::KeyAlgorithm as K;
+    Some(match alg {
+        K::HS256 => Algorithm::HS256,
+        K::HS384 => Algorithm::HS384,
+        K::HS512 => Algorithm::HS512,
+        K::ES256 => Algorithm::ES256,
+        K::ES384 => Algorithm::ES384,
+        K::RS256 => Algorithm::RS256,
+        K::RS384 => Algorithm::RS384,
+        K::RS512 => Algorithm::RS512,
+        K::PS256 => Algorithm::PS256,
+        K::PS384 => Algorithm::PS384,
+        K::PS512 => Algorithm::PS512,
+        K::EdDSA => Algorithm::EdDSA,
+        _ => return None,
+    })
+}
+
+/// The bit length of a big-endian unsigned integer.
+fn bit_length(bytes: &[u8]) -> usize {
+    match bytes.iter().position(|&b| b != 0) {
+        None => 0,
+        Some(first) => (bytes.len() - first - 1) * 8 + (8 - bytes[first].leading_zeros() as usize),
     }
 }
 
@@ -201,6 +233,96 @@ impl Key {
         };
         key.self_test()?;
         Ok(key)
+    }
+
+    /// A verify-only key from a published JSON Web Key (RFC 7517), as a JWKS endpoint serves it.
+    ///
+    /// The algorithm is pinned here, never left to the tokens: EC keys get ES256 on P-256 and
+    /// ES384 on P-384, OKP keys EdDSA on Ed25519, RSA keys the JWK's `alg` (RS* or PS*) or, when
+    /// it names none, `rsa_default`. A JWK whose `alg` contradicts its key type is refused, as
+    /// are secret (`oct`) keys, keys whose `use` is not `sig` or whose `key_ops` lack `verify`,
+    /// and RSA moduli outside 2048–8192 bits.
+    ///
+    /// ```
+    /// use jsonwebtoken::Algorithm;
+    /// use portcullis::token::Key;
+    ///
+    /// let jwk = serde_json::from_value(serde_json::json!({
+    ///     "kty": "OKP", "crv": "Ed25519", "kid": "k1", "use": "sig",
+    ///     "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+    /// }))?;
+    /// let key = Key::from_jwk(&jwk, Algorithm::RS256)?;
+    /// assert_eq!((key.kid(), key.algorithm()), ("k1", Algorithm::EdDSA));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_jwk(
+        jwk: &jsonwebtoken::jwk::Jwk,
+        rsa_default: Algorithm,
+    ) -> Result<Self, KeyError> {
+        use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, KeyOperations, PublicKeyUse};
+
+        let kid = jwk.common.key_id.as_deref().ok_or(KeyError::InvalidKid)?;
+        check_kid(kid)?;
+        if matches!(&jwk.common.public_key_use, Some(u) if *u != PublicKeyUse::Signature) {
+            return Err(KeyError::UnusableJwk("its use is not sig"));
+        }
+        if matches!(&jwk.common.key_operations, Some(ops) if !ops.contains(&KeyOperations::Verify))
+        {
+            return Err(KeyError::UnusableJwk("its key_ops do not include verify"));
+        }
+        let named = match jwk.common.key_algorithm {
+            None => None,
+            Some(alg) => Some(signature_algorithm(alg).ok_or(KeyError::UnusableJwk(
+                "its alg is not a signature algorithm",
+            ))?),
+        };
+        let alg = match &jwk.algorithm {
+            AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
+                EllipticCurve::P256 => Algorithm::ES256,
+                EllipticCurve::P384 => Algorithm::ES384,
+                _ => return Err(KeyError::UnusableJwk("its curve is not supported")),
+            },
+            AlgorithmParameters::OctetKeyPair(okp) => match okp.curve {
+                EllipticCurve::Ed25519 => Algorithm::EdDSA,
+                _ => return Err(KeyError::UnusableJwk("its curve is not supported")),
+            },
+            AlgorithmParameters::RSA(rsa) => {
+                if rsa.n.len() > 2 * 1024 {
+                    return Err(KeyError::UnusableJwk(
+                        "its RSA modulus is not 2048 to 8192 bits",
+                    ));
+                }
+                let modulus = base64::Engine::decode(
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                    &rsa.n,
+                )
+                .map_err(|_| KeyError::Unparsable)?;
+                if !(2048..=8192).contains(&bit_length(&modulus)) {
+                    return Err(KeyError::UnusableJwk(
+                        "its RSA modulus is not 2048 to 8192 bits",
+                    ));
+                }
+                let alg = named.unwrap_or(rsa_default);
+                if alg.family() != AlgorithmFamily::Rsa {
+                    return Err(KeyError::WrongAlgorithm(alg));
+                }
+                alg
+            }
+            AlgorithmParameters::OctetKey(_) => {
+                return Err(KeyError::UnusableJwk("it is a secret key"));
+            }
+            _ => return Err(KeyError::UnusableJwk("its key type is not supported")),
+        };
+        if named.is_some_and(|n| n != alg) {
+            return Err(KeyError::WrongAlgorithm(alg));
+        }
+        let decoding = DecodingKey::from_jwk(jwk).map_err(|_| KeyError::Unparsable)?;
+        Ok(Self {
+            kid: kid.into(),
+            alg,
+            decoding,
+            encoding: None,
+        })
     }
 
     /// The public half as a JSON Web Key (RFC 7517) with `kid`, `alg` and `use`, for a JWKS
@@ -449,6 +571,17 @@ impl KeyRing {
         outcome
     }
 
+    /// Replaces every key with these verify-only keys, keeping the given key objects (so a key
+    /// that did not change stays the same key to the bearer cache). No key signs afterwards.
+    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
+    pub(crate) fn install(&self, keys: impl IntoIterator<Item = Arc<Key>>) {
+        let mut next = KeySet::default();
+        for key in keys {
+            next.keys.insert(key.kid.clone(), key);
+        }
+        self.current.store(Arc::new(next));
+    }
+
     /// Replaces every key at once (for example after fetching a JWKS).
     pub fn replace(
         &self,
@@ -554,6 +687,108 @@ mod tests {
                 jsonwebtoken::crypto::verify(&signature, b"m", &decoding, key.algorithm());
             assert_eq!(verified.ok(), Some(true), "{}", key.kid());
         }
+    }
+
+    fn jwk_of(value: serde_json::Value) -> jsonwebtoken::jwk::Jwk {
+        serde_json::from_value(value).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn published_keys_are_pinned_by_their_type() {
+        let rsa_pem = include_bytes!("../../tests/keys/rsa_public.pem");
+        let rsa =
+            Key::verifying_pem("r", Algorithm::PS256, rsa_pem).unwrap_or_else(|e| panic!("{e}"));
+        let ec = Key::generate_ecdsa("e", Algorithm::ES384).unwrap_or_else(|e| panic!("{e}"));
+        let ed = Key::generate_ed25519("d").unwrap_or_else(|e| panic!("{e}"));
+        for key in [&rsa, &ec, &ed] {
+            let jwk = jwk_of(key.jwk().unwrap_or_default());
+            let back = Key::from_jwk(&jwk, Algorithm::RS256).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!((back.kid(), back.algorithm()), (key.kid(), key.algorithm()));
+            assert!(!back.can_sign());
+        }
+        // An RSA key that names no algorithm gets the configured default, never the token's.
+        let mut bare = rsa.jwk().unwrap_or_default();
+        bare.as_object_mut().map(|m| m.remove("alg"));
+        let pinned = Key::from_jwk(&jwk_of(bare.clone()), Algorithm::RS384);
+        assert_eq!(pinned.map(|k| k.algorithm()), Ok(Algorithm::RS384));
+        assert!(matches!(
+            Key::from_jwk(&jwk_of(bare), Algorithm::ES256),
+            Err(KeyError::WrongAlgorithm(_))
+        ));
+    }
+
+    #[test]
+    fn unusable_published_keys_are_refused() {
+        let ec = Key::generate_ecdsa("e", Algorithm::ES256).unwrap_or_else(|e| panic!("{e}"));
+        let good = ec.jwk().unwrap_or_default();
+        let with = |field: &str, value: serde_json::Value| {
+            let mut jwk = good.clone();
+            jwk[field] = value;
+            Key::from_jwk(&jwk_of(jwk), Algorithm::RS256).map(|_| ())
+        };
+        assert!(matches!(
+            with("alg", "ES384".into()),
+            Err(KeyError::WrongAlgorithm(_))
+        ));
+        assert!(matches!(
+            with("alg", "RS256".into()),
+            Err(KeyError::WrongAlgorithm(_))
+        ));
+        assert!(matches!(
+            with("alg", "RSA-OAEP".into()),
+            Err(KeyError::UnusableJwk(_))
+        ));
+        assert!(matches!(
+            with("use", "enc".into()),
+            Err(KeyError::UnusableJwk(_))
+        ));
+        assert!(matches!(
+            with("key_ops", serde_json::json!(["sign"])),
+            Err(KeyError::UnusableJwk(_))
+        ));
+        assert!(matches!(with("kid", "".into()), Err(KeyError::InvalidKid)));
+        assert_eq!(with("key_ops", serde_json::json!(["verify"])), Ok(()));
+        let mut no_kid = good.clone();
+        no_kid.as_object_mut().map(|m| m.remove("kid"));
+        assert!(matches!(
+            Key::from_jwk(&jwk_of(no_kid), Algorithm::RS256),
+            Err(KeyError::InvalidKid)
+        ));
+
+        let secret = jwk_of(
+            serde_json::json!({"kty": "oct", "kid": "s", "k": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}),
+        );
+        assert!(matches!(
+            Key::from_jwk(&secret, Algorithm::RS256),
+            Err(KeyError::UnusableJwk(_))
+        ));
+        let p521 = jwk_of(
+            serde_json::json!({"kty": "EC", "crv": "P-521", "kid": "p", "x": "AA", "y": "AA"}),
+        );
+        assert!(matches!(
+            Key::from_jwk(&p521, Algorithm::RS256),
+            Err(KeyError::UnusableJwk(_))
+        ));
+        // A 1024-bit modulus (top bit set, 128 bytes) is too weak; 2048 bits with leading zero
+        // bytes in the encoding still counts as 2048.
+        let n = |bytes: Vec<u8>| {
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+        };
+        let rsa =
+            |n: String| jwk_of(serde_json::json!({"kty": "RSA", "kid": "r", "n": n, "e": "AQAB"}));
+        let weak = rsa(n([vec![0x80], vec![1; 127]].concat()));
+        assert!(matches!(
+            Key::from_jwk(&weak, Algorithm::RS256),
+            Err(KeyError::UnusableJwk(_))
+        ));
+        let padded = rsa(n([vec![0, 0, 0x80], vec![1; 255]].concat()));
+        assert_eq!(
+            Key::from_jwk(&padded, Algorithm::RS256).map(|k| k.algorithm()),
+            Ok(Algorithm::RS256)
+        );
+        assert_eq!(bit_length(&[0, 0, 1]), 1);
+        assert_eq!(bit_length(&[0x80, 0]), 16);
+        assert_eq!(bit_length(&[]), 0);
     }
 
     #[test]

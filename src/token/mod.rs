@@ -3,19 +3,32 @@
 //!
 //! Signature work is done by [`jsonwebtoken`] on its `aws_lc_rs` backend (chosen by measurement:
 //! see BENCHMARKS.md). What is ours is the policy around it: pinned algorithms, `kid` selection,
-//! exact issuer matching, size caps and the refusal of `crit`.
+//! exact issuer matching, size caps and the refusal of `crit`; the cache of verified tokens; and,
+//! with the `jwks` feature, keys fetched from a provider's JWKS URL with single-flight refresh.
 
+mod cache;
 mod claims;
 mod issue;
+#[cfg(feature = "jwks")]
+mod jwks;
 mod keyring;
 mod revocation;
+mod source;
 mod verify;
 
+pub use cache::{DEFAULT_TOKEN_CACHE_CAPACITY, DEFAULT_TOKEN_CACHE_TTL};
+pub(crate) use cache::{TokenCache, token_digest};
 pub use claims::ClaimNames;
 pub use issue::{DEFAULT_TTL, IssueError, TokenClaims, TokenIssuer};
 pub use jsonwebtoken::Algorithm;
+#[cfg(feature = "jwks")]
+pub use jwks::{
+    DEFAULT_JWKS_COOLDOWN, DEFAULT_JWKS_MAX_BYTES, DEFAULT_JWKS_TIMEOUT, JwksBuilder, JwksError,
+    MAX_JWKS_KEYS, RemoteJwks,
+};
 pub use keyring::{Key, KeyError, KeyRing, KeySet, MAX_KID_LEN, algorithm_name, generate_pkcs8};
 pub use revocation::{DEFAULT_REVOCATION_TTL, RevocationCache, RevocationCheck};
+pub use source::KeySource;
 pub use verify::{
     DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, MAX_LEEWAY, TokenRules, TokenVerifier, VerifiedToken,
 };

@@ -11,7 +11,9 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
-use super::keyring::KeyRing;
+use std::sync::Arc;
+
+use super::keyring::{Key, KeyRing};
 use crate::error::TokenRejection;
 
 /// Default largest token accepted, in bytes (8 KiB).
@@ -118,6 +120,8 @@ pub struct VerifiedToken {
     pub kid: String,
     /// The claims.
     pub claims: Map<String, Value>,
+    /// The key itself, so a cache can tell whether the ring still holds it.
+    pub(crate) key: Arc<Key>,
 }
 
 /// Verifies JWTs with the keys of a [`KeyRing`] and a set of [`TokenRules`].
@@ -255,6 +259,7 @@ impl TokenVerifier {
         Ok(VerifiedToken {
             kid: kid.to_owned(),
             claims,
+            key: Arc::clone(key),
         })
     }
 }

@@ -1,0 +1,387 @@
+//! Keys published by an identity provider at a JWKS URL (RFC 7517), fetched into a [`KeyRing`].
+//!
+//! A [`RemoteJwks`] owns a ring that a [`BearerStrategy`](crate::strategy::BearerStrategy)
+//! verifies with. It is fetched when asked ([`RemoteJwks::refresh`]), on a timer
+//! ([`RemoteJwks::spawn_refresher`]), and when a token names a `kid` the ring does not hold,
+//! which is how a provider's key rotation reaches us: the provider publishes its new key, starts
+//! signing with it, and the first request that carries the new `kid` brings the new document.
+//!
+//! - **One fetch per rotation.** Fetches are single-flight: however many requests see the new
+//!   `kid` at once, one fetch runs and the others wait for it, then find the key in the ring.
+//! - **No fetch storms.** A `kid` that the last document did not hold fetches again only after a
+//!   cool-down (10 s by default), so tokens with made-up key ids cannot make us hammer the
+//!   provider; in the meantime they are refused as unknown keys (401).
+//! - **Fail closed, keep serving.** When the provider cannot be reached or answers nonsense, the
+//!   ring keeps the keys it has (tokens they verify keep working) and a token naming an unknown
+//!   `kid` is refused with 503, not 401: we cannot tell whether it is good.
+//! - **Bounded.** The document is read up to 64 KiB (checked on `Content-Length` and again while
+//!   reading), at most 64 keys are taken, redirects are not followed, and a fetch times out after
+//!   5 s. The URL must be `https`, except on a loopback host.
+//! - **Pinned.** Each published key is pinned to one algorithm by its type ([`Key::from_jwk`]);
+//!   secret (`oct`) and encryption keys are skipped. A key whose JWK is unchanged between two
+//!   documents stays the same key object, so tokens it verified stay in the bearer cache; a key
+//!   that is gone from the document leaves the ring at once.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use portcullis::AuthGateway;
+//! use portcullis::strategy::BearerStrategy;
+//! use portcullis::token::{RemoteJwks, TokenRules};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let jwks = RemoteJwks::builder("https://login.example.com/.well-known/jwks.json").build()?;
+//! jwks.refresh().await?;                             // the first document, before serving
+//! let _refresher = jwks.spawn_refresher(Duration::from_secs(300));
+//! let gateway = AuthGateway::new()
+//!     .strategy(BearerStrategy::from_jwks(&jwks, TokenRules::new()
+//!         .issuer("https://login.example.com")
+//!         .audience("my-api")))
+//!     .build()?;
+//! # let _ = gateway; Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::jwk::Jwk;
+use serde_json::Value;
+
+use super::keyring::{Key, KeyRing, MAX_KID_LEN};
+use super::source::KeySource;
+use crate::error::AuthError;
+use crate::future::MaybeReady;
+
+/// Default time a fetch may take.
+pub const DEFAULT_JWKS_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default pause before an unknown `kid` may fetch the document again.
+pub const DEFAULT_JWKS_COOLDOWN: Duration = Duration::from_secs(10);
+/// Default largest document read, in bytes.
+pub const DEFAULT_JWKS_MAX_BYTES: usize = 64 * 1024;
+/// Most keys taken from one document.
+pub const MAX_JWKS_KEYS: usize = 64;
+
+/// Why a JWKS could not be fetched or used. The ring is unchanged in every case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwksError {
+    /// The URL is not `https` (nor `http` on a loopback host), or cannot be parsed.
+    #[error("the JWKS URL must be https (plain http only on a loopback host)")]
+    InsecureUrl,
+    /// The request failed (connection, timeout, TLS).
+    #[error("the JWKS could not be fetched: {0}")]
+    Transport(String),
+    /// The provider answered with another status than 200.
+    #[error("the JWKS endpoint answered {0}")]
+    Status(u16),
+    /// The document is larger than allowed.
+    #[error("the JWKS document is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The document is not a JWK set (`{"keys": [...]}`).
+    #[error("the JWKS document is not a JWK set")]
+    Malformed,
+    /// The document holds no key this ring can use.
+    #[error("the JWKS document holds no usable signing key")]
+    NoUsableKey,
+}
+
+/// A JWKS URL and the ring its keys are fetched into. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct RemoteJwks {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: reqwest::Url,
+    http: reqwest::Client,
+    ring: KeyRing,
+    rsa_default: Algorithm,
+    max_bytes: usize,
+    cooldown: Duration,
+    fetches: AtomicU64,
+    // Held across the fetch on purpose: this is the single flight. Only requests whose `kid` the
+    // ring lacks (and the refresher) ever wait on it; known keys never touch it.
+    flight: tokio::sync::Mutex<Flight>,
+}
+
+#[derive(Default)]
+struct Flight {
+    /// When an unknown `kid` last made us fetch, and whether that fetch failed.
+    last_miss: Option<(Instant, bool)>,
+    /// The keys of the last document, with the JWK each came from.
+    published: HashMap<String, (Jwk, Arc<Key>)>,
+}
+
+impl std::fmt::Debug for RemoteJwks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteJwks")
+            .field("url", &self.inner.url.as_str())
+            .field("ring", &self.inner.ring)
+            .field("fetches", &self.fetches())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings of a [`RemoteJwks`], from [`RemoteJwks::builder`].
+#[derive(Debug, Clone)]
+pub struct JwksBuilder {
+    url: String,
+    timeout: Duration,
+    cooldown: Duration,
+    max_bytes: usize,
+    rsa_default: Algorithm,
+}
+
+impl JwksBuilder {
+    /// How long one fetch may take (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long after a fetch caused by an unknown `kid` the next such fetch may run
+    /// (default 10 s).
+    pub fn cooldown(mut self, cooldown: Duration) -> Self {
+        self.cooldown = cooldown;
+        self
+    }
+
+    /// Largest document read, in bytes (default 64 KiB).
+    pub fn max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// The algorithm of RSA keys whose JWK names none (default RS256).
+    pub fn rsa_algorithm(mut self, alg: Algorithm) -> Self {
+        self.rsa_default = alg;
+        self
+    }
+
+    /// Checks the URL and makes the source; nothing is fetched yet.
+    pub fn build(self) -> Result<RemoteJwks, JwksError> {
+        let url = reqwest::Url::parse(&self.url).map_err(|_| JwksError::InsecureUrl)?;
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            None => false,
+        };
+        let secure = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+        if !secure || url.host().is_none() {
+            return Err(JwksError::InsecureUrl);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| JwksError::Transport(e.to_string()))?;
+        Ok(RemoteJwks {
+            inner: Arc::new(Inner {
+                url,
+                http,
+                ring: KeyRing::new(),
+                rsa_default: self.rsa_default,
+                max_bytes: self.max_bytes,
+                cooldown: self.cooldown,
+                fetches: AtomicU64::new(0),
+                flight: tokio::sync::Mutex::new(Flight::default()),
+            }),
+        })
+    }
+}
+
+impl RemoteJwks {
+    /// A source for the JWKS at `url`, with the defaults above.
+    pub fn builder(url: impl Into<String>) -> JwksBuilder {
+        JwksBuilder {
+            url: url.into(),
+            timeout: DEFAULT_JWKS_TIMEOUT,
+            cooldown: DEFAULT_JWKS_COOLDOWN,
+            max_bytes: DEFAULT_JWKS_MAX_BYTES,
+            rsa_default: Algorithm::RS256,
+        }
+    }
+
+    /// The ring the published keys are kept in (verify-only keys; nothing here can sign).
+    pub fn ring(&self) -> KeyRing {
+        self.inner.ring.clone()
+    }
+
+    /// How many times the document has been fetched (successfully or not).
+    pub fn fetches(&self) -> u64 {
+        self.inner.fetches.load(Ordering::Relaxed)
+    }
+
+    /// Fetches the document now and installs its keys; returns how many keys the ring holds.
+    /// On any error the ring keeps the keys it had.
+    pub async fn refresh(&self) -> Result<usize, JwksError> {
+        let mut flight = self.inner.flight.lock().await;
+        self.fetch_and_install(&mut flight).await
+    }
+
+    /// Refreshes every `every` in a background task (errors are logged and the keys kept).
+    /// Aborting the handle stops it.
+    pub fn spawn_refresher(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.tick().await; // the first tick is immediate; the caller refreshed already
+            loop {
+                ticks.tick().await;
+                if let Err(error) = this.refresh().await {
+                    tracing::warn!(url = %this.inner.url, %error, "JWKS refresh failed; keeping the current keys");
+                }
+            }
+        })
+    }
+
+    async fn find_kid(&self, kid: &str) -> Result<bool, AuthError> {
+        let held = |ring: &KeyRing| ring.snapshot().get(kid).is_some();
+        if held(&self.inner.ring) {
+            return Ok(true);
+        }
+        if kid.is_empty() || kid.len() > MAX_KID_LEN {
+            return Ok(false);
+        }
+        let mut flight = self.inner.flight.lock().await;
+        // Whoever held the flight before us may have brought the key.
+        if held(&self.inner.ring) {
+            return Ok(true);
+        }
+        if let Some((at, failed)) = flight.last_miss
+            && at.elapsed() < self.inner.cooldown
+        {
+            return if failed {
+                Err(AuthError::Unavailable)
+            } else {
+                Ok(false)
+            };
+        }
+        let outcome = self.fetch_and_install(&mut flight).await;
+        flight.last_miss = Some((Instant::now(), outcome.is_err()));
+        match outcome {
+            Ok(_) => Ok(held(&self.inner.ring)),
+            Err(error) => {
+                tracing::warn!(url = %self.inner.url, %error, "JWKS fetch for an unknown key id failed");
+                Err(AuthError::Unavailable)
+            }
+        }
+    }
+
+    async fn fetch_and_install(&self, flight: &mut Flight) -> Result<usize, JwksError> {
+        self.inner.fetches.fetch_add(1, Ordering::Relaxed);
+        let body = self.fetch().await?;
+        let document: Value = serde_json::from_slice(&body).map_err(|_| JwksError::Malformed)?;
+        let listed = document
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or(JwksError::Malformed)?;
+        let mut next: HashMap<String, (Jwk, Arc<Key>)> = HashMap::new();
+        let mut twice = std::collections::HashSet::new();
+        for value in listed.iter().take(MAX_JWKS_KEYS) {
+            let Ok(jwk) = serde_json::from_value::<Jwk>(value.clone()) else {
+                tracing::debug!("JWKS entry skipped: not a JWK");
+                continue;
+            };
+            let Some(kid) = jwk.common.key_id.clone() else {
+                tracing::debug!("JWKS entry skipped: no kid");
+                continue;
+            };
+            if twice.contains(&kid) || next.remove(&kid).is_some() {
+                // Two keys under one id cannot be told apart: take neither.
+                tracing::warn!(
+                    kid,
+                    "JWKS lists a key id more than once; all its entries skipped"
+                );
+                twice.insert(kid);
+                continue;
+            }
+            let key = match flight.published.get(&kid) {
+                Some((old, key)) if *old == jwk => Arc::clone(key),
+                _ => match Key::from_jwk(&jwk, self.inner.rsa_default) {
+                    Ok(key) => Arc::new(key),
+                    Err(error) => {
+                        tracing::debug!(kid, %error, "JWKS entry skipped");
+                        continue;
+                    }
+                },
+            };
+            next.insert(kid, (jwk, key));
+        }
+        if next.is_empty() {
+            return Err(JwksError::NoUsableKey);
+        }
+        self.inner
+            .ring
+            .install(next.values().map(|(_, key)| Arc::clone(key)));
+        let count = next.len();
+        flight.published = next;
+        Ok(count)
+    }
+
+    async fn fetch(&self) -> Result<Vec<u8>, JwksError> {
+        let transport = |e: reqwest::Error| JwksError::Transport(e.without_url().to_string());
+        let mut response = self
+            .inner
+            .http
+            .get(self.inner.url.clone())
+            .header(http::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(transport)?;
+        if response.status() != http::StatusCode::OK {
+            return Err(JwksError::Status(response.status().as_u16()));
+        }
+        let max = self.inner.max_bytes;
+        if response
+            .content_length()
+            .is_some_and(|len| len > max as u64)
+        {
+            return Err(JwksError::TooLarge(max));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > max {
+                return Err(JwksError::TooLarge(max));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+impl KeySource for RemoteJwks {
+    fn find<'a>(&'a self, kid: &'a str) -> MaybeReady<'a, Result<bool, AuthError>> {
+        if self.inner.ring.snapshot().get(kid).is_some() {
+            return MaybeReady::ready(Ok(true));
+        }
+        MaybeReady::new(self.find_kid(kid))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_https_or_loopback_http() {
+        let build = |url: &str| RemoteJwks::builder(url).build().map(|_| ());
+        assert_eq!(build("https://idp.example.com/jwks"), Ok(()));
+        assert_eq!(build("http://127.0.0.1:8080/jwks"), Ok(()));
+        assert_eq!(build("http://[::1]:8080/jwks"), Ok(()));
+        assert_eq!(build("http://localhost/jwks"), Ok(()));
+        assert_eq!(
+            build("http://idp.example.com/jwks"),
+            Err(JwksError::InsecureUrl)
+        );
+        assert_eq!(
+            build("http://127.0.0.1.example.com/jwks"),
+            Err(JwksError::InsecureUrl)
+        );
+        assert_eq!(build("file:///etc/jwks.json"), Err(JwksError::InsecureUrl));
+        assert_eq!(build("not a url"), Err(JwksError::InsecureUrl));
+    }
+}

@@ -1,0 +1,402 @@
+//! Keys from a provider's JWKS URL, against a real HTTP server on loopback that can rotate its
+//! keys, fail, stall and serve nonsense: rotation costs one fetch however many requests see the
+//! new `kid`, made-up key ids cannot make us hammer the provider, a key gone from the document is
+//! refused at once, and no bad document changes the ring.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use common::*;
+use http::StatusCode;
+use jsonwebtoken::Algorithm;
+use portcullis::AuthGateway;
+use portcullis::strategy::BearerStrategy;
+use portcullis::token::{JwksError, Key, KeyRing, RemoteJwks, TokenClaims, TokenIssuer};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What the provider's JWKS endpoint answers.
+#[derive(Clone)]
+enum Serve {
+    Document(Value),
+    Status(StatusCode),
+    Body(&'static str),
+    Redirect(&'static str),
+    Stall(Duration),
+}
+
+#[derive(Clone)]
+struct Provider {
+    serve: Arc<Mutex<Serve>>,
+    hits: Arc<AtomicU64>,
+    url: String,
+}
+
+impl Provider {
+    async fn start(first: Serve) -> Self {
+        let serve = Arc::new(Mutex::new(first));
+        let hits = Arc::new(AtomicU64::new(0));
+        let state = (serve.clone(), hits.clone());
+        let app = Router::new()
+            .route("/jwks", get(jwks_endpoint))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            serve,
+            hits,
+            url: format!("http://{addr}/jwks"),
+        }
+    }
+
+    fn serve(&self, what: Serve) {
+        *self.serve.lock().unwrap() = what;
+    }
+
+    fn publish(&self, keys: &[&Key]) {
+        let keys: Vec<Value> = keys.iter().map(|k| k.jwk().unwrap()).collect();
+        self.serve(Serve::Document(json!({ "keys": keys })));
+    }
+
+    fn hits(&self) -> u64 {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+async fn jwks_endpoint(
+    State((serve, hits)): State<(Arc<Mutex<Serve>>, Arc<AtomicU64>)>,
+) -> Response {
+    hits.fetch_add(1, Ordering::SeqCst);
+    let what = serve.lock().unwrap().clone();
+    match what {
+        Serve::Document(doc) => axum::Json(doc).into_response(),
+        Serve::Status(status) => status.into_response(),
+        Serve::Body(text) => text.into_response(),
+        Serve::Redirect(to) => (StatusCode::FOUND, [("location", to)]).into_response(),
+        Serve::Stall(pause) => {
+            tokio::time::sleep(pause).await;
+            axum::Json(json!({"keys": []})).into_response()
+        }
+    }
+}
+
+fn signing_key(kid: &str) -> Key {
+    Key::generate_ecdsa(kid, Algorithm::ES256).unwrap()
+}
+
+/// A token as the provider signs it with `key`.
+fn token_of(key: &Key) -> String {
+    TokenIssuer::new(KeyRing::single(key.clone()))
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .issue(&TokenClaims::new("alice").roles(["viewer"]))
+        .unwrap()
+}
+
+fn app_over(jwks: &RemoteJwks) -> Router {
+    routes().layer(
+        AuthGateway::new()
+            .strategy(BearerStrategy::from_jwks(jwks, rules()))
+            .realm("test")
+            .error_renderer(ReasonRenderer)
+            .build()
+            .unwrap(),
+    )
+}
+
+async fn jwks_for(provider: &Provider) -> RemoteJwks {
+    let jwks = RemoteJwks::builder(&provider.url).build().unwrap();
+    jwks.refresh().await.unwrap();
+    jwks
+}
+
+#[tokio::test]
+async fn rotation_costs_one_fetch_however_many_requests_see_the_new_kid() {
+    let (old, new) = (signing_key("2026-11"), signing_key("2026-12"));
+    let provider = Provider::start(Serve::Status(StatusCode::NOT_FOUND)).await;
+    provider.publish(&[&old]);
+    let jwks = jwks_for(&provider).await;
+    let app = app_over(&jwks);
+    let old_token = token_of(&old);
+    assert_eq!(
+        get_as(&app, "/me", Some(&old_token)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!((provider.hits(), jwks.fetches()), (1, 1));
+
+    // The provider publishes its next key and signs with it; 64 requests carry it at once.
+    provider.publish(&[&old, &new]);
+    let new_token = token_of(&new);
+    let requests: Vec<_> = (0..64)
+        .map(|_| {
+            let (app, token) = (app.clone(), new_token.clone());
+            tokio::spawn(async move { get_as(&app, "/me", Some(&token)).await.status })
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(
+        provider.hits(),
+        2,
+        "one fetch for the rotation, not one per request"
+    );
+    assert_eq!(jwks.fetches(), 2);
+    assert_eq!(jwks.ring().snapshot().kids(), ["2026-11", "2026-12"]);
+    // Tokens of the old key keep working while it is published; nothing else is fetched.
+    assert_eq!(
+        get_as(&app, "/me", Some(&old_token)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(provider.hits(), 2);
+}
+
+#[tokio::test]
+async fn made_up_key_ids_cannot_make_us_hammer_the_provider() {
+    let key = signing_key("real");
+    let provider = Provider::start(Serve::Status(StatusCode::NOT_FOUND)).await;
+    provider.publish(&[&key]);
+    let jwks = jwks_for(&provider).await;
+    let app = app_over(&jwks);
+    for i in 0..50 {
+        let forged = forge(
+            json!({"alg": "ES256", "kid": format!("made-up-{i}")}),
+            claims("mallory", &["admin"]),
+            &encoding_key(Algorithm::ES256),
+            Algorithm::ES256,
+        );
+        let reply = get_as(&app, "/me", Some(&forged)).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(reply.reason(), Some("unknown_key"));
+    }
+    assert_eq!(
+        provider.hits(),
+        2,
+        "the first made-up kid may fetch once; the rest wait out the cool-down"
+    );
+}
+
+#[tokio::test]
+async fn a_key_gone_from_the_document_is_refused_at_once() {
+    let (a, b) = (signing_key("a"), signing_key("b"));
+    let provider = Provider::start(Serve::Status(StatusCode::NOT_FOUND)).await;
+    provider.publish(&[&a, &b]);
+    let jwks = jwks_for(&provider).await;
+    let app = app_over(&jwks);
+    let token = token_of(&a);
+    for _ in 0..2 {
+        // The second request is answered by the verified-token cache.
+        assert_eq!(
+            get_as(&app, "/me", Some(&token)).await.status,
+            StatusCode::OK
+        );
+    }
+    // Key `a` is withdrawn (compromised, say): the next refresh drops it from the ring.
+    provider.publish(&[&b]);
+    assert_eq!(jwks.refresh().await, Ok(1));
+    let reply = get_as(&app, "/me", Some(&token)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.reason(), Some("unknown_key"));
+    assert_eq!(
+        get_as(&app, "/me", Some(&token_of(&b))).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_provider_that_is_down_keeps_known_keys_and_fails_closed_on_unknown_ones() {
+    let (known, unseen) = (signing_key("known"), signing_key("unseen"));
+    let provider = Provider::start(Serve::Status(StatusCode::NOT_FOUND)).await;
+    provider.publish(&[&known]);
+    let jwks = jwks_for(&provider).await;
+    let app = app_over(&jwks);
+    provider.serve(Serve::Status(StatusCode::INTERNAL_SERVER_ERROR));
+
+    assert_eq!(
+        get_as(&app, "/me", Some(&token_of(&known))).await.status,
+        StatusCode::OK
+    );
+    // We cannot tell whether a token of an unseen key is good: 503, never 200, and not 401
+    // (which would tell the client to throw a possibly good token away).
+    for _ in 0..3 {
+        let reply = get_as(&app, "/me", Some(&token_of(&unseen))).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            reply.text()
+        );
+    }
+    assert_eq!(
+        provider.hits(),
+        2,
+        "the failed fetch is not retried inside the cool-down"
+    );
+    assert_eq!(jwks.refresh().await, Err(JwksError::Status(500)));
+    assert_eq!(jwks.ring().snapshot().kids(), ["known"]);
+}
+
+/// Serves one chunked response with no `Content-Length`, larger than `bytes`, then closes.
+async fn chunked_server(bytes: usize) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            // Read the request first: closing a socket with unread data resets the connection.
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+            let _ = socket.write_all(head.as_bytes()).await;
+            let chunk = format!("{:x}\r\n{}\r\n", 1024, " ".repeat(1024));
+            for _ in 0..bytes / 1024 + 2 {
+                if socket.write_all(chunk.as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+            let _ = socket.write_all(b"0\r\n\r\n").await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn no_bad_document_changes_the_ring() {
+    let good = signing_key("good");
+    let provider = Provider::start(Serve::Status(StatusCode::NOT_FOUND)).await;
+    provider.publish(&[&good]);
+    let jwks = RemoteJwks::builder(&provider.url)
+        .timeout(Duration::from_millis(300))
+        .max_bytes(4096)
+        .build()
+        .unwrap();
+    jwks.refresh().await.unwrap();
+
+    let oct = json!({"kty": "oct", "kid": "s", "k": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"});
+    let mut mislabelled = signing_key("m").jwk().unwrap();
+    mislabelled["alg"] = "RS256".into();
+    let mut encryption = signing_key("enc").jwk().unwrap();
+    encryption["use"] = "enc".into();
+    let twin_a = signing_key("twin").jwk().unwrap();
+    let twin_b = signing_key("twin").jwk().unwrap();
+    let big = json!({"keys": [], "padding": "x".repeat(5000)});
+    type Expected = fn(&JwksError) -> bool;
+    let cases: Vec<(&str, Serve, Expected)> = vec![
+        ("not JSON", Serve::Body("<html>oops</html>"), |e| {
+            *e == JwksError::Malformed
+        }),
+        (
+            "no key list",
+            Serve::Document(json!({"keys": "all of them"})),
+            |e| *e == JwksError::Malformed,
+        ),
+        (
+            "only a secret key",
+            Serve::Document(json!({"keys": [oct]})),
+            |e| *e == JwksError::NoUsableKey,
+        ),
+        (
+            "an EC key labelled RS256",
+            Serve::Document(json!({"keys": [mislabelled]})),
+            |e| *e == JwksError::NoUsableKey,
+        ),
+        (
+            "an encryption key",
+            Serve::Document(json!({"keys": [encryption]})),
+            |e| *e == JwksError::NoUsableKey,
+        ),
+        (
+            "one kid, two keys",
+            Serve::Document(json!({"keys": [twin_a, twin_b]})),
+            |e| *e == JwksError::NoUsableKey,
+        ),
+        ("over the size cap", Serve::Document(big), |e| {
+            *e == JwksError::TooLarge(4096)
+        }),
+        ("a redirect", Serve::Redirect("/elsewhere"), |e| {
+            *e == JwksError::Status(302)
+        }),
+        (
+            "an error status",
+            Serve::Status(StatusCode::SERVICE_UNAVAILABLE),
+            |e| *e == JwksError::Status(503),
+        ),
+        (
+            "a stall past the timeout",
+            Serve::Stall(Duration::from_secs(3)),
+            |e| matches!(e, JwksError::Transport(_)),
+        ),
+    ];
+    for (name, serve, expected) in cases {
+        provider.serve(serve);
+        let outcome = jwks.refresh().await;
+        assert!(outcome.as_ref().is_err_and(expected), "{name}: {outcome:?}");
+        assert_eq!(
+            jwks.ring().snapshot().kids(),
+            ["good"],
+            "{name} changed the ring"
+        );
+    }
+
+    // A body streamed without Content-Length is cut off at the cap too.
+    let addr = chunked_server(8192).await;
+    let streamed = RemoteJwks::builder(format!("http://{addr}/jwks"))
+        .max_bytes(4096)
+        .build()
+        .unwrap();
+    assert_eq!(streamed.refresh().await, Err(JwksError::TooLarge(4096)));
+    assert!(streamed.ring().snapshot().is_empty());
+}
+
+#[tokio::test]
+async fn a_published_key_accepts_only_its_own_algorithm() {
+    let key = signing_key("ec");
+    let provider = Provider::start(Serve::Status(StatusCode::NOT_FOUND)).await;
+    provider.publish(&[&key]);
+    let jwks = jwks_for(&provider).await;
+    let app = app_over(&jwks);
+    // Key confusion: HS256 keyed with the published public key's bytes, under its kid.
+    let jwk = key.jwk().unwrap();
+    let secret = format!(
+        "{}{}",
+        jwk["x"].as_str().unwrap(),
+        jwk["y"].as_str().unwrap()
+    );
+    let forged = forge(
+        json!({"alg": "HS256", "kid": "ec"}),
+        claims("mallory", &["admin"]),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        Algorithm::HS256,
+    );
+    let reply = get_as(&app, "/me", Some(&forged)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.reason(), Some("algorithm_mismatch"));
+    assert_eq!(provider.hits(), 1, "a known kid never fetches");
+}
+
+#[tokio::test]
+async fn the_refresher_picks_up_new_documents() {
+    let (a, b) = (signing_key("a"), signing_key("b"));
+    let provider = Provider::start(Serve::Status(StatusCode::NOT_FOUND)).await;
+    provider.publish(&[&a]);
+    let jwks = jwks_for(&provider).await;
+    let refresher = jwks.spawn_refresher(Duration::from_millis(100));
+    provider.publish(&[&b]);
+    for _ in 0..50 {
+        if jwks.ring().snapshot().kids() == ["b"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(jwks.ring().snapshot().kids(), ["b"]);
+    refresher.abort();
+}

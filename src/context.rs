@@ -49,6 +49,15 @@ pub enum AuthMethod {
 pub struct UserContext {
     // Shared so that extractors hand out clones for the cost of a reference count.
     data: Arc<ContextData>,
+    // Apart from the rest: enrichment sets it on every request, and a context shared with a
+    // cache (the bearer and API key strategies keep theirs) must not be copied whole for that.
+    permissions: Arc<PermissionSet>,
+}
+
+/// The empty set every new context starts with, shared rather than allocated per context.
+fn no_permissions() -> Arc<PermissionSet> {
+    static EMPTY: std::sync::OnceLock<Arc<PermissionSet>> = std::sync::OnceLock::new();
+    Arc::clone(EMPTY.get_or_init(|| Arc::new(PermissionSet::empty())))
 }
 
 #[derive(Clone, Serialize)]
@@ -59,7 +68,6 @@ struct ContextData {
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<String>,
     roles: Vec<String>,
-    permissions: Arc<PermissionSet>,
     method: AuthMethod,
     scopes: Vec<String>,
     #[serde(skip_serializing_if = "Map::is_empty")]
@@ -84,7 +92,6 @@ impl UserContext {
             tenant: None,
             email: None,
             roles: Vec::new(),
-            permissions: Arc::new(PermissionSet::empty()),
             method,
             scopes: Vec::new(),
             claims: Map::new(),
@@ -96,6 +103,7 @@ impl UserContext {
         };
         Self {
             data: Arc::new(data),
+            permissions: no_permissions(),
         }
     }
 
@@ -106,7 +114,7 @@ impl UserContext {
     /// Whether both are handles to one and the same context (not merely equal ones).
     #[cfg(test)]
     pub(crate) fn is_same_as(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.data, &other.data)
+        Arc::ptr_eq(&self.data, &other.data) && Arc::ptr_eq(&self.permissions, &other.permissions)
     }
 
     /// Sets the tenant (workspace).
@@ -187,12 +195,12 @@ impl UserContext {
 
     /// Sets the compiled permissions (what enrichment does).
     pub fn with_permissions(mut self, permissions: Arc<PermissionSet>) -> Self {
-        self.data_mut().permissions = permissions;
+        self.permissions = permissions;
         self
     }
 
     pub(crate) fn set_permissions(&mut self, permissions: Arc<PermissionSet>) {
-        self.data_mut().permissions = permissions;
+        self.permissions = permissions;
     }
 
     /// The subject (user or service) id.
@@ -225,12 +233,12 @@ impl UserContext {
 
     /// The compiled permissions.
     pub fn permissions(&self) -> &PermissionSet {
-        &self.data.permissions
+        &self.permissions
     }
 
     /// The compiled permissions, shared.
     pub fn permissions_arc(&self) -> &Arc<PermissionSet> {
-        &self.data.permissions
+        &self.permissions
     }
 
     /// How the caller authenticated.
@@ -289,13 +297,13 @@ impl UserContext {
     /// Whether the caller holds the permission.
     #[inline]
     pub fn has_permission(&self, permission: &Permission) -> bool {
-        self.data.permissions.allows(permission)
+        self.permissions.allows(permission)
     }
 
     /// Whether the caller may perform the action.
     #[inline]
     pub fn can(&self, action: &Action) -> bool {
-        self.data.permissions.allows_action(action)
+        self.permissions.allows_action(action)
     }
 
     /// `Ok` when the caller holds the permission, else [`AuthError::Forbidden`].
@@ -321,7 +329,17 @@ impl UserContext {
 
 impl Serialize for UserContext {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.data.serialize(serializer)
+        #[derive(Serialize)]
+        struct View<'a> {
+            #[serde(flatten)]
+            data: &'a ContextData,
+            permissions: &'a PermissionSet,
+        }
+        View {
+            data: &self.data,
+            permissions: &self.permissions,
+        }
+        .serialize(serializer)
     }
 }
 
@@ -333,7 +351,7 @@ impl fmt::Debug for UserContext {
             .field("tenant", &self.data.tenant)
             .field("email", &self.data.email.as_ref().map(|_| "redacted"))
             .field("roles", &self.data.roles)
-            .field("permissions", &self.data.permissions)
+            .field("permissions", &self.permissions)
             .field("method", &self.data.method)
             .field("scopes", &self.data.scopes)
             .field("claims", &claim_names)

@@ -821,3 +821,24 @@ async fn a_remembered_token_is_never_served_past_its_exp() {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text());
     assert_eq!(reply.reason(), Some("expired"));
 }
+
+#[tokio::test]
+async fn a_remembered_signature_on_other_claims_is_verified_and_refused() {
+    let app = exact_app(ring());
+    let good = token("ed", &["viewer"]);
+    assert_eq!(
+        get_as(&app, "/me", Some(&good)).await.status,
+        StatusCode::OK
+    );
+    // The remembered token's signature glued to claims that make the caller an admin.
+    let (signed, signature) = good.rsplit_once('.').unwrap();
+    let (head, _) = signed.split_once('.').unwrap();
+    let glued = format!("{head}.{}.{signature}", b64(&claims("alice", &["admin"])));
+    let reply = get_as(&app, "/me", Some(&glued)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.reason(), Some("bad_signature"));
+    assert_eq!(
+        get_as(&app, "/me", Some(&good)).await.status,
+        StatusCode::OK
+    );
+}

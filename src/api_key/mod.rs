@@ -15,6 +15,7 @@
 mod routes;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -109,6 +110,16 @@ impl std::fmt::Debug for StaticKey {
 }
 
 impl StaticKey {
+    fn context(&self) -> UserContext {
+        let mut ctx = UserContext::new(format!("service:{}", self.name), AuthMethod::ApiKey)
+            .with_roles(self.roles.iter().cloned())
+            .with_scopes(self.scopes.iter().cloned());
+        if let Some(tenant) = &self.tenant {
+            ctx = ctx.with_tenant(tenant.clone());
+        }
+        ctx
+    }
+
     /// A static key for the service `name` from `sha256:<64 hex digits>` (the digest of the key)
     /// or `$env:VAR` (the key itself, read from the environment now and kept only as its digest).
     ///
@@ -258,9 +269,20 @@ impl std::fmt::Debug for CreatedApiKey {
 pub struct ApiKeys<S> {
     store: S,
     prefix: String,
-    statics: Vec<StaticKey>,
-    cache: moka::sync::Cache<String, Arc<ApiKeyRecord>, foldhash::fast::RandomState>,
+    /// Each static key's digest with the context it authenticates as, built once.
+    statics: Vec<([u8; 32], UserContext)>,
+    cache: moka::sync::Cache<String, Arc<CheckedKey>, foldhash::fast::RandomState>,
     pending_uses: Mutex<HashMap<String, i64>>,
+}
+
+/// A stored key that was found and checked once: its record, the context it authenticates as
+/// (built once, handed out for the cost of a reference count), and its last use.
+struct CheckedKey {
+    record: ApiKeyRecord,
+    context: UserContext,
+    /// The second it was last used, so a key in use reaches the shared last-use map (and its
+    /// lock) at most once a second rather than on every request.
+    last_use: AtomicI64,
 }
 
 impl<S> std::fmt::Debug for ApiKeys<S> {
@@ -434,40 +456,44 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         ctx
     }
 
-    fn judge(&self, record: &ApiKeyRecord, presented: &[u8; 32]) -> Result<UserContext, AuthError> {
+    fn judge(&self, key: &CheckedKey, presented: &[u8; 32]) -> Result<UserContext, AuthError> {
+        let record = &key.record;
         if !bool::from(record.digest.ct_eq(presented)) {
             return Err(AuthError::InvalidToken(TokenRejection::BadSignature));
         }
         if record.revoked_at.is_some() {
             return Err(AuthError::InvalidToken(TokenRejection::Revoked));
         }
-        if record.expires_at.is_some_and(|at| at <= now()) {
+        let now = now();
+        if record.expires_at.is_some_and(|at| at <= now) {
             return Err(AuthError::InvalidToken(TokenRejection::Expired));
         }
-        self.pending_uses
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(record.id.clone(), now());
-        Ok(self.context_of(record))
+        if key.last_use.swap(now, Ordering::Relaxed) != now {
+            self.pending_uses
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(record.id.clone(), now);
+        }
+        Ok(key.context.clone())
+    }
+
+    fn checked(&self, record: ApiKeyRecord) -> CheckedKey {
+        CheckedKey {
+            context: self.context_of(&record),
+            record,
+            last_use: AtomicI64::new(0),
+        }
     }
 
     fn static_match(&self, presented: &[u8; 32]) -> Option<UserContext> {
         // Compare against every static key, without stopping early, in constant time each.
         let mut found = None;
-        for key in &self.statics {
-            if bool::from(key.digest.ct_eq(presented)) {
-                found = Some(key);
+        for (digest, context) in &self.statics {
+            if bool::from(digest.ct_eq(presented)) {
+                found = Some(context);
             }
         }
-        found.map(|key| {
-            let mut ctx = UserContext::new(format!("service:{}", key.name), AuthMethod::ApiKey)
-                .with_roles(key.roles.iter().cloned())
-                .with_scopes(key.scopes.iter().cloned());
-            if let Some(tenant) = &key.tenant {
-                ctx = ctx.with_tenant(tenant.clone());
-            }
-            ctx
-        })
+        found.cloned()
     }
 
     /// Checks a presented key: `Ok(context)`, or the refusal. Answers from the cache when it can.
@@ -494,17 +520,17 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         let id = self
             .parse(key)
             .ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?;
-        let record = match self.store.api_key(id).await {
-            Ok(Some(record)) => Arc::new(record),
+        let key_record = match self.store.api_key(id).await {
+            Ok(Some(record)) => Arc::new(self.checked(record)),
             Ok(None) => return Err(AuthError::InvalidToken(TokenRejection::UnknownKey)),
             Err(error) => {
                 tracing::warn!(%error, "API key store unavailable: refusing the request");
                 return Err(AuthError::Unavailable);
             }
         };
-        let answer = self.judge(&record, &digest(key));
+        let answer = self.judge(&key_record, &digest(key));
         if answer.is_ok() {
-            self.cache.insert(id.to_owned(), record);
+            self.cache.insert(id.to_owned(), key_record);
         }
         answer
     }
@@ -562,7 +588,11 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeysBuilder<S> {
         Arc::new(ApiKeys {
             store: self.store,
             prefix: self.prefix,
-            statics: self.statics,
+            statics: self
+                .statics
+                .into_iter()
+                .map(|key| (key.digest, key.context()))
+                .collect(),
             cache: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(self.ttl)

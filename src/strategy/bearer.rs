@@ -267,16 +267,16 @@ impl BearerStrategy {
         if token.len() > self.verifier.rules().max_token_bytes {
             return Err(TokenRejection::TooLarge);
         }
-        let digest = token_digest(token);
-        if let Some(ctx) = cache.tokens.get(&digest, self.verifier.ring()) {
+        let at = token_digest(token);
+        if let Some(ctx) = at.and_then(|at| cache.tokens.get(&at, self.verifier.ring())) {
             return Ok(ctx);
         }
         let verified = self.verifier.verify(token)?;
         let key = Arc::clone(&verified.key);
         let exp = verified.claims.get("exp").and_then(Value::as_u64);
         let ctx = self.context_of(verified)?;
-        if let Some(exp) = exp {
-            cache.tokens.insert(digest, ctx.clone(), key, exp);
+        if let (Some(at), Some(exp)) = (at, exp) {
+            cache.tokens.insert(at, ctx.clone(), key, exp);
         }
         Ok(ctx)
     }

@@ -6,8 +6,12 @@
 //! verification depends only on the token, the key that verified it, the verifier's rules and the
 //! clock, so the cache binds each entry to all four:
 //!
-//! - **the token**: entries are keyed by the token's SHA-256, never by a part of it (a valid
-//!   signature glued to another payload has another digest), and the token itself is not kept;
+//! - **the token**: an entry is found by the SHA-256 of the token's signature and counts only
+//!   when the rest of the token (header and claims, which are not secret) is byte for byte the
+//!   one that verified, so a valid signature glued to another payload never hits; the signature,
+//!   the part that makes a token a credential, is kept only as its digest. (Hashing the
+//!   signature alone rather than the whole token halves the cost of a hit for EdDSA and ECDSA
+//!   tokens: 86 characters to hash instead of 300 or more.)
 //! - **the key**: an entry remembers the exact key that verified it, and a hit counts only while
 //!   the ring still holds that very key under that `kid` — removing or replacing a key (rotation,
 //!   a JWKS refresh that drops it) ends every entry it verified, at once;
@@ -33,8 +37,9 @@ pub const DEFAULT_TOKEN_CACHE_TTL: Duration = Duration::from_secs(300);
 
 type Digest = [u8; 32];
 
-#[derive(Clone)]
 struct Entry {
+    /// The token's `header.claims` part, compared whole on every hit.
+    signed_part: Arc<str>,
     context: UserContext,
     key: Arc<Key>,
     /// Unix seconds; the entry is dead from this second on (the token's `exp`).
@@ -45,8 +50,8 @@ struct UntilExpiry {
     max_ttl: Duration,
 }
 
-impl moka::Expiry<Digest, Entry> for UntilExpiry {
-    fn expire_after_create(&self, _: &Digest, entry: &Entry, _: Instant) -> Option<Duration> {
+impl moka::Expiry<Digest, Arc<Entry>> for UntilExpiry {
+    fn expire_after_create(&self, _: &Digest, entry: &Arc<Entry>, _: Instant) -> Option<Duration> {
         let left = entry.valid_until.saturating_sub(unix_now());
         Some(Duration::from_secs(left).min(self.max_ttl))
     }
@@ -58,18 +63,29 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The SHA-256 of a token: the cache's key.
-pub(crate) fn token_digest(token: &str) -> Digest {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
+/// A token split for the cache: the SHA-256 of its signature (the key) and the part it signs.
+#[derive(Clone, Copy)]
+pub(crate) struct CacheKey<'t> {
+    digest: Digest,
+    signed_part: &'t str,
+}
+
+/// The cache key of a compact JWS (`header.claims.signature`); `None` when it has no dot.
+pub(crate) fn token_digest(token: &str) -> Option<CacheKey<'_>> {
+    let (signed_part, signature) = token.rsplit_once('.')?;
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, signature.as_bytes());
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(hash.as_ref());
+    Some(CacheKey {
+        digest,
+        signed_part,
+    })
 }
 
 /// Verified tokens and the contexts made from them, for one verifier.
 #[derive(Clone)]
 pub(crate) struct TokenCache {
-    entries: moka::sync::Cache<Digest, Entry, foldhash::fast::RandomState>,
+    entries: moka::sync::Cache<Digest, Arc<Entry>, foldhash::fast::RandomState>,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -93,29 +109,35 @@ impl TokenCache {
 
     /// The context of a token verified earlier, if its entry is alive and the ring still holds
     /// the key that verified it.
-    pub(crate) fn get(&self, digest: &Digest, ring: &KeyRing) -> Option<UserContext> {
-        let entry = self.entries.get(digest)?;
+    pub(crate) fn get(&self, key: &CacheKey<'_>, ring: &KeyRing) -> Option<UserContext> {
+        let entry = self.entries.get(&key.digest)?;
+        if *entry.signed_part != *key.signed_part {
+            // The signature of a token we verified, on other claims: a forgery, or a collision
+            // of nothing. Not ours to answer; the verifier refuses it.
+            return None;
+        }
         let key_still_there = ring
             .snapshot()
             .get(entry.key.kid())
             .is_some_and(|current| Arc::ptr_eq(current, &entry.key));
         if !key_still_there || unix_now() >= entry.valid_until {
-            self.entries.invalidate(digest);
+            self.entries.invalidate(&key.digest);
             return None;
         }
-        Some(entry.context)
+        Some(entry.context.clone())
     }
 
     /// Remembers a verified token: `key` verified it, and it expires at `exp` (Unix seconds).
-    pub(crate) fn insert(&self, digest: Digest, context: UserContext, key: Arc<Key>, exp: u64) {
+    pub(crate) fn insert(&self, at: CacheKey<'_>, context: UserContext, key: Arc<Key>, exp: u64) {
         if exp > unix_now() {
             self.entries.insert(
-                digest,
-                Entry {
+                at.digest,
+                Arc::new(Entry {
+                    signed_part: at.signed_part.into(),
                     context,
                     key,
                     valid_until: exp,
-                },
+                }),
             );
         }
     }
@@ -137,6 +159,10 @@ mod tests {
         Key::generate_hmac(kid, jsonwebtoken::Algorithm::HS256).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    fn at(token: &str) -> CacheKey<'_> {
+        token_digest(token).unwrap_or_else(|| panic!("a token with dots"))
+    }
+
     fn ctx() -> UserContext {
         UserContext::new("alice", AuthMethod::Bearer)
     }
@@ -150,14 +176,16 @@ mod tests {
             .get("k")
             .cloned()
             .unwrap_or_else(|| panic!());
-        let d = token_digest("a.b.c");
+        let d = at("a.b.c");
         cache.insert(d, ctx(), verified_by, unix_now() + 60);
         assert_eq!(
             cache.get(&d, &ring).map(|c| c.subject().to_owned()),
             Some("alice".into())
         );
-        // Another token misses.
-        assert!(cache.get(&token_digest("a.b.d"), &ring).is_none());
+        // Another token misses, and so does the same signature on other claims.
+        assert!(cache.get(&at("a.b.d"), &ring).is_none());
+        assert!(cache.get(&at("a.x.c"), &ring).is_none());
+        assert!(cache.get(&at("a.b.c"), &ring).is_some());
         // The same kid bound to new key material is not the key that verified the token.
         ring.insert(key("k"));
         assert!(cache.get(&d, &ring).is_none());
@@ -173,7 +201,7 @@ mod tests {
             .get("k")
             .cloned()
             .unwrap_or_else(|| panic!());
-        let d = token_digest("x.y.z");
+        let d = at("x.y.z");
         cache.insert(d, ctx(), verified_by, unix_now() + 60);
         ring.remove("k");
         assert!(cache.get(&d, &ring).is_none());
@@ -188,7 +216,7 @@ mod tests {
             .get("k")
             .cloned()
             .unwrap_or_else(|| panic!());
-        let d = token_digest("x.y.z");
+        let d = at("x.y.z");
         // Already expired (accepted by the verifier only through its leeway): not cached.
         cache.insert(d, ctx(), verified_by.clone(), unix_now());
         assert!(cache.get(&d, &ring).is_none());
@@ -210,7 +238,7 @@ mod tests {
             .unwrap_or_else(|| panic!());
         for i in 0..50 {
             cache.insert(
-                token_digest(&format!("t{i}")),
+                at(&format!("h.c.t{i}")),
                 ctx(),
                 verified_by.clone(),
                 unix_now() + 60,

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Gateway load benchmark: the same handler bare, behind portcullis with bearer JWT (EdDSA) + RBAC
-# + a RequirePermission extractor, and behind portcullis with an API key; wrk drives each in turn
-# at fixed connections and duration on loopback, and the script prints req/s, p50 and p99 per
-# variant and the ratio to bare.
+# + a RequirePermission extractor, behind portcullis with an API key, and behind portcullis with
+# bearer keys from a JWKS URL while the provider rotates its key half-way through the run. wrk
+# drives each in turn at fixed connections and duration on loopback; the script prints req/s, p50
+# and p99 per variant, the ratio to bare, failed requests, and the JWKS fetches the rotation cost.
 #
 #   bash bench/gateway-load.sh [seconds] [connections]      (defaults 10, 32)
 set -euo pipefail
@@ -11,7 +12,8 @@ seconds=${1:-10}
 connections=${2:-32}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --quiet --release --example gateway_bench
+command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
+cargo build --quiet --release --features jwks --example gateway_bench
 
 work=$(mktemp -d)
 ./target/release/examples/gateway_bench >"$work/out" 2>&1 &
@@ -20,21 +22,34 @@ trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do grep -q '^ready' "$work/out" && break; sleep 0.1; done
 grep -q '^ready' "$work/out" || { cat "$work/out"; exit 1; }
 value() { sed -n "s/^$1=//p" "$work/out"; }
+provider="http://127.0.0.1:$(value PROVIDER_PORT)"
 
-run() { # name port [header]
+run() { # name port [wrk options]
   local name=$1 port=$2; shift 2
   wrk -t1 -c"$connections" -d"${seconds}s" --latency "$@" "http://127.0.0.1:$port/books" >"$work/$name"
-  local rps p50 p99 non2xx
+  local rps p50 p99 failed
   rps=$(sed -n 's/^Requests\/sec: *//p' "$work/$name")
   p50=$(awk '$1 == "50%" {print $2}' "$work/$name")
   p99=$(awk '$1 == "99%" {print $2}' "$work/$name")
-  non2xx=$(sed -n 's/^ *Non-2xx or 3xx responses: *//p' "$work/$name")
-  echo "$name $rps $p50 $p99 ${non2xx:-0}"
+  # Failed = answers other than 2xx/3xx plus socket errors (connect, read, write, timeout).
+  failed=$(awk '/Non-2xx or 3xx responses:/ {n += $NF}
+                /Socket errors:/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$work/$name")
+  echo "$name $rps $p50 $p99 $failed"
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); wrk 1 thread, $connections connections, ${seconds}s each"
+fetches_before=$(curl -sf "$provider/stats")
 {
   run bare "$(value BARE_PORT)"
   run bearer "$(value BEARER_PORT)" -H "Authorization: Bearer $(value TOKEN)"
   run api_key "$(value API_KEY_PORT)" -H "X-API-Key: $(value API_KEY)"
-} | awk 'NR == 1 {bare = $2} {printf "%-8s %10.0f req/s  p50 %-8s p99 %-8s non-2xx %s  ratio to bare %.2f\n", $1, $2, $3, $4, $5, $2 / bare}'
+  # The rotation: the provider publishes its next key at a third of the run, clients switch to
+  # tokens of that key at half of it; the gateway must fetch the JWKS once and fail nothing.
+  switch_at=$(( $(date +%s) + seconds / 2 ))
+  ( sleep $(( seconds / 3 )); curl -sf -X POST "$provider/rotate" >/dev/null ) &
+  OLD_TOKEN=$(value OLD_TOKEN) NEW_TOKEN=$(value NEW_TOKEN) SWITCH_AT=$switch_at \
+    run jwks_rotation "$(value JWKS_PORT)" -s bench/rotation.lua
+  wait
+} | awk 'NR == 1 {bare = $2} {printf "%-14s %10.0f req/s  p50 %-8s p99 %-8s failed %s  ratio to bare %.2f\n", $1, $2, $3, $4, $5, $2 / bare}'
+fetches_after=$(curl -sf "$provider/stats")
+echo "JWKS fetches during the rotation run: $((fetches_after - fetches_before)) (the start-up fetch excluded)"

@@ -68,6 +68,6 @@ pub use require::{
 
 /// The README's examples, compiled as doctests so they cannot rot (with every feature on, as CI
 /// runs them).
-#[cfg(all(doctest, feature = "sqlite", feature = "oauth2"))]
+#[cfg(all(doctest, feature = "sqlite", feature = "oauth2", feature = "jwks"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

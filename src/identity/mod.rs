@@ -18,6 +18,7 @@
 //! verifies its tokens with the same key ring.
 
 mod routes;
+mod stored_keys;
 mod throttle;
 
 use std::sync::Arc;
@@ -216,6 +217,7 @@ pub struct Identity<S: Store> {
     issuer: TokenIssuer,
     hasher: PasswordHasher,
     revocation: Arc<RevocationCache<S>>,
+    stored_keys: Arc<stored_keys::StoredKeys<S>>,
 }
 
 impl<S: Store> std::fmt::Debug for Identity<S> {
@@ -297,6 +299,11 @@ impl<S: Store> Identity<S> {
             .ttl(config.access_ttl)
             .typ("at+jwt");
         let revocation = RevocationCache::new(store.clone());
+        let stored_keys = Arc::new(stored_keys::StoredKeys {
+            store: store.clone(),
+            ring: ring.clone(),
+            last_miss: tokio::sync::Mutex::new(None),
+        });
         Ok(Self {
             store,
             config,
@@ -304,6 +311,7 @@ impl<S: Store> Identity<S> {
             issuer,
             hasher,
             revocation,
+            stored_keys,
         })
     }
 
@@ -336,12 +344,14 @@ impl<S: Store> Identity<S> {
     }
 
     /// The gateway strategy for this identity's tokens: the same key ring, the access-token rules,
-    /// and revocation checked through the cache.
+    /// revocation checked through the cache, and the store asked for a key the ring lacks (one
+    /// another instance sharing the store created), so a rotation elsewhere is seen at once.
     pub fn bearer(&self) -> BearerStrategy {
         BearerStrategy::new(self.ring.clone(), self.token_rules())
             .keep_claims(["sid"])
             .method(crate::context::AuthMethod::Identity)
             .revocation(self.revocation.clone())
+            .key_source(self.stored_keys.clone())
     }
 
     fn now(&self) -> i64 {

@@ -936,6 +936,49 @@ async fn the_flow_on_postgres() {
 }
 
 #[tokio::test]
+async fn a_rotation_by_another_instance_is_seen_by_the_first_request_with_its_key() {
+    let store = MemoryStore::new();
+    let b = Identity::open(store.clone(), IdentityConfig::default())
+        .await
+        .unwrap();
+    let app = common::routes().layer(
+        portcullis::AuthGateway::new()
+            .strategy(b.bearer())
+            .build()
+            .unwrap(),
+    );
+    b.register("r@example.com", PASSWORD).await.unwrap();
+    // Another instance over the same store rotates, then signs a token with its new key.
+    let other = Identity::open(store.clone(), IdentityConfig::default())
+        .await
+        .unwrap();
+    let new_kid = other.rotate_key().await.unwrap();
+    assert!(b.key_ring().snapshot().get(&new_kid).is_none());
+    let token = other
+        .login("r@example.com", PASSWORD, None)
+        .await
+        .unwrap()
+        .access_token;
+    // No reload was called: the unknown kid makes b read the store once, and the token passes.
+    assert_eq!(
+        common::get_as(&app, "/me", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    assert!(b.key_ring().snapshot().get(&new_kid).is_some());
+    // A made-up kid is still refused after the store was read.
+    let forged = common::forge(
+        json!({"alg": "EdDSA", "kid": "eddsa-made-up", "typ": "at+jwt"}),
+        json!({"sub": "x", "exp": common::now() + 60}),
+        &common::encoding_key(jsonwebtoken::Algorithm::EdDSA),
+        jsonwebtoken::Algorithm::EdDSA,
+    );
+    assert_eq!(
+        common::get_as(&app, "/me", Some(&forged)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
 async fn instances_sharing_a_store_agree_on_keys() {
     let store = MemoryStore::new();
     let hasher = || PasswordHasher::new(FAST, 1).unwrap();

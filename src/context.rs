@@ -273,7 +273,8 @@ impl UserContext {
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.data
             .expires_at
-            .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+            // A credential may name a time past what SystemTime holds: then no time is known.
+            .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
     }
 
     /// When the credential was issued, in seconds since the Unix epoch, if known.

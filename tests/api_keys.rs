@@ -499,3 +499,42 @@ async fn query_keys_only_when_enabled_and_env_static_keys() {
         "one place only"
     );
 }
+
+#[tokio::test]
+async fn hostile_shapes_are_refused_and_static_keys_of_any_shape_work() {
+    // A static key that happens to read like a generated one is still the static key.
+    let shaped = format!("pk_live_0123456789abcdef_{}", "S".repeat(43));
+    let statik = StaticKey::parse("shaped", &format!("sha256:{}", sha256_hex(&shaped)))
+        .unwrap()
+        .roles(["viewer"]);
+    let keys = ApiKeys::builder(MemoryStore::new())
+        .static_key(statik)
+        .build();
+    let app = Router::new()
+        .route("/me", get(|u: UserContext| async move { axum::Json(u) }))
+        .layer(
+            AuthGateway::new()
+                .strategy(ApiKeyStrategy::new(keys).allow_query("api_key"))
+                .build()
+                .unwrap(),
+        );
+    let reply = send(
+        &app,
+        Request::get("/me")
+            .header("x-api-key", &shaped)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.json()["subject"], "service:shaped");
+
+    // A multi-byte character where the public id ends (raw bytes are allowed in a query):
+    // refused as malformed, never a panic in the parser (found by the api_key fuzz target).
+    let split = format!(
+        "/me?api_key=pk_live_0123456789abcde\u{e9}{}",
+        "A".repeat(43)
+    );
+    let request = Request::get(split.as_str()).body(Body::empty()).unwrap();
+    assert_eq!(send(&app, request).await.status, StatusCode::UNAUTHORIZED);
+}

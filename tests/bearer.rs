@@ -842,3 +842,33 @@ async fn a_remembered_signature_on_other_claims_is_verified_and_refused() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn an_expiry_past_what_a_time_can_hold_is_no_panic() {
+    // Found by the authorization_header fuzz target: a signed token with `exp` = u64::MAX made
+    // `UserContext::expires_at` overflow. The context now knows no expiry time for it.
+    let alg = Algorithm::HS256;
+    let mut c = claims("alice", &["viewer"]);
+    c["exp"] = json!(u64::MAX);
+    let token = forge(header("HS256", "hs"), c, &encoding_key(alg), alg);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let probe = seen.clone();
+    let app = routes()
+        .route(
+            "/expiry",
+            axum::routing::get(move |user: portcullis::UserContext| async move {
+                *probe.lock().unwrap() = Some(user.expires_at());
+                "ok"
+            }),
+        )
+        .layer(
+            AuthGateway::new()
+                .strategy(BearerStrategy::new(ring(), rules()))
+                .build()
+                .unwrap(),
+        );
+    let _ = get_as(&app, "/me", Some(&token)).await;
+    let reply = get_as(&app, "/expiry", Some(&token)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(*seen.lock().unwrap(), Some(None));
+}

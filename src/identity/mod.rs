@@ -567,9 +567,11 @@ impl<S: Store> Identity<S> {
             let expires = ctx
                 .expires_at()
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+            // Until the token expires; a token whose expiry cannot be told (none, or one past
+            // what a time can hold) stays denied for good rather than for a guessed while.
             let expires_at = expires
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or_else(|| self.now() + 3600);
+                .and_then(|d| i64::try_from(d.as_secs()).ok())
+                .unwrap_or(i64::MAX);
             self.revocation.revoke_token(jti, expires_at).await?;
         }
         if let Some(sid) = ctx.claims().get("sid").and_then(|v| v.as_str()) {

@@ -2,7 +2,7 @@
 //! machine is shared and its timings wobble, an instruction count does not.
 //!
 //! ```text
-//! cargo build --release --features jwks --example request_cost
+//! cargo build --release --example request_cost
 //! for v in bare bearer api_key; do for n in 1 10001; do
 //!   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 //!     target/release/examples/request_cost $v $n 2>&1 | grep refs

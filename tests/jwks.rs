@@ -168,22 +168,61 @@ async fn made_up_key_ids_cannot_make_us_hammer_the_provider() {
     provider.publish(&[&key]);
     let jwks = jwks_for(&provider).await;
     let app = app_over(&jwks);
-    for i in 0..50 {
-        let forged = forge(
+    let made_up = |i: u32| {
+        forge(
             json!({"alg": "ES256", "kid": format!("made-up-{i}")}),
             claims("mallory", &["admin"]),
             &encoding_key(Algorithm::ES256),
             Algorithm::ES256,
-        );
-        let reply = get_as(&app, "/me", Some(&forged)).await;
-        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(reply.reason(), Some("unknown_key"));
+        )
+    };
+    // The first made-up kid fetches once and is refused as unknown.
+    let reply = get_as(&app, "/me", Some(&made_up(0))).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.reason(), Some("unknown_key"));
+    // The rest wait out the cool-down: no fetch, and no verdict on keys nobody looked for (503).
+    for i in 1..50 {
+        let reply = get_as(&app, "/me", Some(&made_up(i))).await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{i}");
     }
+    let reply = get_as(&app, "/me", Some(&made_up(0))).await;
     assert_eq!(
-        provider.hits(),
-        2,
-        "the first made-up kid may fetch once; the rest wait out the cool-down"
+        reply.reason(),
+        Some("unknown_key"),
+        "the kid just looked for"
     );
+    assert_eq!(provider.hits(), 2);
+    // The real key still works throughout.
+    assert_eq!(
+        get_as(&app, "/me", Some(&token_of(&key))).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn after_the_cool_down_an_unknown_kid_fetches_again() {
+    let (key, next) = (signing_key("now"), signing_key("next"));
+    let provider = Provider::start(Serve::Status(StatusCode::NOT_FOUND)).await;
+    provider.publish(&[&key]);
+    let jwks = RemoteJwks::builder(&provider.url)
+        .cooldown(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    jwks.refresh().await.unwrap();
+    let app = app_over(&jwks);
+    let early = token_of(&next);
+    assert_eq!(
+        get_as(&app, "/me", Some(&early)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The provider publishes the key late; after the cool-down its tokens get through.
+    provider.publish(&[&key, &next]);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(
+        get_as(&app, "/me", Some(&early)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(provider.hits(), 3);
 }
 
 #[tokio::test]
@@ -211,6 +250,54 @@ async fn a_key_gone_from_the_document_is_refused_at_once() {
         get_as(&app, "/me", Some(&token_of(&b))).await.status,
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn an_unchanged_key_stays_the_same_key_and_changed_material_ends_its_tokens() {
+    let key = signing_key("k");
+    let provider = Provider::start(Serve::Status(StatusCode::NOT_FOUND)).await;
+    provider.publish(&[&key]);
+    let jwks = jwks_for(&provider).await;
+    let app = app_over(&jwks);
+    let token = token_of(&key);
+    assert_eq!(
+        get_as(&app, "/me", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    let before = jwks.ring().snapshot().get("k").cloned().unwrap();
+    jwks.refresh().await.unwrap();
+    let after = jwks.ring().snapshot().get("k").cloned().unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&before, &after),
+        "an unchanged JWK keeps its key object, so its tokens stay in the bearer cache"
+    );
+    // The provider publishes other material under the same kid: remembered tokens must go.
+    provider.publish(&[&signing_key("k")]);
+    jwks.refresh().await.unwrap();
+    let reply = get_as(&app, "/me", Some(&token)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.reason(), Some("bad_signature"));
+}
+
+#[tokio::test]
+async fn an_encryption_key_sharing_a_kid_never_hides_the_signing_key() {
+    let key = signing_key("shared");
+    let mut encryption = signing_key("shared").jwk().unwrap();
+    encryption["use"] = "enc".into();
+    let provider = Provider::start(Serve::Status(StatusCode::NOT_FOUND)).await;
+    let jwks = RemoteJwks::builder(&provider.url).build().unwrap();
+    for order in [
+        json!({"keys": [encryption.clone(), key.jwk().unwrap()]}),
+        json!({"keys": [key.jwk().unwrap(), encryption.clone()]}),
+    ] {
+        provider.serve(Serve::Document(order));
+        assert_eq!(jwks.refresh().await, Ok(1));
+        let app = app_over(&jwks);
+        assert_eq!(
+            get_as(&app, "/me", Some(&token_of(&key))).await.status,
+            StatusCode::OK
+        );
+    }
 }
 
 #[tokio::test]

@@ -302,7 +302,7 @@ impl<S: Store> Identity<S> {
         let stored_keys = Arc::new(stored_keys::StoredKeys {
             store: store.clone(),
             ring: ring.clone(),
-            last_miss: tokio::sync::Mutex::new(None),
+            gate: crate::token::FetchGate::new(stored_keys::COOLDOWN),
         });
         Ok(Self {
             store,

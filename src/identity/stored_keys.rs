@@ -5,26 +5,25 @@
 //! [`Identity::reload_keys`](super::Identity::reload_keys); this [`KeySource`] closes that gap: a
 //! token whose `kid` the ring lacks makes the ring re-read the store once (single-flight), so a
 //! rotation elsewhere is seen by the first request that carries the new key. A `kid` the store
-//! does not hold either may read it again only after a short cool-down, so made-up key ids cost
-//! at most one store read a second.
+//! does not hold either reads it again only after a short cool-down, so made-up key ids cost at
+//! most one store read a second (the same [`FetchGate`] as `RemoteJwks`: one read at a time, 503
+//! while the store cannot answer).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::sync_ring;
 use crate::error::AuthError;
 use crate::future::MaybeReady;
 use crate::store::KeyStore;
-use crate::token::{KeyRing, KeySource};
+use crate::token::{FetchGate, KeyRing, KeySource};
 
 /// Pause after a store read for an unknown `kid` before the next such read.
-const COOLDOWN: Duration = Duration::from_secs(1);
+pub(super) const COOLDOWN: Duration = Duration::from_secs(1);
 
 pub(super) struct StoredKeys<S> {
     pub(super) store: S,
     pub(super) ring: KeyRing,
-    // Held across the store read on purpose: this is the single flight, and only requests that
-    // name a key the ring lacks ever wait on it.
-    pub(super) last_miss: tokio::sync::Mutex<Option<Instant>>,
+    pub(super) gate: FetchGate,
 }
 
 impl<S: KeyStore + Send + Sync + 'static> KeySource for StoredKeys<S> {
@@ -33,20 +32,8 @@ impl<S: KeyStore + Send + Sync + 'static> KeySource for StoredKeys<S> {
         if held() {
             return MaybeReady::ready(Ok(true));
         }
-        MaybeReady::new(async move {
-            let mut last_miss = self.last_miss.lock().await;
-            if held() {
-                return Ok(true); // the read we waited for brought it
-            }
-            if last_miss.is_some_and(|at| at.elapsed() < COOLDOWN) {
-                return Ok(false);
-            }
-            *last_miss = Some(Instant::now());
-            sync_ring(&self.store, &self.ring).await.map_err(|error| {
-                tracing::warn!(%error, "could not read the stored keys for an unknown key id");
-                AuthError::Unavailable
-            })?;
-            Ok(held())
-        })
+        MaybeReady::new(self.gate.find(kid, held, async {
+            sync_ring(&self.store, &self.ring).await.map(|_| ())
+        }))
     }
 }

@@ -12,7 +12,7 @@ use crate::error::{AuthError, TokenRejection};
 use crate::future::MaybeReady;
 use crate::rbac::Permission;
 use crate::token::{
-    ClaimNames, DEFAULT_TOKEN_CACHE_CAPACITY, DEFAULT_TOKEN_CACHE_TTL, KeyRing, KeySource,
+    ClaimNames, DEFAULT_TOKEN_CACHE_BYTES, DEFAULT_TOKEN_CACHE_TTL, KeyRing, KeySource,
     RevocationCheck, TokenCache, TokenRules, TokenVerifier, VerifiedToken, token_digest,
 };
 
@@ -62,17 +62,17 @@ pub struct BearerStrategy {
 /// contexts are made can start a fresh one.
 #[derive(Clone, Debug)]
 struct CacheConfig {
-    capacity: u64,
+    max_bytes: u64,
     max_ttl: std::time::Duration,
     tokens: TokenCache,
 }
 
 impl CacheConfig {
-    fn new(capacity: u64, max_ttl: std::time::Duration) -> Self {
+    fn new(max_bytes: u64, max_ttl: std::time::Duration) -> Self {
         Self {
-            capacity,
+            max_bytes,
             max_ttl,
-            tokens: TokenCache::new(capacity, max_ttl),
+            tokens: TokenCache::new(max_bytes, max_ttl),
         }
     }
 }
@@ -109,7 +109,7 @@ impl BearerStrategy {
             revocation: None,
             method: AuthMethod::Bearer,
             cache: Some(CacheConfig::new(
-                DEFAULT_TOKEN_CACHE_CAPACITY,
+                DEFAULT_TOKEN_CACHE_BYTES,
                 DEFAULT_TOKEN_CACHE_TTL,
             )),
             key_source: None,
@@ -131,13 +131,14 @@ impl BearerStrategy {
         self
     }
 
-    /// Keeps up to `capacity` verified tokens, each at most `max_ttl` (default 10,000 and five
-    /// minutes). A token seen again then costs a SHA-256 and a look-up rather than a signature
-    /// check. An entry counts only while the ring still holds the very key that verified it (a
+    /// Keeps verified tokens in up to `max_bytes` (counting each token's signed part twice, for
+    /// the context made from it, plus 512 bytes), each at most `max_ttl` (default 16 MiB and five
+    /// minutes). A token seen again then costs a SHA-256 of its signature and a look-up rather
+    /// than a signature check. An entry counts only while the ring still holds the very key that verified it (a
     /// removed or replaced key ends its entries at once) and never at or after the token's `exp`;
     /// refusals are never cached; revocation is checked on every request, cached or not.
-    pub fn token_cache(mut self, capacity: u64, max_ttl: std::time::Duration) -> Self {
-        self.cache = Some(CacheConfig::new(capacity, max_ttl));
+    pub fn token_cache(mut self, max_bytes: u64, max_ttl: std::time::Duration) -> Self {
+        self.cache = Some(CacheConfig::new(max_bytes, max_ttl));
         self
     }
 
@@ -152,7 +153,7 @@ impl BearerStrategy {
     fn fresh_cache(mut self) -> Self {
         self.cache = self
             .cache
-            .map(|old| CacheConfig::new(old.capacity, old.max_ttl));
+            .map(|old| CacheConfig::new(old.max_bytes, old.max_ttl));
         self
     }
 
@@ -495,6 +496,36 @@ mod tests {
         let fourth = authenticated(&uncached, &token);
         assert!(!fourth.is_same_as(&third));
         assert_eq!(fourth.subject(), "alice");
+    }
+
+    #[test]
+    fn claim_names_and_trusted_permissions_also_start_a_fresh_cache() {
+        let ring = KeyRing::single(Key::generate_ed25519("k").unwrap_or_else(|e| panic!("{e}")));
+        let rules = TokenRules::new().issuer("me").audience("api");
+        let plain = BearerStrategy::new(ring.clone(), rules);
+        let token = TokenIssuer::new(ring)
+            .issuer("me")
+            .audience("api")
+            .issue(
+                &TokenClaims::new("alice")
+                    .roles(["viewer"])
+                    .claim("groups", serde_json::json!(["admin"]))
+                    .claim("permissions", serde_json::json!(["read:X"])),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let seen = authenticated(&plain, &token);
+        assert_eq!(seen.roles(), ["viewer"]);
+        assert!(seen.carried_permissions().is_empty());
+        // Roles read from another claim change what the token grants: never the old context.
+        let renamed = plain
+            .clone()
+            .claim_names(ClaimNames::default().roles("groups"));
+        assert_eq!(authenticated(&renamed, &token).roles(), ["admin"]);
+        let trusting = plain.clone().trust_token_permissions();
+        assert_eq!(
+            authenticated(&trusting, &token).carried_permissions().len(),
+            1
+        );
     }
 
     #[test]

@@ -22,7 +22,9 @@
 //!
 //! Only successes are cached; a refused token is checked in full every time. Revocation is not
 //! the cache's business: the bearer strategy asks its revocation check on every request, hit or
-//! miss. The cache is bounded ([`DEFAULT_TOKEN_CACHE_CAPACITY`] entries) and lock-free to read.
+//! miss. The cache is bounded by the bytes it keeps ([`DEFAULT_TOKEN_CACHE_BYTES`]: a token's
+//! signed part, its context and the entry around them, however large the tokens are) and is
+//! lock-free to read.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,8 +32,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::keyring::{Key, KeyRing};
 use crate::context::UserContext;
 
-/// Default number of verified tokens kept.
-pub const DEFAULT_TOKEN_CACHE_CAPACITY: u64 = 10_000;
+/// Default room for verified tokens, in bytes (16 MiB: about 16,000 tokens of a typical size).
+pub const DEFAULT_TOKEN_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// What an entry costs beside its signed part: the digest, the context built from the claims
+/// (at most the size of the claims again) and the bookkeeping around them.
+const ENTRY_OVERHEAD: usize = 512;
+
+fn weight(entry: &Entry) -> u32 {
+    let bytes = entry.signed_part.len().saturating_mul(2) + ENTRY_OVERHEAD;
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
 /// Default longest time a verified token is kept, whatever its `exp`.
 pub const DEFAULT_TOKEN_CACHE_TTL: Duration = Duration::from_secs(300);
 
@@ -97,11 +108,12 @@ impl std::fmt::Debug for TokenCache {
 }
 
 impl TokenCache {
-    /// A cache of at most `capacity` tokens, each kept at most `max_ttl`.
-    pub(crate) fn new(capacity: u64, max_ttl: Duration) -> Self {
+    /// A cache holding at most `max_bytes` of tokens, each kept at most `max_ttl`.
+    pub(crate) fn new(max_bytes: u64, max_ttl: Duration) -> Self {
         Self {
             entries: moka::sync::Cache::builder()
-                .max_capacity(capacity)
+                .max_capacity(max_bytes)
+                .weigher(|_, entry: &Arc<Entry>| weight(entry))
                 .expire_after(UntilExpiry { max_ttl })
                 .build_with_hasher(foldhash::fast::RandomState::default()),
         }
@@ -230,7 +242,7 @@ mod tests {
     #[test]
     fn bounded() {
         let ring = KeyRing::single(key("k"));
-        let cache = TokenCache::new(5, DEFAULT_TOKEN_CACHE_TTL);
+        let cache = TokenCache::new(5 * 600, DEFAULT_TOKEN_CACHE_TTL);
         let verified_by = ring
             .snapshot()
             .get("k")
@@ -244,6 +256,21 @@ mod tests {
                 unix_now() + 60,
             );
         }
+        // Each entry weighs 2 × 3 + 512 bytes: five fit in 3,000 bytes, not more.
         assert!(cache.len() <= 5, "{}", cache.len());
+        // One huge token takes the room of many small ones.
+        let huge = format!("h.{}.sig", "c".repeat(4000));
+        let verified_by = ring
+            .snapshot()
+            .get("k")
+            .cloned()
+            .unwrap_or_else(|| panic!());
+        let big = TokenCache::new(5 * 600, DEFAULT_TOKEN_CACHE_TTL);
+        big.insert(at(&huge), ctx(), verified_by, unix_now() + 60);
+        assert_eq!(
+            big.len(),
+            0,
+            "an entry larger than the whole cache is not kept"
+        );
     }
 }

@@ -8,17 +8,22 @@
 //!
 //! - **One fetch per rotation.** Fetches are single-flight: however many requests see the new
 //!   `kid` at once, one fetch runs and the others wait for it, then find the key in the ring.
-//! - **No fetch storms.** A `kid` that the last document did not hold fetches again only after a
-//!   cool-down (10 s by default), so tokens with made-up key ids cannot make us hammer the
-//!   provider; in the meantime they are refused as unknown keys (401).
+//! - **No fetch storms.** After a fetch caused by an unknown `kid`, the next such fetch waits out
+//!   a cool-down (10 s by default), so tokens with made-up key ids cannot make us hammer the
+//!   provider. Within it the `kid` just looked for is refused as unknown (401); any other unknown
+//!   `kid` gets 503, since we cannot tell yet whether its token is good: a real rotation that
+//!   lands in the cool-down costs its clients a retry, never their tokens. A request dropped in
+//!   the middle of its fetch counts as a failed fetch, so hanging up cannot buy a second one.
 //! - **Fail closed, keep serving.** When the provider cannot be reached or answers nonsense, the
 //!   ring keeps the keys it has (tokens they verify keep working) and a token naming an unknown
-//!   `kid` is refused with 503, not 401: we cannot tell whether it is good.
+//!   `kid` is refused with 503, not 401, until a fetch succeeds.
 //! - **Bounded.** The document is read up to 64 KiB (checked on `Content-Length` and again while
-//!   reading), at most 64 keys are taken, redirects are not followed, and a fetch times out after
-//!   5 s. The URL must be `https`, except on a loopback host.
+//!   reading), only its first 64 entries are read, redirects are not followed, and a fetch times
+//!   out after 5 s. The URL must be `https`, except on a loopback host, and is logged without its
+//!   user info and query.
 //! - **Pinned.** Each published key is pinned to one algorithm by its type ([`Key::from_jwk`]);
-//!   secret (`oct`) and encryption keys are skipped. A key whose JWK is unchanged between two
+//!   secret (`oct`) and encryption keys are skipped, and so are signing keys that share a `kid`.
+//!   A key whose JWK is unchanged between two
 //!   documents stays the same key object, so tokens it verified stay in the bearer cache; a key
 //!   that is gone from the document leaves the ring at once.
 //!
@@ -42,15 +47,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::Jwk;
 use serde_json::Value;
 
 use super::keyring::{Key, KeyRing, MAX_KID_LEN};
-use super::source::KeySource;
+use super::source::{FetchGate, KeySource};
 use crate::error::AuthError;
 use crate::future::MaybeReady;
 
@@ -60,7 +66,7 @@ pub const DEFAULT_JWKS_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_JWKS_COOLDOWN: Duration = Duration::from_secs(10);
 /// Default largest document read, in bytes.
 pub const DEFAULT_JWKS_MAX_BYTES: usize = 64 * 1024;
-/// Most keys taken from one document.
+/// Most entries read from one document.
 pub const MAX_JWKS_KEYS: usize = 64;
 
 /// Why a JWKS could not be fetched or used. The ring is unchanged in every case.
@@ -99,25 +105,18 @@ struct Inner {
     ring: KeyRing,
     rsa_default: Algorithm,
     max_bytes: usize,
-    cooldown: Duration,
     fetches: AtomicU64,
-    // Held across the fetch on purpose: this is the single flight. Only requests whose `kid` the
-    // ring lacks (and the refresher) ever wait on it; known keys never touch it.
-    flight: tokio::sync::Mutex<Flight>,
-}
-
-#[derive(Default)]
-struct Flight {
-    /// When an unknown `kid` last made us fetch, and whether that fetch failed.
-    last_miss: Option<(Instant, bool)>,
-    /// The keys of the last document, with the JWK each came from.
-    published: HashMap<String, (Jwk, Arc<Key>)>,
+    /// One fetch at a time, one per cool-down for unknown key ids.
+    gate: FetchGate,
+    /// The keys of the last document, with the JWK each came from (locked only to install a
+    /// document, never across an `.await`).
+    published: Mutex<HashMap<String, (Jwk, Arc<Key>)>>,
 }
 
 impl std::fmt::Debug for RemoteJwks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteJwks")
-            .field("url", &self.inner.url.as_str())
+            .field("url", &redacted(&self.inner.url))
             .field("ring", &self.inner.ring)
             .field("fetches", &self.fetches())
             .finish_non_exhaustive()
@@ -185,9 +184,9 @@ impl JwksBuilder {
                 ring: KeyRing::new(),
                 rsa_default: self.rsa_default,
                 max_bytes: self.max_bytes,
-                cooldown: self.cooldown,
                 fetches: AtomicU64::new(0),
-                flight: tokio::sync::Mutex::new(Flight::default()),
+                gate: FetchGate::new(self.cooldown),
+                published: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -218,60 +217,41 @@ impl RemoteJwks {
     /// Fetches the document now and installs its keys; returns how many keys the ring holds.
     /// On any error the ring keeps the keys it had.
     pub async fn refresh(&self) -> Result<usize, JwksError> {
-        let mut flight = self.inner.flight.lock().await;
-        self.fetch_and_install(&mut flight).await
+        self.inner.gate.refresh(self.fetch_and_install()).await
     }
 
-    /// Refreshes every `every` in a background task (errors are logged and the keys kept).
-    /// Aborting the handle stops it.
+    /// Refreshes every `every` (at least a second) in a background task; errors are logged and
+    /// the keys kept. Aborting the handle stops it.
     pub fn spawn_refresher(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
+        let every = every.max(Duration::from_secs(1));
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
             ticks.tick().await; // the first tick is immediate; the caller refreshed already
             loop {
                 ticks.tick().await;
                 if let Err(error) = this.refresh().await {
-                    tracing::warn!(url = %this.inner.url, %error, "JWKS refresh failed; keeping the current keys");
+                    tracing::warn!(url = %redacted(&this.inner.url), %error, "JWKS refresh failed; keeping the current keys");
                 }
             }
         })
     }
 
     async fn find_kid(&self, kid: &str) -> Result<bool, AuthError> {
-        let held = |ring: &KeyRing| ring.snapshot().get(kid).is_some();
-        if held(&self.inner.ring) {
-            return Ok(true);
-        }
         if kid.is_empty() || kid.len() > MAX_KID_LEN {
             return Ok(false);
         }
-        let mut flight = self.inner.flight.lock().await;
-        // Whoever held the flight before us may have brought the key.
-        if held(&self.inner.ring) {
-            return Ok(true);
-        }
-        if let Some((at, failed)) = flight.last_miss
-            && at.elapsed() < self.inner.cooldown
-        {
-            return if failed {
-                Err(AuthError::Unavailable)
-            } else {
-                Ok(false)
-            };
-        }
-        let outcome = self.fetch_and_install(&mut flight).await;
-        flight.last_miss = Some((Instant::now(), outcome.is_err()));
-        match outcome {
-            Ok(_) => Ok(held(&self.inner.ring)),
-            Err(error) => {
-                tracing::warn!(url = %self.inner.url, %error, "JWKS fetch for an unknown key id failed");
-                Err(AuthError::Unavailable)
-            }
-        }
+        let held = || self.inner.ring.snapshot().get(kid).is_some();
+        let fetch = async {
+            self.fetch_and_install()
+                .await
+                .map(|_| ())
+                .map_err(|error| format!("{error} ({})", redacted(&self.inner.url)))
+        };
+        self.inner.gate.find(kid, held, fetch).await
     }
 
-    async fn fetch_and_install(&self, flight: &mut Flight) -> Result<usize, JwksError> {
+    async fn fetch_and_install(&self) -> Result<usize, JwksError> {
         self.inner.fetches.fetch_add(1, Ordering::Relaxed);
         let body = self.fetch().await?;
         let document: Value = serde_json::from_slice(&body).map_err(|_| JwksError::Malformed)?;
@@ -279,8 +259,18 @@ impl RemoteJwks {
             .get("keys")
             .and_then(Value::as_array)
             .ok_or(JwksError::Malformed)?;
-        let mut next: HashMap<String, (Jwk, Arc<Key>)> = HashMap::new();
-        let mut twice = std::collections::HashSet::new();
+        if listed.len() > MAX_JWKS_KEYS {
+            tracing::warn!(
+                entries = listed.len(),
+                "JWKS lists more entries than are read; the rest are ignored"
+            );
+        }
+        let mut published = self
+            .inner
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut usable: Vec<(String, Jwk, Arc<Key>)> = Vec::new();
         for value in listed.iter().take(MAX_JWKS_KEYS) {
             let Ok(jwk) = serde_json::from_value::<Jwk>(value.clone()) else {
                 tracing::debug!("JWKS entry skipped: not a JWK");
@@ -290,25 +280,32 @@ impl RemoteJwks {
                 tracing::debug!("JWKS entry skipped: no kid");
                 continue;
             };
-            if twice.contains(&kid) || next.remove(&kid).is_some() {
-                // Two keys under one id cannot be told apart: take neither.
-                tracing::warn!(
-                    kid,
-                    "JWKS lists a key id more than once; all its entries skipped"
-                );
-                twice.insert(kid);
-                continue;
-            }
-            let key = match flight.published.get(&kid) {
+            let key = match published.get(&kid) {
                 Some((old, key)) if *old == jwk => Arc::clone(key),
                 _ => match Key::from_jwk(&jwk, self.inner.rsa_default) {
                     Ok(key) => Arc::new(key),
                     Err(error) => {
+                        // An encryption key may share its id with a signing key (RFC 7517
+                        // §4.5): skipping it here keeps the signing key, whatever the order.
                         tracing::debug!(kid, %error, "JWKS entry skipped");
                         continue;
                     }
                 },
             };
+            usable.push((kid, jwk, key));
+        }
+        let mut next: HashMap<String, (Jwk, Arc<Key>)> = HashMap::new();
+        let mut twice = std::collections::HashSet::new();
+        for (kid, jwk, key) in usable {
+            if twice.contains(&kid) || next.remove(&kid).is_some() {
+                // Two signing keys under one id cannot be told apart: take neither.
+                tracing::warn!(
+                    kid,
+                    "JWKS lists a signing key id more than once; all skipped"
+                );
+                twice.insert(kid);
+                continue;
+            }
             next.insert(kid, (jwk, key));
         }
         if next.is_empty() {
@@ -318,7 +315,7 @@ impl RemoteJwks {
             .ring
             .install(next.values().map(|(_, key)| Arc::clone(key)));
         let count = next.len();
-        flight.published = next;
+        *published = next;
         Ok(count)
     }
 
@@ -362,6 +359,17 @@ impl KeySource for RemoteJwks {
     }
 }
 
+/// The URL without what may be secret in it (user info, query, fragment), for logs and `Debug`.
+fn redacted(url: &reqwest::Url) -> String {
+    format!(
+        "{}://{}{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port().map(|p| format!(":{p}")).unwrap_or_default(),
+        url.path()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,5 +391,21 @@ mod tests {
         );
         assert_eq!(build("file:///etc/jwks.json"), Err(JwksError::InsecureUrl));
         assert_eq!(build("not a url"), Err(JwksError::InsecureUrl));
+    }
+
+    #[test]
+    fn logs_never_show_credentials_in_the_url() {
+        let jwks = RemoteJwks::builder("https://user:hunter2@idp.example.com:8443/jwks?key=s3cret")
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let shown = format!("{jwks:?}");
+        assert!(
+            shown.contains("https://idp.example.com:8443/jwks"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
     }
 }

@@ -276,37 +276,50 @@ impl Key {
                 "its alg is not a signature algorithm",
             ))?),
         };
-        let alg = match &jwk.algorithm {
+        let from_jwk = || DecodingKey::from_jwk(jwk).map_err(|_| KeyError::Unparsable);
+        let (alg, decoding) = match &jwk.algorithm {
             AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
-                EllipticCurve::P256 => Algorithm::ES256,
-                EllipticCurve::P384 => Algorithm::ES384,
+                EllipticCurve::P256 => (Algorithm::ES256, from_jwk()?),
+                EllipticCurve::P384 => (Algorithm::ES384, from_jwk()?),
                 _ => return Err(KeyError::UnusableJwk("its curve is not supported")),
             },
             AlgorithmParameters::OctetKeyPair(okp) => match okp.curve {
-                EllipticCurve::Ed25519 => Algorithm::EdDSA,
+                EllipticCurve::Ed25519 => (Algorithm::EdDSA, from_jwk()?),
                 _ => return Err(KeyError::UnusableJwk("its curve is not supported")),
             },
             AlgorithmParameters::RSA(rsa) => {
-                if rsa.n.len() > 2 * 1024 {
+                if rsa.n.len() > 2 * 1024 || rsa.e.len() > 16 {
                     return Err(KeyError::UnusableJwk(
                         "its RSA modulus is not 2048 to 8192 bits",
                     ));
                 }
-                let modulus = base64::Engine::decode(
-                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                    &rsa.n,
-                )
-                .map_err(|_| KeyError::Unparsable)?;
+                let unsigned = |b64: &str| {
+                    let bytes = base64::Engine::decode(
+                        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                        b64,
+                    )
+                    .map_err(|_| KeyError::Unparsable)?;
+                    // Some providers pad with zero bytes, which the crypto provider refuses.
+                    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+                    Ok::<_, KeyError>(bytes[first..].to_vec())
+                };
+                let (modulus, exponent) = (unsigned(&rsa.n)?, unsigned(&rsa.e)?);
                 if !(2048..=8192).contains(&bit_length(&modulus)) {
                     return Err(KeyError::UnusableJwk(
                         "its RSA modulus is not 2048 to 8192 bits",
                     ));
                 }
+                if exponent.is_empty() {
+                    return Err(KeyError::Unparsable);
+                }
                 let alg = named.unwrap_or(rsa_default);
                 if alg.family() != AlgorithmFamily::Rsa {
                     return Err(KeyError::WrongAlgorithm(alg));
                 }
-                alg
+                (
+                    alg,
+                    DecodingKey::from_rsa_raw_components(&modulus, &exponent),
+                )
             }
             AlgorithmParameters::OctetKey(_) => {
                 return Err(KeyError::UnusableJwk("it is a secret key"));
@@ -316,7 +329,6 @@ impl Key {
         if named.is_some_and(|n| n != alg) {
             return Err(KeyError::WrongAlgorithm(alg));
         }
-        let decoding = DecodingKey::from_jwk(jwk).map_err(|_| KeyError::Unparsable)?;
         Ok(Self {
             kid: kid.into(),
             alg,
@@ -582,7 +594,8 @@ impl KeyRing {
         self.current.store(Arc::new(next));
     }
 
-    /// Replaces every key at once (for example after fetching a JWKS).
+    /// Replaces every key at once. Every key becomes a new key object, so tokens the bearer cache
+    /// remembers are verified afresh (`RemoteJwks` installs its documents without that cost).
     pub fn replace(
         &self,
         keys: impl IntoIterator<Item = Key>,
@@ -786,6 +799,26 @@ mod tests {
             Key::from_jwk(&padded, Algorithm::RS256).map(|k| k.algorithm()),
             Ok(Algorithm::RS256)
         );
+        // A real key published with a zero-padded modulus still verifies what it signed.
+        let private = include_bytes!("../../tests/keys/rsa_private.pem");
+        let public = include_bytes!("../../tests/keys/rsa_public.pem");
+        let signer = Key::signing_pem("r", Algorithm::RS256, private, public)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut jwk = signer.jwk().unwrap_or_default();
+        let modulus = base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            jwk["n"].as_str().unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        jwk["n"] = n([vec![0], modulus].concat()).into();
+        let published =
+            Key::from_jwk(&jwk_of(jwk), Algorithm::RS256).unwrap_or_else(|e| panic!("{e}"));
+        let encoding = signer.encoding().unwrap_or_else(|| panic!("a signing key"));
+        let signature =
+            jsonwebtoken::crypto::sign(b"m", encoding, Algorithm::RS256).unwrap_or_default();
+        let verified =
+            jsonwebtoken::crypto::verify(&signature, b"m", published.decoding(), Algorithm::RS256);
+        assert_eq!(verified.ok(), Some(true));
         assert_eq!(bit_length(&[0, 0, 1]), 1);
         assert_eq!(bit_length(&[0x80, 0]), 16);
         assert_eq!(bit_length(&[]), 0);

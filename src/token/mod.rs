@@ -16,7 +16,7 @@ mod revocation;
 mod source;
 mod verify;
 
-pub use cache::{DEFAULT_TOKEN_CACHE_CAPACITY, DEFAULT_TOKEN_CACHE_TTL};
+pub use cache::{DEFAULT_TOKEN_CACHE_BYTES, DEFAULT_TOKEN_CACHE_TTL};
 pub(crate) use cache::{TokenCache, token_digest};
 pub use claims::ClaimNames;
 pub use issue::{DEFAULT_TTL, IssueError, TokenClaims, TokenIssuer};
@@ -28,6 +28,7 @@ pub use jwks::{
 };
 pub use keyring::{Key, KeyError, KeyRing, KeySet, MAX_KID_LEN, algorithm_name, generate_pkcs8};
 pub use revocation::{DEFAULT_REVOCATION_TTL, RevocationCache, RevocationCheck};
+pub(crate) use source::FetchGate;
 pub use source::KeySource;
 pub use verify::{
     DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, MAX_LEEWAY, TokenRules, TokenVerifier, VerifiedToken,

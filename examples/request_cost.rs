@@ -46,7 +46,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let requests: usize = args.next().ok_or(usage)?.parse()?;
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
 
-    let ring = KeyRing::single(Key::generate_ed25519("k")?);
+    // A fixed key rather than a generated one: generating seeds aws-lc's jitter entropy, whose
+    // instruction count varies from run to run and would not cancel out.
+    let ring = KeyRing::single(Key::signing_pem(
+        "k",
+        portcullis::token::Algorithm::EdDSA,
+        include_bytes!("../tests/keys/ed_private.pem"),
+        include_bytes!("../tests/keys/ed_public.pem"),
+    )?);
     let token = TokenIssuer::new(ring.clone())
         .issuer("bench")
         .audience("bench")

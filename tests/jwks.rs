@@ -114,19 +114,20 @@ fn app_over(jwks: &RemoteJwks) -> Router {
     )
 }
 
-async fn jwks_for(provider: &Provider) -> RemoteJwks {
+/// A provider publishing `keys`, a source that fetched them once, and an app over it.
+async fn serving(keys: &[&Key]) -> (Provider, RemoteJwks, Router) {
+    let provider = Provider::start(Serve::Document(json!({"keys": []}))).await;
+    provider.publish(keys);
     let jwks = RemoteJwks::builder(&provider.url).build().unwrap();
     jwks.refresh().await.unwrap();
-    jwks
+    let app = app_over(&jwks);
+    (provider, jwks, app)
 }
 
 #[tokio::test]
 async fn rotation_costs_one_fetch_however_many_requests_see_the_new_kid() {
     let (old, new) = (signing_key("2026-11"), signing_key("2026-12"));
-    let provider = Provider::start(Serve::Status(StatusCode::NOT_FOUND)).await;
-    provider.publish(&[&old]);
-    let jwks = jwks_for(&provider).await;
-    let app = app_over(&jwks);
+    let (provider, jwks, app) = serving(&[&old]).await;
     let old_token = token_of(&old);
     assert_eq!(
         get_as(&app, "/me", Some(&old_token)).await.status,
@@ -164,10 +165,7 @@ async fn rotation_costs_one_fetch_however_many_requests_see_the_new_kid() {
 #[tokio::test]
 async fn made_up_key_ids_cannot_make_us_hammer_the_provider() {
     let key = signing_key("real");
-    let provider = Provider::start(Serve::Status(StatusCode::NOT_FOUND)).await;
-    provider.publish(&[&key]);
-    let jwks = jwks_for(&provider).await;
-    let app = app_over(&jwks);
+    let (provider, _, app) = serving(&[&key]).await;
     let made_up = |i: u32| {
         forge(
             json!({"alg": "ES256", "kid": format!("made-up-{i}")}),
@@ -228,10 +226,7 @@ async fn after_the_cool_down_an_unknown_kid_fetches_again() {
 #[tokio::test]
 async fn a_key_gone_from_the_document_is_refused_at_once() {
     let (a, b) = (signing_key("a"), signing_key("b"));
-    let provider = Provider::start(Serve::Status(StatusCode::NOT_FOUND)).await;
-    provider.publish(&[&a, &b]);
-    let jwks = jwks_for(&provider).await;
-    let app = app_over(&jwks);
+    let (provider, jwks, app) = serving(&[&a, &b]).await;
     let token = token_of(&a);
     for _ in 0..2 {
         // The second request is answered by the verified-token cache.
@@ -255,10 +250,7 @@ async fn a_key_gone_from_the_document_is_refused_at_once() {
 #[tokio::test]
 async fn an_unchanged_key_stays_the_same_key_and_changed_material_ends_its_tokens() {
     let key = signing_key("k");
-    let provider = Provider::start(Serve::Status(StatusCode::NOT_FOUND)).await;
-    provider.publish(&[&key]);
-    let jwks = jwks_for(&provider).await;
-    let app = app_over(&jwks);
+    let (provider, jwks, app) = serving(&[&key]).await;
     let token = token_of(&key);
     assert_eq!(
         get_as(&app, "/me", Some(&token)).await.status,
@@ -303,10 +295,7 @@ async fn an_encryption_key_sharing_a_kid_never_hides_the_signing_key() {
 #[tokio::test]
 async fn a_provider_that_is_down_keeps_known_keys_and_fails_closed_on_unknown_ones() {
     let (known, unseen) = (signing_key("known"), signing_key("unseen"));
-    let provider = Provider::start(Serve::Status(StatusCode::NOT_FOUND)).await;
-    provider.publish(&[&known]);
-    let jwks = jwks_for(&provider).await;
-    let app = app_over(&jwks);
+    let (provider, jwks, app) = serving(&[&known]).await;
     provider.serve(Serve::Status(StatusCode::INTERNAL_SERVER_ERROR));
 
     assert_eq!(
@@ -447,10 +436,7 @@ async fn no_bad_document_changes_the_ring() {
 #[tokio::test]
 async fn a_published_key_accepts_only_its_own_algorithm() {
     let key = signing_key("ec");
-    let provider = Provider::start(Serve::Status(StatusCode::NOT_FOUND)).await;
-    provider.publish(&[&key]);
-    let jwks = jwks_for(&provider).await;
-    let app = app_over(&jwks);
+    let (provider, _, app) = serving(&[&key]).await;
     // Key confusion: HS256 keyed with the published public key's bytes, under its kid.
     let jwk = key.jwk().unwrap();
     let secret = format!(
@@ -473,12 +459,11 @@ async fn a_published_key_accepts_only_its_own_algorithm() {
 #[tokio::test]
 async fn the_refresher_picks_up_new_documents() {
     let (a, b) = (signing_key("a"), signing_key("b"));
-    let provider = Provider::start(Serve::Status(StatusCode::NOT_FOUND)).await;
-    provider.publish(&[&a]);
-    let jwks = jwks_for(&provider).await;
-    let refresher = jwks.spawn_refresher(Duration::from_millis(100));
+    let (provider, jwks, _) = serving(&[&a]).await;
+    // Periods under a second are raised to one (a zero period would make tokio panic).
+    let refresher = jwks.spawn_refresher(Duration::ZERO);
     provider.publish(&[&b]);
-    for _ in 0..50 {
+    for _ in 0..150 {
         if jwks.ring().snapshot().kids() == ["b"] {
             break;
         }

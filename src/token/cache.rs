@@ -175,19 +175,22 @@ mod tests {
         token_digest(token).unwrap_or_else(|| panic!("a token with dots"))
     }
 
+    /// A ring holding one key, an empty cache of the default size, and the ring's key.
+    fn setup() -> (KeyRing, TokenCache, Arc<Key>) {
+        let ring = KeyRing::single(key("k"));
+        let verified_by = ring.snapshot().get("k").cloned();
+        let verified_by = verified_by.unwrap_or_else(|| panic!("the key just put in"));
+        let cache = TokenCache::new(DEFAULT_TOKEN_CACHE_BYTES, DEFAULT_TOKEN_CACHE_TTL);
+        (ring, cache, verified_by)
+    }
+
     fn ctx() -> UserContext {
         UserContext::new("alice", AuthMethod::Bearer)
     }
 
     #[test]
     fn hit_needs_the_same_key_object() {
-        let ring = KeyRing::single(key("k"));
-        let cache = TokenCache::new(10, DEFAULT_TOKEN_CACHE_TTL);
-        let verified_by = ring
-            .snapshot()
-            .get("k")
-            .cloned()
-            .unwrap_or_else(|| panic!());
+        let (ring, cache, verified_by) = setup();
         let d = at("a.b.c");
         cache.insert(d, ctx(), verified_by, unix_now() + 60);
         assert_eq!(
@@ -206,13 +209,7 @@ mod tests {
 
     #[test]
     fn removed_key_ends_its_entries() {
-        let ring = KeyRing::single(key("k"));
-        let cache = TokenCache::new(10, DEFAULT_TOKEN_CACHE_TTL);
-        let verified_by = ring
-            .snapshot()
-            .get("k")
-            .cloned()
-            .unwrap_or_else(|| panic!());
+        let (ring, cache, verified_by) = setup();
         let d = at("x.y.z");
         cache.insert(d, ctx(), verified_by, unix_now() + 60);
         ring.remove("k");
@@ -221,13 +218,7 @@ mod tests {
 
     #[test]
     fn never_past_exp() {
-        let ring = KeyRing::single(key("k"));
-        let cache = TokenCache::new(10, DEFAULT_TOKEN_CACHE_TTL);
-        let verified_by = ring
-            .snapshot()
-            .get("k")
-            .cloned()
-            .unwrap_or_else(|| panic!());
+        let (ring, cache, verified_by) = setup();
         let d = at("x.y.z");
         // Already expired (accepted by the verifier only through its leeway): not cached.
         cache.insert(d, ctx(), verified_by.clone(), unix_now());
@@ -240,31 +231,18 @@ mod tests {
     }
 
     #[test]
-    fn bounded() {
-        let ring = KeyRing::single(key("k"));
+    fn bounded_in_bytes() {
+        let (_, _, verified_by) = setup();
         let cache = TokenCache::new(5 * 600, DEFAULT_TOKEN_CACHE_TTL);
-        let verified_by = ring
-            .snapshot()
-            .get("k")
-            .cloned()
-            .unwrap_or_else(|| panic!());
         for i in 0..50 {
-            cache.insert(
-                at(&format!("h.c.t{i}")),
-                ctx(),
-                verified_by.clone(),
-                unix_now() + 60,
-            );
+            let token = format!("h.c.t{i}");
+            cache.insert(at(&token), ctx(), verified_by.clone(), unix_now() + 60);
         }
         // Each entry weighs 2 × 3 + 512 bytes: five fit in 3,000 bytes, not more.
-        assert!(cache.len() <= 5, "{}", cache.len());
+        let kept = cache.len();
+        assert!((1..=5).contains(&kept), "{kept}");
         // One huge token takes the room of many small ones.
         let huge = format!("h.{}.sig", "c".repeat(4000));
-        let verified_by = ring
-            .snapshot()
-            .get("k")
-            .cloned()
-            .unwrap_or_else(|| panic!());
         let big = TokenCache::new(5 * 600, DEFAULT_TOKEN_CACHE_TTL);
         big.insert(at(&huge), ctx(), verified_by, unix_now() + 60);
         assert_eq!(

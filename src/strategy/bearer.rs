@@ -29,8 +29,8 @@ pub const MAX_ROLES_IN_TOKEN: usize = 256;
 /// - A header over the size cap is refused before anything is parsed.
 /// - Tokens in the query (`?access_token=`) are refused unless [`allow_query`](Self::allow_query)
 ///   is set: URLs end up in logs and `Referer` headers.
-/// - A token that verified is remembered (by its SHA-256, bound to the key that verified it, never
-///   past its `exp`), so the next request with it skips the signature check; revocation is still
+/// - A token that verified is remembered (found by the SHA-256 of its signature, bound to the key
+///   that verified it, never past its `exp`), so the next request with it skips the signature check; revocation is still
 ///   asked every time. See [`token_cache`](Self::token_cache) for the rules, and
 ///   [`without_token_cache`](Self::without_token_cache) to turn it off.
 ///
@@ -134,9 +134,10 @@ impl BearerStrategy {
     /// Keeps verified tokens in up to `max_bytes` (counting each token's signed part twice, for
     /// the context made from it, plus 512 bytes), each at most `max_ttl` (default 16 MiB and five
     /// minutes). A token seen again then costs a SHA-256 of its signature and a look-up rather
-    /// than a signature check. An entry counts only while the ring still holds the very key that verified it (a
-    /// removed or replaced key ends its entries at once) and never at or after the token's `exp`;
-    /// refusals are never cached; revocation is checked on every request, cached or not.
+    /// than a signature check. An entry counts only while the ring still holds the very key that
+    /// verified it (a removed or replaced key ends its entries at once), only for the same
+    /// header and claims byte for byte, and never at or after the token's `exp`; refusals are
+    /// never cached; revocation is checked on every request, cached or not.
     pub fn token_cache(mut self, max_bytes: u64, max_ttl: std::time::Duration) -> Self {
         self.cache = Some(CacheConfig::new(max_bytes, max_ttl));
         self

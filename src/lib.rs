@@ -41,6 +41,7 @@ pub mod api_key;
 mod context;
 mod error;
 pub mod extract;
+mod fresh_cache;
 mod future;
 mod gateway;
 pub mod identity;

@@ -279,7 +279,7 @@ async fn rules<S: Store + ApiKeyStore>(store: S) {
         let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, expired_key.as_bytes());
         hash.as_ref().try_into().unwrap()
     };
-    t.store.insert_api_key(&record).await.unwrap();
+    t.store.insert_api_key(&record, 100).await.unwrap();
     assert_eq!(
         t.request("GET", "/books", Auth::Key(&expired_key), None)
             .await

@@ -940,7 +940,7 @@ async fn every_bad_input_is_refused_and_changes_nothing() {
         .as_ref()
         .try_into()
         .unwrap();
-    store.insert_api_key(&record).await.unwrap();
+    store.insert_api_key(&record, 100).await.unwrap();
 
     let sessions = Sessions::new(
         identity.clone(),

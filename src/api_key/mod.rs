@@ -11,6 +11,18 @@
 //! the key) or `$env:VAR` (read once at start-up, kept only as its digest).
 //!
 //! Nothing of a presented key, not even its prefix, is ever logged: refusals log their reason only.
+//!
+//! A key never outlives its owner's standing: with [`KeyOwners`] configured (the built-in
+//! [`Identity`](crate::identity::Identity) is one), every request made with a key asks for the
+//! owner's live state (cached for a few seconds, voided by every change made through the
+//! identity): a disabled or deleted owner's keys are refused, keys made before the owner's
+//! revoked-before cutoff (logout-all, a password change, disabling) are refused, and a key grants
+//! only the roles it was given that its owner *still* holds, so demoting the owner demotes their
+//! keys at once. A key created after a password change keeps working.
+//!
+//! Bounds: at most [`MAX_ROLES`] roles and [`MAX_SCOPES`] scopes of at most [`MAX_ITEM_BYTES`]
+//! each (duplicates removed), at most [`DEFAULT_MAX_KEYS_PER_OWNER`] live keys per owner
+//! (checked atomically by the store), and the validated-key cache is bounded in bytes.
 
 mod routes;
 
@@ -26,8 +38,12 @@ use subtle::ConstantTimeEq;
 
 pub use routes::ManageApiKeys;
 
+use arc_swap::ArcSwapOption;
+
 use crate::context::{AuthMethod, UserContext};
 use crate::error::{AuthError, TokenRejection};
+use crate::fresh_cache::FreshCache;
+use crate::future::MaybeReady;
 use crate::store::{ApiKeyRecord, ApiKeyStore, StoreError};
 
 /// Default prefix of generated keys.
@@ -40,6 +56,60 @@ pub const SECRET_LEN: usize = 43;
 pub const MAX_KEY_BYTES: usize = 256;
 /// Longest name a key may be given.
 pub const MAX_NAME_CHARS: usize = 100;
+/// Most roles a key may carry.
+pub const MAX_ROLES: usize = 32;
+/// Most scopes a key may carry.
+pub const MAX_SCOPES: usize = 32;
+/// Longest role or scope name, in bytes.
+pub const MAX_ITEM_BYTES: usize = 128;
+/// Default most live (unrevoked, unexpired) keys one owner may hold.
+pub const DEFAULT_MAX_KEYS_PER_OWNER: u32 = 100;
+/// Default bound of the validated-key cache, in bytes.
+pub const DEFAULT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The live standing of key owners, asked on every request made with a stored key.
+///
+/// `roles` answers with the roles the owner holds now when a key made at `created_at_us`
+/// (microseconds since the epoch) may still act for them, and `None` when it may not (the owner
+/// is disabled, deleted, or revoked everything after the key was made).
+pub trait KeyOwners: Send + Sync + 'static {
+    /// The answer when it is known without I/O.
+    fn cached_roles(&self, owner: &str, created_at_us: i64) -> Option<Option<Arc<[String]>>>;
+    /// The answer, asking a store when needed; [`AuthError::Unavailable`] when it cannot.
+    fn roles<'a>(
+        &'a self,
+        owner: &'a str,
+        created_at_us: i64,
+    ) -> MaybeReady<'a, Result<Option<Arc<[String]>>, AuthError>>;
+}
+
+/// Checks a caller-supplied list of roles or scopes: at most `max` items of at most
+/// [`MAX_ITEM_BYTES`] printable bytes each; duplicates are dropped, first occurrence kept.
+fn bounded_list(
+    items: Vec<String>,
+    max: usize,
+    field: &'static str,
+) -> Result<Vec<String>, ApiKeyError> {
+    let invalid = |message: String| ApiKeyError::InvalidInput { field, message };
+    let mut out: Vec<String> = Vec::with_capacity(items.len().min(max));
+    for item in items {
+        if item.is_empty()
+            || item.len() > MAX_ITEM_BYTES
+            || item.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(invalid(format!(
+                "each entry must be 1 to {MAX_ITEM_BYTES} bytes without spaces"
+            )));
+        }
+        if !out.contains(&item) {
+            if out.len() == max {
+                return Err(invalid(format!("at most {max} distinct entries")));
+            }
+            out.push(item);
+        }
+    }
+    Ok(out)
+}
 
 fn digest(key: &str) -> [u8; 32] {
     let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
@@ -48,11 +118,15 @@ fn digest(key: &str) -> [u8; 32] {
     out
 }
 
-fn now() -> i64 {
+fn now_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| d.as_micros() as i64)
         .unwrap_or(0)
+}
+
+fn now() -> i64 {
+    now_us() / 1_000_000
 }
 
 /// Why a key could not be created, listed or revoked.
@@ -70,6 +144,9 @@ pub enum ApiKeyError {
     /// The caller may not do this (for example give a key a role they do not hold).
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// The owner already holds the most live keys allowed.
+    #[error("too many API keys: revoke one first")]
+    TooMany,
     /// No such key (or not the caller's).
     #[error("no such API key")]
     NotFound,
@@ -82,6 +159,7 @@ impl From<StoreError> for ApiKeyError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound(_) => Self::NotFound,
+            StoreError::Conflict("api key limit") => Self::TooMany,
             other => {
                 tracing::warn!(error = %other, "API key store error");
                 Self::Unavailable
@@ -271,8 +349,10 @@ pub struct ApiKeys<S> {
     prefix: String,
     /// Each static key's digest with the context it authenticates as, built once.
     statics: Vec<([u8; 32], UserContext)>,
-    cache: moka::sync::Cache<String, Arc<CheckedKey>, foldhash::fast::RandomState>,
+    cache: FreshCache<Box<str>, Arc<CheckedKey>>,
     pending_uses: Mutex<HashMap<String, i64>>,
+    owners: Option<Arc<dyn KeyOwners>>,
+    max_keys_per_owner: u32,
 }
 
 /// A stored key that was found and checked once: its record, the context it authenticates as
@@ -280,9 +360,21 @@ pub struct ApiKeys<S> {
 struct CheckedKey {
     record: ApiKeyRecord,
     context: UserContext,
+    /// The context as the owner's live roles last shaped it, keyed by the very roles list it was
+    /// made from (the owner cache hands out the same `Arc` until the owner changes), so a key in
+    /// steady use builds no context per request.
+    owned: ArcSwapOption<(Arc<[String]>, UserContext)>,
     /// The second it was last used, so a key in use reaches the shared last-use map (and its
     /// lock) at most once a second rather than on every request.
     last_use: AtomicI64,
+}
+
+fn weigh_key(id: &Box<str>, key: &Arc<CheckedKey>) -> u32 {
+    let r = &key.record;
+    let lists: usize = r.roles.iter().chain(&r.scopes).map(|s| s.len() + 24).sum();
+    // The record, and the context built from it, hold the lists twice.
+    let bytes = id.len() + r.owner.len() * 2 + r.name.len() + r.display_prefix.len() + 2 * lists;
+    u32::try_from(bytes + 512).unwrap_or(u32::MAX)
 }
 
 impl<S> std::fmt::Debug for ApiKeys<S> {
@@ -311,6 +403,8 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
             prefix: DEFAULT_PREFIX.into(),
             statics: Vec::new(),
             ttl: DEFAULT_CACHE_TTL,
+            owners: None,
+            max_keys_per_owner: DEFAULT_MAX_KEYS_PER_OWNER,
         }
     }
 
@@ -331,30 +425,36 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
                 message: "1 to 100 printable characters".into(),
             });
         }
+        let roles = bounded_list(new.roles, MAX_ROLES, "roles")?;
+        let scopes = bounded_list(new.scopes, MAX_SCOPES, "scopes")?;
         let mut id_bytes = [0u8; ID_LEN / 2];
         let mut secret = [0u8; 32];
         getrandom::fill(&mut id_bytes).map_err(|_| ApiKeyError::Unavailable)?;
         getrandom::fill(&mut secret).map_err(|_| ApiKeyError::Unavailable)?;
         let id: String = id_bytes.iter().map(|b| format!("{b:02x}")).collect();
         let key = format!("{}{id}_{}", self.prefix, URL_SAFE_NO_PAD.encode(secret));
-        let created_at = now();
+        let created_at_us = now_us();
+        let created_at = created_at_us / 1_000_000;
         let record = ApiKeyRecord {
             digest: digest(&key),
             display_prefix: format!("{}{id}", self.prefix),
             id,
             owner: owner.to_owned(),
             name: name.to_owned(),
-            roles: new.roles,
-            scopes: new.scopes,
+            roles,
+            scopes,
             tenant: new.tenant,
             created_at,
+            created_at_us,
             expires_at: new
                 .expires_in
                 .map(|d| created_at.saturating_add(d.as_secs() as i64)),
             revoked_at: None,
             last_used_at: None,
         };
-        self.store.insert_api_key(&record).await?;
+        self.store
+            .insert_api_key(&record, self.max_keys_per_owner)
+            .await?;
         Ok(CreatedApiKey {
             key,
             view: ApiKeyView::from(&record),
@@ -457,7 +557,9 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         ctx
     }
 
-    fn judge(&self, key: &CheckedKey, presented: &[u8; 32]) -> Result<UserContext, AuthError> {
+    /// The checks a stored key passes on its own: the digest (in constant time), revocation and
+    /// expiry.
+    fn judge(&self, key: &CheckedKey, presented: &[u8; 32]) -> Result<(), AuthError> {
         let record = &key.record;
         if !bool::from(record.digest.ct_eq(presented)) {
             return Err(AuthError::InvalidToken(TokenRejection::BadSignature));
@@ -465,23 +567,53 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         if record.revoked_at.is_some() {
             return Err(AuthError::InvalidToken(TokenRejection::Revoked));
         }
-        let now = now();
-        if record.expires_at.is_some_and(|at| at <= now) {
+        if record.expires_at.is_some_and(|at| at <= now()) {
             return Err(AuthError::InvalidToken(TokenRejection::Expired));
         }
+        Ok(())
+    }
+
+    /// The context a judged key authenticates as, given its owner's standing (`None` when no
+    /// [`KeyOwners`] is configured), and its use recorded.
+    fn admit(
+        &self,
+        key: &CheckedKey,
+        owner: Option<Option<Arc<[String]>>>,
+    ) -> Result<UserContext, AuthError> {
+        let context = match owner {
+            None => key.context.clone(),
+            Some(None) => return Err(AuthError::InvalidToken(TokenRejection::Revoked)),
+            Some(Some(live)) => self.owned_context(key, live),
+        };
+        let now = now();
         if key.last_use.swap(now, Ordering::Relaxed) != now {
             self.pending_uses
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(record.id.clone(), now);
+                .insert(key.record.id.clone(), now);
         }
-        Ok(key.context.clone())
+        Ok(context)
+    }
+
+    /// The key's roles that its owner still holds, as a context (built once per owner state).
+    fn owned_context(&self, key: &CheckedKey, live: Arc<[String]>) -> UserContext {
+        if let Some(memo) = key.owned.load().as_ref()
+            && Arc::ptr_eq(&memo.0, &live)
+        {
+            return memo.1.clone();
+        }
+        let mut record = key.record.clone();
+        record.roles.retain(|role| live.contains(role));
+        let context = self.context_of(&record);
+        key.owned.store(Some(Arc::new((live, context.clone()))));
+        context
     }
 
     fn checked(&self, record: ApiKeyRecord) -> CheckedKey {
         CheckedKey {
             context: self.context_of(&record),
             record,
+            owned: ArcSwapOption::empty(),
             last_use: AtomicI64::new(0),
         }
     }
@@ -511,8 +643,15 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         let Some(id) = self.parse(key) else {
             return Some(Err(AuthError::InvalidToken(TokenRejection::Malformed)));
         };
-        let record = self.cache.get(id)?;
-        Some(self.judge(&record, &presented))
+        let key = self.cache.get(id)?;
+        if let Err(refused) = self.judge(&key, &presented) {
+            return Some(Err(refused));
+        }
+        let owner = match &self.owners {
+            None => None,
+            Some(owners) => Some(owners.cached_roles(&key.record.owner, key.record.created_at_us)?),
+        };
+        Some(self.admit(&key, owner))
     }
 
     /// Checks a presented key, asking the store on a cache miss; 503 when it cannot answer.
@@ -523,19 +662,34 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         let id = self
             .parse(key)
             .ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?;
-        let key_record = match self.store.api_key(id).await {
-            Ok(Some(record)) => Arc::new(self.checked(record)),
-            Ok(None) => return Err(AuthError::InvalidToken(TokenRejection::UnknownKey)),
-            Err(error) => {
-                tracing::warn!(%error, "API key store unavailable: refusing the request");
-                return Err(AuthError::Unavailable);
+        let checked = match self.cache.get(id) {
+            Some(known) => known,
+            None => {
+                let ticket = self.cache.ticket();
+                let checked = match self.store.api_key(id).await {
+                    Ok(Some(record)) => Arc::new(self.checked(record)),
+                    Ok(None) => return Err(AuthError::InvalidToken(TokenRejection::UnknownKey)),
+                    Err(error) => {
+                        tracing::warn!(%error, "API key store unavailable: refusing the request");
+                        return Err(AuthError::Unavailable);
+                    }
+                };
+                self.judge(&checked, &digest(key))?;
+                // Only keys that passed are remembered; a revocation racing this fill voids it.
+                self.cache.fill(id.into(), checked.clone(), ticket);
+                checked
             }
         };
-        let answer = self.judge(&key_record, &digest(key));
-        if answer.is_ok() {
-            self.cache.insert(id.to_owned(), key_record);
-        }
-        answer
+        self.judge(&checked, &digest(key))?;
+        let owner = match &self.owners {
+            None => None,
+            Some(owners) => Some(
+                owners
+                    .roles(&checked.record.owner, checked.record.created_at_us)
+                    .await?,
+            ),
+        };
+        self.admit(&checked, owner)
     }
 }
 
@@ -545,6 +699,8 @@ pub struct ApiKeysBuilder<S> {
     prefix: String,
     statics: Vec<StaticKey>,
     ttl: Duration,
+    owners: Option<Arc<dyn KeyOwners>>,
+    max_keys_per_owner: u32,
 }
 
 impl<S> std::fmt::Debug for ApiKeysBuilder<S> {
@@ -586,6 +742,19 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeysBuilder<S> {
         self
     }
 
+    /// Asks `owners` for each key owner's live standing on every request (see the module docs).
+    /// Give the built-in identity here when its users own the keys.
+    pub fn owners(mut self, owners: Arc<dyn KeyOwners>) -> Self {
+        self.owners = Some(owners);
+        self
+    }
+
+    /// Most live keys one owner may hold (default [`DEFAULT_MAX_KEYS_PER_OWNER`]).
+    pub fn max_keys_per_owner(mut self, max: u32) -> Self {
+        self.max_keys_per_owner = max;
+        self
+    }
+
     /// Builds the service.
     pub fn build(self) -> Arc<ApiKeys<S>> {
         Arc::new(ApiKeys {
@@ -596,11 +765,10 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeysBuilder<S> {
                 .into_iter()
                 .map(|key| (key.digest, key.context()))
                 .collect(),
-            cache: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(self.ttl)
-                .build_with_hasher(foldhash::fast::RandomState::default()),
+            cache: FreshCache::new(DEFAULT_CACHE_BYTES, self.ttl, weigh_key),
             pending_uses: Mutex::new(HashMap::new()),
+            owners: self.owners,
+            max_keys_per_owner: self.max_keys_per_owner,
         })
     }
 }

@@ -32,6 +32,9 @@ crate::permission!(
 );
 
 /// Longest lifetime a key may be given: one year.
+/// Largest request body the key routes accept (413 beyond).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
 const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 3600);
 
 #[derive(Serialize)]
@@ -51,6 +54,11 @@ impl IntoResponse for ApiKeyError {
             ApiKeyError::Forbidden(why) => {
                 problem_response(StatusCode::FORBIDDEN, why, Field { field: None })
             }
+            ApiKeyError::TooMany => problem_response(
+                StatusCode::CONFLICT,
+                "Too many API keys: revoke one first.",
+                Field { field: None },
+            ),
             ApiKeyError::NotFound => problem_response(
                 StatusCode::NOT_FOUND,
                 "No such API key.",
@@ -178,6 +186,8 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
             .route("/auth/api-keys/{id}", delete(revoke_own::<S>))
             .route("/admin/api-keys", get(list_all::<S>))
             .route("/admin/api-keys/{id}", delete(revoke_any::<S>))
+            // A key request is a few hundred bytes: refuse megabytes before they are parsed.
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.clone())
     }
 }

@@ -17,6 +17,7 @@
 //! [`Identity::router`] serves it over HTTP; [`Identity::bearer`] is the gateway strategy that
 //! verifies its tokens with the same key ring.
 
+mod accounts;
 mod routes;
 mod stored_keys;
 mod throttle;
@@ -28,6 +29,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
+use accounts::Accounts;
+pub use accounts::{ACCOUNT_CACHE_BYTES, ACCOUNT_STATE_TTL, AccountState};
 pub use routes::{IDENTITY_PUBLIC_PATHS, MAX_BODY_BYTES};
 pub use throttle::ThrottleConfig;
 use throttle::ThrottleKeys;
@@ -141,6 +144,9 @@ pub enum IdentityError {
     /// The refresh token is unknown, spent, revoked or expired.
     #[error("invalid refresh token")]
     BadRefreshToken,
+    /// No such user.
+    #[error("no such user")]
+    NotFound,
     /// Too many failures: wait this many seconds.
     #[error("too many attempts; retry in {0} s")]
     Throttled(u64),
@@ -173,6 +179,31 @@ impl From<IssueError> for IdentityError {
 impl From<crate::error::AuthError> for IdentityError {
     fn from(_: crate::error::AuthError) -> Self {
         Self::Unavailable
+    }
+}
+
+/// What one [`Identity::maintain`] run removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Denylist entries (token and session ids) past any verifier's leeway.
+    pub revocations: u64,
+    /// Refresh tokens of expired families.
+    pub refresh_tokens: u64,
+    /// Login-failure counters older than the throttling window.
+    pub login_failures: u64,
+}
+
+impl<S: Store> crate::api_key::KeyOwners for Identity<S> {
+    fn cached_roles(&self, owner: &str, created_at_us: i64) -> Option<Option<Arc<[String]>>> {
+        self.cached_live_roles(owner, created_at_us)
+    }
+
+    fn roles<'a>(
+        &'a self,
+        owner: &'a str,
+        created_at_us: i64,
+    ) -> crate::MaybeReady<'a, Result<Option<Arc<[String]>>, crate::error::AuthError>> {
+        crate::MaybeReady::new(self.live_roles(owner, created_at_us))
     }
 }
 
@@ -218,6 +249,7 @@ pub struct Identity<S: Store> {
     hasher: PasswordHasher,
     revocation: Arc<RevocationCache<S>>,
     stored_keys: Arc<stored_keys::StoredKeys<S>>,
+    accounts: Accounts<S>,
 }
 
 impl<S: Store> std::fmt::Debug for Identity<S> {
@@ -305,6 +337,7 @@ impl<S: Store> Identity<S> {
             gate: crate::token::FetchGate::new(stored_keys::COOLDOWN),
         });
         Ok(Self {
+            accounts: Accounts::new(store.clone()),
             store,
             config,
             ring,
@@ -442,7 +475,11 @@ impl<S: Store> Identity<S> {
         let email = email.to_lowercase();
         let keys = ThrottleKeys::new(&email, client);
         let now = self.now();
-        if let Some(wait) = keys.wait(&self.store, &self.config.throttle, now).await? {
+        // The attempt is counted before the hash, atomically: see `throttle`.
+        if let Some(wait) = keys
+            .reserve(&self.store, &self.config.throttle, now)
+            .await?
+        {
             return Err(IdentityError::Throttled(wait));
         }
         let user = self.store.user_by_email(&email).await?;
@@ -459,13 +496,10 @@ impl<S: Store> Identity<S> {
         };
         let (user, verified) = match (user, verified) {
             (Some(user), Some(v)) if v.matched && !user.disabled => (user, v),
-            _ => {
-                keys.record_failure(&self.store, &self.config.throttle, now)
-                    .await?;
-                return Err(IdentityError::BadCredentials);
-            }
+            // Already counted by the reservation.
+            _ => return Err(IdentityError::BadCredentials),
         };
-        self.store.clear_failures(&keys.account).await?;
+        keys.succeeded(&self.store).await?;
         if let Some(upgraded) = verified.rehashed {
             // Keep the original change time: a rehash is not a password change.
             self.store
@@ -539,8 +573,8 @@ impl<S: Store> Identity<S> {
         let record = match self.store.consume_refresh(&digest(token), now).await? {
             Consumed::Fresh(record) => record,
             Consumed::Reused(record) => {
-                tracing::warn!(family = %record.family, "refresh token reused: revoking its family");
-                self.store.revoke_family(&record.family).await?;
+                tracing::warn!(family = %record.family, "refresh token reused: ending its session");
+                self.end_session(&record.family).await?;
                 return Err(IdentityError::BadRefreshToken);
             }
             Consumed::Revoked | Consumed::Expired | Consumed::Unknown => {
@@ -575,8 +609,18 @@ impl<S: Store> Identity<S> {
             self.revocation.revoke_token(jti, expires_at).await?;
         }
         if let Some(sid) = ctx.claims().get("sid").and_then(|v| v.as_str()) {
-            self.store.revoke_family(sid).await?;
+            self.end_session(sid).await?;
         }
+        Ok(())
+    }
+
+    /// Ends one session: its refresh family, and every access token it was issued (each carries
+    /// the family as its `sid`), refused from the next request on in this process.
+    async fn end_session(&self, sid: &str) -> Result<(), IdentityError> {
+        self.revocation
+            .revoke_session(sid, self.now(), self.config.access_ttl)
+            .await?;
+        self.store.revoke_family(sid).await?;
         Ok(())
     }
 
@@ -595,6 +639,7 @@ impl<S: Store> Identity<S> {
         ctx: &UserContext,
         current: &str,
         new: &str,
+        client: Option<std::net::IpAddr>,
     ) -> Result<TokenPair, IdentityError> {
         let max = self.config.policy.max_password_bytes();
         if current.len() > max {
@@ -612,9 +657,12 @@ impl<S: Store> Identity<S> {
             .user_by_id(ctx.subject())
             .await?
             .ok_or(IdentityError::BadCredentials)?;
-        let keys = ThrottleKeys::new(&user.email, None);
+        let keys = ThrottleKeys::new(&user.email, client);
         let now = self.now();
-        if let Some(wait) = keys.wait(&self.store, &self.config.throttle, now).await? {
+        if let Some(wait) = keys
+            .reserve(&self.store, &self.config.throttle, now)
+            .await?
+        {
             return Err(IdentityError::Throttled(wait));
         }
         let verified = self
@@ -622,27 +670,77 @@ impl<S: Store> Identity<S> {
             .verify(current.to_owned(), user.password_hash.clone())
             .await?;
         if !verified.matched || user.disabled {
-            keys.record_failure(&self.store, &self.config.throttle, now)
-                .await?;
             return Err(IdentityError::BadCredentials);
         }
+        keys.succeeded(&self.store).await?;
         let hash = self.hasher.hash(new.to_owned()).await?;
         self.store.set_password_hash(&user.id, &hash, now).await?;
         let session = ctx.claims().get("sid").and_then(|v| v.as_str());
         self.store.revoke_user_families(&user.id, session).await?;
+        // Ends every other credential made before now: access tokens, browser sessions and API
+        // keys (keys made after the change keep working).
         self.revocation.revoke_before(&user.id, now_us()).await?;
         let mut fresh = self.access_token(&user, session.unwrap_or(""))?;
         fresh.refresh_token = None;
         Ok(fresh)
     }
 
-    /// Disables (or re-enables) a user; disabling ends every session at once.
+    /// Disables (or re-enables) a user; disabling ends every credential at once (access tokens,
+    /// refresh families, browser sessions, API keys), and re-enabling brings none of them back.
     pub async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<(), IdentityError> {
         self.store.set_disabled(user_id, disabled).await?;
+        self.accounts.changed(user_id);
         if disabled {
             self.logout_all(user_id).await?;
         }
         Ok(())
+    }
+
+    /// Replaces a user's roles. Browser sessions and API keys act with the new roles from the
+    /// next request on; access tokens already issued keep theirs until they expire (at most
+    /// [`IdentityConfig::access_ttl`]).
+    pub async fn set_roles(&self, user_id: &str, roles: &[String]) -> Result<(), IdentityError> {
+        self.store.set_roles(user_id, roles).await?;
+        self.accounts.changed(user_id);
+        Ok(())
+    }
+
+    /// Deletes a user with every credential they hold: from the next request on, their access
+    /// tokens, refresh tokens, browser sessions and API keys are refused. The revoked-before
+    /// cutoff is set first (to the end of time, and kept after the user is gone), so even a
+    /// deletion that fails half-way has already ended every credential.
+    pub async fn delete_user(&self, user_id: &str) -> Result<(), IdentityError> {
+        self.revocation.revoke_before(user_id, i64::MAX).await?;
+        let deleted = self.store.delete_user(user_id).await;
+        self.accounts.changed(user_id);
+        match deleted {
+            Ok(()) => Ok(()),
+            Err(StoreError::NotFound(_)) => Err(IdentityError::NotFound),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The account's current state, from the cache or the store (`None`: no such account).
+    pub async fn account(&self, user_id: &str) -> Result<Option<Arc<AccountState>>, IdentityError> {
+        Ok(self.accounts.state(user_id).await?)
+    }
+
+    /// The roles a credential made at `issued_at_us` by `user_id` may act with now, or `None`
+    /// when the account is gone, disabled, or revoked everything after the credential was made.
+    pub(crate) async fn live_roles(
+        &self,
+        user_id: &str,
+        issued_at_us: i64,
+    ) -> Result<Option<Arc<[String]>>, crate::error::AuthError> {
+        let state = self.accounts.state(user_id).await?;
+        let cutoff = self.revocation.cutoff(user_id).await?;
+        Ok(accounts::usable(&state, cutoff, issued_at_us))
+    }
+
+    fn cached_live_roles(&self, user_id: &str, issued_at_us: i64) -> Option<Option<Arc<[String]>>> {
+        let state = self.accounts.cached(user_id)?;
+        let cutoff = self.revocation.cached_cutoff(user_id)?;
+        Some(accounts::usable(&state, cutoff, issued_at_us))
     }
 
     /// Rotates the signing key: a new key signs from now on; the old ones keep verifying until
@@ -686,14 +784,43 @@ impl<S: Store> Identity<S> {
         Ok(pruned)
     }
 
-    /// Housekeeping to run every few minutes: drops denylist entries of tokens that have expired
-    /// anyway, drops keys retired longer than a token's lifetime, and picks up keys another
-    /// instance created. Returns how many denylist entries went.
-    pub async fn maintain(&self) -> Result<u64, IdentityError> {
-        let purged = self.store.purge_expired(self.now()).await?;
+    /// Housekeeping to run every few minutes (or let [`spawn_maintenance`](Self::spawn_maintenance)
+    /// run it): drops denylist entries no verifier can accept any more, refresh tokens of
+    /// expired families, login-failure counters older than the throttling window, keys retired
+    /// longer than a token's lifetime, and picks up keys another instance created.
+    pub async fn maintain(&self) -> Result<Purged, IdentityError> {
+        let now = self.now();
+        let window = self.config.throttle.window.as_secs() as i64;
+        let purged = Purged {
+            revocations: self.store.purge_expired(now).await?,
+            refresh_tokens: self.store.purge_refresh(now).await?,
+            login_failures: self
+                .store
+                .purge_failures(now.saturating_sub(window))
+                .await?,
+        };
         self.prune_keys().await?;
         self.reload_keys().await?;
         Ok(purged)
+    }
+
+    /// Runs [`maintain`](Self::maintain) every `every` on a background task, until the identity
+    /// is dropped; failures are logged and retried at the next tick.
+    pub fn spawn_maintenance(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            loop {
+                ticker.tick().await;
+                let Some(identity) = weak.upgrade() else {
+                    return;
+                };
+                match identity.maintain().await {
+                    Ok(purged) => tracing::debug!(?purged, "identity maintenance"),
+                    Err(error) => tracing::warn!(%error, "identity maintenance failed"),
+                }
+            }
+        })
     }
 
     /// Re-reads the stored keys: adds those another instance created (a rotation elsewhere) and

@@ -70,6 +70,7 @@ impl IntoResponse for IdentityError {
                 "The e-mail address or password is incorrect.",
                 None,
             ),
+            IdentityError::NotFound => problem(StatusCode::NOT_FOUND, "No such user.", None),
             IdentityError::BadRefreshToken => problem(
                 StatusCode::UNAUTHORIZED,
                 "The refresh token is invalid or expired.",
@@ -250,6 +251,7 @@ async fn logout_all<S: Store>(
 
 async fn change_password<S: Store>(
     State(identity): State<Arc<Identity<S>>>,
+    ClientAddr(client): ClientAddr,
     ctx: UserContext,
     body: JsonObject,
 ) -> Result<Response, IdentityError> {
@@ -259,6 +261,7 @@ async fn change_password<S: Store>(
             &ctx,
             body.string("current_password")?,
             body.string("new_password")?,
+            client,
         )
         .await?;
     Ok(tokens(pair))

@@ -1,5 +1,9 @@
 //! Login throttling per account and per client address.
 //!
+//! Attempts are reserved before the password is hashed (see [`ThrottleKeys::reserve`]): checking
+//! a limit first and counting the failure after the hash would let every request in flight at
+//! once through, which is how 30 concurrent guesses once all reached the hasher.
+//!
 //! After `limit` failures inside the window, further attempts for that key are refused with 429
 //! until `last failure + delay`, where the delay doubles with each further failure from `base` up
 //! to `max` (bounded backoff). Only failed password checks count: successful logins and
@@ -10,7 +14,7 @@
 
 use std::time::Duration;
 
-use crate::store::{Failures, ThrottleStore};
+use crate::store::{Failures, StoreError, ThrottleStore};
 
 /// Throttling limits.
 #[derive(Debug, Clone)]
@@ -72,37 +76,101 @@ impl ThrottleKeys {
         }
     }
 
-    /// Seconds to wait before another attempt, if either key is over its limit.
-    pub(crate) async fn wait<S: ThrottleStore>(
+    /// Reserves one attempt under both keys before the password is checked, so that requests in
+    /// flight at once cannot all pass a limit that each checked alone: `Ok(None)` lets the attempt
+    /// proceed (it is already counted as a failure; call [`succeeded`](Self::succeeded) if the
+    /// password matches), `Ok(Some(wait))` refuses it (and takes the reservation back, so refused
+    /// attempts do not lengthen the wait they were told).
+    ///
+    /// How a burst is settled: each attempt reads the key's state (refused at once while locked),
+    /// then increments the counter atomically and gets a unique count `c`. It may go on while `c`
+    /// is within the limit, or when it is the single attempt right after a lock ran out (`c` is
+    /// one more than the count it read). Everyone else in the burst is refused: 30 wrong guesses
+    /// and the right password sent together give at most `limit` password checks.
+    pub(crate) async fn reserve<S: ThrottleStore>(
         &self,
         store: &S,
         config: &ThrottleConfig,
         now: i64,
-    ) -> Result<Option<u64>, crate::store::StoreError> {
-        let account = config.wait(
-            store.failures(&self.account).await?,
-            config.account_limit,
-            now,
-        );
-        let address = match &self.address {
-            Some(key) => config.wait(store.failures(key).await?, config.address_limit, now),
-            None => None,
-        };
-        Ok(account.max(address))
+    ) -> Result<Option<u64>, StoreError> {
+        let mut reserved: Vec<&str> = Vec::with_capacity(2);
+        let mut wait = None;
+        for (key, limit) in self.limits(config) {
+            match reserve_one(store, config, key, limit, now).await {
+                Ok(None) => reserved.push(key),
+                Ok(Some(w)) => {
+                    wait = Some(w);
+                    break;
+                }
+                Err(error) => {
+                    release_all(store, &reserved).await;
+                    return Err(error);
+                }
+            }
+        }
+        if wait.is_some() {
+            release_all(store, &reserved).await;
+        }
+        Ok(wait)
     }
 
-    pub(crate) async fn record_failure<S: ThrottleStore>(
-        &self,
-        store: &S,
-        config: &ThrottleConfig,
-        now: i64,
-    ) -> Result<(), crate::store::StoreError> {
-        let window = config.window.as_secs() as i64;
-        store.record_failure(&self.account, now, window).await?;
-        if let Some(key) = &self.address {
-            store.record_failure(key, now, window).await?;
+    /// The reserved attempt had the right password: the account's counter starts again, and the
+    /// address's reservation is taken back (a valid login never counts against an address, nor
+    /// does it launder one that is guessing at other accounts).
+    pub(crate) async fn succeeded<S: ThrottleStore>(&self, store: &S) -> Result<(), StoreError> {
+        store.clear_failures(&self.account).await?;
+        if let Some(address) = &self.address {
+            store.release_failure(address).await?;
         }
         Ok(())
+    }
+
+    fn limits<'a>(&'a self, config: &ThrottleConfig) -> impl Iterator<Item = (&'a str, u32)> {
+        std::iter::once((self.account.as_str(), config.account_limit)).chain(
+            self.address
+                .as_deref()
+                .map(|address| (address, config.address_limit)),
+        )
+    }
+}
+
+async fn reserve_one<S: ThrottleStore>(
+    store: &S,
+    config: &ThrottleConfig,
+    key: &str,
+    limit: u32,
+    now: i64,
+) -> Result<Option<u64>, StoreError> {
+    let before = store.failures(key).await?;
+    if let Some(wait) = config.wait(before, limit, now) {
+        return Ok(Some(wait));
+    }
+    let window = config.window.as_secs() as i64;
+    let seen = before
+        .filter(|f| f.last_at >= now - window)
+        .map_or(0, |f| f.count);
+    let reserved = store.record_failure(key, now, window).await?.count;
+    if reserved <= limit || reserved == seen.saturating_add(1) {
+        return Ok(None);
+    }
+    // Another attempt of the same burst took the one free place.
+    store.release_failure(key).await?;
+    let locked = Failures {
+        count: reserved.saturating_sub(1).max(limit),
+        last_at: now,
+    };
+    Ok(Some(
+        config
+            .wait(Some(locked), limit, now)
+            .unwrap_or(config.base_delay.as_secs()),
+    ))
+}
+
+async fn release_all<S: ThrottleStore>(store: &S, keys: &[&str]) {
+    for key in keys {
+        if let Err(error) = store.release_failure(key).await {
+            tracing::warn!(%error, "could not take back a throttling reservation");
+        }
     }
 }
 

@@ -7,7 +7,9 @@
 //!   store keeps only their SHA-256.
 //! - Sessions ride on the identity's revocation machinery: logout-all, a password change and
 //!   disabling a user set the user's revoked-before cutoff, which ends every session begun before
-//!   it; logout deletes the session.
+//!   it; deleting the user ends them all; logout deletes the session. Every request resolves the
+//!   user's *current* roles (cached a few seconds, voided by every change made through the
+//!   identity): the roles stored with the session are a record of login, never what it grants.
 //! - CSRF: a cookie-authenticated request with an unsafe method (anything but GET, HEAD, OPTIONS,
 //!   TRACE) must come from an allowed origin: its `Origin` header is one of
 //!   [`SessionConfig::allowed_origins`], or, without `Origin`, `Sec-Fetch-Site` says
@@ -221,10 +223,10 @@ impl<S: Store + SessionStore> Sessions<S> {
         }
     }
 
-    fn context_of(record: &SessionRecord) -> UserContext {
+    fn context_of(record: &SessionRecord, roles: &[String]) -> UserContext {
         UserContext::new(record.user_id.clone(), AuthMethod::Session)
             .with_email(record.email.clone())
-            .with_roles(record.roles.iter().cloned())
+            .with_roles(roles.iter().cloned())
     }
 
     /// Checks a session cookie: `None` when the request has none.
@@ -264,11 +266,16 @@ impl<S: Store + SessionStore> Sessions<S> {
             self.cache.invalidate(&key);
             return Err(AuthError::InvalidToken(TokenRejection::Expired));
         }
-        if let Some(cutoff) = self.identity.revocation().cutoff(&record.user_id).await?
-            && record.created_at_us < cutoff
-        {
+        // The owner's standing now, not as it was at login: a disabled, deleted or demoted user's
+        // session changes with them on the next request.
+        let Some(roles) = self
+            .identity
+            .live_roles(&record.user_id, record.created_at_us)
+            .await?
+        else {
+            self.cache.invalidate(&key);
             return Err(AuthError::InvalidToken(TokenRejection::Revoked));
-        }
+        };
         let record = if now - record.last_seen_at >= TOUCH_EVERY {
             if let Err(error) = store.touch_session(&key, now).await {
                 tracing::warn!(%error, "session store unavailable: refusing the request");
@@ -282,6 +289,18 @@ impl<S: Store + SessionStore> Sessions<S> {
             record
         };
         self.cache.insert(key, record.clone());
-        Ok(Self::context_of(&record))
+        Ok(Self::context_of(&record, &roles))
+    }
+
+    /// Drops sessions past their absolute expiry or idle timeout from the store; returns how
+    /// many. Run it with the identity's maintenance.
+    pub async fn purge(&self) -> Result<u64, IdentityError> {
+        let now = self.identity.clock_now();
+        let idle = self.config.idle_timeout.as_secs() as i64;
+        Ok(self
+            .identity
+            .store()
+            .purge_sessions(now, now.saturating_sub(idle))
+            .await?)
     }
 }

@@ -146,6 +146,27 @@ impl UserStore for MemoryStore {
         user.disabled = disabled;
         Ok(())
     }
+
+    async fn set_roles(&self, id: &str, roles: &[String]) -> StoreResult<()> {
+        let mut state = self.lock();
+        let user = state
+            .users
+            .get_mut(id)
+            .ok_or(StoreError::NotFound("user"))?;
+        user.roles = roles.to_vec();
+        Ok(())
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        let mut state = self.lock();
+        let user = state.users.remove(id).ok_or(StoreError::NotFound("user"))?;
+        state.email_index.remove(&user.email);
+        state.refresh.retain(|_, (record, _)| record.user_id != id);
+        state.sessions.retain(|_, session| session.user_id != id);
+        state.api_keys.retain(|key| key.owner != id);
+        state.external.retain(|_, user_id| user_id != id);
+        Ok(())
+    }
 }
 
 impl RefreshStore for MemoryStore {
@@ -196,6 +217,24 @@ impl RefreshStore for MemoryStore {
         state.revoked_families.extend(families);
         Ok(())
     }
+
+    async fn purge_refresh(&self, now: i64) -> StoreResult<u64> {
+        let mut state = self.lock();
+        let count = state.refresh.len();
+        state
+            .refresh
+            .retain(|_, (record, _)| record.expires_at > now);
+        let purged = (count - state.refresh.len()) as u64;
+        let live: std::collections::HashSet<String> = state
+            .refresh
+            .values()
+            .map(|(record, _)| record.family.clone())
+            .collect();
+        state
+            .revoked_families
+            .retain(|family| live.contains(family));
+        Ok(purged)
+    }
 }
 
 impl RevocationStore for MemoryStore {
@@ -242,6 +281,20 @@ impl ThrottleStore for MemoryStore {
         entry.count = entry.count.saturating_add(1);
         entry.last_at = now;
         Ok(*entry)
+    }
+
+    async fn release_failure(&self, key: &str) -> StoreResult<()> {
+        if let Some(entry) = self.lock().failures.get_mut(key) {
+            entry.count = entry.count.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    async fn purge_failures(&self, before: i64) -> StoreResult<u64> {
+        let mut state = self.lock();
+        let count = state.failures.len();
+        state.failures.retain(|_, f| f.last_at >= before);
+        Ok((count - state.failures.len()) as u64)
     }
 
     async fn failures(&self, key: &str) -> StoreResult<Option<Failures>> {
@@ -293,10 +346,19 @@ impl KeyStore for MemoryStore {
 }
 
 impl ApiKeyStore for MemoryStore {
-    async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+    async fn insert_api_key(&self, key: &ApiKeyRecord, max_live: u32) -> StoreResult<()> {
         let mut state = self.lock();
         if state.api_keys.iter().any(|k| k.id == key.id) {
             return Err(StoreError::Conflict("api key id"));
+        }
+        let live = state
+            .api_keys
+            .iter()
+            .filter(|k| k.owner == key.owner && k.revoked_at.is_none())
+            .filter(|k| k.expires_at.is_none_or(|at| at > key.created_at))
+            .count();
+        if live >= max_live as usize {
+            return Err(StoreError::Conflict("api key limit"));
         }
         state.api_keys.push(key.clone());
         Ok(())
@@ -374,6 +436,15 @@ impl SessionStore for MemoryStore {
     async fn delete_session(&self, digest: &[u8; 32]) -> StoreResult<()> {
         self.lock().sessions.remove(digest);
         Ok(())
+    }
+
+    async fn purge_sessions(&self, now: i64, idle_before: i64) -> StoreResult<u64> {
+        let mut state = self.lock();
+        let count = state.sessions.len();
+        state
+            .sessions
+            .retain(|_, s| s.expires_at > now && s.last_seen_at > idle_before);
+        Ok((count - state.sessions.len()) as u64)
     }
 }
 

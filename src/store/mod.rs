@@ -98,6 +98,14 @@ pub trait UserStore: Send + Sync {
         id: &str,
         disabled: bool,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Replaces the user's roles; [`StoreError::NotFound`] when unknown.
+    fn set_roles(&self, id: &str, roles: &[String])
+    -> impl Future<Output = StoreResult<()>> + Send;
+    /// Deletes the user and, in one transaction, every credential the store holds for them:
+    /// refresh tokens, browser sessions, API keys they own and links to external identities.
+    /// [`StoreError::NotFound`] when unknown. The revoked-before cutoff is kept: it is what
+    /// refuses the access tokens already handed out.
+    fn delete_user(&self, id: &str) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 /// One refresh token (stored as its SHA-256 digest) in a rotation family.
@@ -162,6 +170,9 @@ pub trait RefreshStore: Send + Sync {
         user_id: &str,
         keep: Option<&str>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Drops tokens whose family expired at or before `now`, and the revocation marks of families
+    /// with no token left; returns how many tokens went.
+    fn purge_refresh(&self, now: i64) -> impl Future<Output = StoreResult<u64>> + Send;
 }
 
 /// Access-token revocation: a `jti` denylist kept until the token would have expired anyway, and a
@@ -215,6 +226,11 @@ pub trait ThrottleStore: Send + Sync {
     fn failures(&self, key: &str) -> impl Future<Output = StoreResult<Option<Failures>>> + Send;
     /// Forgets the key's failures (after a successful login).
     fn clear_failures(&self, key: &str) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Takes one failure back (an attempt counted before its password check, that then
+    /// succeeded); never below zero. Atomic under concurrency.
+    fn release_failure(&self, key: &str) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Drops the counters whose last failure is older than `before`; returns how many.
+    fn purge_failures(&self, before: i64) -> impl Future<Output = StoreResult<u64>> + Send;
 }
 
 /// A signing key as persisted.
@@ -276,6 +292,9 @@ pub struct ApiKeyRecord {
     pub tenant: Option<String>,
     /// When it was created.
     pub created_at: i64,
+    /// When it was created, in microseconds (ordered against the owner's revoked-before cutoff,
+    /// which ends keys made before a logout-all or a password change).
+    pub created_at_us: i64,
     /// When it stops working, if it does.
     pub expires_at: Option<i64>,
     /// When it was revoked, if it was.
@@ -299,8 +318,15 @@ impl fmt::Debug for ApiKeyRecord {
 
 /// API keys.
 pub trait ApiKeyStore: Send + Sync {
-    /// Stores a new key; [`StoreError::Conflict`] when the id is taken.
-    fn insert_api_key(&self, key: &ApiKeyRecord) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Stores a new key unless its owner already has `max_live` keys that are neither revoked
+    /// nor expired at `key.created_at` ([`StoreError::Conflict`]`("api key limit")`), checked
+    /// and inserted atomically, so concurrent creations cannot pass the cap together;
+    /// [`StoreError::Conflict`] too when the id is taken.
+    fn insert_api_key(
+        &self,
+        key: &ApiKeyRecord,
+        max_live: u32,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
     /// The key with this public id.
     fn api_key(&self, id: &str) -> impl Future<Output = StoreResult<Option<ApiKeyRecord>>> + Send;
     /// The keys of one owner, oldest first.
@@ -371,6 +397,13 @@ pub trait SessionStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Deletes a session (logout); deleting an unknown one is not an error.
     fn delete_session(&self, digest: &[u8; 32]) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Drops sessions past their absolute expiry (`expires_at <= now`) or idle since
+    /// `idle_before` (`last_seen_at <= idle_before`); returns how many.
+    fn purge_sessions(
+        &self,
+        now: i64,
+        idle_before: i64,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
 }
 
 /// Links between accounts at external OpenID providers, identified by (issuer, subject), and

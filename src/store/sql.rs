@@ -43,6 +43,17 @@ pub(crate) struct Statements {
     pub(crate) delete_session: Cow<'static, str>,
     pub(crate) link_external: Cow<'static, str>,
     pub(crate) linked_user: Cow<'static, str>,
+    pub(crate) set_roles: Cow<'static, str>,
+    /// Run in order in one transaction: the user's credentials, then the user.
+    pub(crate) delete_user: [Cow<'static, str>; 5],
+    pub(crate) purge_refresh: Cow<'static, str>,
+    pub(crate) purge_revoked_families: Cow<'static, str>,
+    pub(crate) release_failure: Cow<'static, str>,
+    pub(crate) purge_failures: Cow<'static, str>,
+    pub(crate) purge_sessions: Cow<'static, str>,
+    /// Serialises key creation per owner where one statement alone would not (PostgreSQL's
+    /// read-committed snapshots let two concurrent capped inserts both see room).
+    pub(crate) lock_owner: Option<Cow<'static, str>>,
 }
 
 /// The dialects differ in placeholders (`?` or `$n`) and in the two-argument maximum.
@@ -140,9 +151,12 @@ impl Statements {
             ),
             retire_key: q("UPDATE portcullis_signing_keys SET retired_at = ? WHERE kid = ?"),
             delete_key: q("DELETE FROM portcullis_signing_keys WHERE kid = ?"),
+            // Inserted only while the owner has room: checked and written in one statement.
             insert_api_key: q("INSERT INTO portcullis_api_keys \
-                (id, digest, display_prefix, owner, name, roles, scopes, tenant, created_at, expires_at, revoked_at, last_used_at) \
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                (id, digest, display_prefix, owner, name, roles, scopes, tenant, created_at, expires_at, revoked_at, last_used_at, created_at_us) \
+                SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
+                WHERE (SELECT COUNT(*) FROM portcullis_api_keys WHERE owner = ? AND revoked_at IS NULL \
+                       AND (expires_at IS NULL OR expires_at > ?)) < ?"),
             api_key: q("SELECT * FROM portcullis_api_keys WHERE id = ?"),
             api_keys_of: q(
                 "SELECT * FROM portcullis_api_keys WHERE owner = ? ORDER BY created_at, id",
@@ -171,6 +185,28 @@ impl Statements {
             linked_user: q(
                 "SELECT user_id FROM portcullis_external_identities WHERE issuer = ? AND subject = ?",
             ),
+            set_roles: q("UPDATE portcullis_users SET roles = ? WHERE id = ?"),
+            delete_user: [
+                q("DELETE FROM portcullis_refresh_tokens WHERE user_id = ?"),
+                q("DELETE FROM portcullis_sessions WHERE user_id = ?"),
+                q("DELETE FROM portcullis_api_keys WHERE owner = ?"),
+                q("DELETE FROM portcullis_external_identities WHERE user_id = ?"),
+                q("DELETE FROM portcullis_users WHERE id = ?"),
+            ],
+            purge_refresh: q("DELETE FROM portcullis_refresh_tokens WHERE expires_at <= ?"),
+            purge_revoked_families: q("DELETE FROM portcullis_revoked_families \
+                WHERE family NOT IN (SELECT family FROM portcullis_refresh_tokens)"),
+            release_failure: q(
+                "UPDATE portcullis_login_failures SET count = count - 1 WHERE key = ? AND count > 0",
+            ),
+            purge_failures: q("DELETE FROM portcullis_login_failures WHERE last_at < ?"),
+            purge_sessions: q(
+                "DELETE FROM portcullis_sessions WHERE expires_at <= ? OR last_seen_at <= ?",
+            ),
+            lock_owner: match dialect {
+                Dialect::Sqlite => None, // writers are serialised by the database itself
+                Dialect::Postgres => Some(q("SELECT pg_advisory_xact_lock(hashtext(?))")),
+            },
         }
     }
 }
@@ -279,6 +315,7 @@ macro_rules! sql_store {
                     scopes: list("scopes")?,
                     tenant: row.try_get("tenant").map_err(unavailable)?,
                     created_at: row.try_get("created_at").map_err(unavailable)?,
+                    created_at_us: row.try_get("created_at_us").map_err(unavailable)?,
                     expires_at: row.try_get("expires_at").map_err(unavailable)?,
                     revoked_at: row.try_get("revoked_at").map_err(unavailable)?,
                     last_used_at: row.try_get("last_used_at").map_err(unavailable)?,
@@ -361,6 +398,39 @@ macro_rules! sql_store {
                         Ok(())
                     }
                 }
+
+                async fn set_roles(&self, id: &str, roles: &[String]) -> StoreResult<()> {
+                    let roles = serde_json::to_string(roles).map_err(|_| corrupt("roles"))?;
+                    let done = sqlx::query(&self.sql.set_roles)
+                        .bind(roles)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    if done.rows_affected() == 0 {
+                        Err(StoreError::NotFound("user"))
+                    } else {
+                        Ok(())
+                    }
+                }
+
+                async fn delete_user(&self, id: &str) -> StoreResult<()> {
+                    let mut tx = self.pool.begin().await.map_err(unavailable)?;
+                    let mut last = 0;
+                    for statement in &self.sql.delete_user {
+                        last = sqlx::query(statement)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(unavailable)?
+                            .rows_affected();
+                    }
+                    if last == 0 {
+                        // Nothing of an unknown user is deleted: roll back.
+                        return Err(StoreError::NotFound("user"));
+                    }
+                    tx.commit().await.map_err(unavailable)
+                }
             }
 
             impl RefreshStore for $store {
@@ -436,6 +506,22 @@ macro_rules! sql_store {
                         .await
                         .map_err(unavailable)?;
                     Ok(())
+                }
+
+                async fn purge_refresh(&self, now: i64) -> StoreResult<u64> {
+                    let mut tx = self.pool.begin().await.map_err(unavailable)?;
+                    let purged = sqlx::query(&self.sql.purge_refresh)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?
+                        .rows_affected();
+                    sqlx::query(&self.sql.purge_revoked_families)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    tx.commit().await.map_err(unavailable)?;
+                    Ok(purged)
                 }
             }
 
@@ -523,6 +609,24 @@ macro_rules! sql_store {
                         .map_err(unavailable)?;
                     Ok(())
                 }
+
+                async fn release_failure(&self, key: &str) -> StoreResult<()> {
+                    sqlx::query(&self.sql.release_failure)
+                        .bind(key)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(())
+                }
+
+                async fn purge_failures(&self, before: i64) -> StoreResult<u64> {
+                    let done = sqlx::query(&self.sql.purge_failures)
+                        .bind(before)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(done.rows_affected())
+                }
             }
 
             impl KeyStore for $store {
@@ -587,11 +691,23 @@ macro_rules! sql_store {
                 }
             }
             impl ApiKeyStore for $store {
-                async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+                async fn insert_api_key(
+                    &self,
+                    key: &ApiKeyRecord,
+                    max_live: u32,
+                ) -> StoreResult<()> {
                     let roles = serde_json::to_string(&key.roles).map_err(|_| corrupt("roles"))?;
                     let scopes =
                         serde_json::to_string(&key.scopes).map_err(|_| corrupt("scopes"))?;
-                    sqlx::query(&self.sql.insert_api_key)
+                    let mut tx = self.pool.begin().await.map_err(unavailable)?;
+                    if let Some(lock) = &self.sql.lock_owner {
+                        sqlx::query(lock)
+                            .bind(&key.owner)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(unavailable)?;
+                    }
+                    let done = sqlx::query(&self.sql.insert_api_key)
                         .bind(&key.id)
                         .bind(&key.digest[..])
                         .bind(&key.display_prefix)
@@ -604,10 +720,17 @@ macro_rules! sql_store {
                         .bind(key.expires_at)
                         .bind(key.revoked_at)
                         .bind(key.last_used_at)
-                        .execute(&self.pool)
+                        .bind(key.created_at_us)
+                        .bind(&key.owner)
+                        .bind(key.created_at)
+                        .bind(i64::from(max_live))
+                        .execute(&mut *tx)
                         .await
                         .map_err(|e| map_error(e, "api key id"))?;
-                    Ok(())
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::Conflict("api key limit"));
+                    }
+                    tx.commit().await.map_err(unavailable)
                 }
 
                 async fn api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
@@ -718,6 +841,16 @@ macro_rules! sql_store {
                         .await
                         .map_err(unavailable)?;
                     Ok(())
+                }
+
+                async fn purge_sessions(&self, now: i64, idle_before: i64) -> StoreResult<u64> {
+                    let done = sqlx::query(&self.sql.purge_sessions)
+                        .bind(now)
+                        .bind(idle_before)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(done.rows_affected())
                 }
 
                 async fn delete_session(&self, digest: &[u8; 32]) -> StoreResult<()> {

@@ -1,17 +1,24 @@
-//! Revocation of access tokens before they expire: a `jti` denylist and a per-user "revoked
-//! before" cutoff, read through a short-lived cache.
+//! Revocation of access tokens before they expire: a `jti` denylist, a session (`sid`) denylist
+//! and a per-user "revoked before" cutoff, read through a short-lived cache.
 //!
 //! The bearer strategy asks a [`RevocationCheck`] after a token has verified. The built-in
 //! [`RevocationCache`] answers from memory when it can (no I/O, no allocation) and otherwise asks
 //! the store; when the store cannot answer, the request is refused with 503 (fail closed), never
-//! let through. A revocation made through this process is written into the cache at once; one
-//! made by another process is seen when the cached entry expires (default 5 s).
+//! let through. A revocation made through this process is seen by the very next request: it is
+//! written into the cache once the store has it, and a cache fill that read the store before the
+//! revocation can never land on top of it (see `fresh_cache`). One made by another process is
+//! seen when the cached entry expires (default 5 s).
+//!
+//! Entries are kept until the verifier could no longer accept the token anyway: its `exp` plus
+//! the largest leeway any verifier may be configured with ([`MAX_LEEWAY`](super::MAX_LEEWAY)),
+//! so a logged-out token cannot come back inside the leeway once the entry is purged.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::context::UserContext;
 use crate::error::AuthError;
+use crate::fresh_cache::{FreshCache, weigh_str_key};
 use crate::future::MaybeReady;
 use crate::store::RevocationStore;
 
@@ -26,17 +33,28 @@ pub trait RevocationCheck: Send + Sync + 'static {
 /// Default lifetime of a cached answer.
 pub const DEFAULT_REVOCATION_TTL: Duration = Duration::from_secs(5);
 
+/// Default bound of each of the cache's three maps, in bytes.
+pub const DEFAULT_REVOCATION_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The claim naming the session a token belongs to (the identity's refresh family).
+pub const SESSION_CLAIM: &str = "sid";
+
+/// How session ids are kept in the store's denylist, beside token ids: a prefix no `jti` the
+/// identity issues can carry (its ids are base64url, without `:`).
+const SESSION_KEY_PREFIX: &str = "sid:";
+
 /// A [`RevocationCheck`] over a [`RevocationStore`], with a cache in front.
 ///
-/// A token is revoked when its `jti` is on the denylist, or when it was issued strictly before
-/// its subject's cutoff. Both are compared in microseconds: tokens from
-/// [`TokenIssuer`](super::TokenIssuer) carry `iat_us`; for others the start of their `iat` second
-/// is taken (the earliest they can have been issued), and a token with no `iat` at all counts as
-/// revoked once its subject has a cutoff.
+/// A token is revoked when its `jti` is on the denylist, when its session (`sid` claim) is, or
+/// when it was issued strictly before its subject's cutoff. The cutoff is compared in
+/// microseconds: tokens from [`TokenIssuer`](super::TokenIssuer) carry `iat_us`; for others the
+/// start of their `iat` second is taken (the earliest they can have been issued), and a token with
+/// no `iat` at all counts as revoked once its subject has a cutoff.
 pub struct RevocationCache<S> {
     store: S,
-    tokens: moka::sync::Cache<Box<str>, bool, foldhash::fast::RandomState>,
-    cutoffs: moka::sync::Cache<Box<str>, Option<i64>, foldhash::fast::RandomState>,
+    tokens: FreshCache<Box<str>, bool>,
+    sessions: FreshCache<Box<str>, bool>,
+    cutoffs: FreshCache<Box<str>, Option<i64>>,
 }
 
 impl<S> std::fmt::Debug for RevocationCache<S> {
@@ -45,13 +63,13 @@ impl<S> std::fmt::Debug for RevocationCache<S> {
     }
 }
 
-fn cache<V: Clone + Send + Sync + 'static>(
-    ttl: Duration,
-) -> moka::sync::Cache<Box<str>, V, foldhash::fast::RandomState> {
-    moka::sync::Cache::builder()
-        .max_capacity(100_000)
-        .time_to_live(ttl)
-        .build_with_hasher(foldhash::fast::RandomState::default())
+fn session_key(sid: &str) -> String {
+    format!("{SESSION_KEY_PREFIX}{sid}")
+}
+
+/// Until when a denylist entry must be kept for a token expiring at `expires_at`.
+fn keep_until(expires_at: i64) -> i64 {
+    expires_at.saturating_add(super::MAX_LEEWAY.as_secs() as i64)
 }
 
 impl<S: RevocationStore + 'static> RevocationCache<S> {
@@ -62,20 +80,41 @@ impl<S: RevocationStore + 'static> RevocationCache<S> {
 
     /// A cache whose answers live `ttl`.
     pub fn with_ttl(store: S, ttl: Duration) -> Arc<Self> {
+        let max = DEFAULT_REVOCATION_CACHE_BYTES;
         Arc::new(Self {
             store,
-            tokens: cache(ttl),
-            cutoffs: cache(ttl),
+            tokens: FreshCache::new(max, ttl, weigh_str_key),
+            sessions: FreshCache::new(max, ttl, weigh_str_key),
+            cutoffs: FreshCache::new(max, ttl, weigh_str_key),
         })
     }
 
-    /// Revokes a token id until `expires_at`, in the store and at once in this process's cache.
+    /// Revokes a token id whose token expires at `expires_at`, in the store and at once in this
+    /// process's cache. The entry is kept until the token is past `exp` plus the largest leeway.
     pub async fn revoke_token(&self, jti: &str, expires_at: i64) -> Result<(), AuthError> {
         self.store
-            .revoke_token(jti, expires_at)
+            .revoke_token(jti, keep_until(expires_at))
             .await
             .map_err(unavailable)?;
-        self.tokens.insert(jti.into(), true);
+        self.tokens.write(jti.into(), true);
+        Ok(())
+    }
+
+    /// Revokes every access token of a session (their `sid` claim) issued up to now, whose
+    /// lifetime is at most `token_ttl`: kept until the last of them is past its `exp` plus the
+    /// largest leeway. Takes effect on the next request in this process.
+    pub async fn revoke_session(
+        &self,
+        sid: &str,
+        now: i64,
+        token_ttl: Duration,
+    ) -> Result<(), AuthError> {
+        let until = keep_until(now.saturating_add(token_ttl.as_secs() as i64));
+        self.store
+            .revoke_token(&session_key(sid), until)
+            .await
+            .map_err(unavailable)?;
+        self.sessions.write(sid.into(), true);
         Ok(())
     }
 
@@ -87,14 +126,21 @@ impl<S: RevocationStore + 'static> RevocationCache<S> {
             .set_revoked_before(subject, at)
             .await
             .map_err(unavailable)?;
-        // Re-read: another process may hold a later cutoff.
+        // Voids fills in flight at once, then re-reads: another process may hold a later cutoff.
+        self.cutoffs.write(subject.into(), Some(at));
         let current = self
             .store
             .revoked_before(subject)
             .await
             .map_err(unavailable)?;
-        self.cutoffs.insert(subject.into(), current.or(Some(at)));
+        self.cutoffs
+            .write(subject.into(), Some(current.unwrap_or(at).max(at)));
         Ok(())
+    }
+
+    /// The subject's revoked-before cutoff in microseconds, if known without I/O.
+    pub fn cached_cutoff(&self, subject: &str) -> Option<Option<i64>> {
+        self.cutoffs.get(subject)
     }
 
     /// The subject's revoked-before cutoff in microseconds, from the cache or the store.
@@ -102,23 +148,47 @@ impl<S: RevocationStore + 'static> RevocationCache<S> {
         if let Some(known) = self.cutoffs.get(subject) {
             return Ok(known);
         }
+        let ticket = self.cutoffs.ticket();
         let cutoff = self
             .store
             .revoked_before(subject)
             .await
             .map_err(unavailable)?;
-        self.cutoffs.insert(subject.into(), cutoff);
+        self.cutoffs.fill(subject.into(), cutoff, ticket);
         Ok(cutoff)
     }
 
-    fn decide(context: &UserContext, jti_revoked: bool, cutoff: Option<i64>) -> bool {
-        jti_revoked
+    async fn denied(
+        &self,
+        cache: &FreshCache<Box<str>, bool>,
+        id: &str,
+        stored_as: &str,
+    ) -> Result<bool, AuthError> {
+        if let Some(known) = cache.get(id) {
+            return Ok(known);
+        }
+        let ticket = cache.ticket();
+        let revoked = self
+            .store
+            .is_token_revoked(stored_as)
+            .await
+            .map_err(unavailable)?;
+        cache.fill(id.into(), revoked, ticket);
+        Ok(revoked)
+    }
+
+    fn decide(context: &UserContext, denied: bool, cutoff: Option<i64>) -> bool {
+        denied
             || match (cutoff, context.issued_at_us()) {
                 (None, _) => false,
                 (Some(_), None) => true,
                 (Some(cutoff), Some(issued)) => (issued as i64) < cutoff,
             }
     }
+}
+
+fn session_of(context: &UserContext) -> Option<&str> {
+    context.claims().get(SESSION_CLAIM).and_then(|v| v.as_str())
 }
 
 fn unavailable(error: crate::store::StoreError) -> AuthError {
@@ -132,40 +202,34 @@ impl<S: RevocationStore + 'static> RevocationCheck for RevocationCache<S> {
             None => false,
             Some(jti) => self.tokens.get(jti)?,
         };
+        let session_revoked = match session_of(context) {
+            None => false,
+            Some(sid) => self.sessions.get(sid)?,
+        };
         let cutoff = self.cutoffs.get(context.subject())?;
-        Some(Self::decide(context, jti_revoked, cutoff))
+        Some(Self::decide(
+            context,
+            jti_revoked || session_revoked,
+            cutoff,
+        ))
     }
 
     fn load<'a>(&'a self, context: &'a UserContext) -> MaybeReady<'a, Result<bool, AuthError>> {
         MaybeReady::new(async move {
             let jti_revoked = match context.token_id() {
                 None => false,
-                Some(jti) => match self.tokens.get(jti) {
-                    Some(known) => known,
-                    None => {
-                        let revoked = self
-                            .store
-                            .is_token_revoked(jti)
-                            .await
-                            .map_err(unavailable)?;
-                        self.tokens.insert(jti.into(), revoked);
-                        revoked
-                    }
-                },
+                Some(jti) => self.denied(&self.tokens, jti, jti).await?,
             };
-            let cutoff = match self.cutoffs.get(context.subject()) {
-                Some(known) => known,
-                None => {
-                    let cutoff = self
-                        .store
-                        .revoked_before(context.subject())
-                        .await
-                        .map_err(unavailable)?;
-                    self.cutoffs.insert(context.subject().into(), cutoff);
-                    cutoff
-                }
+            let session_revoked = match session_of(context) {
+                None => false,
+                Some(sid) => self.denied(&self.sessions, sid, &session_key(sid)).await?,
             };
-            Ok(Self::decide(context, jti_revoked, cutoff))
+            let cutoff = self.cutoff(context.subject()).await?;
+            Ok(Self::decide(
+                context,
+                jti_revoked || session_revoked,
+                cutoff,
+            ))
         })
     }
 }

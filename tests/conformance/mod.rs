@@ -283,6 +283,7 @@ pub fn api_key(id: &str, owner: &str, created_at: i64) -> ApiKeyRecord {
         scopes: vec!["catalog.read".into()],
         tenant: Some("acme".into()),
         created_at,
+        created_at_us: created_at * 1_000_000,
         expires_at: Some(created_at + 3600),
         revoked_at: None,
         last_used_at: None,
@@ -294,10 +295,10 @@ pub async fn api_keys<S: Store + ApiKeyStore>(s: &S) {
     let b = api_key("bbbbbb", "u1", 100);
     let c = api_key("cc", "svc:billing", 300);
     for key in [&a, &b, &c] {
-        s.insert_api_key(key).await.unwrap();
+        s.insert_api_key(key, 100).await.unwrap();
     }
     assert!(matches!(
-        s.insert_api_key(&a).await,
+        s.insert_api_key(&a, 100).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(s.api_key("aaaa").await.unwrap(), Some(a.clone()));
@@ -412,6 +413,187 @@ pub async fn external_identities<S: Store + ExternalIdentityStore>(s: &S) {
     );
 }
 
+fn session(byte: u8, user: &str, last_seen_at: i64, expires_at: i64) -> SessionRecord {
+    SessionRecord {
+        digest: [byte; 32],
+        user_id: user.into(),
+        email: format!("{user}@example.com"),
+        roles: vec!["viewer".into()],
+        created_at_us: 1,
+        last_seen_at,
+        expires_at,
+    }
+}
+
+/// Roles can be replaced; deleting a user takes every credential the store holds for them, and
+/// nothing of anyone else's.
+pub async fn roles_and_deletion<S: Store + ApiKeyStore + SessionStore + ExternalIdentityStore>(
+    s: &S,
+) {
+    s.create_user(&user("u1", "ada@example.com")).await.unwrap();
+    s.create_user(&user("u2", "bob@example.com")).await.unwrap();
+    s.set_roles("u1", &["admin".into()]).await.unwrap();
+    assert_eq!(
+        s.user_by_id("u1").await.unwrap().unwrap().roles,
+        vec!["admin".to_owned()]
+    );
+    assert_eq!(
+        s.set_roles("nobody", &[]).await,
+        Err(StoreError::NotFound("user"))
+    );
+    for (byte, owner) in [(1u8, "u1"), (2, "u2")] {
+        s.insert_refresh(&refresh(byte, &format!("f-{owner}"), owner, 10_000))
+            .await
+            .unwrap();
+        s.insert_session(&session(byte, owner, 100, 10_000))
+            .await
+            .unwrap();
+        s.insert_api_key(&api_key(&format!("key{byte}"), owner, 100), 10)
+            .await
+            .unwrap();
+        s.link_external("https://idp", &format!("sub-{owner}"), owner, 1)
+            .await
+            .unwrap();
+    }
+    s.set_revoked_before("u1", 5).await.unwrap();
+    s.delete_user("u1").await.unwrap();
+    assert!(s.user_by_id("u1").await.unwrap().is_none());
+    assert!(s.user_by_email("ada@example.com").await.unwrap().is_none());
+    assert_eq!(
+        s.consume_refresh(&[1; 32], 100).await.unwrap(),
+        Consumed::Unknown
+    );
+    assert!(s.session(&[1; 32]).await.unwrap().is_none());
+    assert!(s.api_key("key1").await.unwrap().is_none());
+    assert!(
+        s.linked_user("https://idp", "sub-u1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        s.revoked_before("u1").await.unwrap(),
+        Some(5),
+        "the cutoff outlives the user"
+    );
+    assert_eq!(s.delete_user("u1").await, Err(StoreError::NotFound("user")));
+    // The other user keeps everything.
+    assert!(s.user_by_id("u2").await.unwrap().is_some());
+    assert!(s.session(&[2; 32]).await.unwrap().is_some());
+    assert!(s.api_key("key2").await.unwrap().is_some());
+    assert_eq!(
+        s.linked_user("https://idp", "sub-u2")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("u2")
+    );
+    assert!(matches!(
+        s.consume_refresh(&[2; 32], 100).await.unwrap(),
+        Consumed::Fresh(_)
+    ));
+    // The e-mail address is free again.
+    s.create_user(&user("u3", "ada@example.com")).await.unwrap();
+}
+
+/// Expired refresh tokens (and the marks of their revoked families), sessions past their absolute
+/// or idle limit, denylist entries and old failure counters are purged; live ones stay.
+pub async fn maintenance_purges<S: Store + SessionStore>(s: &S) {
+    s.insert_refresh(&refresh(1, "old", "u1", 500))
+        .await
+        .unwrap();
+    s.insert_refresh(&refresh(2, "live", "u1", 5_000))
+        .await
+        .unwrap();
+    s.revoke_family("old").await.unwrap();
+    s.revoke_family("live").await.unwrap();
+    assert_eq!(s.purge_refresh(1_000).await.unwrap(), 1);
+    assert_eq!(
+        s.consume_refresh(&[1; 32], 1_000).await.unwrap(),
+        Consumed::Unknown
+    );
+    assert_eq!(
+        s.consume_refresh(&[2; 32], 1_000).await.unwrap(),
+        Consumed::Revoked,
+        "a live family's revocation survives the purge"
+    );
+
+    s.insert_session(&session(1, "u1", 900, 5_000))
+        .await
+        .unwrap(); // live
+    s.insert_session(&session(2, "u1", 900, 1_000))
+        .await
+        .unwrap(); // past absolute expiry
+    s.insert_session(&session(3, "u1", 100, 5_000))
+        .await
+        .unwrap(); // idle too long
+    assert_eq!(s.purge_sessions(1_000, 200).await.unwrap(), 2);
+    assert!(s.session(&[1; 32]).await.unwrap().is_some());
+    assert!(s.session(&[2; 32]).await.unwrap().is_none());
+    assert!(s.session(&[3; 32]).await.unwrap().is_none());
+
+    s.revoke_token("gone", 900).await.unwrap();
+    s.revoke_token("kept", 1_100).await.unwrap();
+    assert_eq!(s.purge_expired(1_000).await.unwrap(), 1);
+    assert!(s.is_token_revoked("kept").await.unwrap());
+    assert!(!s.is_token_revoked("gone").await.unwrap());
+
+    s.record_failure("acct:old", 100, 900).await.unwrap();
+    s.record_failure("acct:new", 950, 900).await.unwrap();
+    assert_eq!(s.purge_failures(500).await.unwrap(), 1);
+    assert!(s.failures("acct:old").await.unwrap().is_none());
+    assert!(s.failures("acct:new").await.unwrap().is_some());
+}
+
+/// Concurrent creations cannot pass an owner's key cap together; revoked and expired keys do not
+/// count against it; other owners are not affected.
+pub async fn api_key_cap_holds_under_concurrency<S: Store + ApiKeyStore>(s: &S) {
+    let mut tasks = Vec::new();
+    for i in 0..16u8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut key = api_key(&format!("k{i:02}"), "u1", 1_000);
+            key.expires_at = None;
+            s.insert_api_key(&key, 5).await
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => created += 1,
+            Err(StoreError::Conflict("api key limit")) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(created, 5, "exactly the cap, whatever the interleaving");
+    s.revoke_api_key("k00", 1_001).await.unwrap();
+    s.insert_api_key(&api_key("after-revoke", "u1", 1_002), 5)
+        .await
+        .unwrap();
+    let mut expired = api_key("expired", "u2", 1_000);
+    expired.expires_at = Some(1_001);
+    s.insert_api_key(&expired, 1).await.unwrap();
+    s.insert_api_key(&api_key("u2-live", "u2", 2_000), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.insert_api_key(&api_key("u2-more", "u2", 2_000), 1).await,
+        Err(StoreError::Conflict("api key limit"))
+    );
+}
+
+/// A failure counted before a password check can be taken back, never below zero.
+pub async fn released_failures<S: Store>(s: &S) {
+    s.record_failure("addr:1", 100, 900).await.unwrap();
+    s.record_failure("addr:1", 101, 900).await.unwrap();
+    s.release_failure("addr:1").await.unwrap();
+    assert_eq!(s.failures("addr:1").await.unwrap().unwrap().count, 1);
+    s.release_failure("addr:1").await.unwrap();
+    s.release_failure("addr:1").await.unwrap();
+    assert_eq!(s.failures("addr:1").await.unwrap().unwrap().count, 0);
+    s.release_failure("addr:none").await.unwrap();
+}
+
 /// One test per check for a backend. `$make` is an async expression giving `Option<(store, guard)>`;
 /// `None` skips (with a message); the guard is dropped after the check, panicking or not.
 #[macro_export]
@@ -419,7 +601,9 @@ macro_rules! conformance {
     ($make:expr) => {
         $crate::conformance!(@each $make;
             users, refresh_rotation, refresh_user_families, concurrent_consume_has_one_winner,
-            revocation, throttle, keys, api_keys, sessions, external_identities);
+            revocation, throttle, keys, api_keys, sessions, external_identities,
+            roles_and_deletion, maintenance_purges, api_key_cap_holds_under_concurrency,
+            released_failures);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(

@@ -234,6 +234,12 @@ impl UserStore for FailingStore {
     async fn set_disabled(&self, id: &str, disabled: bool) -> StoreResult<()> {
         self.inner.set_disabled(id, disabled).await
     }
+    async fn set_roles(&self, id: &str, roles: &[String]) -> StoreResult<()> {
+        self.inner.set_roles(id, roles).await
+    }
+    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        self.inner.delete_user(id).await
+    }
 }
 
 impl RefreshStore for FailingStore {
@@ -248,6 +254,9 @@ impl RefreshStore for FailingStore {
     }
     async fn revoke_user_families(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()> {
         self.inner.revoke_user_families(user_id, keep).await
+    }
+    async fn purge_refresh(&self, now: i64) -> StoreResult<u64> {
+        self.inner.purge_refresh(now).await
     }
 }
 
@@ -282,6 +291,12 @@ impl ThrottleStore for FailingStore {
     }
     async fn clear_failures(&self, key: &str) -> StoreResult<()> {
         self.inner.clear_failures(key).await
+    }
+    async fn release_failure(&self, key: &str) -> StoreResult<()> {
+        self.inner.release_failure(key).await
+    }
+    async fn purge_failures(&self, before: i64) -> StoreResult<u64> {
+        self.inner.purge_failures(before).await
     }
 }
 

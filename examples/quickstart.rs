@@ -175,20 +175,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    // Housekeeping: expired denylist entries, retired keys, keys rotated by another instance.
-    let maintained = identity.clone();
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
-        loop {
-            every.tick().await;
-            if let Err(error) = maintained.maintain().await {
-                tracing::warn!(%error, "identity maintenance failed; retrying at the next tick");
-            }
-        }
-    });
+    // Housekeeping every 10 minutes: expired revocations, refresh tokens and failure counters,
+    // retired keys, keys rotated by another instance.
+    identity.spawn_maintenance(std::time::Duration::from_secs(600));
 
     // API keys live in the same database; their last-use times are written once a minute.
-    let api_keys = ApiKeys::new(store.clone());
+    // Each key acts only while its owner's account does, and only with roles the owner still holds.
+    let api_keys = ApiKeys::builder(store.clone())
+        .owners(identity.clone())
+        .build();
     api_keys.spawn_flusher(std::time::Duration::from_secs(60));
 
     let gateway = AuthGateway::new()

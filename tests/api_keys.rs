@@ -15,7 +15,7 @@ use common::{Captured, Reply, send};
 use http::{Request, StatusCode};
 use portcullis::api_key::{ApiKeys, StaticKey};
 use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig};
-use portcullis::store::{ApiKeyRecord, ApiKeyStore, MemoryStore, Store};
+use portcullis::store::{ApiKeyRecord, ApiKeyStore, MemoryStore, Store, UserStore};
 use portcullis::strategy::ApiKeyStrategy;
 use portcullis::{AuthGateway, RequirePermission, UserContext, permission};
 use serde_json::{Value, json};
@@ -45,7 +45,10 @@ async fn app<S: Store + ApiKeyStore>(store: S) -> App<S> {
     let statik = StaticKey::parse("billing", &format!("sha256:{}", sha256_hex(STATIC_KEY)))
         .unwrap()
         .roles(["viewer"]);
-    let keys = ApiKeys::builder(store.clone()).static_key(statik).build();
+    let keys = ApiKeys::builder(store.clone())
+        .static_key(statik)
+        .owners(identity.clone())
+        .build();
     let gateway = AuthGateway::new()
         .strategy(identity.bearer())
         .strategy(ApiKeyStrategy::new(keys.clone()))
@@ -359,6 +362,277 @@ async fn rules<S: Store + ApiKeyStore>(store: S) {
             .status,
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// Defect 2 of issue 13: a key once kept answering 200 after its owner was disabled, logged out
+/// everywhere, changed password or (now) was deleted, also on a cold instance; and a demoted
+/// owner's keys kept the old roles for ever.
+async fn keys_follow_their_owner<S: Store + ApiKeyStore>(store: S) {
+    let t = app(store.clone()).await;
+    // A second instance over the same store that has never seen the key (cold caches).
+    let cold = app_sharing(&t).await;
+    let key_of = |reply: Reply| reply.json()["key"].as_str().unwrap().to_owned();
+
+    // Disabled owner.
+    let editor = t.token("ed@example.com").await;
+    let key = key_of(t.create(&editor, json!({"name": "a"})).await);
+    assert_eq!(
+        t.request("GET", "/books", Auth::Key(&key), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let editor_id = t
+        .identity
+        .store()
+        .user_by_email("ed@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    t.identity.set_disabled(&editor_id, true).await.unwrap();
+    assert_eq!(
+        t.request("GET", "/books", Auth::Key(&key), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        cold.request("GET", "/books", Auth::Key(&key), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    t.identity.set_disabled(&editor_id, false).await.unwrap();
+    assert_eq!(
+        t.request("GET", "/books", Auth::Key(&key), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "re-enabling brings no credential back"
+    );
+
+    // Logout-all.
+    let editor = t.token("ed@example.com").await;
+    let key = key_of(t.create(&editor, json!({"name": "b"})).await);
+    assert_eq!(
+        t.request("GET", "/books", Auth::Key(&key), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    t.request(
+        "POST",
+        "/auth/logout-all",
+        Auth::Bearer(&editor),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        t.request("GET", "/books", Auth::Key(&key), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Password change: keys made before it end, keys made after it work.
+    let viewer = t.token("vi@example.com").await;
+    let before = key_of(t.create(&viewer, json!({"name": "before"})).await);
+    let changed = t
+        .request(
+            "POST",
+            "/auth/password",
+            Auth::Bearer(&viewer),
+            Some(json!({"current_password": PASSWORD, "new_password": "another long passphrase"})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text());
+    let fresh = changed.json()["access_token"].as_str().unwrap().to_owned();
+    let after = key_of(t.create(&fresh, json!({"name": "after"})).await);
+    assert_eq!(
+        t.request("GET", "/books", Auth::Key(&before), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        cold.request("GET", "/books", Auth::Key(&before), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        t.request("GET", "/books", Auth::Key(&after), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // Demotion: an admin's key loses what the admin loses, at once.
+    let admin = t.token("ad@example.com").await;
+    let key = key_of(t.create(&admin, json!({"name": "ops"})).await);
+    assert_eq!(
+        t.request("DELETE", "/books/1", Auth::Key(&key), None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let admin_id = t
+        .identity
+        .store()
+        .user_by_email("ad@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    t.identity
+        .set_roles(&admin_id, &["viewer".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        t.request("DELETE", "/books/1", Auth::Key(&key), None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    t.identity
+        .set_roles(&admin_id, &["admin".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        t.request("DELETE", "/books/1", Auth::Key(&key), None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+
+    // Deletion.
+    t.identity.delete_user(&admin_id).await.unwrap();
+    assert_eq!(
+        t.request("DELETE", "/books/1", Auth::Key(&key), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        cold.request("GET", "/books", Auth::Key(&key), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// A second app over the first one's store: another instance, with its own (empty) caches.
+async fn app_sharing<S: Store + ApiKeyStore>(t: &App<S>) -> App<S> {
+    let identity = common::fast_identity(t.store.clone(), IdentityConfig::default()).await;
+    let keys = ApiKeys::builder(t.store.clone())
+        .owners(identity.clone())
+        .build();
+    let gateway = AuthGateway::new()
+        .strategy(identity.bearer())
+        .strategy(ApiKeyStrategy::new(keys.clone()))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/books",
+            get(|_: RequirePermission<ReadCatalog>| async { "books" }),
+        )
+        .layer(gateway);
+    App {
+        app,
+        keys,
+        store: t.store.clone(),
+        identity,
+    }
+}
+
+#[tokio::test]
+async fn keys_follow_their_owner_on_memory() {
+    keys_follow_their_owner(MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn keys_follow_their_owner_on_sqlite() {
+    keys_follow_their_owner(
+        portcullis::store::sqlite::SqliteStore::in_memory()
+            .await
+            .unwrap(),
+    )
+    .await;
+}
+
+/// Defect 3 of issue 13: 230,000 roles in one key were once accepted (28.8 MB in the database).
+#[tokio::test]
+async fn roles_scopes_and_keys_per_owner_are_bounded() {
+    let t = app(MemoryStore::new()).await;
+    let admin = t.token("ad@example.com").await;
+    let huge = vec!["admin"; 230_000];
+    let reply = t
+        .create(&admin, json!({"name": "huge", "roles": huge}))
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "refused before parsing"
+    );
+    let many: Vec<String> = (0..33).map(|i| format!("role{i}")).collect();
+    let reply = t
+        .create(&admin, json!({"name": "many", "roles": many, "scopes": []}))
+        .await;
+    // Refused either as more than the creator holds or as too many: never stored.
+    assert!(matches!(
+        reply.status,
+        StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN
+    ));
+    let dupes = vec!["admin"; 500];
+    let reply = t
+        .create(&admin, json!({"name": "dupes", "roles": dupes}))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    assert_eq!(
+        reply.json()["roles"],
+        json!(["admin"]),
+        "duplicates dropped"
+    );
+    let keys = ApiKeys::builder(MemoryStore::new())
+        .max_keys_per_owner(3)
+        .build();
+    for i in 0..3 {
+        keys.create(
+            "owner",
+            portcullis::api_key::NewApiKey {
+                name: format!("k{i}"),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let over = keys
+        .create(
+            "owner",
+            portcullis::api_key::NewApiKey {
+                name: "k4".into(),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert_eq!(over.unwrap_err(), portcullis::api_key::ApiKeyError::TooMany);
+    let direct = keys
+        .create(
+            "owner2",
+            portcullis::api_key::NewApiKey {
+                name: "big".into(),
+                roles: (0..33).map(|i| format!("r{i}")).collect(),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(matches!(
+        direct,
+        Err(portcullis::api_key::ApiKeyError::InvalidInput { field: "roles", .. })
+    ));
 }
 
 #[tokio::test]

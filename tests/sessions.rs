@@ -289,6 +289,39 @@ async fn identity_revocation_ends_sessions() {
     );
 }
 
+/// Issue 13: a session once carried the roles of its login for 12 hours. It now acts with the
+/// user's current roles from the next request, and a deleted user's sessions end at once.
+#[tokio::test]
+async fn sessions_follow_role_changes_and_deletion() {
+    let t = setup(true).await;
+    let cookie = t.cookie().await;
+    let roles = |reply: Reply| reply.json()["roles"].clone();
+    assert_eq!(
+        roles(t.call("GET", "/me", &cookie, &[]).await),
+        serde_json::json!(["viewer"])
+    );
+    let id = portcullis::store::UserStore::user_by_email(t.identity.store(), "s@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    t.identity.set_roles(&id, &["editor".into()]).await.unwrap();
+    assert_eq!(
+        roles(t.call("GET", "/me", &cookie, &[]).await),
+        serde_json::json!(["editor"])
+    );
+    t.identity.set_roles(&id, &[]).await.unwrap();
+    assert_eq!(
+        roles(t.call("GET", "/me", &cookie, &[]).await),
+        serde_json::json!([])
+    );
+    t.identity.delete_user(&id).await.unwrap();
+    assert_eq!(
+        t.call("GET", "/me", &cookie, &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 #[tokio::test]
 async fn bad_cookies_are_refused() {
     let t = setup(true).await;

@@ -4,6 +4,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod hardening;
 mod support;
 
 use std::sync::atomic::Ordering;

@@ -97,6 +97,9 @@ impl TestApp<FailingStore> {
             FailingStore {
                 inner: MemoryStore::new(),
                 fail: fail.clone(),
+                hold: Arc::default(),
+                held: Arc::default(),
+                release: Arc::default(),
             },
             fail,
         )
@@ -206,6 +209,13 @@ impl<S: Store> TestApp<S> {
 pub struct FailingStore {
     inner: MemoryStore,
     fail: Arc<AtomicBool>,
+    /// When set, the next denylist read takes its answer, then waits for `release` before
+    /// returning it: a cache fill in flight while something else happens.
+    pub hold: Arc<AtomicBool>,
+    /// Signalled when a held read has its (soon stale) answer.
+    pub held: Arc<tokio::sync::Notify>,
+    /// Lets the held read return.
+    pub release: Arc<tokio::sync::Notify>,
 }
 
 impl FailingStore {
@@ -267,7 +277,12 @@ impl RevocationStore for FailingStore {
     }
     async fn is_token_revoked(&self, jti: &str) -> StoreResult<bool> {
         self.check()?;
-        self.inner.is_token_revoked(jti).await
+        let answer = self.inner.is_token_revoked(jti).await;
+        if self.hold.swap(false, Ordering::SeqCst) {
+            self.held.notify_one();
+            self.release.notified().await;
+        }
+        answer
     }
     async fn set_revoked_before(&self, user_id: &str, at: i64) -> StoreResult<()> {
         self.check()?;

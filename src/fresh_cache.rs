@@ -93,6 +93,7 @@ where
 
 /// The weight of a string-keyed entry: its key's bytes plus a fixed overhead for the value and the
 /// cache's own bookkeeping.
+#[allow(clippy::borrowed_box)] // the weigher's signature is moka's: `&K`
 pub(crate) fn weigh_str_key<V>(key: &Box<str>, _: &V) -> u32 {
     u32::try_from(key.len())
         .unwrap_or(u32::MAX)

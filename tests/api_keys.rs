@@ -15,7 +15,7 @@ use common::{Captured, Reply, send};
 use http::{Request, StatusCode};
 use portcullis::api_key::{ApiKeys, StaticKey};
 use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig};
-use portcullis::store::{ApiKeyRecord, ApiKeyStore, MemoryStore, Store, UserStore};
+use portcullis::store::{ApiKeyRecord, ApiKeyStore, MemoryStore, Store};
 use portcullis::strategy::ApiKeyStrategy;
 use portcullis::{AuthGateway, RequirePermission, UserContext, permission};
 use serde_json::{Value, json};

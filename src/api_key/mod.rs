@@ -369,6 +369,7 @@ struct CheckedKey {
     last_use: AtomicI64,
 }
 
+#[allow(clippy::borrowed_box)] // the weigher's signature is moka's: `&K`
 fn weigh_key(id: &Box<str>, key: &Arc<CheckedKey>) -> u32 {
     let r = &key.record;
     let lists: usize = r.roles.iter().chain(&r.scopes).map(|s| s.len() + 24).sum();

@@ -52,6 +52,8 @@ struct Idp {
     codes: Mutex<HashMap<String, Pending>>,
     subject: Mutex<String>,
     email: Mutex<String>,
+    /// The `email_verified` claim, left out when `None`.
+    email_verified: Mutex<Option<bool>>,
 }
 
 type Shared = Arc<Idp>;
@@ -184,15 +186,16 @@ async fn token(
         pending.nonce
     };
     let subject = idp.subject.lock().unwrap().clone();
+    let mut claims = TokenClaims::new(subject)
+        .claim("nonce", nonce.into())
+        .claim("email", idp.email.lock().unwrap().clone().into());
+    if let Some(verified) = *idp.email_verified.lock().unwrap() {
+        claims = claims.claim("email_verified", verified.into());
+    }
     let id_token = TokenIssuer::new(idp.ring.clone())
         .issuer(issuer)
         .audience(audience)
-        .issue(
-            &TokenClaims::new(subject)
-                .claim("nonce", nonce.into())
-                .claim("email", idp.email.lock().unwrap().clone().into())
-                .claim("email_verified", true.into()),
-        )
+        .issue(&claims)
         .unwrap();
     axum::Json(json!({"access_token": "provider-access-token", "token_type": "Bearer", "expires_in": 300, "id_token": id_token}))
         .into_response()
@@ -205,9 +208,11 @@ async fn userinfo(State(idp): State<Shared>) -> axum::Json<Value> {
     } else {
         idp.subject.lock().unwrap().clone()
     };
-    axum::Json(
-        json!({"sub": sub, "email": idp.email.lock().unwrap().clone(), "email_verified": true}),
-    )
+    let mut info = json!({"sub": sub, "email": idp.email.lock().unwrap().clone()});
+    if let Some(verified) = *idp.email_verified.lock().unwrap() {
+        info["email_verified"] = verified.into();
+    }
+    axum::Json(info)
 }
 
 async fn start_idp() -> Shared {
@@ -220,6 +225,7 @@ async fn start_idp() -> Shared {
         codes: Mutex::new(HashMap::new()),
         subject: Mutex::new("idp-user-1".into()),
         email: Mutex::new("oidc.user@example.com".into()),
+        email_verified: Mutex::new(Some(true)),
     });
     let app = Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
@@ -529,28 +535,110 @@ async fn return_to_must_be_relative_and_providers_must_exist() {
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn linking_by_verified_email_only_when_configured() {
-    for link in [false, true] {
-        let t = setup(link).await;
-        let local = t
-            .identity
-            .register("oidc.user@example.com", "a local account's password")
-            .await
-            .unwrap();
-        let started = t.start("/").await;
-        let done = t.finish(&started, Some(&started.flow_cookie)).await;
-        let session = session_cookie(&done).unwrap();
-        let me = send(
-            &t.app,
+impl T {
+    /// A whole login by the provider's current user, in one browser; the callback's answer.
+    async fn login(&self) -> common::Reply {
+        let started = self.start("/").await;
+        self.finish(&started, Some(&started.flow_cookie)).await
+    }
+
+    /// The user whose session `reply` started, as `/me` shows it.
+    async fn me(&self, reply: &common::Reply) -> Value {
+        let session = session_cookie(reply)
+            .unwrap_or_else(|| panic!("no session: {} {}", reply.status, reply.text()));
+        send(
+            &self.app,
             Request::get("/me")
                 .header("cookie", &session)
                 .body(Body::empty())
                 .unwrap(),
         )
-        .await;
-        let linked = me.json()["subject"] == local.id.as_str();
+        .await
+        .json()
+    }
+}
+
+#[tokio::test]
+async fn linking_by_verified_email_only_when_configured() {
+    for link in [false, true] {
+        let t = setup(link).await;
+        // An account made by a first OpenID sign-in: it has no password.
+        let first = t.me(&t.login().await).await;
+        assert_eq!(first["email"], "oidc.user@example.com");
+        // Another subject whose verified address is the same.
+        *t.idp.subject.lock().unwrap() = "idp-user-2".into();
+        let second = t.me(&t.login().await).await;
+        let linked = second["subject"] == first["subject"];
         assert_eq!(linked, link, "link_by_verified_email = {link}");
+        if !link {
+            assert!(
+                second["email"].as_str().unwrap().ends_with("@oidc.invalid"),
+                "addresses are unique: {second}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn linking_needs_the_provider_to_say_the_address_is_verified() {
+    let t = setup(true).await;
+    let first = t.me(&t.login().await).await;
+    for (subject, verified) in [("says-unverified", Some(false)), ("says-nothing", None)] {
+        *t.idp.subject.lock().unwrap() = subject.into();
+        *t.idp.email_verified.lock().unwrap() = verified;
+        let other = t.me(&t.login().await).await;
+        assert_ne!(
+            other["subject"], first["subject"],
+            "email_verified = {verified:?} was linked"
+        );
+        assert!(
+            other["email"].as_str().unwrap().ends_with("@oidc.invalid"),
+            "{other}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unverified_password_account_does_not_capture_an_openid_login() {
+    use portcullis::store::{ExternalIdentityStore, UserStore};
+    let t = setup(true).await;
+    // Someone registers the victim's address with a password of their own: nothing verifies it.
+    t.identity
+        .register("victim@example.com", "the squatter's own password")
+        .await
+        .unwrap();
+    let store = t.identity.store();
+    let before = store
+        .user_by_email("victim@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    // The victim's first OpenID sign-in, the provider vouching for the address.
+    *t.idp.subject.lock().unwrap() = "victim-at-the-provider".into();
+    *t.idp.email.lock().unwrap() = "victim@example.com".into();
+    for attempt in 1..=2 {
+        let reply = t.login().await;
+        assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.text());
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/problem+json")
+        );
+        let detail = reply.json()["detail"].as_str().unwrap().to_owned();
+        assert!(detail.contains("sign in with its password"), "{detail}");
+        assert!(!detail.contains("victim"), "the answer names no address");
+        assert!(session_cookie(&reply).is_none(), "attempt {attempt}");
+        assert!(flow_cleared(&reply), "attempt {attempt}");
+        let linked = store
+            .linked_user(&t.idp.issuer, "victim-at-the-provider")
+            .await
+            .unwrap();
+        assert_eq!(linked, None, "attempt {attempt}: no link was made");
+        let after = store
+            .user_by_email("victim@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(after == before, "attempt {attempt}: the account changed");
     }
 }
 

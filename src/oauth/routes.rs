@@ -37,6 +37,10 @@ impl IntoResponse for OAuthError {
                 "The provider's answer could not be trusted.",
             ),
             OAuthError::Refused => (StatusCode::FORBIDDEN, "This account cannot sign in."),
+            OAuthError::AccountExists => (
+                StatusCode::CONFLICT,
+                "An account with this e-mail address already exists; sign in with its password.",
+            ),
             OAuthError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Sign-in is temporarily unavailable.",

@@ -21,7 +21,10 @@
 //!   no second account is made, as addresses are unique. Without linking, or without a verified
 //!   address, a first login creates a new account (with no password).
 //! - `return_to` accepts relative paths only (`/…`, never `//…` or backslashes).
-//! - Every callback error answers 4xx and creates no session.
+//! - Every callback error answers 4xx and creates no session. API clients get problem+json; a
+//!   browser (its `Accept` ranks `text/html` first) gets, as [`BrowserErrors`] says, a small HTML
+//!   page with the same status and detail, or a 303 to the application's sign-in page with an
+//!   `error=` code ([`OAuthError::code`]), rather than a raw JSON document.
 
 mod routes;
 
@@ -41,7 +44,7 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
-pub use routes::OAUTH_PUBLIC_PREFIX;
+pub use routes::{BrowserErrors, OAUTH_PUBLIC_PREFIX};
 
 use crate::identity::{Identity, IdentityError, normalize_email};
 use crate::password::PasswordHasher;
@@ -282,6 +285,10 @@ pub enum OAuthError {
     /// The provider or the store cannot be reached.
     #[error("temporarily unavailable")]
     Unavailable,
+    /// A setting given to the routes is unusable (see
+    /// [`OAuthLogin::router_with`]); never the answer to a request.
+    #[error("misconfigured: {0}")]
+    Misconfigured(&'static str),
 }
 
 impl From<StoreError> for OAuthError {

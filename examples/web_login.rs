@@ -175,6 +175,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .route("/account", get(account))
         .merge(sessions.router())
+        // A failed OpenID sign-in shows the browser a small page linking back to `/`, this
+        // sign-in page; `login.router_with(BrowserErrors::Redirect("/".into()))` would send it
+        // here with `?error=<code>` instead.
         .merge(login.router())
         .layer(gateway);
 

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use common::send;
 use http::{HeaderMap, Request, StatusCode};
 use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig};
-use portcullis::oauth::{OAUTH_PUBLIC_PREFIX, OAuthLogin, OidcProvider};
+use portcullis::oauth::{BrowserErrors, OAUTH_PUBLIC_PREFIX, OAuthLogin, OidcProvider};
 use portcullis::session::{SessionConfig, Sessions};
 use portcullis::store::MemoryStore;
 use portcullis::token::{Algorithm, Key, KeyRing, TokenClaims, TokenIssuer};
@@ -52,6 +52,8 @@ struct Idp {
     codes: Mutex<HashMap<String, Pending>>,
     subject: Mutex<String>,
     email: Mutex<String>,
+    /// The `email_verified` claim, left out when `None`.
+    email_verified: Mutex<Option<bool>>,
 }
 
 type Shared = Arc<Idp>;
@@ -184,15 +186,16 @@ async fn token(
         pending.nonce
     };
     let subject = idp.subject.lock().unwrap().clone();
+    let mut claims = TokenClaims::new(subject)
+        .claim("nonce", nonce.into())
+        .claim("email", idp.email.lock().unwrap().clone().into());
+    if let Some(verified) = *idp.email_verified.lock().unwrap() {
+        claims = claims.claim("email_verified", verified.into());
+    }
     let id_token = TokenIssuer::new(idp.ring.clone())
         .issuer(issuer)
         .audience(audience)
-        .issue(
-            &TokenClaims::new(subject)
-                .claim("nonce", nonce.into())
-                .claim("email", idp.email.lock().unwrap().clone().into())
-                .claim("email_verified", true.into()),
-        )
+        .issue(&claims)
         .unwrap();
     axum::Json(json!({"access_token": "provider-access-token", "token_type": "Bearer", "expires_in": 300, "id_token": id_token}))
         .into_response()
@@ -205,9 +208,11 @@ async fn userinfo(State(idp): State<Shared>) -> axum::Json<Value> {
     } else {
         idp.subject.lock().unwrap().clone()
     };
-    axum::Json(
-        json!({"sub": sub, "email": idp.email.lock().unwrap().clone(), "email_verified": true}),
-    )
+    let mut info = json!({"sub": sub, "email": idp.email.lock().unwrap().clone()});
+    if let Some(verified) = *idp.email_verified.lock().unwrap() {
+        info["email_verified"] = verified.into();
+    }
+    axum::Json(info)
 }
 
 async fn start_idp() -> Shared {
@@ -220,6 +225,7 @@ async fn start_idp() -> Shared {
         codes: Mutex::new(HashMap::new()),
         subject: Mutex::new("idp-user-1".into()),
         email: Mutex::new("oidc.user@example.com".into()),
+        email_verified: Mutex::new(Some(true)),
     });
     let app = Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
@@ -240,6 +246,11 @@ struct T {
 }
 
 async fn setup(link_by_email: bool) -> T {
+    setup_with(link_by_email, None).await
+}
+
+/// [`setup`] with the routes answering browsers as `errors` says (`None`: `router()`'s default).
+async fn setup_with(link_by_email: bool, errors: Option<BrowserErrors>) -> T {
     let idp = start_idp().await;
     let store = MemoryStore::new();
     let config = IdentityConfig::default();
@@ -266,9 +277,13 @@ async fn setup(link_by_email: bool) -> T {
         .public_prefix(OAUTH_PUBLIC_PREFIX)
         .build()
         .unwrap();
+    let routes = match errors {
+        None => login.router(),
+        Some(errors) => login.router_with(errors).unwrap(),
+    };
     let app = Router::new()
         .route("/me", get(|u: UserContext| async move { axum::Json(u) }))
-        .merge(login.router())
+        .merge(routes)
         .layer(gateway);
     let http = openidconnect::reqwest::ClientBuilder::new()
         .redirect(openidconnect::reqwest::redirect::Policy::none())
@@ -328,6 +343,16 @@ impl T {
     }
 
     async fn finish(&self, started: &Started, cookie: Option<&str>) -> common::Reply {
+        self.finish_accepting(started, cookie, None).await
+    }
+
+    /// [`finish`](Self::finish) with an `Accept` header.
+    async fn finish_accepting(
+        &self,
+        started: &Started,
+        cookie: Option<&str>,
+        accept: Option<&str>,
+    ) -> common::Reply {
         let path = started
             .callback
             .strip_prefix("http://127.0.0.1")
@@ -336,6 +361,9 @@ impl T {
         let mut request = Request::get(path);
         if let Some(c) = cookie {
             request = request.header("cookie", c);
+        }
+        if let Some(a) = accept {
+            request = request.header("accept", a);
         }
         send(&self.app, request.body(Body::empty()).unwrap()).await
     }
@@ -529,29 +557,303 @@ async fn return_to_must_be_relative_and_providers_must_exist() {
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn linking_by_verified_email_only_when_configured() {
-    for link in [false, true] {
-        let t = setup(link).await;
-        let local = t
-            .identity
-            .register("oidc.user@example.com", "a local account's password")
-            .await
-            .unwrap();
-        let started = t.start("/").await;
-        let done = t.finish(&started, Some(&started.flow_cookie)).await;
-        let session = session_cookie(&done).unwrap();
-        let me = send(
-            &t.app,
+impl T {
+    /// A whole login by the provider's current user, in one browser; the callback's answer.
+    async fn login(&self) -> common::Reply {
+        let started = self.start("/").await;
+        self.finish(&started, Some(&started.flow_cookie)).await
+    }
+
+    /// The user whose session `reply` started, as `/me` shows it.
+    async fn me(&self, reply: &common::Reply) -> Value {
+        let session = session_cookie(reply)
+            .unwrap_or_else(|| panic!("no session: {} {}", reply.status, reply.text()));
+        send(
+            &self.app,
             Request::get("/me")
                 .header("cookie", &session)
                 .body(Body::empty())
                 .unwrap(),
         )
-        .await;
-        let linked = me.json()["subject"] == local.id.as_str();
-        assert_eq!(linked, link, "link_by_verified_email = {link}");
+        .await
+        .json()
     }
+}
+
+#[tokio::test]
+async fn linking_by_verified_email_only_when_configured() {
+    for link in [false, true] {
+        let t = setup(link).await;
+        // An account made by a first OpenID sign-in: it has no password.
+        let first = t.me(&t.login().await).await;
+        assert_eq!(first["email"], "oidc.user@example.com");
+        // Another subject whose verified address is the same.
+        *t.idp.subject.lock().unwrap() = "idp-user-2".into();
+        let second = t.me(&t.login().await).await;
+        let linked = second["subject"] == first["subject"];
+        assert_eq!(linked, link, "link_by_verified_email = {link}");
+        if !link {
+            assert!(
+                second["email"].as_str().unwrap().ends_with("@oidc.invalid"),
+                "addresses are unique: {second}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn linking_needs_the_provider_to_say_the_address_is_verified() {
+    let t = setup(true).await;
+    let first = t.me(&t.login().await).await;
+    for (subject, verified) in [("says-unverified", Some(false)), ("says-nothing", None)] {
+        *t.idp.subject.lock().unwrap() = subject.into();
+        *t.idp.email_verified.lock().unwrap() = verified;
+        let other = t.me(&t.login().await).await;
+        assert_ne!(
+            other["subject"], first["subject"],
+            "email_verified = {verified:?} was linked"
+        );
+        assert!(
+            other["email"].as_str().unwrap().ends_with("@oidc.invalid"),
+            "{other}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unverified_password_account_does_not_capture_an_openid_login() {
+    use portcullis::store::{ExternalIdentityStore, UserStore};
+    let t = setup(true).await;
+    // Someone registers the victim's address with a password of their own: nothing verifies it.
+    t.identity
+        .register("victim@example.com", "the squatter's own password")
+        .await
+        .unwrap();
+    let store = t.identity.store();
+    let before = store
+        .user_by_email("victim@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    // The victim's first OpenID sign-in, the provider vouching for the address.
+    *t.idp.subject.lock().unwrap() = "victim-at-the-provider".into();
+    *t.idp.email.lock().unwrap() = "victim@example.com".into();
+    for attempt in 1..=2 {
+        let reply = t.login().await;
+        assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.text());
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/problem+json")
+        );
+        let detail = reply.json()["detail"].as_str().unwrap().to_owned();
+        assert!(detail.contains("sign in with its password"), "{detail}");
+        assert!(!detail.contains("victim"), "the answer names no address");
+        assert!(session_cookie(&reply).is_none(), "attempt {attempt}");
+        assert!(flow_cleared(&reply), "attempt {attempt}");
+        let linked = store
+            .linked_user(&t.idp.issuer, "victim-at-the-provider")
+            .await
+            .unwrap();
+        assert_eq!(linked, None, "attempt {attempt}: no link was made");
+        let after = store
+            .user_by_email("victim@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(after == before, "attempt {attempt}: the account changed");
+    }
+}
+
+/// What Chromium sends when it navigates.
+const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7";
+
+impl T {
+    /// A callback whose `state` was tampered with, in the browser that started the login.
+    async fn tampered_callback(&self, accept: Option<&str>) -> common::Reply {
+        let started = self.start("/").await;
+        let tampered = Started {
+            flow_cookie: started.flow_cookie.clone(),
+            callback: started.callback.replace("state=", "state=x"),
+        };
+        self.finish_accepting(&tampered, Some(&started.flow_cookie), accept)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_callback_shows_a_browser_an_html_page() {
+    let t = setup_with(
+        false,
+        Some(BrowserErrors::Page(r#"/sign-in?a=1&b="<x>""#.into())),
+    )
+    .await;
+    let reply = t.tampered_callback(Some(BROWSER_ACCEPT)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text());
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    assert_eq!(reply.header("vary"), Some("accept"));
+    assert_eq!(
+        reply.header("content-security-policy"),
+        Some("default-src 'none'; frame-ancestors 'none'")
+    );
+    let page = reply.text();
+    assert!(page.contains("state does not match"), "the detail: {page}");
+    assert!(
+        page.contains(r#"href="/sign-in?a=1&amp;b=&quot;&lt;x&gt;&quot;""#),
+        "the link back, escaped: {page}"
+    );
+    assert!(!page.contains("<x>"), "nothing unescaped: {page}");
+    assert!(session_cookie(&reply).is_none() && flow_cleared(&reply));
+
+    // The default page links to the site's root.
+    let t = setup(false).await;
+    let reply = t.tampered_callback(Some(BROWSER_ACCEPT)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.text().contains(r#"href="/""#), "{}", reply.text());
+    assert!(session_cookie(&reply).is_none() && flow_cleared(&reply));
+
+    // The status is kept for every kind of failure: a provider's refusal, an address that
+    // belongs to a password account, and failures of the start route.
+    *t.idp.mode.lock().unwrap() = Misbehave::Deny;
+    let started = t.start("/").await;
+    let reply = t
+        .finish_accepting(&started, Some(&started.flow_cookie), Some(BROWSER_ACCEPT))
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert!(reply.text().contains("The provider refused the sign-in."));
+    assert!(session_cookie(&reply).is_none() && flow_cleared(&reply));
+    *t.idp.mode.lock().unwrap() = Misbehave::None;
+
+    let t = setup(true).await;
+    t.identity
+        .register("oidc.user@example.com", "a local account's password")
+        .await
+        .unwrap();
+    let started = t.start("/").await;
+    let reply = t
+        .finish_accepting(&started, Some(&started.flow_cookie), Some(BROWSER_ACCEPT))
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(reply.text().contains("sign in with its password"));
+    assert!(session_cookie(&reply).is_none() && flow_cleared(&reply));
+
+    for (path, status) in [
+        ("/auth/oauth/nope/authorize", StatusCode::NOT_FOUND),
+        (
+            "/auth/oauth/test/authorize?return_to=https://evil.example/",
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let reply = send(
+            &t.app,
+            Request::get(path)
+                .header("accept", BROWSER_ACCEPT)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, status, "{path}");
+        assert_eq!(
+            reply.header("content-type"),
+            Some("text/html; charset=utf-8"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn api_clients_keep_getting_problem_json() {
+    for errors in [None, Some(BrowserErrors::Redirect("/sign-in".into()))] {
+        let t = setup_with(false, errors.clone()).await;
+        for accept in [
+            None,
+            Some("application/json"),
+            Some("*/*"),
+            Some("application/json, text/html"),
+        ] {
+            let reply = t.tampered_callback(accept).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::BAD_REQUEST,
+                "{errors:?} {accept:?}"
+            );
+            assert_eq!(
+                reply.header("content-type"),
+                Some("application/problem+json"),
+                "{errors:?} {accept:?}"
+            );
+            assert_eq!(reply.header("cache-control"), Some("no-store"));
+            let problem = reply.json();
+            assert_eq!(problem["status"], 400);
+            assert_eq!(problem["title"], "Bad Request");
+            assert_eq!(problem["detail"], "state does not match");
+            assert!(session_cookie(&reply).is_none() && flow_cleared(&reply));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_configured_error_page_gets_the_browser_with_a_code() {
+    let t = setup_with(
+        false,
+        Some(BrowserErrors::Redirect("/sign-in?lang=en".into())),
+    )
+    .await;
+    let reply = t.tampered_callback(Some(BROWSER_ACCEPT)).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    assert_eq!(
+        reply.header("location"),
+        Some("/sign-in?lang=en&error=invalid_callback")
+    );
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    assert!(session_cookie(&reply).is_none() && flow_cleared(&reply));
+
+    *t.idp.mode.lock().unwrap() = Misbehave::Deny;
+    let started = t.start("/").await;
+    let reply = t
+        .finish_accepting(&started, Some(&started.flow_cookie), Some(BROWSER_ACCEPT))
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        reply.header("location"),
+        Some("/sign-in?lang=en&error=access_denied")
+    );
+    assert!(session_cookie(&reply).is_none() && flow_cleared(&reply));
+
+    // A successful sign-in still goes to return_to.
+    *t.idp.mode.lock().unwrap() = Misbehave::None;
+    let started = t.start("/books").await;
+    let reply = t
+        .finish_accepting(&started, Some(&started.flow_cookie), Some(BROWSER_ACCEPT))
+        .await;
+    assert_eq!(reply.header("location"), Some("/books"));
+    assert!(session_cookie(&reply).is_some());
+
+    // Only relative paths: an absolute URL would make every failure an open redirect.
+    let login = {
+        let sessions = Sessions::new(t.identity.clone(), SessionConfig::default());
+        OAuthLogin::new(t.identity.clone(), sessions, vec![]).unwrap()
+    };
+    for bad in ["https://evil.example/", "//evil.example/", "/sign-in#x"] {
+        assert!(
+            login
+                .router_with(BrowserErrors::Redirect(bad.into()))
+                .is_err(),
+            "{bad}"
+        );
+    }
+    assert!(
+        login
+            .router_with(BrowserErrors::Page("https://evil.example/".into()))
+            .is_err()
+    );
 }
 
 /// A GitHub stand-in on loopback: the OAuth endpoints (PKCE checked) and `/user`, `/user/emails`.

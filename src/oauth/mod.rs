@@ -12,10 +12,19 @@
 //!   `nonce`, and `at_hash` when present); UserInfo's `sub` must equal the ID token's; the RFC 9207
 //!   `iss` callback parameter, when present, must equal the issuer.
 //! - Users are identified by (issuer, subject). A first login links to an existing local account by
-//!   e-mail only when [`OidcProvider::link_by_verified_email`] is on and the provider says the
-//!   address is verified; otherwise it creates a new account (with no password).
+//!   e-mail only when [`OidcProvider::link_by_verified_email`] is on, the provider says the
+//!   address is verified, and the local account has no password (it was itself made by an OpenID
+//!   sign-in). An account with a password is never linked this way: the built-in identity does not
+//!   verify addresses, so whoever registered it may have used someone else's address to capture
+//!   that person's later OpenID sign-ins (and kept the password to get back in). Such a sign-in is
+//!   refused with [`OAuthError::AccountExists`] (409): the person signs in with the password, and
+//!   no second account is made, as addresses are unique. Without linking, or without a verified
+//!   address, a first login creates a new account (with no password).
 //! - `return_to` accepts relative paths only (`/…`, never `//…` or backslashes).
-//! - Every callback error answers 4xx and creates no session.
+//! - Every callback error answers 4xx and creates no session. API clients get problem+json; a
+//!   browser (its `Accept` ranks `text/html` first) gets, as [`BrowserErrors`] says, a small HTML
+//!   page with the same status and detail, or a 303 to the application's sign-in page with an
+//!   `error=` code ([`OAuthError::code`]), rather than a raw JSON document.
 
 mod routes;
 
@@ -35,7 +44,7 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
-pub use routes::OAUTH_PUBLIC_PREFIX;
+pub use routes::{BrowserErrors, OAUTH_PUBLIC_PREFIX};
 
 use crate::identity::{Identity, IdentityError, normalize_email};
 use crate::password::PasswordHasher;
@@ -72,7 +81,9 @@ pub struct OidcProvider {
     /// Scopes beyond `openid` (default `email`, `profile`).
     pub scopes: Vec<String>,
     /// Link a first login to an existing account with the same e-mail address, when the
-    /// provider says the address is verified (default off).
+    /// provider says the address is verified and that account has no password (it was made by
+    /// an OpenID sign-in); a first login whose address belongs to an account with a password is
+    /// refused with [`OAuthError::AccountExists`] (default off).
     pub link_by_verified_email: bool,
 }
 
@@ -142,7 +153,8 @@ pub struct GitHubProvider {
     pub token_url: String,
     /// The REST API's base URL.
     pub api_base: String,
-    /// Link a first login to an existing account with the same verified e-mail address.
+    /// Link a first login to an existing account with the same verified e-mail address, under
+    /// the rules of [`OidcProvider::link_by_verified_email`].
     pub link_by_verified_email: bool,
 }
 
@@ -265,9 +277,18 @@ pub enum OAuthError {
     /// The account is disabled, or linking is not allowed.
     #[error("sign-in refused")]
     Refused,
+    /// E-mail linking is on and the provider's verified address belongs to a local account with
+    /// a password: that account may have been registered by someone else, so it is not linked,
+    /// and no second account is made for the same address.
+    #[error("an account with this e-mail address already exists")]
+    AccountExists,
     /// The provider or the store cannot be reached.
     #[error("temporarily unavailable")]
     Unavailable,
+    /// A setting given to the routes is unusable (see
+    /// [`OAuthLogin::router_with`]); never the answer to a request.
+    #[error("misconfigured: {0}")]
+    Misconfigured(&'static str),
 }
 
 impl From<StoreError> for OAuthError {
@@ -788,6 +809,13 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
             && let Some(address) = &email
             && let Some(user) = store.user_by_email(address).await?
         {
+            // Linking gives the account to whoever holds this address at the provider. That is
+            // sound only for an account nobody can open with a password: the built-in identity
+            // never verifies addresses, so a password account may have been registered with this
+            // address by someone else, waiting to capture its owner's first OpenID sign-in.
+            if !has_no_password(&user) {
+                return Err(OAuthError::AccountExists);
+            }
             store
                 .link_external(issuer, &found.subject, &user.id, self.identity.clock_now())
                 .await?;
@@ -819,6 +847,13 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
             .await?;
         Ok(user)
     }
+}
+
+/// Whether `user` has no password: the marker an OpenID sign-in stores for the accounts it
+/// makes. Anything else counts as a password, even a value this crate could not verify, since
+/// an application may check it by other means.
+fn has_no_password(user: &UserRecord) -> bool {
+    user.password_hash == PasswordHasher::NO_PASSWORD
 }
 
 /// Who the provider says signed in.

@@ -114,6 +114,10 @@ try {
   check('the callback was seen', callbackUrl !== null);
   const replay = await page.goto(callbackUrl);
   check('a replayed callback is refused with 400', replay.status() === 400, String(replay.status()));
+  // A browser asks for HTML: it gets a page, not a raw problem+json document.
+  check('as an HTML page', (replay.headers()['content-type'] || '').startsWith('text/html'), replay.headers()['content-type']);
+  check('which says why', (await page.textContent('#detail')) === 'no sign-in was started in this browser', await page.textContent('body'));
+  check('and links back to sign-in', (await page.getAttribute('#sign-in', 'href')) === '/');
   await page.goto(`${appUrl}/account`);
   check('the session survives the refused replay', (await page.textContent('#email')) === 'alice@example.com');
 
@@ -129,6 +133,7 @@ try {
   const strangerPage = await stranger.newPage();
   const forged = await strangerPage.goto(callbackUrl);
   check('a callback without its flow cookie is refused with 400', forged.status() === 400, String(forged.status()));
+  check('as an HTML page too', (forged.headers()['content-type'] || '').startsWith('text/html'), forged.headers()['content-type']);
   check('and creates no session', !(await stranger.cookies(appUrl)).some((c) => c.name === 'portcullis_session'));
 
   // The password form of the same page, in the same browser.

@@ -41,7 +41,7 @@ pub enum TokenRejection {
     WrongType,
     /// The signature does not verify.
     BadSignature,
-    /// `exp` is missing or not a number.
+    /// `exp` is missing.
     MissingExpiry,
     /// `exp` is in the past (beyond the leeway).
     Expired,
@@ -51,8 +51,13 @@ pub enum TokenRejection {
     WrongIssuer,
     /// `aud` is missing or does not name the configured audience.
     WrongAudience,
-    /// `sub` is missing or empty, or another claim has the wrong type.
+    /// `sub` is missing or empty, or another claim has the wrong type; this includes an `exp`,
+    /// `nbf` or `iat` that is not a whole number of seconds between 0 and
+    /// [`MAX_NUMERIC_DATE`](crate::token::MAX_NUMERIC_DATE).
     BadClaims,
+    /// With [`TokenRules::max_lifetime`](crate::token::TokenRules::max_lifetime) set: `iat` is
+    /// missing, or `exp - iat` is longer than allowed.
+    LifetimeTooLong,
     /// The credential was revoked.
     Revoked,
 }
@@ -74,6 +79,7 @@ impl TokenRejection {
             Self::WrongIssuer => "wrong_issuer",
             Self::WrongAudience => "wrong_audience",
             Self::BadClaims => "bad_claims",
+            Self::LifetimeTooLong => "lifetime_too_long",
             Self::Revoked => "revoked",
         }
     }

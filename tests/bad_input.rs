@@ -466,6 +466,78 @@ fn rows(api_key: &str, revoked_key: &str, expired_key: &str, viewer_key: &str) -
         ),
         row(
             "claims",
+            "exp u64::MAX (never expires)",
+            bearer(
+                "/books",
+                &with_claims(|c| {
+                    c.insert("exp".into(), json!(u64::MAX));
+                }),
+            ),
+            StatusCode::UNAUTHORIZED,
+            INVALID_TOKEN,
+        ),
+        row(
+            "claims",
+            "exp past year 9999",
+            bearer(
+                "/books",
+                &with_claims(|c| {
+                    c.insert("exp".into(), json!(253_402_300_800_u64));
+                }),
+            ),
+            StatusCode::UNAUTHORIZED,
+            INVALID_TOKEN,
+        ),
+        row(
+            "claims",
+            "exp fractional",
+            bearer(
+                "/books",
+                &with_claims(|c| {
+                    c.insert("exp".into(), json!(now as f64 + 600.5));
+                }),
+            ),
+            StatusCode::UNAUTHORIZED,
+            INVALID_TOKEN,
+        ),
+        row(
+            "claims",
+            "nbf fractional",
+            bearer(
+                "/books",
+                &with_claims(|c| {
+                    c.insert("nbf".into(), json!(now as f64 - 0.5));
+                }),
+            ),
+            StatusCode::UNAUTHORIZED,
+            INVALID_TOKEN,
+        ),
+        row(
+            "claims",
+            "iat fractional",
+            bearer(
+                "/books",
+                &with_claims(|c| {
+                    c.insert("iat".into(), json!(now as f64 + 0.5));
+                }),
+            ),
+            StatusCode::UNAUTHORIZED,
+            INVALID_TOKEN,
+        ),
+        row(
+            "claims",
+            "iat as a string",
+            bearer(
+                "/books",
+                &with_claims(|c| {
+                    c.insert("iat".into(), json!(now.to_string()));
+                }),
+            ),
+            StatusCode::UNAUTHORIZED,
+            INVALID_TOKEN,
+        ),
+        row(
+            "claims",
             "wrong issuer",
             bearer(
                 "/books",

@@ -12,7 +12,7 @@ use http::{Request, StatusCode};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use portcullis::AuthGateway;
 use portcullis::strategy::BearerStrategy;
-use portcullis::token::{Key, KeyRing, TokenClaims, TokenIssuer, TokenRules};
+use portcullis::token::{Key, KeyRing, MAX_NUMERIC_DATE, TokenClaims, TokenIssuer, TokenRules};
 use serde_json::{Value, json};
 
 fn header(alg: &str, kid: &str) -> Value {
@@ -198,13 +198,6 @@ async fn time_claims() {
     .await;
     assert_refused(
         &with_claims(|c| {
-            c.insert("exp".into(), json!((now + 600).to_string()));
-        }),
-        "missing_expiry",
-    )
-    .await;
-    assert_refused(
-        &with_claims(|c| {
             c.insert("nbf".into(), json!(now + 120));
         }),
         "not_yet_valid",
@@ -225,6 +218,124 @@ async fn time_claims() {
     });
     assert_eq!(
         get_as(&app, "/me", Some(&soon)).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn time_claims_are_whole_dates_before_year_10000() {
+    let now = now();
+    let refused: [(&str, &str, Value); 14] = [
+        // Accepted by jsonwebtoken as "never expires".
+        ("exp u64::MAX", "exp", json!(u64::MAX)),
+        ("exp past year 9999", "exp", json!(MAX_NUMERIC_DATE + 1)),
+        // Rounded by jsonwebtoken, then no u64 for the context: no expiry, a denylist for ever.
+        ("exp fractional", "exp", json!(now as f64 + 600.5)),
+        ("exp whole but a float", "exp", json!((now + 600) as f64)),
+        ("exp negative", "exp", json!(-1)),
+        ("exp string", "exp", json!((now + 600).to_string())),
+        ("exp null", "exp", Value::Null),
+        ("exp beyond u64", "exp", json!(1e30)),
+        ("nbf fractional", "nbf", json!(now as f64 - 0.5)),
+        ("nbf string", "nbf", json!(now.to_string())),
+        ("iat fractional", "iat", json!(now as f64 + 0.5)),
+        ("iat string", "iat", json!(now.to_string())),
+        ("iat negative", "iat", json!(-5)),
+        ("iat past year 9999", "iat", json!(MAX_NUMERIC_DATE + 1)),
+    ];
+    for (name, claim, value) in refused {
+        let token = with_claims(|c| {
+            c.insert(claim.into(), value);
+        });
+        let reply = get_as(&app(), "/me", Some(&token)).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
+        assert_eq!(reply.reason(), Some("bad_claims"), "{name}");
+    }
+    // An `nbf` that late is in the future, which the clock check finds first.
+    assert_refused(
+        &with_claims(|c| {
+            c.insert("nbf".into(), json!(u64::MAX));
+        }),
+        "not_yet_valid",
+    )
+    .await;
+
+    // A normal token, and the last second of year 9999, still pass.
+    let app = app();
+    let normal = with_claims(|_| {});
+    assert_eq!(
+        get_as(&app, "/me", Some(&normal)).await.status,
+        StatusCode::OK
+    );
+    let last = with_claims(|c| {
+        c.insert("exp".into(), json!(MAX_NUMERIC_DATE));
+    });
+    assert_eq!(
+        get_as(&app, "/me", Some(&last)).await.status,
+        StatusCode::OK
+    );
+}
+
+/// The test app with `rules` instead of the default ones.
+fn app_with_rules(rules: TokenRules) -> axum::Router {
+    routes().layer(
+        AuthGateway::new()
+            .strategy(BearerStrategy::new(ring(), rules))
+            .realm("test")
+            .error_renderer(ReasonRenderer)
+            .build()
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn max_lifetime_bounds_exp_minus_iat() {
+    let now = now();
+    let app = app_with_rules(rules().max_lifetime(std::time::Duration::from_secs(600)));
+    let status_and_reason = |token: String| {
+        let app = app.clone();
+        async move {
+            let reply = get_as(&app, "/me", Some(&token)).await;
+            (reply.status, reply.reason().map(str::to_owned))
+        }
+    };
+    // `claims` gives iat = now, exp = now + 600: exactly the limit.
+    let at_limit = with_claims(|_| {});
+    assert_eq!(status_and_reason(at_limit).await.0, StatusCode::OK);
+
+    let longer = with_claims(|c| {
+        c.insert("exp".into(), json!(now + 601));
+    });
+    let no_iat = with_claims(|c| {
+        c.remove("iat");
+    });
+    let forever = with_claims(|c| {
+        c.insert("exp".into(), json!(MAX_NUMERIC_DATE));
+    });
+    for (name, token) in [("601 s", longer), ("no iat", no_iat), ("forever", forever)] {
+        assert_eq!(
+            status_and_reason(token).await,
+            (StatusCode::UNAUTHORIZED, Some("lifetime_too_long".into())),
+            "{name}"
+        );
+    }
+    // A long-lived token cannot fit the limit by dating its `iat` in the future.
+    let dated_ahead = with_claims(|c| {
+        c.insert("iat".into(), json!(MAX_NUMERIC_DATE - 600));
+        c.insert("exp".into(), json!(MAX_NUMERIC_DATE));
+    });
+    assert_eq!(
+        status_and_reason(dated_ahead).await,
+        (StatusCode::UNAUTHORIZED, Some("not_yet_valid".into()))
+    );
+    // Without the rule, the same long-lived token passes (the limit is opt-in).
+    let long = with_claims(|c| {
+        c.insert("exp".into(), json!(now + 86_400));
+    });
+    assert_eq!(
+        get_as(&app_with_rules(rules()), "/me", Some(&long))
+            .await
+            .status,
         StatusCode::OK
     );
 }
@@ -844,13 +955,16 @@ async fn a_remembered_signature_on_other_claims_is_verified_and_refused() {
 }
 
 #[tokio::test]
-async fn an_expiry_past_what_a_time_can_hold_is_no_panic() {
+async fn the_latest_expiry_accepted_is_a_time_the_context_holds() {
     // Found by the authorization_header fuzz target: a signed token with `exp` = u64::MAX made
-    // `UserContext::expires_at` overflow. The context now knows no expiry time for it.
+    // `UserContext::expires_at` overflow. Such a token is now refused, and the latest `exp`
+    // accepted is a time the context can name.
     let alg = Algorithm::HS256;
     let mut c = claims("alice", &["viewer"]);
     c["exp"] = json!(u64::MAX);
-    let token = forge(header("HS256", "hs"), c, &encoding_key(alg), alg);
+    let unbounded = forge(header("HS256", "hs"), c.clone(), &encoding_key(alg), alg);
+    c["exp"] = json!(MAX_NUMERIC_DATE);
+    let latest = forge(header("HS256", "hs"), c, &encoding_key(alg), alg);
     let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
     let probe = seen.clone();
     let app = routes()
@@ -867,8 +981,11 @@ async fn an_expiry_past_what_a_time_can_hold_is_no_panic() {
                 .build()
                 .unwrap(),
         );
-    let _ = get_as(&app, "/me", Some(&token)).await;
-    let reply = get_as(&app, "/expiry", Some(&token)).await;
+    let refused = get_as(&app, "/expiry", Some(&unbounded)).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(*seen.lock().unwrap(), None, "the handler never ran");
+    let reply = get_as(&app, "/expiry", Some(&latest)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    assert_eq!(*seen.lock().unwrap(), Some(None));
+    let year_9999 = std::time::UNIX_EPOCH + std::time::Duration::from_secs(MAX_NUMERIC_DATE);
+    assert_eq!(*seen.lock().unwrap(), Some(Some(year_9999)));
 }

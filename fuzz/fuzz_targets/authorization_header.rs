@@ -29,7 +29,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use http::header::AUTHORIZATION;
 use libfuzzer_sys::fuzz_target;
 use portcullis::strategy::{BearerStrategy, DEFAULT_MAX_HEADER_BYTES, Outcome, Strategy};
-use portcullis::token::DEFAULT_MAX_TOKEN_BYTES;
+use portcullis::token::{DEFAULT_MAX_TOKEN_BYTES, MAX_NUMERIC_DATE};
 use portcullis::{AuthError, TokenRejection};
 use portcullis_fuzz::{
     AUDIENCE, ED_KID, HS_KID, ISSUER, KEPT_CLAIM, QUERY_PARAM, Signer, Which,
@@ -204,7 +204,7 @@ enum Time {
     Past(u16),
     /// Within the leeway in the past (or future): `now - n % 20` / `now + n % 20`.
     Near(u8, bool),
-    /// Well in the future: `now + 60 + n`, saturating (so up to `u64::MAX`).
+    /// Well in the future: `now + 60 + n`, saturating (so up to `u64::MAX`, past year 9999).
     Future(u64),
     /// `now + 120.5` as a float.
     FloatFuture,
@@ -315,12 +315,12 @@ fn time_claim(time: &Time, now: u64) -> (Option<Value>, bool, bool) {
             let at = if future { now + n } else { now - n };
             (Some(json!(at)), true, true)
         }
-        Time::Future(n) => (
-            Some(json!(now.saturating_add(60).saturating_add(n))),
-            true,
-            false,
-        ),
-        Time::FloatFuture => (Some(json!(now as f64 + 120.5)), true, false),
+        Time::Future(n) => {
+            let at = now.saturating_add(60).saturating_add(n);
+            (Some(json!(at)), at <= MAX_NUMERIC_DATE, false)
+        }
+        // No whole number of seconds: refused as either.
+        Time::FloatFuture => (Some(json!(now as f64 + 120.5)), false, false),
         Time::FloatHuge => (Some(json!(1e30)), false, false),
         Time::Negative(n) => (Some(json!(-1 - i64::from(n))), false, false),
         Time::Text => (Some(json!(now.to_string())), false, false),
@@ -354,6 +354,7 @@ fn structured(spec: &Spec) {
     put("nbf", nbf);
     ok &= nbf_ok;
     put("iat", spec.iat.map(Value::from));
+    ok &= spec.iat.is_none_or(|iat| iat <= MAX_NUMERIC_DATE);
     put("iat_us", spec.iat_us.map(Value::from));
 
     let (iss, iss_ok) = match &spec.iss {

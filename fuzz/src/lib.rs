@@ -18,7 +18,7 @@ use http::request::Parts;
 use http::{HeaderName, HeaderValue, Request, Uri};
 use portcullis::rbac::Permission;
 use portcullis::strategy::{BearerStrategy, Outcome};
-use portcullis::token::{Algorithm, Key, KeyRing, TokenRules, TokenVerifier};
+use portcullis::token::{Algorithm, Key, KeyRing, MAX_NUMERIC_DATE, TokenRules, TokenVerifier};
 use portcullis::{AuthMethod, UserContext};
 use serde_json::{Map, Value};
 
@@ -205,10 +205,6 @@ fn absent(claims: &Map<String, Value>, name: &str) -> bool {
 }
 
 /// A JSON number as a NumericDate in seconds (`None` for anything else).
-fn seconds(value: &Value) -> Option<f64> {
-    value.as_f64().filter(|v| v.is_finite())
-}
-
 /// Which of the shared strategies authenticated a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Which {
@@ -250,22 +246,27 @@ pub fn assert_valid_authenticated(token: &str, ctx: &UserContext, which: Which, 
     }
     assert!(absent(&header, "crit"), "authenticated a token with crit");
 
-    // The rules.
-    let exp = claims.get("exp").and_then(seconds);
-    let exp = exp.expect("authenticated a token without a numeric exp");
-    assert!(exp >= 0.0, "authenticated a token with a negative exp");
+    // The rules. `exp`, `nbf` and `iat` are whole seconds no later than year 9999 when present.
+    let date = |name: &str| {
+        claims.get(name).map(|value| {
+            value
+                .as_u64()
+                .filter(|&at| at <= MAX_NUMERIC_DATE)
+                .unwrap_or_else(|| panic!("authenticated a token whose {name} is {value}"))
+        })
+    };
+    let exp = date("exp").expect("authenticated a token without exp");
     assert!(
-        exp + (LEEWAY_SECS + CLOCK_SLACK_SECS) as f64 >= now as f64,
+        exp + LEEWAY_SECS + CLOCK_SLACK_SECS >= now,
         "authenticated an expired token (exp {exp}, now {now})"
     );
-    if !absent(&claims, "nbf") {
-        let nbf = claims.get("nbf").and_then(seconds);
-        let nbf = nbf.expect("authenticated a token with a non-numeric nbf");
+    if let Some(nbf) = date("nbf") {
         assert!(
-            nbf <= (now + LEEWAY_SECS + CLOCK_SLACK_SECS) as f64,
+            nbf <= now + LEEWAY_SECS + CLOCK_SLACK_SECS,
             "authenticated a token before its nbf (nbf {nbf}, now {now})"
         );
     }
+    date("iat");
     assert_eq!(
         claims.get("iss").and_then(Value::as_str),
         Some(ISSUER),

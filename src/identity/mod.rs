@@ -374,6 +374,7 @@ impl<S: Store> Identity<S> {
             .issuer(self.config.issuer.clone())
             .audience(self.config.audience.clone())
             .typ("at+jwt")
+            .max_lifetime(self.config.access_ttl)
     }
 
     /// The gateway strategy for this identity's tokens: the same key ring, the access-token rules,

@@ -124,13 +124,31 @@ impl std::fmt::Debug for RemoteJwks {
 }
 
 /// Settings of a [`RemoteJwks`], from [`RemoteJwks::builder`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JwksBuilder {
     url: String,
     timeout: Duration,
     cooldown: Duration,
     max_bytes: usize,
     rsa_default: Algorithm,
+}
+
+impl std::fmt::Debug for JwksBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL is kept as given until `build`; it may carry credentials, so it is shown the
+        // way `RemoteJwks` shows it, and not at all when it does not parse (its secret parts
+        // cannot be told apart then).
+        let url = reqwest::Url::parse(&self.url)
+            .map(|url| redacted(&url))
+            .unwrap_or_else(|_| "<unparsable URL>".to_owned());
+        f.debug_struct("JwksBuilder")
+            .field("url", &url)
+            .field("timeout", &self.timeout)
+            .field("cooldown", &self.cooldown)
+            .field("max_bytes", &self.max_bytes)
+            .field("rsa_default", &self.rsa_default)
+            .finish()
+    }
 }
 
 impl JwksBuilder {
@@ -395,17 +413,27 @@ mod tests {
 
     #[test]
     fn logs_never_show_credentials_in_the_url() {
-        let jwks = RemoteJwks::builder("https://user:hunter2@idp.example.com:8443/jwks?key=s3cret")
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let shown = format!("{jwks:?}");
-        assert!(
-            shown.contains("https://idp.example.com:8443/jwks"),
-            "{shown}"
+        let url = "https://user:hunter2@idp.example.com:8443/jwks?token=s3cret#frag";
+        let builder = RemoteJwks::builder(url);
+        let jwks = builder.clone().build().unwrap_or_else(|e| panic!("{e}"));
+        for shown in [format!("{builder:?}"), format!("{jwks:?}")] {
+            assert!(
+                shown.contains("https://idp.example.com:8443/jwks"),
+                "{shown}"
+            );
+            assert!(
+                !shown.contains("hunter2") && !shown.contains("s3cret") && !shown.contains("frag"),
+                "{shown}"
+            );
+        }
+        // A URL that does not parse cannot be split into safe and secret parts: none of it shows.
+        let unparsable = format!(
+            "{:?}",
+            RemoteJwks::builder("https://user:hunter2@[bad/?token=s3cret")
         );
         assert!(
-            !shown.contains("hunter2") && !shown.contains("s3cret"),
-            "{shown}"
+            !unparsable.contains("hunter2") && !unparsable.contains("s3cret"),
+            "{unparsable}"
         );
     }
 }

@@ -31,5 +31,6 @@ pub use revocation::{DEFAULT_REVOCATION_TTL, RevocationCache, RevocationCheck};
 pub(crate) use source::FetchGate;
 pub use source::KeySource;
 pub use verify::{
-    DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, MAX_LEEWAY, TokenRules, TokenVerifier, VerifiedToken,
+    DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, MAX_LEEWAY, MAX_NUMERIC_DATE, TokenRules,
+    TokenVerifier, VerifiedToken,
 };

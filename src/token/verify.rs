@@ -4,8 +4,15 @@
 //! misshapen token), then the header (no `crit`, expected `typ`, a `kid` the ring holds, `alg`
 //! equal to that key's algorithm), then the signature, and only then the claims (`exp` required,
 //! `nbf`, exact `iss`, `aud`, a non-empty `sub`).
+//!
+//! `exp`, `nbf` and `iat` must be whole, non-negative JSON numbers no later than
+//! [`MAX_NUMERIC_DATE`] (the last second of year 9999). `jsonwebtoken` takes any `u64` and rounds
+//! fractions, so `exp: 18446744073709551615` would never expire and `exp: 1900000000.5` would
+//! pass its check yet be no `u64` for the code that reads the claims afterwards (the bearer
+//! cache, the context's expiry, a logout's denylist entry). Such a token is refused as
+//! [`BadClaims`](TokenRejection::BadClaims).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
@@ -22,6 +29,11 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 /// Largest leeway accepted; more would make expiry meaningless.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+/// Latest `exp`, `nbf` or `iat` accepted: 9999-12-31T23:59:59Z, in seconds since the epoch.
+///
+/// No issuer mints dates past it, and below it every sum the crate makes of a date and a
+/// duration stays far from overflowing.
+pub const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
 
 const ALGORITHMS: [Algorithm; 12] = [
     Algorithm::HS256,
@@ -58,6 +70,7 @@ pub struct TokenRules {
     pub(crate) leeway: Duration,
     pub(crate) typ: Option<String>,
     pub(crate) max_token_bytes: usize,
+    pub(crate) max_lifetime: Option<Duration>,
 }
 
 impl Default for TokenRules {
@@ -68,12 +81,14 @@ impl Default for TokenRules {
             leeway: DEFAULT_LEEWAY,
             typ: None,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            max_lifetime: None,
         }
     }
 }
 
 impl TokenRules {
-    /// Defaults: `exp` required, `nbf` checked, 30 s leeway, 8 KiB cap, no `iss`/`aud`/`typ` rule.
+    /// Defaults: `exp` required, `nbf` checked, 30 s leeway, 8 KiB cap, no `iss`/`aud`/`typ` rule,
+    /// no maximum lifetime.
     ///
     /// Without an audience rule a token that names an audience is refused (RFC 7519 §4.1.3: a
     /// recipient that does not identify itself with the audience must reject the token).
@@ -109,6 +124,38 @@ impl TokenRules {
     /// Largest token accepted, in bytes; anything larger is refused before any parsing.
     pub fn max_token_bytes(mut self, bytes: usize) -> Self {
         self.max_token_bytes = bytes;
+        self
+    }
+
+    /// Longest lifetime a token may claim: with it set, a token must carry `iat`, `exp - iat`
+    /// must be at most `lifetime` (whole seconds), and `iat` may not be later than now plus the
+    /// leeway.
+    ///
+    /// Set it when you know the issuer's token lifetime, as for your own
+    /// [`TokenIssuer`](super::TokenIssuer): a token that claims to live longer than the issuer
+    /// ever grants was not minted by its normal flow, and refusing it keeps whoever got hold of
+    /// the signing path from minting a token that lives for years. The `iat` bound keeps such a
+    /// token from claiming a lifetime that fits by dating itself in the future. Refusals are
+    /// [`TokenRejection::LifetimeTooLong`] (no `iat`, or too long) and
+    /// [`TokenRejection::NotYetValid`] (`iat` in the future).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use portcullis::token::{Key, KeyRing, TokenClaims, TokenIssuer, TokenRules, TokenVerifier};
+    ///
+    /// let ring = KeyRing::single(Key::generate_ed25519("k1")?);
+    /// let rules = TokenRules::new().max_lifetime(Duration::from_secs(900));
+    /// let verifier = TokenVerifier::new(ring.clone(), rules);
+    ///
+    /// let short = TokenIssuer::new(ring.clone()).ttl(Duration::from_secs(900));
+    /// assert!(verifier.verify(&short.issue(&TokenClaims::new("alice"))?).is_ok());
+    ///
+    /// let long = TokenIssuer::new(ring).ttl(Duration::from_secs(86_400));
+    /// assert!(verifier.verify(&long.issue(&TokenClaims::new("alice"))?).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = Some(lifetime);
         self
     }
 }
@@ -177,7 +224,10 @@ impl TokenVerifier {
                 v.leeway = rules.leeway.as_secs();
                 v.validate_exp = true;
                 v.validate_nbf = true;
-                let mut required = vec!["exp", "sub"];
+                // `exp` is required, but by `verify` rather than here: jsonwebtoken calls an `exp`
+                // it cannot read (a string, a negative number) missing, and we want "missing"
+                // and "malformed" told apart. It still checks a present `exp` against the clock.
+                let mut required = vec!["sub"];
                 if let Some(iss) = &rules.issuer {
                     v.set_issuer(&[iss]);
                     required.push("iss");
@@ -246,6 +296,22 @@ impl TokenVerifier {
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, key.decoding(), validation)
             .map_err(|e| rejection_of(e.kind()))?;
         let claims = data.claims;
+        // jsonwebtoken has checked `exp` and `nbf` as it reads them, rounding fractions and
+        // taking any u64; the values it kept are checked again here, on the map already parsed.
+        // The `exp` requirement lives here (see `new`): a token without one never gets past it.
+        let exp = numeric_date(&claims, "exp")?.ok_or(TokenRejection::MissingExpiry)?;
+        numeric_date(&claims, "nbf")?;
+        let iat = numeric_date(&claims, "iat")?;
+        if let Some(max) = self.rules.max_lifetime {
+            let iat = iat.ok_or(TokenRejection::LifetimeTooLong)?;
+            // An `exp` before `iat` claims no lifetime at all; `exp` alone decides such a token.
+            if exp.saturating_sub(iat) > max.as_secs() {
+                return Err(TokenRejection::LifetimeTooLong);
+            }
+            if iat > unix_now().saturating_add(self.rules.leeway.as_secs()) {
+                return Err(TokenRejection::NotYetValid);
+            }
+        }
         // jsonwebtoken accepts an array `iss`; RFC 7519 §4.1.1 makes it one string: be exact.
         if let Some(iss) = &self.rules.issuer
             && claims.get("iss").and_then(Value::as_str) != Some(iss.as_str())
@@ -264,6 +330,26 @@ impl TokenVerifier {
     }
 }
 
+/// The NumericDate claim `name`, if present: a JSON integer in `0..=MAX_NUMERIC_DATE`, or the token
+/// is refused. Floats are refused even when whole (`1.9e9`): an issuer that writes dates as
+/// floats is not one this verifier knows, and refusing them keeps one spelling per date.
+fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, TokenRejection> {
+    match claims.get(name) {
+        None => Ok(None),
+        // `as_u64` is `None` for floats and negative numbers, whatever their value.
+        Some(value) => match value.as_u64() {
+            Some(at) if at <= MAX_NUMERIC_DATE => Ok(Some(at)),
+            _ => Err(TokenRejection::BadClaims),
+        },
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn rejection_of(kind: &ErrorKind) -> TokenRejection {
     match kind {
         ErrorKind::InvalidSignature => TokenRejection::BadSignature,
@@ -272,15 +358,17 @@ fn rejection_of(kind: &ErrorKind) -> TokenRejection {
         ErrorKind::InvalidIssuer => TokenRejection::WrongIssuer,
         ErrorKind::InvalidAudience => TokenRejection::WrongAudience,
         ErrorKind::InvalidAlgorithm => TokenRejection::AlgorithmMismatch,
-        ErrorKind::MissingRequiredClaim(claim) | ErrorKind::InvalidClaimFormat(claim) => {
-            match claim.as_str() {
-                "exp" => TokenRejection::MissingExpiry,
-                "iss" => TokenRejection::WrongIssuer,
-                "aud" => TokenRejection::WrongAudience,
-                "nbf" => TokenRejection::NotYetValid,
-                _ => TokenRejection::BadClaims,
-            }
-        }
+        ErrorKind::MissingRequiredClaim(claim) => match claim.as_str() {
+            "exp" => TokenRejection::MissingExpiry,
+            "iss" => TokenRejection::WrongIssuer,
+            "aud" => TokenRejection::WrongAudience,
+            "nbf" => TokenRejection::NotYetValid,
+            _ => TokenRejection::BadClaims,
+        },
+        // An `exp` or `nbf` that is no number (a string, `null`, a negative one) is malformed, as
+        // is one that is a number but no whole date (refused by `numeric_date`): one reason for
+        // both, whichever check meets it first.
+        ErrorKind::InvalidClaimFormat(_) => TokenRejection::BadClaims,
         ErrorKind::InvalidToken
         | ErrorKind::Base64(_)
         | ErrorKind::Json(_)

@@ -1087,3 +1087,32 @@ async fn maintenance_purges_expired_denylist_entries() {
         "kept only until no verifier can accept the token"
     );
 }
+
+#[tokio::test]
+async fn its_tokens_may_not_outlive_the_access_ttl() {
+    use portcullis::TokenRejection;
+    use portcullis::token::{TokenClaims, TokenIssuer, TokenVerifier};
+    // Whoever reaches the identity's signing key through another path than `login` cannot mint a
+    // token that outlives the access tokens the identity itself issues.
+    let identity = Identity::open(MemoryStore::new(), IdentityConfig::default())
+        .await
+        .unwrap();
+    let config = identity.config();
+    let minted = |ttl: Duration| {
+        TokenIssuer::new(identity.key_ring().clone())
+            .issuer(config.issuer.clone())
+            .audience(config.audience.clone())
+            .typ("at+jwt")
+            .ttl(ttl)
+            .issue(&TokenClaims::new("u-1"))
+            .unwrap()
+    };
+    let verifier = TokenVerifier::new(identity.key_ring().clone(), identity.token_rules());
+    assert!(verifier.verify(&minted(config.access_ttl)).is_ok());
+    assert_eq!(
+        verifier
+            .verify(&minted(config.access_ttl + Duration::from_secs(1)))
+            .map(|_| ()),
+        Err(TokenRejection::LifetimeTooLong)
+    );
+}

@@ -38,6 +38,7 @@
 #![warn(missing_docs)]
 
 pub mod api_key;
+pub mod clock;
 mod context;
 mod error;
 pub mod extract;
@@ -50,6 +51,7 @@ pub mod oauth;
 pub mod password;
 pub mod rbac;
 mod require;
+mod secret;
 pub mod session;
 pub mod store;
 pub mod strategy;

@@ -31,7 +31,7 @@ async fn setup(secure: bool) -> T {
     let offset = Arc::new(AtomicI64::new(0));
     let clock_offset = offset.clone();
     let config = IdentityConfig {
-        clock: Arc::new(move || {
+        clock: portcullis::clock::Clock::from_fn(move || {
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap()

@@ -29,21 +29,20 @@ mod routes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
-use subtle::ConstantTimeEq;
 
 pub use routes::ManageApiKeys;
 
 use arc_swap::ArcSwapOption;
 
+use crate::clock::{self, Clock};
 use crate::context::{AuthMethod, UserContext};
 use crate::error::{AuthError, TokenRejection};
 use crate::fresh_cache::FreshCache;
 use crate::future::MaybeReady;
+use crate::secret;
 use crate::store::{ApiKeyRecord, ApiKeyStore, StoreError};
 
 /// Default prefix of generated keys.
@@ -109,24 +108,6 @@ fn bounded_list(
         }
     }
     Ok(out)
-}
-
-fn digest(key: &str) -> [u8; 32] {
-    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(hash.as_ref());
-    out
-}
-
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
-
-fn now() -> i64 {
-    now_us() / 1_000_000
 }
 
 /// Why a key could not be created, listed or revoked.
@@ -230,7 +211,7 @@ impl StaticKey {
             if key.is_empty() || key.len() > MAX_KEY_BYTES {
                 return Err(invalid("the key must be 1 to 256 bytes"));
             }
-            digest(&key)
+            secret::digest(&key)
         } else {
             return Err(invalid(
                 "give the key as sha256:<hex> or $env:VAR, never in clear text",
@@ -353,6 +334,7 @@ pub struct ApiKeys<S> {
     pending_uses: Mutex<HashMap<String, i64>>,
     owners: Option<Arc<dyn KeyOwners>>,
     max_keys_per_owner: u32,
+    clock: Clock,
 }
 
 /// A stored key that was found and checked once: its record, the context it authenticates as
@@ -406,6 +388,7 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
             ttl: DEFAULT_CACHE_TTL,
             owners: None,
             max_keys_per_owner: DEFAULT_MAX_KEYS_PER_OWNER,
+            clock: Clock::system(),
         }
     }
 
@@ -428,16 +411,12 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         }
         let roles = bounded_list(new.roles, MAX_ROLES, "roles")?;
         let scopes = bounded_list(new.scopes, MAX_SCOPES, "scopes")?;
-        let mut id_bytes = [0u8; ID_LEN / 2];
-        let mut secret = [0u8; 32];
-        getrandom::fill(&mut id_bytes).map_err(|_| ApiKeyError::Unavailable)?;
-        getrandom::fill(&mut secret).map_err(|_| ApiKeyError::Unavailable)?;
-        let id: String = id_bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let key = format!("{}{id}_{}", self.prefix, URL_SAFE_NO_PAD.encode(secret));
-        let created_at_us = now_us();
-        let created_at = created_at_us / 1_000_000;
+        let id = secret::random_hex::<{ ID_LEN / 2 }>().map_err(|_| ApiKeyError::Unavailable)?;
+        let issued = secret::issue(&format!("{}{id}_", self.prefix))
+            .map_err(|_| ApiKeyError::Unavailable)?;
+        let created_at = self.clock.now();
         let record = ApiKeyRecord {
-            digest: digest(&key),
+            digest: issued.digest,
             display_prefix: format!("{}{id}", self.prefix),
             id,
             owner: owner.to_owned(),
@@ -446,7 +425,8 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
             scopes,
             tenant: new.tenant,
             created_at,
-            created_at_us,
+            // Ordered against the owner's revoked-before cutoff, which is on the system clock.
+            created_at_us: clock::system_now_us(),
             expires_at: new
                 .expires_in
                 .map(|d| created_at.saturating_add(d.as_secs() as i64)),
@@ -457,7 +437,7 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
             .insert_api_key(&record, self.max_keys_per_owner)
             .await?;
         Ok(CreatedApiKey {
-            key,
+            key: issued.secret,
             view: ApiKeyView::from(&record),
         })
     }
@@ -493,7 +473,7 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
                 _ => return Err(ApiKeyError::NotFound),
             }
         }
-        self.store.revoke_api_key(id, now()).await?;
+        self.store.revoke_api_key(id, self.clock.now()).await?;
         self.cache.invalidate(id);
         Ok(())
     }
@@ -562,13 +542,13 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
     /// expiry.
     fn judge(&self, key: &CheckedKey, presented: &[u8; 32]) -> Result<(), AuthError> {
         let record = &key.record;
-        if !bool::from(record.digest.ct_eq(presented)) {
+        if !secret::digests_match(&record.digest, presented) {
             return Err(AuthError::InvalidToken(TokenRejection::BadSignature));
         }
         if record.revoked_at.is_some() {
             return Err(AuthError::InvalidToken(TokenRejection::Revoked));
         }
-        if record.expires_at.is_some_and(|at| at <= now()) {
+        if record.expires_at.is_some_and(|at| at <= self.clock.now()) {
             return Err(AuthError::InvalidToken(TokenRejection::Expired));
         }
         Ok(())
@@ -586,7 +566,7 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
             Some(None) => return Err(AuthError::InvalidToken(TokenRejection::Revoked)),
             Some(Some(live)) => self.owned_context(key, live),
         };
-        let now = now();
+        let now = self.clock.now();
         if key.last_use.swap(now, Ordering::Relaxed) != now {
             self.pending_uses
                 .lock()
@@ -623,7 +603,7 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         // Compare against every static key, without stopping early, in constant time each.
         let mut found = None;
         for (digest, context) in &self.statics {
-            if bool::from(digest.ct_eq(presented)) {
+            if secret::digests_match(digest, presented) {
                 found = Some(context);
             }
         }
@@ -635,7 +615,7 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         if key.len() > MAX_KEY_BYTES {
             return Some(Err(AuthError::InvalidToken(TokenRejection::TooLarge)));
         }
-        let presented = digest(key);
+        let presented = secret::digest(key);
         // Static keys first, whatever their shape: one that happens to read like a generated
         // key must not be sent to the store and refused there.
         if let Some(ctx) = self.static_match(&presented) {
@@ -675,13 +655,13 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
                         return Err(AuthError::Unavailable);
                     }
                 };
-                self.judge(&checked, &digest(key))?;
+                self.judge(&checked, &secret::digest(key))?;
                 // Only keys that passed are remembered; a revocation racing this fill voids it.
                 self.cache.fill(id.into(), checked.clone(), ticket);
                 checked
             }
         };
-        self.judge(&checked, &digest(key))?;
+        self.judge(&checked, &secret::digest(key))?;
         let owner = match &self.owners {
             None => None,
             Some(owners) => Some(
@@ -702,6 +682,7 @@ pub struct ApiKeysBuilder<S> {
     ttl: Duration,
     owners: Option<Arc<dyn KeyOwners>>,
     max_keys_per_owner: u32,
+    clock: Clock,
 }
 
 impl<S> std::fmt::Debug for ApiKeysBuilder<S> {
@@ -750,6 +731,13 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeysBuilder<S> {
         self
     }
 
+    /// The clock that stamps creation, revocation and last use, and judges expiry (the crate's
+    /// one [`Clock`]; give the identity's so both agree in tests that move time).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Most live keys one owner may hold (default [`DEFAULT_MAX_KEYS_PER_OWNER`]).
     pub fn max_keys_per_owner(mut self, max: u32) -> Self {
         self.max_keys_per_owner = max;
@@ -770,6 +758,7 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeysBuilder<S> {
             pending_uses: Mutex::new(HashMap::new()),
             owners: self.owners,
             max_keys_per_owner: self.max_keys_per_owner,
+            clock: self.clock,
         })
     }
 }

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::*;
 use crate::error::AuthError;
 use crate::fresh_cache::FreshCache;
 use crate::store::UserStore;
@@ -92,6 +93,34 @@ impl<S: UserStore> Accounts<S> {
     }
 }
 
+/// Most roles an account may hold.
+pub const MAX_ACCOUNT_ROLES: usize = 64;
+
+/// Checks roles given for an account: at most [`MAX_ACCOUNT_ROLES`], each a valid role name of at
+/// most [`MAX_ROLE_NAME_LEN`](crate::rbac::MAX_ROLE_NAME_LEN) bytes; duplicates dropped.
+fn checked_roles(roles: &[String]) -> Result<Vec<String>, IdentityError> {
+    let invalid = |message: String| IdentityError::InvalidInput {
+        field: "roles",
+        message,
+    };
+    let mut out: Vec<String> = Vec::with_capacity(roles.len().min(MAX_ACCOUNT_ROLES));
+    for role in roles {
+        if crate::rbac::check_role_name(role).is_err() {
+            return Err(invalid(format!(
+                "each role must be 1 to {} of [A-Za-z0-9._:-]",
+                crate::rbac::MAX_ROLE_NAME_LEN
+            )));
+        }
+        if !out.contains(role) {
+            if out.len() == MAX_ACCOUNT_ROLES {
+                return Err(invalid(format!("at most {MAX_ACCOUNT_ROLES} roles")));
+            }
+            out.push(role.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// Whether a credential made at `issued_at_us` by an account in `state`, whose revoked-before
 /// cutoff is `cutoff`, may still be used: the account exists, is enabled, and the credential was
 /// made at or after the cutoff. Returns the account's live roles.
@@ -103,4 +132,130 @@ pub(crate) fn usable(
     let state = state.as_ref()?;
     let revoked = cutoff.is_some_and(|cutoff| issued_at_us < cutoff);
     (!state.disabled && !revoked).then(|| state.roles.clone())
+}
+
+impl<S: Store> super::Identity<S> {
+    /// Registers a user with the default roles.
+    pub async fn register(&self, email: &str, password: &str) -> Result<Account, IdentityError> {
+        self.register_with_roles(email, password, &self.config.default_roles)
+            .await
+    }
+
+    /// Registers a user with the given roles (for seeding accounts).
+    pub async fn register_with_roles(
+        &self,
+        email: &str,
+        password: &str,
+        roles: &[String],
+    ) -> Result<Account, IdentityError> {
+        // Sizes and rules first: nothing is hashed for input that will be refused.
+        self.config
+            .policy
+            .check(password)
+            .map_err(|e| policy_error(e, "password"))?;
+        let email = normalize_email(email)?;
+        let roles = checked_roles(roles)?;
+        if self.store.user_by_email(&email).await?.is_some() {
+            return Err(IdentityError::EmailTaken);
+        }
+        let hash = self.hasher.hash(password.to_owned()).await?;
+        let user = self.create_account(email, hash, roles).await?;
+        Ok(Account {
+            id: user.id,
+            email: user.email,
+            roles: user.roles,
+        })
+    }
+
+    /// The one way an account comes to be (registration, seeding, a first OpenID sign-in): a
+    /// fresh random id, the clock's time, the given normalised address, password hash (or
+    /// [`PasswordHasher::NO_PASSWORD`]) and checked roles.
+    pub(crate) async fn create_account(
+        &self,
+        email: String,
+        password_hash: String,
+        roles: Vec<String>,
+    ) -> Result<UserRecord, IdentityError> {
+        let now = self.now();
+        let user = UserRecord {
+            id: secret::random_id::<16>()?,
+            email,
+            password_hash,
+            roles,
+            disabled: false,
+            created_at: now,
+            password_changed_at: now,
+        };
+        match self.store.create_user(&user).await {
+            Ok(()) => Ok(user),
+            Err(StoreError::Conflict("email")) => Err(IdentityError::EmailTaken),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Disables (or re-enables) a user; disabling ends every credential at once (access tokens,
+    /// refresh families, browser sessions, API keys), and re-enabling brings none of them back.
+    pub async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<(), IdentityError> {
+        self.store.set_disabled(user_id, disabled).await?;
+        self.accounts.changed(user_id);
+        if disabled {
+            self.logout_all(user_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces a user's roles. Browser sessions and API keys act with the new roles from the
+    /// next request on; access tokens already issued keep theirs until they expire (at most
+    /// [`IdentityConfig::access_ttl`]).
+    pub async fn set_roles(&self, user_id: &str, roles: &[String]) -> Result<(), IdentityError> {
+        let roles = checked_roles(roles)?;
+        match self.store.set_roles(user_id, &roles).await {
+            Err(StoreError::NotFound(_)) => return Err(IdentityError::NotFound),
+            other => other?,
+        }
+        self.accounts.changed(user_id);
+        Ok(())
+    }
+
+    /// Deletes a user with every credential they hold: from the next request on, their access
+    /// tokens, refresh tokens, browser sessions and API keys are refused. The revoked-before
+    /// cutoff is set first (to the end of time, and kept after the user is gone), so even a
+    /// deletion that fails half-way has already ended every credential.
+    pub async fn delete_user(&self, user_id: &str) -> Result<(), IdentityError> {
+        self.revocation.revoke_before(user_id, i64::MAX).await?;
+        let deleted = self.store.delete_user(user_id).await;
+        self.accounts.changed(user_id);
+        match deleted {
+            Ok(()) => Ok(()),
+            Err(StoreError::NotFound(_)) => Err(IdentityError::NotFound),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The account's current state, from the cache or the store (`None`: no such account).
+    pub async fn account(&self, user_id: &str) -> Result<Option<Arc<AccountState>>, IdentityError> {
+        Ok(self.accounts.state(user_id).await?)
+    }
+
+    /// The roles a credential made at `issued_at_us` by `user_id` may act with now, or `None`
+    /// when the account is gone, disabled, or revoked everything after the credential was made.
+    pub(crate) async fn live_roles(
+        &self,
+        user_id: &str,
+        issued_at_us: i64,
+    ) -> Result<Option<Arc<[String]>>, crate::error::AuthError> {
+        let state = self.accounts.state(user_id).await?;
+        let cutoff = self.revocation.cutoff(user_id).await?;
+        Ok(accounts::usable(&state, cutoff, issued_at_us))
+    }
+
+    pub(super) fn cached_live_roles(
+        &self,
+        user_id: &str,
+        issued_at_us: i64,
+    ) -> Option<Option<Arc<[String]>>> {
+        let state = self.accounts.cached(user_id)?;
+        let cutoff = self.revocation.cached_cutoff(user_id)?;
+        Some(accounts::usable(&state, cutoff, issued_at_us))
+    }
 }

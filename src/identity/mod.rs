@@ -18,30 +18,35 @@
 //! verifies its tokens with the same key ring.
 
 mod accounts;
+mod credentials;
+mod families;
+mod grace;
 mod routes;
+mod signing;
 mod stored_keys;
 mod throttle;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
 use accounts::Accounts;
 pub use accounts::{ACCOUNT_CACHE_BYTES, ACCOUNT_STATE_TTL, AccountState};
+pub use grace::MAX_REFRESH_REUSE_GRACE;
 pub use routes::{IDENTITY_PUBLIC_PATHS, MAX_BODY_BYTES};
 pub use throttle::ThrottleConfig;
-use throttle::ThrottleKeys;
 
+use crate::clock;
+pub use crate::clock::Clock;
 use crate::context::UserContext;
 use crate::password::{HashError, PasswordHasher, PasswordPolicy, PolicyError};
+use crate::secret::{self, NoRandomness};
 use crate::store::{Consumed, KeyStore, RefreshRecord, Store, StoreError, StoredKey, UserRecord};
 use crate::strategy::BearerStrategy;
 use crate::token::{
-    Algorithm, IssueError, Key, KeyError, KeyRing, RevocationCache, TokenClaims, TokenIssuer,
-    TokenRules, algorithm_name, generate_pkcs8,
+    Algorithm, IssueError, Key, KeyError, KeyRing, RevocationCache, SESSION_CLAIM, TokenClaims,
+    TokenIssuer, TokenRules, algorithm_name, generate_pkcs8,
 };
 
 /// Longest e-mail address accepted (RFC 5321's path limit), in bytes.
@@ -49,28 +54,7 @@ pub const MAX_EMAIL_BYTES: usize = 254;
 /// Prefix of refresh tokens, so secret scanners can recognise a leaked one.
 pub const REFRESH_PREFIX: &str = "prt_";
 /// Length of a refresh token: the prefix and 32 random bytes in base64url.
-pub const REFRESH_TOKEN_LEN: usize = REFRESH_PREFIX.len() + 43;
-
-/// A source of the current time, in seconds since the Unix epoch (replaceable in tests).
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// Wall-clock microseconds: revocation cutoffs are compared with tokens' real issue times, never
-/// with the (replaceable) clock of throttling.
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
-
-fn system_clock() -> Clock {
-    Arc::new(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
-    })
-}
+pub const REFRESH_TOKEN_LEN: usize = REFRESH_PREFIX.len() + secret::SECRET_CHARS;
 
 /// How the identity behaves.
 #[derive(Clone)]
@@ -93,6 +77,10 @@ pub struct IdentityConfig {
     pub signing_algorithm: Algorithm,
     /// The clock (tests move it).
     pub clock: Clock,
+    /// A grace for two uses of one refresh token by the same client (two tabs refreshing at
+    /// once): `None` (the default) treats every second use as theft and ends the family; with
+    /// `Some(d)` (at most 30 s) the same client address gets the same new pair within `d`.
+    pub refresh_reuse_grace: Option<Duration>,
 }
 
 impl Default for IdentityConfig {
@@ -106,7 +94,8 @@ impl Default for IdentityConfig {
             policy: PasswordPolicy::default(),
             throttle: ThrottleConfig::default(),
             signing_algorithm: Algorithm::EdDSA,
-            clock: system_clock(),
+            clock: Clock::system(),
+            refresh_reuse_grace: None,
         }
     }
 }
@@ -172,6 +161,13 @@ impl From<HashError> for IdentityError {
 impl From<IssueError> for IdentityError {
     fn from(error: IssueError) -> Self {
         tracing::error!(%error, "token issue failed");
+        Self::Unavailable
+    }
+}
+
+impl From<NoRandomness> for IdentityError {
+    fn from(error: NoRandomness) -> Self {
+        tracing::error!(%error, "no randomness for a secret");
         Self::Unavailable
     }
 }
@@ -250,6 +246,7 @@ pub struct Identity<S: Store> {
     revocation: Arc<RevocationCache<S>>,
     stored_keys: Arc<stored_keys::StoredKeys<S>>,
     accounts: Accounts<S>,
+    grace: Option<grace::RefreshGrace>,
 }
 
 impl<S: Store> std::fmt::Debug for Identity<S> {
@@ -291,25 +288,11 @@ fn policy_error(error: PolicyError, field: &'static str) -> IdentityError {
     }
 }
 
-/// A fresh random id or secret: `bytes` random bytes in base64url.
-fn random_token(bytes: usize) -> Result<String, IdentityError> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|_| IdentityError::Unavailable)?;
-    Ok(URL_SAFE_NO_PAD.encode(buf))
-}
-
-fn digest(token: &str) -> [u8; 32] {
-    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(hash.as_ref());
-    out
-}
-
 impl<S: Store> Identity<S> {
     /// Opens the identity: loads the signing keys from the store, generating and persisting one on
     /// first start, and computes the dummy hash.
     pub async fn open(store: S, config: IdentityConfig) -> Result<Self, IdentityError> {
-        let ring = load_or_create_ring(&store, &config).await?;
+        let ring = signing::load_or_create_ring(&store, &config).await?;
         Self::with_ring(store, config, ring, PasswordHasher::owasp()?)
     }
 
@@ -338,6 +321,7 @@ impl<S: Store> Identity<S> {
         });
         Ok(Self {
             accounts: Accounts::new(store.clone()),
+            grace: config.refresh_reuse_grace.map(grace::RefreshGrace::new),
             store,
             config,
             ring,
@@ -389,125 +373,7 @@ impl<S: Store> Identity<S> {
     }
 
     fn now(&self) -> i64 {
-        (self.config.clock)()
-    }
-
-    /// Registers a user with the default roles.
-    pub async fn register(&self, email: &str, password: &str) -> Result<Account, IdentityError> {
-        self.register_with_roles(email, password, &self.config.default_roles)
-            .await
-    }
-
-    /// Registers a user with the given roles (for seeding accounts).
-    pub async fn register_with_roles(
-        &self,
-        email: &str,
-        password: &str,
-        roles: &[String],
-    ) -> Result<Account, IdentityError> {
-        // Sizes and rules first: nothing is hashed for input that will be refused.
-        self.config
-            .policy
-            .check(password)
-            .map_err(|e| policy_error(e, "password"))?;
-        let email = normalize_email(email)?;
-        if self.store.user_by_email(&email).await?.is_some() {
-            return Err(IdentityError::EmailTaken);
-        }
-        let hash = self.hasher.hash(password.to_owned()).await?;
-        let now = self.now();
-        let user = UserRecord {
-            id: random_token(16)?,
-            email: email.clone(),
-            password_hash: hash,
-            roles: roles.to_vec(),
-            disabled: false,
-            created_at: now,
-            password_changed_at: now,
-        };
-        match self.store.create_user(&user).await {
-            Ok(()) => Ok(Account {
-                id: user.id,
-                email,
-                roles: user.roles,
-            }),
-            Err(StoreError::Conflict("email")) => Err(IdentityError::EmailTaken),
-            Err(other) => Err(other.into()),
-        }
-    }
-
-    /// Logs in with e-mail and password; `client` is the peer address for throttling.
-    pub async fn login(
-        &self,
-        email: &str,
-        password: &str,
-        client: Option<std::net::IpAddr>,
-    ) -> Result<TokenPair, IdentityError> {
-        let user = self.verify_credentials(email, password, client).await?;
-        self.start_session(&user).await
-    }
-
-    /// Checks e-mail and password with every rule of [`login`](Self::login) (size caps,
-    /// throttling, uniform failures, dummy hash, rehash) and returns the user; other login kinds
-    /// (browser sessions) start their own session from it.
-    pub async fn verify_credentials(
-        &self,
-        email: &str,
-        password: &str,
-        client: Option<std::net::IpAddr>,
-    ) -> Result<UserRecord, IdentityError> {
-        // Oversized input is refused before any hashing; malformed addresses cannot belong to an
-        // account, so they get the same answer as a wrong password (after a dummy hash).
-        if password.len() > self.config.policy.max_password_bytes() {
-            return Err(IdentityError::InvalidInput {
-                field: "password",
-                message: format!(
-                    "must be at most {} bytes",
-                    self.config.policy.max_password_bytes()
-                ),
-            });
-        }
-        if email.len() > MAX_EMAIL_BYTES {
-            return Err(IdentityError::InvalidInput {
-                field: "email",
-                message: "must be at most 254 bytes".into(),
-            });
-        }
-        let email = email.to_lowercase();
-        let keys = ThrottleKeys::new(&email, client);
-        let now = self.now();
-        // The attempt is counted before the hash, atomically: see `throttle`.
-        if let Some(wait) = keys
-            .reserve(&self.store, &self.config.throttle, now)
-            .await?
-        {
-            return Err(IdentityError::Throttled(wait));
-        }
-        let user = self.store.user_by_email(&email).await?;
-        let verified = match &user {
-            Some(user) => Some(
-                self.hasher
-                    .verify(password.to_owned(), user.password_hash.clone())
-                    .await?,
-            ),
-            None => {
-                self.hasher.verify_dummy(password.to_owned()).await?;
-                None
-            }
-        };
-        let (user, verified) = match (user, verified) {
-            (Some(user), Some(v)) if v.matched && !user.disabled => (user, v),
-            // Already counted by the reservation.
-            _ => return Err(IdentityError::BadCredentials),
-        };
-        keys.succeeded(&self.store).await?;
-        if let Some(upgraded) = verified.rehashed {
-            // Keep the original change time: a rehash is not a password change.
-            self.store
-                .set_password_hash(&user.id, &upgraded, user.password_changed_at)
-                .await?;
-        }
-        Ok(user)
+        self.config.clock.now()
     }
 
     /// The revocation cache (shared with [`bearer`](Self::bearer)).
@@ -518,271 +384,6 @@ impl<S: Store> Identity<S> {
     /// Seconds since the epoch by the identity's clock.
     pub fn clock_now(&self) -> i64 {
         self.now()
-    }
-
-    async fn start_session(&self, user: &UserRecord) -> Result<TokenPair, IdentityError> {
-        let family = random_token(16)?;
-        let now = self.now();
-        let expires_at = now.saturating_add(self.config.refresh_ttl.as_secs() as i64);
-        let refresh = self.new_refresh(&family, &user.id, now, expires_at).await?;
-        let access = self.access_token(user, &family)?;
-        Ok(TokenPair {
-            refresh_token: Some(refresh),
-            ..access
-        })
-    }
-
-    async fn new_refresh(
-        &self,
-        family: &str,
-        user_id: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<String, IdentityError> {
-        let token = format!("{REFRESH_PREFIX}{}", random_token(32)?);
-        let record = RefreshRecord {
-            digest: digest(&token),
-            family: family.to_owned(),
-            user_id: user_id.to_owned(),
-            issued_at: now,
-            expires_at,
-        };
-        self.store.insert_refresh(&record).await?;
-        Ok(token)
-    }
-
-    fn access_token(&self, user: &UserRecord, session: &str) -> Result<TokenPair, IdentityError> {
-        let claims = TokenClaims::new(user.id.clone())
-            .email(user.email.clone())
-            .roles(user.roles.clone())
-            .claim("sid", session.into());
-        Ok(TokenPair {
-            access_token: self.issuer.issue(&claims)?,
-            token_type: "Bearer",
-            expires_in: self.config.access_ttl.as_secs(),
-            refresh_token: None,
-        })
-    }
-
-    /// Trades a refresh token for a new pair; the old one is spent. Reusing a spent token revokes
-    /// its whole family (the legitimate holder and the thief both lose the session).
-    pub async fn refresh(&self, token: &str) -> Result<TokenPair, IdentityError> {
-        if token.len() != REFRESH_TOKEN_LEN || !token.starts_with(REFRESH_PREFIX) {
-            return Err(IdentityError::BadRefreshToken);
-        }
-        let now = self.now();
-        let record = match self.store.consume_refresh(&digest(token), now).await? {
-            Consumed::Fresh(record) => record,
-            Consumed::Reused(record) => {
-                tracing::warn!(family = %record.family, "refresh token reused: ending its session");
-                self.end_session(&record.family).await?;
-                return Err(IdentityError::BadRefreshToken);
-            }
-            Consumed::Revoked | Consumed::Expired | Consumed::Unknown => {
-                return Err(IdentityError::BadRefreshToken);
-            }
-        };
-        let user = match self.store.user_by_id(&record.user_id).await? {
-            Some(user) if !user.disabled => user,
-            _ => return Err(IdentityError::BadRefreshToken),
-        };
-        let refresh = self
-            .new_refresh(&record.family, &user.id, now, record.expires_at)
-            .await?;
-        let access = self.access_token(&user, &record.family)?;
-        Ok(TokenPair {
-            refresh_token: Some(refresh),
-            ..access
-        })
-    }
-
-    /// Ends the caller's session: its access token and its refresh family.
-    pub async fn logout(&self, ctx: &UserContext) -> Result<(), IdentityError> {
-        if let Some(jti) = ctx.token_id() {
-            let expires = ctx
-                .expires_at()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
-            // Until the token expires; a token whose expiry cannot be told (none, or one past
-            // what a time can hold) stays denied for good rather than for a guessed while.
-            let expires_at = expires
-                .and_then(|d| i64::try_from(d.as_secs()).ok())
-                .unwrap_or(i64::MAX);
-            self.revocation.revoke_token(jti, expires_at).await?;
-        }
-        if let Some(sid) = ctx.claims().get("sid").and_then(|v| v.as_str()) {
-            self.end_session(sid).await?;
-        }
-        Ok(())
-    }
-
-    /// Ends one session: its refresh family, and every access token it was issued (each carries
-    /// the family as its `sid`), refused from the next request on in this process.
-    async fn end_session(&self, sid: &str) -> Result<(), IdentityError> {
-        self.revocation
-            .revoke_session(sid, self.now(), self.config.access_ttl)
-            .await?;
-        self.store.revoke_family(sid).await?;
-        Ok(())
-    }
-
-    /// Ends every session of the user: all refresh families, and every access token issued
-    /// before now.
-    pub async fn logout_all(&self, user_id: &str) -> Result<(), IdentityError> {
-        self.store.revoke_user_families(user_id, None).await?;
-        self.revocation.revoke_before(user_id, now_us()).await?;
-        Ok(())
-    }
-
-    /// Changes the caller's password after checking the current one; ends the user's other
-    /// sessions and returns a fresh access token for this one.
-    pub async fn change_password(
-        &self,
-        ctx: &UserContext,
-        current: &str,
-        new: &str,
-        client: Option<std::net::IpAddr>,
-    ) -> Result<TokenPair, IdentityError> {
-        let max = self.config.policy.max_password_bytes();
-        if current.len() > max {
-            return Err(IdentityError::InvalidInput {
-                field: "current_password",
-                message: format!("must be at most {max} bytes"),
-            });
-        }
-        self.config
-            .policy
-            .check(new)
-            .map_err(|e| policy_error(e, "new_password"))?;
-        let user = self
-            .store
-            .user_by_id(ctx.subject())
-            .await?
-            .ok_or(IdentityError::BadCredentials)?;
-        let keys = ThrottleKeys::new(&user.email, client);
-        let now = self.now();
-        if let Some(wait) = keys
-            .reserve(&self.store, &self.config.throttle, now)
-            .await?
-        {
-            return Err(IdentityError::Throttled(wait));
-        }
-        let verified = self
-            .hasher
-            .verify(current.to_owned(), user.password_hash.clone())
-            .await?;
-        if !verified.matched || user.disabled {
-            return Err(IdentityError::BadCredentials);
-        }
-        keys.succeeded(&self.store).await?;
-        let hash = self.hasher.hash(new.to_owned()).await?;
-        self.store.set_password_hash(&user.id, &hash, now).await?;
-        let session = ctx.claims().get("sid").and_then(|v| v.as_str());
-        self.store.revoke_user_families(&user.id, session).await?;
-        // Ends every other credential made before now: access tokens, browser sessions and API
-        // keys (keys made after the change keep working).
-        self.revocation.revoke_before(&user.id, now_us()).await?;
-        let mut fresh = self.access_token(&user, session.unwrap_or(""))?;
-        fresh.refresh_token = None;
-        Ok(fresh)
-    }
-
-    /// Disables (or re-enables) a user; disabling ends every credential at once (access tokens,
-    /// refresh families, browser sessions, API keys), and re-enabling brings none of them back.
-    pub async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<(), IdentityError> {
-        self.store.set_disabled(user_id, disabled).await?;
-        self.accounts.changed(user_id);
-        if disabled {
-            self.logout_all(user_id).await?;
-        }
-        Ok(())
-    }
-
-    /// Replaces a user's roles. Browser sessions and API keys act with the new roles from the
-    /// next request on; access tokens already issued keep theirs until they expire (at most
-    /// [`IdentityConfig::access_ttl`]).
-    pub async fn set_roles(&self, user_id: &str, roles: &[String]) -> Result<(), IdentityError> {
-        self.store.set_roles(user_id, roles).await?;
-        self.accounts.changed(user_id);
-        Ok(())
-    }
-
-    /// Deletes a user with every credential they hold: from the next request on, their access
-    /// tokens, refresh tokens, browser sessions and API keys are refused. The revoked-before
-    /// cutoff is set first (to the end of time, and kept after the user is gone), so even a
-    /// deletion that fails half-way has already ended every credential.
-    pub async fn delete_user(&self, user_id: &str) -> Result<(), IdentityError> {
-        self.revocation.revoke_before(user_id, i64::MAX).await?;
-        let deleted = self.store.delete_user(user_id).await;
-        self.accounts.changed(user_id);
-        match deleted {
-            Ok(()) => Ok(()),
-            Err(StoreError::NotFound(_)) => Err(IdentityError::NotFound),
-            Err(other) => Err(other.into()),
-        }
-    }
-
-    /// The account's current state, from the cache or the store (`None`: no such account).
-    pub async fn account(&self, user_id: &str) -> Result<Option<Arc<AccountState>>, IdentityError> {
-        Ok(self.accounts.state(user_id).await?)
-    }
-
-    /// The roles a credential made at `issued_at_us` by `user_id` may act with now, or `None`
-    /// when the account is gone, disabled, or revoked everything after the credential was made.
-    pub(crate) async fn live_roles(
-        &self,
-        user_id: &str,
-        issued_at_us: i64,
-    ) -> Result<Option<Arc<[String]>>, crate::error::AuthError> {
-        let state = self.accounts.state(user_id).await?;
-        let cutoff = self.revocation.cutoff(user_id).await?;
-        Ok(accounts::usable(&state, cutoff, issued_at_us))
-    }
-
-    fn cached_live_roles(&self, user_id: &str, issued_at_us: i64) -> Option<Option<Arc<[String]>>> {
-        let state = self.accounts.cached(user_id)?;
-        let cutoff = self.revocation.cached_cutoff(user_id)?;
-        Some(accounts::usable(&state, cutoff, issued_at_us))
-    }
-
-    /// Rotates the signing key: a new key signs from now on; the old ones keep verifying until
-    /// [`prune_keys`](Self::prune_keys) removes those retired longer than a token's lifetime.
-    pub async fn rotate_key(&self) -> Result<String, IdentityError> {
-        let now = self.now();
-        let signing = self
-            .ring
-            .snapshot()
-            .signing_key()
-            .map(|k| k.kid().to_owned());
-        let key = create_key(&self.store, &self.config, now).await?;
-        let kid = key.kid().to_owned();
-        self.ring.insert(key);
-        self.ring
-            .set_signing(&kid)
-            .map_err(|_| IdentityError::Unavailable)?;
-        if let Some(old) = signing {
-            // A key loaded from files may not be in the store: nothing to retire there then.
-            match self.store.retire_key(&old, now).await {
-                Ok(()) | Err(StoreError::NotFound(_)) => {}
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Ok(kid)
-    }
-
-    /// Drops keys retired longer ago than the access-token lifetime plus the maximum leeway:
-    /// every token they signed has expired.
-    pub async fn prune_keys(&self) -> Result<usize, IdentityError> {
-        let horizon =
-            self.now() - (self.config.access_ttl + crate::token::MAX_LEEWAY).as_secs() as i64;
-        let mut pruned = 0;
-        for key in self.store.keys().await? {
-            if key.retired_at.is_some_and(|at| at < horizon) {
-                self.store.delete_key(&key.kid).await?;
-                self.ring.remove(&key.kid);
-                pruned += 1;
-            }
-        }
-        Ok(pruned)
     }
 
     /// Housekeeping to run every few minutes (or let [`spawn_maintenance`](Self::spawn_maintenance)
@@ -823,99 +424,6 @@ impl<S: Store> Identity<S> {
             }
         })
     }
-
-    /// Re-reads the stored keys: adds those another instance created (a rotation elsewhere) and
-    /// makes the newest live key sign. Call it periodically when several instances share a store.
-    pub async fn reload_keys(&self) -> Result<(), IdentityError> {
-        sync_ring(&self.store, &self.ring).await.map(|_| ())
-    }
-
-    /// The public keys as a JWKS document (RFC 7517 §5).
-    pub fn jwks(&self) -> serde_json::Value {
-        let keys = self.ring.snapshot();
-        let list: Vec<serde_json::Value> = keys
-            .kids()
-            .into_iter()
-            .filter_map(|kid| keys.get(kid).and_then(|k| k.jwk()))
-            .collect();
-        serde_json::json!({ "keys": list })
-    }
-}
-
-async fn create_key<S: KeyStore>(
-    store: &S,
-    config: &IdentityConfig,
-    now: i64,
-) -> Result<Key, IdentityError> {
-    let alg = config.signing_algorithm;
-    let der = generate_pkcs8(alg).map_err(key_error)?;
-    let kid = format!(
-        "{}-{}",
-        algorithm_name(alg).to_lowercase(),
-        random_token(6)?
-    );
-    let key = Key::from_pkcs8(&kid, alg, &der).map_err(key_error)?;
-    store
-        .insert_key(&StoredKey {
-            kid,
-            alg: algorithm_name(alg).into(),
-            private_der: der,
-            created_at: now,
-            retired_at: None,
-        })
-        .await?;
-    Ok(key)
-}
-
-fn key_error(error: KeyError) -> IdentityError {
-    tracing::error!(%error, "signing key error");
-    IdentityError::Unavailable
-}
-
-/// Reads every stored key into `ring` (adding those it lacks) and makes the newest live key sign;
-/// returns that key's id, or `None` when the store has no live key.
-async fn sync_ring<S: KeyStore>(
-    store: &S,
-    ring: &KeyRing,
-) -> Result<Option<String>, IdentityError> {
-    let mut signing = None;
-    for stored in store.keys().await? {
-        if ring.snapshot().get(&stored.kid).is_none() {
-            let alg = match stored.alg.as_str() {
-                "EdDSA" => Algorithm::EdDSA,
-                "ES256" => Algorithm::ES256,
-                "ES384" => Algorithm::ES384,
-                other => {
-                    tracing::error!(kid = %stored.kid, alg = other, "stored key has an unsupported algorithm");
-                    return Err(IdentityError::Unavailable);
-                }
-            };
-            ring.insert(Key::from_pkcs8(&stored.kid, alg, &stored.private_der).map_err(key_error)?);
-        }
-        if stored.retired_at.is_none() {
-            signing = Some(stored.kid); // oldest first: the newest live key wins
-        }
-    }
-    if let Some(kid) = &signing {
-        ring.set_signing(kid).map_err(key_error)?;
-    }
-    Ok(signing)
-}
-
-/// Loads the stored keys into a new ring, generating and persisting a key when none is live.
-/// After generating, the store is read again and its newest live key signs: instances that start
-/// together and each generate a key still agree on one signer.
-async fn load_or_create_ring<S: KeyStore>(
-    store: &S,
-    config: &IdentityConfig,
-) -> Result<KeyRing, IdentityError> {
-    let ring = KeyRing::new();
-    if sync_ring(store, &ring).await?.is_none() {
-        let key = create_key(store, config, (config.clock)()).await?;
-        tracing::info!(kid = %key.kid(), "generated and stored a new signing key");
-        sync_ring(store, &ring).await?;
-    }
-    Ok(ring)
 }
 
 #[cfg(test)]
@@ -945,8 +453,10 @@ mod tests {
 
     #[test]
     fn refresh_token_shape() {
-        let token = format!("{REFRESH_PREFIX}{}", random_token(32).unwrap_or_default());
+        let token = secret::issue(REFRESH_PREFIX)
+            .map(|i| i.secret)
+            .unwrap_or_default();
         assert_eq!(token.len(), REFRESH_TOKEN_LEN);
-        assert_ne!(digest(&token), digest("prt_other"));
+        assert!(secret::has_shape(&token, REFRESH_PREFIX));
     }
 }

@@ -224,10 +224,13 @@ async fn login<S: Store>(
 
 async fn refresh<S: Store>(
     State(identity): State<Arc<Identity<S>>>,
+    ClientAddr(client): ClientAddr,
     body: JsonObject,
 ) -> Result<Response, IdentityError> {
     Ok(tokens(
-        identity.refresh(body.string("refresh_token")?).await?,
+        identity
+            .refresh(body.string("refresh_token")?, client)
+            .await?,
     ))
 }
 

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use super::sync_ring;
+use super::signing::sync_ring;
 use crate::error::AuthError;
 use crate::future::MaybeReady;
 use crate::store::KeyStore;

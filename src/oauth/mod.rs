@@ -822,26 +822,24 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
             return Ok(user);
         }
         // A new account, with no password. Its address is the verified one when it is free.
-        let mut id = [0u8; 16];
-        getrandom::fill(&mut id).map_err(|_| OAuthError::Unavailable)?;
-        let id = b64(&id);
         let address = match email {
             Some(address) if found.verified && store.user_by_email(&address).await?.is_none() => {
                 address
             }
-            _ => format!("{id}@oidc.invalid"),
+            _ => format!(
+                "{}@oidc.invalid",
+                crate::secret::random_id::<16>().map_err(|_| OAuthError::Unavailable)?
+            ),
         };
+        let user = self
+            .identity
+            .create_account(
+                address,
+                PasswordHasher::NO_PASSWORD.into(),
+                self.identity.config().default_roles.clone(),
+            )
+            .await?;
         let now = self.identity.clock_now();
-        let user = UserRecord {
-            id,
-            email: address,
-            password_hash: PasswordHasher::NO_PASSWORD.into(),
-            roles: self.identity.config().default_roles.clone(),
-            disabled: false,
-            created_at: now,
-            password_changed_at: now,
-        };
-        store.create_user(&user).await?;
         store
             .link_external(issuer, &found.subject, &user.id, now)
             .await?;

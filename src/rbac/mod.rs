@@ -30,5 +30,6 @@ pub use grammar::{
 };
 pub use permission::{Action, ActionGrant, Permission};
 pub use registry::{ActionRegistry, RegisteredAction};
+pub(crate) use role::check_role_name;
 pub use role::{MAX_ROLE_NAME_LEN, Role, RoleError, RolePolicy, RolePolicyBuilder};
 pub use set::PermissionSet;

@@ -57,7 +57,7 @@ pub enum RoleError {
     File(String),
 }
 
-fn check_role_name(name: &str) -> Result<(), RoleError> {
+pub(crate) fn check_role_name(name: &str) -> Result<(), RoleError> {
     let ok = !name.is_empty()
         && name.len() <= MAX_ROLE_NAME_LEN
         && name

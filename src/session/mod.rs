@@ -22,20 +22,20 @@ mod routes;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::request::Parts;
 use http::{HeaderValue, Method, header};
 
+use crate::clock;
 use crate::context::{AuthMethod, UserContext};
 use crate::error::{AuthError, Requirement, TokenRejection};
 use crate::identity::{Identity, IdentityError};
+use crate::secret;
 use crate::store::{SessionRecord, SessionStore, Store};
 
 /// Prefix of session tokens.
 pub const SESSION_PREFIX: &str = "pss_";
 /// Length of a session token.
-pub const SESSION_TOKEN_LEN: usize = SESSION_PREFIX.len() + 43;
+pub const SESSION_TOKEN_LEN: usize = SESSION_PREFIX.len() + secret::SECRET_CHARS;
 /// How often at most a session's last-seen time is written.
 pub const TOUCH_EVERY: i64 = 60;
 
@@ -62,20 +62,6 @@ impl Default for SessionConfig {
             allowed_origins: Vec::new(),
         }
     }
-}
-
-fn digest(token: &str) -> [u8; 32] {
-    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(hash.as_ref());
-    out
-}
-
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// The session service over the identity and its store.
@@ -146,21 +132,19 @@ impl<S: Store + SessionStore> Sessions<S> {
             return Err(IdentityError::BadCredentials);
         }
         let user = user.clone();
-        let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret).map_err(|_| IdentityError::Unavailable)?;
-        let token = format!("{SESSION_PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));
+        let issued = secret::issue(SESSION_PREFIX).map_err(|_| IdentityError::Unavailable)?;
         let now = self.identity.clock_now();
         let record = SessionRecord {
-            digest: digest(&token),
+            digest: issued.digest,
             user_id: user.id,
             email: user.email,
             roles: user.roles,
-            created_at_us: now_us(),
+            created_at_us: clock::system_now_us(),
             last_seen_at: now,
             expires_at: now.saturating_add(self.config.absolute_timeout.as_secs() as i64),
         };
         self.identity.store().insert_session(&record).await?;
-        self.cookie(&token, self.config.absolute_timeout.as_secs())
+        self.cookie(&issued.secret, self.config.absolute_timeout.as_secs())
     }
 
     /// The gateway strategy for these sessions.
@@ -171,7 +155,7 @@ impl<S: Store + SessionStore> Sessions<S> {
     /// Ends the session whose cookie the request carries. Returns the clearing `Set-Cookie`.
     pub async fn logout(&self, request: &Parts) -> Result<HeaderValue, IdentityError> {
         if let Some(token) = self.token_of(request) {
-            let key = digest(token);
+            let key = secret::digest(token);
             self.identity.store().delete_session(&key).await?;
             self.cache.invalidate(&key);
         }
@@ -239,7 +223,7 @@ impl<S: Store + SessionStore> Sessions<S> {
     }
 
     async fn check(&self, request: &Parts, token: &str) -> Result<UserContext, AuthError> {
-        if token.len() != SESSION_TOKEN_LEN || !token.starts_with(SESSION_PREFIX) {
+        if !secret::has_shape(token, SESSION_PREFIX) {
             return Err(AuthError::InvalidToken(TokenRejection::Malformed));
         }
         if !self.same_origin(request) {
@@ -247,7 +231,7 @@ impl<S: Store + SessionStore> Sessions<S> {
                 "a request from an allowed origin (CSRF protection)".into(),
             )));
         }
-        let key = digest(token);
+        let key = secret::digest(token);
         let store = self.identity.store();
         let record = match self.cache.get(&key) {
             Some(record) => record,

@@ -2,8 +2,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Header;
 use serde_json::{Map, Value};
 
@@ -246,7 +244,5 @@ impl TokenIssuer {
 
 /// 128 random bits, base64url: a token id no one can guess or collide with.
 pub(crate) fn random_id() -> Result<String, IssueError> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|_| IssueError::Random)?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+    crate::secret::random_id::<16>().map_err(|_| IssueError::Random)
 }

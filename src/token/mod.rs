@@ -27,7 +27,10 @@ pub use jwks::{
     MAX_JWKS_KEYS, RemoteJwks,
 };
 pub use keyring::{Key, KeyError, KeyRing, KeySet, MAX_KID_LEN, algorithm_name, generate_pkcs8};
-pub use revocation::{DEFAULT_REVOCATION_TTL, RevocationCache, RevocationCheck};
+pub use revocation::{
+    DEFAULT_REVOCATION_CACHE_BYTES, DEFAULT_REVOCATION_TTL, RevocationCache, RevocationCheck,
+    SESSION_CLAIM,
+};
 pub(crate) use source::FetchGate;
 pub use source::KeySource;
 pub use verify::{

@@ -100,10 +100,10 @@ impl<S: RevocationStore + 'static> RevocationCache<S> {
         Ok(())
     }
 
-    /// Revokes every access token of a session (their `sid` claim) issued up to now, whose
+    /// Revokes every access token of a refresh family (their `sid` claim) issued up to now, whose
     /// lifetime is at most `token_ttl`: kept until the last of them is past its `exp` plus the
     /// largest leeway. Takes effect on the next request in this process.
-    pub async fn revoke_session(
+    pub async fn revoke_family(
         &self,
         sid: &str,
         now: i64,

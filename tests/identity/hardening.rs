@@ -325,3 +325,93 @@ async fn maintenance_purges_refresh_tokens_and_failures() {
     assert_eq!(purged.refresh_tokens, 1);
     assert!(purged.login_failures >= 1);
 }
+
+async fn with_grace() -> Arc<TestApp<portcullis::store::MemoryStore>> {
+    let app = TestApp::configured(
+        portcullis::store::MemoryStore::new(),
+        Arc::default(),
+        |config| config.refresh_reuse_grace = Some(Duration::from_secs(10)),
+    )
+    .await;
+    app.register("tabs@example.com", PASSWORD).await;
+    Arc::new(app)
+}
+
+/// Two tabs refreshing with one refresh token at once, from one client: with the grace on, both
+/// get the same new pair and the user stays signed in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tabs_refreshing_at_once_share_one_pair_within_the_grace() {
+    let t = with_grace().await;
+    let pair = t.login("tabs@example.com", PASSWORD).await.json();
+    let token = pair["refresh_token"].clone();
+    let tabs: Vec<_> = (0..2)
+        .map(|_| {
+            let (t, token) = (t.clone(), token.clone());
+            tokio::spawn(async move { t.refresh_from(&token, "198.51.100.4").await })
+        })
+        .collect();
+    let mut pairs = Vec::new();
+    for tab in tabs {
+        let reply = tab.await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        pairs.push(reply.json());
+    }
+    assert_eq!(pairs[0]["refresh_token"], pairs[1]["refresh_token"]);
+    assert_eq!(pairs[0]["access_token"], pairs[1]["access_token"]);
+    let next = t
+        .refresh_from(&pairs[0]["refresh_token"], "198.51.100.4")
+        .await;
+    assert_eq!(next.status, StatusCode::OK, "the family is alive");
+}
+
+/// Outside the grace's conditions reuse detection is unchanged: another client address, or no
+/// known address, ends the family.
+#[tokio::test]
+async fn the_grace_never_covers_another_client() {
+    let t = with_grace().await;
+    let pair = t.login("tabs@example.com", PASSWORD).await.json();
+    let first = t.refresh_from(&pair["refresh_token"], "198.51.100.4").await;
+    assert_eq!(first.status, StatusCode::OK);
+    let thief = t.refresh_from(&pair["refresh_token"], "203.0.113.9").await;
+    assert_eq!(thief.status, StatusCode::UNAUTHORIZED);
+    let next = t
+        .refresh_from(&first.json()["refresh_token"], "198.51.100.4")
+        .await;
+    assert_eq!(
+        next.status,
+        StatusCode::UNAUTHORIZED,
+        "reuse ended the family"
+    );
+
+    let pair = t.login("tabs@example.com", PASSWORD).await.json();
+    assert_eq!(
+        t.refresh_from(&pair["refresh_token"], "198.51.100.4")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let unknown = t
+        .post(
+            "/auth/refresh",
+            json!({"refresh_token": pair["refresh_token"]}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::UNAUTHORIZED,
+        "no address, no grace"
+    );
+}
+
+/// Off by default: the same client's second use is reuse.
+#[tokio::test]
+async fn without_the_grace_a_second_use_is_reuse() {
+    let t = TestApp::memory().await;
+    t.register("strict@example.com", PASSWORD).await;
+    let pair = t.login("strict@example.com", PASSWORD).await.json();
+    let first = t.refresh_from(&pair["refresh_token"], "198.51.100.4").await;
+    assert_eq!(first.status, StatusCode::OK);
+    let again = t.refresh_from(&pair["refresh_token"], "198.51.100.4").await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+}

@@ -75,7 +75,7 @@ async fn books(_: RequirePermission<ReadCatalog>) -> &'static str {
 }
 
 pub fn test_clock(offset: Arc<AtomicI64>) -> portcullis::identity::Clock {
-    Arc::new(move || {
+    portcullis::clock::Clock::from_fn(move || {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -109,11 +109,21 @@ impl TestApp<FailingStore> {
 
 impl<S: Store> TestApp<S> {
     pub async fn over(store: S, fail: Arc<AtomicBool>) -> Self {
+        Self::configured(store, fail, |_| {}).await
+    }
+
+    /// Like [`over`](Self::over), with the identity's configuration changed by `tweak`.
+    pub async fn configured(
+        store: S,
+        fail: Arc<AtomicBool>,
+        tweak: impl FnOnce(&mut IdentityConfig),
+    ) -> Self {
         let offset = Arc::new(AtomicI64::new(0));
-        let config = IdentityConfig {
+        let mut config = IdentityConfig {
             clock: test_clock(offset.clone()),
             ..IdentityConfig::default()
         };
+        tweak(&mut config);
         // The real start-up path with a fast hasher; the OWASP default is asserted in its own test.
         let identity = crate::common::fast_identity(store.clone(), config).await;
         let gateway = AuthGateway::new()
@@ -177,6 +187,18 @@ impl<S: Store> TestApp<S> {
             None,
         )
         .await
+    }
+
+    /// A refresh sent from `ip` (the TCP peer, as `ConnectInfo` gives it).
+    pub async fn refresh_from(&self, refresh_token: &Value, ip: &str) -> Reply {
+        let body = serde_json::json!({"refresh_token": refresh_token});
+        let mut request = Request::post("/auth/refresh")
+            .header("content-type", "application/json")
+            .body(Body::from(serde_json::to_vec(&body).unwrap()))
+            .unwrap();
+        let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(addr));
+        send(&self.app, request).await
     }
 
     pub async fn login_from(&self, email: &str, password: &str, ip: &str) -> Reply {

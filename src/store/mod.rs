@@ -33,11 +33,94 @@ pub enum StoreError {
     /// The record to change does not exist.
     #[error("not found: {0}")]
     NotFound(&'static str),
-    /// The backend failed (connection, I/O, a constraint it should not have hit). The text is for
-    /// logs; it never contains secrets, since none are bound in the clear.
+    /// The backend failed (connection, I/O, a constraint it should not have hit). The backend's
+    /// own error is kept as the [source](std::error::Error::source), for logs; it never contains
+    /// secrets, since none are bound in the clear.
     #[error("store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] BackendError),
 }
+
+/// What a backend reported when it failed: a short description of what was being done and, when
+/// the backend gave one, its own error (kept whole, as the [source](std::error::Error::source),
+/// for logs that walk the chain).
+///
+/// ```
+/// use portcullis::store::{BackendError, StoreError};
+///
+/// let error = StoreError::Unavailable(BackendError::from("test outage"));
+/// assert_eq!(error.to_string(), "store unavailable: test outage");
+/// ```
+#[derive(Clone)]
+pub struct BackendError {
+    what: std::borrow::Cow<'static, str>,
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl BackendError {
+    /// `what` failed because of `source`.
+    pub fn new(
+        what: impl Into<std::borrow::Cow<'static, str>>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            what: what.into(),
+            source: Some(std::sync::Arc::new(source)),
+        }
+    }
+}
+
+impl From<&'static str> for BackendError {
+    fn from(what: &'static str) -> Self {
+        Self {
+            what: what.into(),
+            source: None,
+        }
+    }
+}
+
+impl From<String> for BackendError {
+    fn from(what: String) -> Self {
+        Self {
+            what: what.into(),
+            source: None,
+        }
+    }
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(source) => write!(f, "{}: {source}", self.what),
+            None => f.write_str(&self.what),
+        }
+    }
+}
+
+impl fmt::Debug for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackendError")
+            .field("what", &self.what)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Equal when they say the same: two failures are never told apart by identity.
+impl PartialEq for BackendError {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for BackendError {}
 
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -434,4 +517,22 @@ pub trait Store:
 impl<T> Store for T where
     T: UserStore + RefreshStore + RevocationStore + ThrottleStore + KeyStore + Clone + 'static
 {
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_error_keeps_its_source() {
+        let io = std::io::Error::other("disk on fire");
+        let error = StoreError::Unavailable(BackendError::new("database", io));
+        assert_eq!(error.to_string(), "store unavailable: database: disk on fire");
+        let backend = std::error::Error::source(&error).map(ToString::to_string);
+        assert_eq!(backend.as_deref(), Some("database: disk on fire"));
+        let driver = std::error::Error::source(&error)
+            .and_then(std::error::Error::source)
+            .map(ToString::to_string);
+        assert_eq!(driver.as_deref(), Some("disk on fire"), "the driver's own error");
+    }
 }

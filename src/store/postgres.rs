@@ -54,9 +54,9 @@ impl PostgresStore {
     /// it: several applications, or parallel test runs, can share one database.
     pub async fn connect_in_schema(url: &str, schema: &str) -> Result<Self, StoreError> {
         if !valid_schema(schema) {
-            return Err(StoreError::Unavailable(format!(
-                "invalid schema name {schema:?}"
-            )));
+            return Err(StoreError::Unavailable(
+                format!("invalid schema name {schema:?}").into(),
+            ));
         }
         let base: PgConnectOptions = url.parse().map_err(unavailable)?;
         let setup = PgPoolOptions::new()
@@ -88,7 +88,7 @@ impl PostgresStore {
         sqlx::migrate!("migrations/postgres")
             .run(&pool)
             .await
-            .map_err(|e| StoreError::Unavailable(format!("migration: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(super::BackendError::new("migration", e)))?;
         Ok(Self {
             pool,
             sql: &STATEMENTS,

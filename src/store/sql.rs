@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 
+use super::BackendError;
 use super::StoreError;
 
 /// Every statement the SQL stores run, in one backend's dialect.
@@ -237,10 +238,10 @@ pub(crate) fn map_error(error: sqlx::Error, conflict: &'static str) -> StoreErro
     unavailable(error)
 }
 
-/// Any driver error as [`StoreError::Unavailable`]. sqlx never puts bound values in its errors,
-/// so the text carries no secret.
+/// Any driver error as [`StoreError::Unavailable`], the driver's error kept as its source. sqlx
+/// never puts bound values in its errors, so it carries no secret.
 pub(crate) fn unavailable(error: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(error.to_string())
+    StoreError::Unavailable(BackendError::new("database", error))
 }
 
 /// For a unique violation on users: which key was taken.
@@ -256,7 +257,7 @@ pub(crate) fn user_conflict(error: sqlx::Error) -> StoreError {
 }
 
 pub(crate) fn corrupt(what: &str) -> StoreError {
-    StoreError::Unavailable(format!("stored {what} is not in the expected form"))
+    StoreError::Unavailable(format!("stored {what} is not in the expected form").into())
 }
 
 /// Implements every store trait for `$store` (a struct with a `pool` field and a `sql`

@@ -79,7 +79,7 @@ impl SqliteStore {
         sqlx::migrate!("migrations/sqlite")
             .run(&pool)
             .await
-            .map_err(|e| StoreError::Unavailable(format!("migration: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(super::BackendError::new("migration", e)))?;
         Ok(Self {
             pool,
             sql: &STATEMENTS,

@@ -643,8 +643,12 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         let id = self
             .parse(key)
             .ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?;
+        let presented = secret::digest(key);
         let checked = match self.cache.get(id) {
-            Some(known) => known,
+            Some(known) => {
+                self.judge(&known, &presented)?;
+                known
+            }
             None => {
                 let ticket = self.cache.ticket();
                 let checked = match self.store.api_key(id).await {
@@ -655,13 +659,12 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
                         return Err(AuthError::Unavailable);
                     }
                 };
-                self.judge(&checked, &secret::digest(key))?;
+                self.judge(&checked, &presented)?;
                 // Only keys that passed are remembered; a revocation racing this fill voids it.
                 self.cache.fill(id.into(), checked.clone(), ticket);
                 checked
             }
         };
-        self.judge(&checked, &secret::digest(key))?;
         let owner = match &self.owners {
             None => None,
             Some(owners) => Some(

@@ -375,7 +375,7 @@ impl<S: Store> Identity<S> {
         // Sizes and rules first: nothing is hashed for input that will be refused.
         self.config
             .policy
-            .check(password)
+            .check_for(password, &[email])
             .map_err(|e| policy_error(e, "password"))?;
         let email = normalize_email(email)?;
         if self.store.user_by_email(&email).await?.is_some() {
@@ -606,7 +606,7 @@ impl<S: Store> Identity<S> {
         }
         self.config
             .policy
-            .check(new)
+            .check_for(new, ctx.email().as_slice())
             .map_err(|e| policy_error(e, "new_password"))?;
         let user = self
             .store

@@ -151,7 +151,7 @@ impl<S: Store> super::Identity<S> {
         // Sizes and rules first: nothing is hashed for input that will be refused.
         self.config
             .policy
-            .check(password)
+            .check_for(password, &[email])
             .map_err(|e| policy_error(e, "password"))?;
         let email = normalize_email(email)?;
         let roles = checked_roles(roles)?;

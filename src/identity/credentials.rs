@@ -98,7 +98,7 @@ impl<S: Store> Identity<S> {
         }
         self.config
             .policy
-            .check(new)
+            .check_for(new, ctx.email().as_slice())
             .map_err(|e| policy_error(e, "new_password"))?;
         let user = self
             .store

@@ -566,7 +566,8 @@ pub async fn api_key_cap_holds_under_concurrency<S: Store + ApiKeyStore>(s: &S) 
         }
     }
     assert_eq!(created, 5, "exactly the cap, whatever the interleaving");
-    s.revoke_api_key("k00", 1_001).await.unwrap();
+    let winner = s.api_keys_of("u1").await.unwrap().remove(0).id;
+    s.revoke_api_key(&winner, 1_001).await.unwrap();
     s.insert_api_key(&api_key("after-revoke", "u1", 1_002), 5)
         .await
         .unwrap();

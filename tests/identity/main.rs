@@ -1116,3 +1116,52 @@ async fn its_tokens_may_not_outlive_the_access_ttl() {
         Err(TokenRejection::LifetimeTooLong)
     );
 }
+
+#[tokio::test]
+async fn a_password_made_of_the_email_is_refused_with_advice() {
+    // Fine for anyone else (zxcvbn scores it 4), but not for the owner of this address.
+    let t = TestApp::memory().await;
+    let made_of_it = "grace.hopper1906";
+    let reply = t
+        .post(
+            "/auth/register",
+            json!({"email": "grace.hopper@example.com", "password": made_of_it}),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text());
+    assert_eq!(reply.json()["field"], "password");
+    let detail = reply.json()["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        detail.starts_with("the password is too easy to guess. ") && detail.len() > 40,
+        "the refusal says what would help: {detail}"
+    );
+    assert!(
+        !detail.contains(made_of_it),
+        "and never echoes the password"
+    );
+
+    t.register("grace.hopper@example.com", PASSWORD).await;
+    let access = t.login("grace.hopper@example.com", PASSWORD).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let change = t
+        .post(
+            "/auth/password",
+            json!({"current_password": PASSWORD, "new_password": made_of_it}),
+            Some(&access),
+        )
+        .await;
+    assert_eq!(
+        (change.status, change.json()["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("new_password")),
+        "{}",
+        change.text()
+    );
+    // The same password is fine for another account.
+    t.register("someone.else@example.com", made_of_it).await;
+}

@@ -128,7 +128,8 @@ impl AuthGateway {
         self.enricher(policy)
     }
 
-    /// Enriches contexts with your own [`Enricher`] instead of a role policy.
+    /// Enriches contexts with your own [`Enricher`] instead of a role policy (a closure will do:
+    /// see [`enricher_fn`](crate::enricher_fn)).
     pub fn enricher(mut self, enricher: impl Enricher) -> Self {
         self.enricher = Some(Arc::new(enricher));
         self

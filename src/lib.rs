@@ -39,6 +39,7 @@
 
 pub mod api_key;
 mod context;
+mod enrich_fn;
 mod error;
 pub mod extract;
 mod fresh_cache;
@@ -56,6 +57,7 @@ pub mod strategy;
 pub mod token;
 
 pub use context::{AuthMethod, UserContext};
+pub use enrich_fn::{EnricherFn, enricher_fn};
 pub use error::{
     AuthError, AuthRejection, DefaultRenderer, ErrorRenderer, PROBLEM_JSON, Requirement,
     TokenRejection,

@@ -49,6 +49,7 @@ pub mod identity;
 #[cfg(feature = "oauth2")]
 pub mod oauth;
 pub mod password;
+mod problem;
 pub mod rbac;
 mod require;
 pub mod session;
@@ -65,6 +66,7 @@ pub use error::{
 pub use extract::{RequireAction, RequirePermission};
 pub use future::MaybeReady;
 pub use gateway::{AuthGateway, AuthLayer, AuthMode, AuthService, GatewayError, ResponseFuture};
+pub use problem::Problem;
 pub use require::{
     RequireFuture, RequireLayer, RequireService, require_action, require_permission,
 };

@@ -1,35 +1,4 @@
-//! An [`Enricher`] from a closure: [`enricher_fn`].
-//!
-//! Enrichment is where an application adds what the built-in roles cannot know: permissions from
-//! its own directory, a service account's fixed grants, a tenant's plan. A closure gets the
-//! freshly authenticated [`UserContext`] and sets its permissions with
-//! [`UserContext::set_permissions`]:
-//!
-//! ```
-//! use std::sync::Arc;
-//! use portcullis::{AuthGateway, MaybeReady, enricher_fn};
-//! use portcullis::rbac::{Permission, PermissionSet, RolePolicy};
-//!
-//! let policy = RolePolicy::default();
-//! // Compiled once, shared by every request it applies to.
-//! let services = Arc::new(PermissionSet::compile([Permission::parse("read:Catalog")?], []));
-//!
-//! let enricher = enricher_fn(move |ctx| {
-//!     if ctx.subject().starts_with("svc-") {
-//!         ctx.set_permissions(services.clone());
-//!     } else {
-//!         // Everyone else keeps the role-based permissions.
-//!         ctx.set_permissions(policy.permissions_for(ctx.roles()));
-//!     }
-//!     MaybeReady::ready(Ok(()))
-//! });
-//! # let _ = AuthGateway::new().enricher(enricher);
-//! # Ok::<(), portcullis::rbac::GrammarError>(())
-//! ```
-//!
-//! An enricher that has to ask a store returns [`MaybeReady::new`] around an `async` block (which
-//! may borrow the context) and fails closed with
-//! [`AuthError::Unavailable`](crate::AuthError::Unavailable) when the store cannot answer.
+//! An [`Enricher`] from a closure: [`enricher_fn`] (documented there: the module is private).
 //!
 //! This lives beside the gateway rather than in `rbac` because it only adapts closures to the
 //! trait; it names the trait by its public path, [`crate::rbac::Enricher`].
@@ -41,7 +10,38 @@ use crate::error::AuthError;
 use crate::future::MaybeReady;
 use crate::rbac::Enricher;
 
-/// Makes an [`Enricher`] from a closure (see the [module docs](self)).
+/// Makes an [`Enricher`] from a closure.
+///
+/// Enrichment is where an application adds what the built-in roles cannot know: permissions from
+/// its own directory, a service account's fixed grants, a tenant's plan. A closure gets the
+/// freshly authenticated [`UserContext`] and sets its permissions with
+/// [`UserContext::set_permissions`]:
+///
+/// ```
+/// use std::sync::Arc;
+/// use portcullis::{AuthGateway, MaybeReady, enricher_fn};
+/// use portcullis::rbac::{Permission, PermissionSet, RolePolicy};
+///
+/// let policy = RolePolicy::default();
+/// // Compiled once, shared by every request it applies to.
+/// let services = Arc::new(PermissionSet::compile([Permission::parse("read:Catalog")?], []));
+///
+/// let enricher = enricher_fn(move |ctx| {
+///     if ctx.subject().starts_with("svc-") {
+///         ctx.set_permissions(services.clone());
+///     } else {
+///         // Everyone else keeps the role-based permissions.
+///         ctx.set_permissions(policy.permissions_for(ctx.roles()));
+///     }
+///     MaybeReady::ready(Ok(()))
+/// });
+/// # let _ = AuthGateway::new().enricher(enricher);
+/// # Ok::<(), portcullis::rbac::GrammarError>(())
+/// ```
+///
+/// An enricher that has to ask a store returns [`MaybeReady::new`] around an `async` block (which
+/// may borrow the context) and fails closed with
+/// [`AuthError::Unavailable`](crate::AuthError::Unavailable) when the store cannot answer.
 ///
 /// A function rather than an `impl Enricher for F`: the closure's answer borrows the context it
 /// is given, and Rust infers such a closure's signature only from a bound written on the

@@ -164,7 +164,7 @@ impl AuthError {
 ///
 /// Every error becomes a [`Problem`] first, so [`render_problem`](Self::render_problem) alone
 /// covers them all; a closure `Fn(&Problem) -> impl IntoResponse` is a renderer (see
-/// [`Problem`]'s module docs). [`render`](Self::render) sees the gateway's [`AuthError`] itself
+/// [`Problem`]). [`render`](Self::render) sees the gateway's [`AuthError`] itself
 /// (with its [`TokenRejection`], for logs) and defaults to rendering its problem. Both default to
 /// the problem+json that [`DefaultRenderer`] answers. Headers of the problem that your response
 /// does not set (the challenge, `Retry-After`) are added to it.

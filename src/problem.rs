@@ -1,42 +1,5 @@
 //! [`Problem`]: one description of every error the crate answers, so that one
-//! [`ErrorRenderer`] can render them all.
-//!
-//! The gateway's errors ([`AuthError`]) and the errors of the routes the crate hands out
-//! ([`Identity::router`](crate::identity::Identity::router),
-//! [`ApiKeys::router`](crate::api_key::ApiKeys::router), the session and OpenID routes) all
-//! become a [`Problem`]: a status, a stable machine code, a human detail, the field at fault,
-//! and the headers that carry protocol meaning (`WWW-Authenticate`, `Retry-After`). Without a
-//! custom renderer a problem is answered as RFC 9457 `application/problem+json`
-//! ([`Problem::problem_json`]); with one set by
-//! [`AuthGateway::error_renderer`](crate::AuthGateway::error_renderer), its
-//! [`render_problem`](ErrorRenderer::render_problem) answers instead, on the gateway, in the
-//! extractors and on every handed-out route behind that gateway.
-//!
-//! A closure taking `&Problem` is a renderer (annotate the argument's type, as for tower-http's
-//! closure callbacks):
-//!
-//! ```
-//! use axum::{Router, routing::get};
-//! use http::header::CONTENT_TYPE;
-//! use portcullis::{AuthGateway, Problem};
-//! use portcullis::strategy::BearerStrategy;
-//! use portcullis::token::{Key, KeyRing, TokenRules};
-//!
-//! let ring = KeyRing::single(Key::generate_ed25519("k1")?);
-//! let gateway = AuthGateway::new()
-//!     .strategy(BearerStrategy::new(ring, TokenRules::new().issuer("me").audience("api")))
-//!     .error_renderer(|problem: &Problem| {
-//!         (problem.status(), [(CONTENT_TYPE, "text/plain")], format!("{}: {}", problem.code(), problem.detail()))
-//!     })
-//!     .build()?;
-//! let app: Router = Router::new().route("/", get(|| async { "hi" })).layer(gateway);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
-//!
-//! Whatever a renderer answers, the headers the crate set for the protocol's sake and the
-//! renderer did not set itself (a challenge, `Retry-After`, a cookie being cleared,
-//! `Cache-Control: no-store`) are added to its response: a custom body must not break a client's
-//! retry logic or leave a cookie behind.
+//! [`ErrorRenderer`] can render them all (documented on the type: the module is private).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -54,7 +17,44 @@ use tower_service::Service;
 
 use crate::error::{AuthError, ErrorRenderer, PROBLEM_JSON, RenderWith, Requirement};
 
-/// An error the crate answers, described for a renderer (see the [module docs](self)).
+/// An error the crate answers, described for a renderer.
+///
+/// The gateway's errors ([`AuthError`]) and the errors of the routes the crate hands out
+/// ([`Identity::router`](crate::identity::Identity::router),
+/// [`ApiKeys::router`](crate::api_key::ApiKeys::router), the session and OpenID routes) all
+/// become a [`Problem`]: a status, a stable machine code, a human detail, the field at fault,
+/// and the headers that carry protocol meaning (`WWW-Authenticate`, `Retry-After`). Without a
+/// custom renderer a problem is answered as RFC 9457 `application/problem+json`
+/// ([`Problem::problem_json`]); with one set by
+/// [`AuthGateway::error_renderer`](crate::AuthGateway::error_renderer), its
+/// [`render_problem`](ErrorRenderer::render_problem) answers instead, on the gateway, in the
+/// extractors and on every handed-out route behind that gateway.
+///
+/// A closure taking `&Problem` is a renderer (annotate the argument's type, as for tower-http's
+/// closure callbacks):
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use http::header::CONTENT_TYPE;
+/// use portcullis::{AuthGateway, Problem};
+/// use portcullis::strategy::BearerStrategy;
+/// use portcullis::token::{Key, KeyRing, TokenRules};
+///
+/// let ring = KeyRing::single(Key::generate_ed25519("k1")?);
+/// let gateway = AuthGateway::new()
+///     .strategy(BearerStrategy::new(ring, TokenRules::new().issuer("me").audience("api")))
+///     .error_renderer(|problem: &Problem| {
+///         (problem.status(), [(CONTENT_TYPE, "text/plain")], format!("{}: {}", problem.code(), problem.detail()))
+///     })
+///     .build()?;
+/// let app: Router = Router::new().route("/", get(|| async { "hi" })).layer(gateway);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Whatever a renderer answers, the headers the crate set for the protocol's sake and the
+/// renderer did not set itself (a challenge, `Retry-After`, a cookie being cleared,
+/// `Cache-Control: no-store`) are added to its response: a custom body must not break a client's
+/// retry logic or leave a cookie behind.
 ///
 /// ```
 /// use http::StatusCode;

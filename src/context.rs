@@ -199,7 +199,21 @@ impl UserContext {
         self
     }
 
-    pub(crate) fn set_permissions(&mut self, permissions: Arc<PermissionSet>) {
+    /// Sets the compiled permissions in place: what an [`Enricher`](crate::rbac::Enricher) of
+    /// your own does with the context it is handed (see [`enricher_fn`](crate::enricher_fn)).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use portcullis::{AuthMethod, UserContext};
+    /// use portcullis::rbac::{Permission, PermissionSet};
+    ///
+    /// let read = Permission::parse("read:Catalog")?;
+    /// let mut ctx = UserContext::new("svc-indexer", AuthMethod::ApiKey);
+    /// ctx.set_permissions(Arc::new(PermissionSet::compile([read.clone()], [])));
+    /// assert!(ctx.has_permission(&read));
+    /// # Ok::<(), portcullis::rbac::GrammarError>(())
+    /// ```
+    pub fn set_permissions(&mut self, permissions: Arc<PermissionSet>) {
         self.permissions = permissions;
     }
 

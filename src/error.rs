@@ -9,7 +9,7 @@
 //! | [`AuthError::Unavailable`] | 503 | none; `Retry-After` |
 //! | [`AuthError::MissingGateway`] | 500 | none; the body names the missing layer |
 //!
-//! Bodies are RFC 9457 `application/problem+json`. A body never says which check a bad credential
+//! Bodies are RFC 9457 `application/problem+json` (see [`Problem`]). A body never says which check a bad credential
 //! failed: the reason ([`TokenRejection`]) is logged at `debug` and kept for your own
 //! [`ErrorRenderer`], never rendered by the default one.
 
@@ -17,9 +17,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
-use serde::Serialize;
+use http::StatusCode;
 
+use crate::problem::{Problem, keep_headers};
 use crate::rbac::{Action, Permission};
 
 /// Why a credential was refused. For logs and custom renderers only: the default renderer never
@@ -162,136 +162,56 @@ impl AuthError {
     }
 }
 
-/// Renders an [`AuthError`] as a response. Plug your own into
+/// Renders errors as responses. Plug your own into
 /// [`AuthGateway::error_renderer`](crate::AuthGateway::error_renderer); the gateway uses it for
-/// its own errors and hands it to the extractors and route layers through the request.
+/// its own errors, hands it to the extractors and route layers through the request, and the
+/// routes the crate hands out (identity, sessions, API keys, OpenID) render their errors with it
+/// too.
+///
+/// Every error becomes a [`Problem`] first, so [`render_problem`](Self::render_problem) alone
+/// covers them all; a closure `Fn(&Problem) -> impl IntoResponse` is a renderer (see
+/// [`Problem`]). [`render`](Self::render) sees the gateway's [`AuthError`] itself
+/// (with its [`TokenRejection`], for logs) and defaults to rendering its problem. Both default to
+/// the problem+json that [`DefaultRenderer`] answers. Headers of the problem that your response
+/// does not set (the challenge, `Retry-After`) are added to it.
 ///
 /// ```
 /// use axum::response::{IntoResponse, Response};
-/// use portcullis::{AuthError, ErrorRenderer};
+/// use portcullis::{ErrorRenderer, Problem};
 ///
 /// struct PlainText;
 /// impl ErrorRenderer for PlainText {
-///     fn render(&self, error: &AuthError, realm: &str) -> Response {
-///         // Keep the challenge: clients rely on it.
-///         let mut response = portcullis::DefaultRenderer.render(error, realm);
-///         *response.body_mut() = axum::body::Body::from(error.status().canonical_reason().unwrap_or(""));
-///         response
+///     fn render_problem(&self, problem: &Problem) -> Response {
+///         (problem.status(), problem.title()).into_response()
 ///     }
 /// }
 /// ```
 pub trait ErrorRenderer: Send + Sync + 'static {
-    /// Builds the response for `error`; `realm` is the gateway's realm for challenges.
-    fn render(&self, error: &AuthError, realm: &str) -> Response;
+    /// Builds the response for the gateway's `error`; `realm` is the gateway's realm for
+    /// challenges. Defaults to [`render_problem`](Self::render_problem) of
+    /// [`Problem::from_auth_error`].
+    fn render(&self, error: &AuthError, realm: &str) -> Response {
+        let problem = Problem::from_auth_error(error, realm);
+        let mut response = self.render_problem(&problem);
+        keep_headers(&mut response, problem.headers());
+        response
+    }
+
+    /// Builds the response for a problem (every error of the crate is one). Defaults to
+    /// [`Problem::problem_json`].
+    fn render_problem(&self, problem: &Problem) -> Response {
+        problem.problem_json()
+    }
 }
 
 /// The default renderer: RFC 6750 challenges and RFC 9457 problem details.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultRenderer;
 
-#[derive(Serialize)]
-struct Problem<'a, E: Serialize> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    title: &'static str,
-    status: u16,
-    detail: &'a str,
-    #[serde(flatten)]
-    extensions: E,
-}
-
-/// An RFC 9457 problem-details response (`type` `about:blank`, the status's reason as `title`)
-/// with extension members from `extensions`, marked `no-store`.
-pub(crate) fn problem_response<E: Serialize>(
-    status: StatusCode,
-    detail: &str,
-    extensions: E,
-) -> Response {
-    let problem = Problem {
-        kind: "about:blank",
-        title: status.canonical_reason().unwrap_or("Error"),
-        status: status.as_u16(),
-        detail,
-        extensions,
-    };
-    let body = serde_json::to_vec(&problem).unwrap_or_default();
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-#[derive(Serialize)]
-struct Denial<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    required: Option<RequiredBody<'a>>,
-}
-
-#[derive(Serialize)]
-struct RequiredBody<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    permission: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    action: Option<&'a str>,
-}
-
 /// The `application/problem+json` media type.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-impl ErrorRenderer for DefaultRenderer {
-    fn render(&self, error: &AuthError, realm: &str) -> Response {
-        let status = error.status();
-        let detail_owned;
-        let (detail, reason, required) = match error {
-            AuthError::MissingCredentials => ("Authentication is required.", None, None),
-            AuthError::InvalidToken(_) => ("The credentials are invalid.", None, None),
-            AuthError::InvalidRequest(why) => (*why, None, None),
-            AuthError::Forbidden(requirement) => {
-                detail_owned = format!("This request requires the {requirement}.");
-                let required = match requirement {
-                    Requirement::Permission(p) => Some(RequiredBody {
-                        permission: Some(p.as_str()),
-                        action: None,
-                    }),
-                    Requirement::Action(a) => Some(RequiredBody {
-                        permission: None,
-                        action: Some(a.as_str()),
-                    }),
-                    Requirement::Other(_) => None,
-                };
-                (detail_owned.as_str(), Some("deny_no_permission"), required)
-            }
-            AuthError::Unavailable => (
-                "Authentication is temporarily unavailable; try again shortly.",
-                None,
-                None,
-            ),
-            AuthError::MissingGateway(what) => (*what, None, None),
-        };
-        let mut response = problem_response(status, detail, Denial { reason, required });
-        let headers = response.headers_mut();
-        if (status == StatusCode::UNAUTHORIZED || status == StatusCode::BAD_REQUEST)
-            && let Some(value) = challenge(realm, error.oauth_error_code())
-        {
-            headers.insert(header::WWW_AUTHENTICATE, value);
-        }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        }
-        response
-    }
-}
-
-fn challenge(realm: &str, error: Option<&str>) -> Option<HeaderValue> {
-    let value = match error {
-        None => format!("Bearer realm=\"{realm}\""),
-        Some(code) => format!("Bearer realm=\"{realm}\", error=\"{code}\""),
-    };
-    HeaderValue::from_str(&value).ok()
-}
+impl ErrorRenderer for DefaultRenderer {}
 
 /// Checks that a realm can go inside a quoted-string without escaping.
 pub(crate) fn valid_realm(realm: &str) -> bool {
@@ -314,6 +234,9 @@ pub struct AuthRejection {
 pub(crate) struct RenderWith {
     pub(crate) renderer: Arc<dyn ErrorRenderer>,
     pub(crate) realm: Box<str>,
+    /// Whether `renderer` is one of the application's: the crate's routes then re-render their
+    /// default answers with it.
+    pub(crate) custom: bool,
 }
 
 impl AuthRejection {

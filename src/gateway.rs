@@ -84,6 +84,7 @@ pub struct AuthGateway {
     public_prefixes: Vec<String>,
     realm: String,
     renderer: Arc<dyn ErrorRenderer>,
+    custom_renderer: bool,
 }
 
 impl Default for AuthGateway {
@@ -96,6 +97,7 @@ impl Default for AuthGateway {
             public_prefixes: Vec::new(),
             realm: "portcullis".into(),
             renderer: Arc::new(DefaultRenderer),
+            custom_renderer: false,
         }
     }
 }
@@ -128,7 +130,8 @@ impl AuthGateway {
         self.enricher(policy)
     }
 
-    /// Enriches contexts with your own [`Enricher`] instead of a role policy.
+    /// Enriches contexts with your own [`Enricher`] instead of a role policy (a closure will do:
+    /// see [`enricher_fn`](crate::enricher_fn)).
     pub fn enricher(mut self, enricher: impl Enricher) -> Self {
         self.enricher = Some(Arc::new(enricher));
         self
@@ -179,10 +182,13 @@ impl AuthGateway {
         self
     }
 
-    /// Renders errors your own way (see [`ErrorRenderer`]); the extractors and route layers
-    /// behind this gateway use it too.
+    /// Renders errors your own way (see [`ErrorRenderer`]; a closure taking
+    /// `&`[`Problem`](crate::Problem) will do). The extractors and route layers behind this
+    /// gateway use it too, and so do the routes the crate hands out (identity, sessions, API
+    /// keys, OpenID) when they are behind it.
     pub fn error_renderer(mut self, renderer: impl ErrorRenderer) -> Self {
         self.renderer = Arc::new(renderer);
+        self.custom_renderer = true;
         self
     }
 
@@ -209,6 +215,7 @@ impl AuthGateway {
                 render: Arc::new(RenderWith {
                     renderer: self.renderer,
                     realm: self.realm.into(),
+                    custom: self.custom_renderer,
                 }),
             }),
         })

@@ -40,6 +40,7 @@
 pub mod api_key;
 pub mod clock;
 mod context;
+mod enrich_fn;
 mod error;
 pub mod extract;
 mod fresh_cache;
@@ -49,6 +50,7 @@ pub mod identity;
 #[cfg(feature = "oauth2")]
 pub mod oauth;
 pub mod password;
+mod problem;
 pub mod rbac;
 mod require;
 mod secret;
@@ -58,6 +60,7 @@ pub mod strategy;
 pub mod token;
 
 pub use context::{AuthMethod, UserContext};
+pub use enrich_fn::{EnricherFn, enricher_fn};
 pub use error::{
     AuthError, AuthRejection, DefaultRenderer, ErrorRenderer, PROBLEM_JSON, Requirement,
     TokenRejection,
@@ -65,6 +68,7 @@ pub use error::{
 pub use extract::{RequireAction, RequirePermission};
 pub use future::MaybeReady;
 pub use gateway::{AuthGateway, AuthLayer, AuthMode, AuthService, GatewayError, ResponseFuture};
+pub use problem::Problem;
 pub use require::{
     RequireFuture, RequireLayer, RequireService, require_action, require_permission,
 };

@@ -9,6 +9,8 @@
 //! | `DELETE /admin/api-keys/{id}` | permission `manage:ApiKeys` | 204 |
 //!
 //! A key can carry only roles and scopes its creator holds, and an API key cannot create keys.
+//! Errors are problem+json, or what the gateway's own [`ErrorRenderer`](crate::ErrorRenderer)
+//! answers when one is configured (see [`Problem`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,12 +20,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{ApiKeyError, ApiKeys, NewApiKey};
 use crate::context::{AuthMethod, UserContext};
-use crate::error::problem_response;
 use crate::extract::RequirePermission;
+use crate::problem::{Problem, RenderProblemsLayer};
 use crate::store::ApiKeyStore;
 
 crate::permission!(
@@ -37,39 +39,35 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 3600);
 
-#[derive(Serialize)]
-struct Field {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'static str>,
+impl From<ApiKeyError> for Problem {
+    /// The problem the key routes answer for `error`: 400 `invalid_input` (naming the field),
+    /// 403 `forbidden`, 409 `too_many`, 404 `not_found`, 503 `unavailable`.
+    fn from(error: ApiKeyError) -> Self {
+        match error {
+            ApiKeyError::InvalidInput { field, message } => {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid_input", message).with_field(field)
+            }
+            ApiKeyError::Forbidden(why) => Problem::new(StatusCode::FORBIDDEN, "forbidden", why),
+            ApiKeyError::TooMany => Problem::new(
+                StatusCode::CONFLICT,
+                "too_many",
+                "Too many API keys: revoke one first.",
+            ),
+            ApiKeyError::NotFound => {
+                Problem::new(StatusCode::NOT_FOUND, "not_found", "No such API key.")
+            }
+            ApiKeyError::Unavailable => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Temporarily unavailable; try again shortly.",
+            ),
+        }
+    }
 }
 
 impl IntoResponse for ApiKeyError {
     fn into_response(self) -> Response {
-        match &self {
-            ApiKeyError::InvalidInput { field, message } => problem_response(
-                StatusCode::BAD_REQUEST,
-                message,
-                Field { field: Some(field) },
-            ),
-            ApiKeyError::Forbidden(why) => {
-                problem_response(StatusCode::FORBIDDEN, why, Field { field: None })
-            }
-            ApiKeyError::TooMany => problem_response(
-                StatusCode::CONFLICT,
-                "Too many API keys: revoke one first.",
-                Field { field: None },
-            ),
-            ApiKeyError::NotFound => problem_response(
-                StatusCode::NOT_FOUND,
-                "No such API key.",
-                Field { field: None },
-            ),
-            ApiKeyError::Unavailable => problem_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable; try again shortly.",
-                Field { field: None },
-            ),
-        }
+        Problem::from(self).into_response()
     }
 }
 
@@ -188,6 +186,8 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
             .route("/admin/api-keys/{id}", delete(revoke_any::<S>))
             // A key request is a few hundred bytes: refuse megabytes before they are parsed.
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+            // Errors in the gateway's renderer, when the application configured one.
+            .route_layer(RenderProblemsLayer)
             .with_state(self.clone())
     }
 }

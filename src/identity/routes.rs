@@ -13,7 +13,9 @@
 //! Bad input is 400 `application/problem+json` naming the field at fault; a body over
 //! [`MAX_BODY_BYTES`] is 413 before it is parsed; bad credentials are 401 (identical for unknown
 //! user, wrong password and disabled account); throttled is 429 with `Retry-After`; a store or
-//! hasher that cannot answer is 503.
+//! hasher that cannot answer is 503. Behind a gateway with its own
+//! [`ErrorRenderer`](crate::ErrorRenderer), that renderer answers these errors instead (see
+//! [`Problem`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,12 +26,11 @@ use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderValue, StatusCode, header};
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{Identity, IdentityError};
 use crate::context::{AuthMethod, UserContext};
-use crate::error::problem_response;
+use crate::problem::{Problem, RenderProblemsLayer};
 use crate::store::Store;
 
 /// Largest request body the identity routes read, in bytes.
@@ -44,61 +45,67 @@ pub const IDENTITY_PUBLIC_PATHS: [&str; 4] = [
     "/.well-known/jwks.json",
 ];
 
-#[derive(Serialize)]
-struct Field {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'static str>,
-}
-
-fn problem(status: StatusCode, detail: &str, field: Option<&'static str>) -> Response {
-    problem_response(status, detail, Field { field })
+impl From<IdentityError> for Problem {
+    /// The problem the identity routes answer for `error`.
+    ///
+    /// | error | status | code |
+    /// |---|---|---|
+    /// | [`InvalidInput`](IdentityError::InvalidInput) | 400 | `invalid_input` (names the field) |
+    /// | [`EmailTaken`](IdentityError::EmailTaken) | 409 | `email_taken` |
+    /// | [`BadCredentials`](IdentityError::BadCredentials) | 401 | `bad_credentials` |
+    /// | [`NotFound`](IdentityError::NotFound) | 404 | `not_found` |
+    /// | [`BadRefreshToken`](IdentityError::BadRefreshToken) | 401 | `bad_refresh_token` |
+    /// | [`Throttled`](IdentityError::Throttled) | 429 | `throttled` (with `Retry-After`) |
+    /// | [`Unavailable`](IdentityError::Unavailable) | 503 | `unavailable` (with `Retry-After`) |
+    fn from(error: IdentityError) -> Self {
+        match error {
+            IdentityError::InvalidInput { field, message } => {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid_input", message).with_field(field)
+            }
+            IdentityError::EmailTaken => Problem::new(
+                StatusCode::CONFLICT,
+                "email_taken",
+                "This e-mail address is already registered.",
+            )
+            .with_field("email"),
+            IdentityError::BadCredentials => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_credentials",
+                "The e-mail address or password is incorrect.",
+            ),
+            IdentityError::NotFound => {
+                Problem::new(StatusCode::NOT_FOUND, "not_found", "No such user.")
+            }
+            IdentityError::BadRefreshToken => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_refresh_token",
+                "The refresh token is invalid or expired.",
+            )
+            .with_field("refresh_token"),
+            IdentityError::Throttled(seconds) => {
+                let problem = Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "throttled",
+                    "Too many failed attempts; try again later.",
+                );
+                match HeaderValue::from_str(&seconds.max(1).to_string()) {
+                    Ok(value) => problem.with_header(header::RETRY_AFTER, value),
+                    Err(_) => problem,
+                }
+            }
+            IdentityError::Unavailable => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Temporarily unavailable; try again shortly.",
+            )
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("5")),
+        }
+    }
 }
 
 impl IntoResponse for IdentityError {
     fn into_response(self) -> Response {
-        match &self {
-            IdentityError::InvalidInput { field, message } => {
-                problem(StatusCode::BAD_REQUEST, message, Some(field))
-            }
-            IdentityError::EmailTaken => problem(
-                StatusCode::CONFLICT,
-                "This e-mail address is already registered.",
-                Some("email"),
-            ),
-            IdentityError::BadCredentials => problem(
-                StatusCode::UNAUTHORIZED,
-                "The e-mail address or password is incorrect.",
-                None,
-            ),
-            IdentityError::NotFound => problem(StatusCode::NOT_FOUND, "No such user.", None),
-            IdentityError::BadRefreshToken => problem(
-                StatusCode::UNAUTHORIZED,
-                "The refresh token is invalid or expired.",
-                Some("refresh_token"),
-            ),
-            IdentityError::Throttled(seconds) => {
-                let mut response = problem(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many failed attempts; try again later.",
-                    None,
-                );
-                if let Ok(value) = HeaderValue::from_str(&seconds.max(&1).to_string()) {
-                    response.headers_mut().insert(header::RETRY_AFTER, value);
-                }
-                response
-            }
-            IdentityError::Unavailable => {
-                let mut response = problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Temporarily unavailable; try again shortly.",
-                    None,
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-                response
-            }
-        }
+        Problem::from(self).into_response()
     }
 }
 
@@ -120,29 +127,32 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                     .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
             });
         if !json {
-            return Err(problem(
+            return Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
                 "The body must be application/json.",
-                None,
-            ));
+            )
+            .into_response());
         }
         let bytes: Bytes = match axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await {
             Ok(bytes) => bytes,
             Err(_) => {
-                return Err(problem(
+                return Err(Problem::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
                     "The body is larger than 16 KiB.",
-                    None,
-                ));
+                )
+                .into_response());
             }
         };
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(map)) => Ok(Self(map)),
-            _ => Err(problem(
+            _ => Err(Problem::new(
                 StatusCode::BAD_REQUEST,
+                "invalid_body",
                 "The body must be a JSON object.",
-                None,
-            )),
+            )
+            .into_response()),
         }
     }
 }
@@ -292,6 +302,8 @@ impl<S: Store> Identity<S> {
             .route("/auth/logout-all", post(logout_all::<S>))
             .route("/auth/password", post(change_password::<S>))
             .route("/.well-known/jwks.json", get(jwks::<S>))
+            // Errors in the gateway's renderer, when the application configured one.
+            .route_layer(RenderProblemsLayer)
             .with_state(self.clone())
     }
 }

@@ -6,7 +6,8 @@
 //! problem+json for API clients (no `Accept`, `*/*`, or JSON ranked at least as high as HTML),
 //! and for a browser (`Accept` ranking `text/html` first) what [`BrowserErrors`] says: a small
 //! HTML page with the same status and detail, or a 303 to the application's sign-in page with an
-//! `error=` code.
+//! `error=` code. Behind a gateway with its own [`ErrorRenderer`](crate::ErrorRenderer), that
+//! renderer answers the API clients instead of the problem+json (see [`Problem`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,18 +17,14 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use serde::Serialize;
 
 use super::{OAuthError, OAuthLogin, safe_return_to};
-use crate::error::problem_response;
+use crate::problem::{Problem, RenderProblemsLayer};
 use crate::store::{ExternalIdentityStore, SessionStore, Store};
 
 /// The prefix of the OpenID routes: give it to
 /// [`AuthGateway::public_prefix`](crate::AuthGateway::public_prefix).
 pub const OAUTH_PUBLIC_PREFIX: &str = "/auth/oauth/";
-
-#[derive(Serialize)]
-struct Empty {}
 
 impl OAuthError {
     /// The status and the `detail` every answer to this error carries. The detail never says
@@ -87,11 +84,18 @@ impl OAuthError {
     }
 }
 
+impl From<OAuthError> for Problem {
+    /// The problem API clients get for `error`, with [`OAuthError::code`] as its code.
+    fn from(error: OAuthError) -> Self {
+        let (status, detail) = error.status_and_detail();
+        Problem::new(status, error.code(), detail)
+    }
+}
+
 impl IntoResponse for OAuthError {
-    /// The problem+json answer (what API clients get).
+    /// The problem+json answer (what API clients get), or the gateway's renderer's.
     fn into_response(self) -> Response {
-        let (status, detail) = self.status_and_detail();
-        problem_response(status, detail, Empty {})
+        Problem::from(self).into_response()
     }
 }
 
@@ -376,6 +380,9 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
         Router::new()
             .route("/auth/oauth/{provider}/authorize", get(authorize::<S>))
             .route("/auth/oauth/{provider}/callback", get(callback::<S>))
+            // API clients' errors in the gateway's renderer, when the application configured
+            // one; browsers keep getting what `BrowserErrors` says.
+            .route_layer(RenderProblemsLayer)
             .with_state(Routes {
                 login: self.clone(),
                 errors: Arc::new(errors),

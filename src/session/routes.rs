@@ -1,5 +1,6 @@
 //! The session routes: `POST /auth/session` (password login to a cookie, 204) and
-//! `POST /auth/session/logout` (204, clears the cookie).
+//! `POST /auth/session/logout` (204, clears the cookie). Errors are problem+json, or what the
+//! gateway's own [`ErrorRenderer`](crate::ErrorRenderer) answers when one is configured.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use super::Sessions;
 use crate::context::{AuthMethod, UserContext};
 use crate::identity::IdentityError;
+use crate::problem::{Problem, RenderProblemsLayer};
 use crate::store::{SessionStore, Store};
 
 /// Largest login body read, in bytes.
@@ -30,18 +32,20 @@ async fn login<S: Store + SessionStore>(
 ) -> Result<Response, Response> {
     let (parts, body) = request.into_parts();
     if !sessions.same_origin(&parts) {
-        return Err(crate::error::problem_response(
+        return Err(Problem::new(
             StatusCode::FORBIDDEN,
+            "cross_origin",
             "Sign-in must come from an allowed origin.",
-            serde_json::json!({}),
-        ));
+        )
+        .into_response());
     }
     let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        crate::error::problem_response(
+        Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
             "The body is too large.",
-            serde_json::json!({}),
         )
+        .into_response()
     })?;
     let credentials: Credentials = serde_json::from_slice(&bytes).map_err(|_| {
         IdentityError::InvalidInput {
@@ -80,6 +84,8 @@ impl<S: Store + SessionStore> Sessions<S> {
         Router::new()
             .route("/auth/session", post(login::<S>))
             .route("/auth/session/logout", post(logout::<S>))
+            // Errors in the gateway's renderer, when the application configured one.
+            .route_layer(RenderProblemsLayer)
             .with_state(self.clone())
     }
 }

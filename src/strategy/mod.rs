@@ -8,10 +8,12 @@
 
 mod api_key;
 mod bearer;
+mod function;
 mod session;
 
 pub use api_key::ApiKeyStrategy;
 pub use bearer::{BearerStrategy, DEFAULT_MAX_HEADER_BYTES, MAX_ROLES_IN_TOKEN};
+pub use function::{StrategyFn, strategy_fn};
 pub use session::SessionStrategy;
 
 use http::request::Parts;
@@ -34,7 +36,8 @@ pub enum Outcome {
 /// One way of authenticating a request.
 ///
 /// Return [`MaybeReady::ready`] when the answer needs no I/O (no allocation), or
-/// [`MaybeReady::new`] around an `async` block when it does.
+/// [`MaybeReady::new`] around an `async` block when it does. For a strategy that fits in a
+/// closure, [`strategy_fn`] saves writing the type.
 ///
 /// ```
 /// use http::request::Parts;

@@ -38,8 +38,9 @@ use http::Extensions;
 use http::request::Parts;
 
 use crate::context::UserContext;
-use crate::error::{AuthError, AuthRejection, RenderWith, Requirement};
+use crate::error::{AuthError, Requirement};
 use crate::rbac::{Action, Permission};
+use crate::render::{AuthRejection, RenderWith};
 
 /// What a handler or route layer answers when the gateway layer is missing.
 pub(crate) const MISSING_LAYER: &str = "a portcullis extractor or route layer ran on a request that did not pass \

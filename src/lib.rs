@@ -49,6 +49,7 @@ pub mod identity;
 pub mod oauth;
 pub mod password;
 pub mod rbac;
+mod render;
 mod require;
 pub mod session;
 pub mod store;
@@ -56,13 +57,11 @@ pub mod strategy;
 pub mod token;
 
 pub use context::{AuthMethod, UserContext};
-pub use error::{
-    AuthError, AuthRejection, DefaultRenderer, ErrorRenderer, PROBLEM_JSON, Requirement,
-    TokenRejection,
-};
+pub use error::{AuthError, Requirement, TokenRejection};
 pub use extract::{RequireAction, RequirePermission};
 pub use future::MaybeReady;
 pub use gateway::{AuthGateway, AuthLayer, AuthMode, AuthService, GatewayError, ResponseFuture};
+pub use render::{AuthRejection, DefaultRenderer, ErrorRenderer, PROBLEM_JSON};
 pub use require::{
     RequireFuture, RequireLayer, RequireService, require_action, require_permission,
 };

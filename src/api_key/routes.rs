@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiKeyError, ApiKeys, NewApiKey};
 use crate::context::{AuthMethod, UserContext};
-use crate::error::problem_response;
 use crate::extract::RequirePermission;
+use crate::render::problem_response;
 use crate::store::ApiKeyStore;
 
 crate::permission!(

@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 use super::{Identity, IdentityError};
 use crate::context::{AuthMethod, UserContext};
-use crate::error::problem_response;
+use crate::render::problem_response;
 use crate::store::Store;
 
 /// Largest request body the identity routes read, in bytes.

@@ -19,7 +19,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
 
 use super::{OAuthError, OAuthLogin, safe_return_to};
-use crate::error::problem_response;
+use crate::render::problem_response;
 use crate::store::{ExternalIdentityStore, SessionStore, Store};
 
 /// The prefix of the OpenID routes: give it to

@@ -30,14 +30,14 @@ async fn login<S: Store + SessionStore>(
 ) -> Result<Response, Response> {
     let (parts, body) = request.into_parts();
     if !sessions.same_origin(&parts) {
-        return Err(crate::error::problem_response(
+        return Err(crate::render::problem_response(
             StatusCode::FORBIDDEN,
             "Sign-in must come from an allowed origin.",
             serde_json::json!({}),
         ));
     }
     let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        crate::error::problem_response(
+        crate::render::problem_response(
             StatusCode::PAYLOAD_TOO_LARGE,
             "The body is too large.",
             serde_json::json!({}),

@@ -39,6 +39,7 @@
 
 pub mod api_key;
 mod context;
+mod enrich;
 mod error;
 pub mod extract;
 mod fresh_cache;
@@ -57,6 +58,7 @@ pub mod strategy;
 pub mod token;
 
 pub use context::{AuthMethod, UserContext};
+pub use enrich::Enricher;
 pub use error::{AuthError, Requirement, TokenRejection};
 pub use extract::{RequireAction, RequirePermission};
 pub use future::MaybeReady;

@@ -9,8 +9,11 @@
 //!
 //! A role list compiles once into a [`PermissionSet`]; checks against it are hash look-ups along
 //! the required scope, never a loop over grant strings.
+//!
+//! A leaf: nothing here knows a request, a context or an error response. Turning a context's
+//! roles into its permissions (the [`Enricher`](crate::Enricher) seam) is the model layer's job,
+//! in `enrich`.
 
-mod enrich;
 mod file;
 mod grammar;
 mod permission;
@@ -18,7 +21,6 @@ mod registry;
 mod role;
 mod set;
 
-pub use enrich::Enricher;
 #[cfg(feature = "toml")]
 pub use file::roles_from_toml;
 #[cfg(feature = "yaml")]

@@ -17,13 +17,13 @@ use common::*;
 use http::{Request, StatusCode};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use portcullis::AuthGateway;
-use portcullis::api_key::{ApiKeys, NewApiKey};
+use portcullis::api_key::{ApiKeyStrategy, ApiKeys, NewApiKey};
 use portcullis::identity::{IDENTITY_PUBLIC_PATHS, IdentityConfig};
 use portcullis::oauth::{OAUTH_PUBLIC_PREFIX, OAuthLogin, OidcProvider};
 use portcullis::rbac::RolePolicy;
 use portcullis::session::{SessionConfig, Sessions};
 use portcullis::store::{ApiKeyRecord, ApiKeyStore, MemoryStore};
-use portcullis::strategy::{ApiKeyStrategy, BearerStrategy};
+use portcullis::strategy::BearerStrategy;
 use serde_json::{Value, json};
 
 /// What a row expects.

@@ -25,6 +25,7 @@
 //! (checked atomically by the store), and the validated-key cache is bounded in bytes.
 
 mod routes;
+mod strategy;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -37,6 +38,7 @@ use serde::Serialize;
 use subtle::ConstantTimeEq;
 
 pub use routes::ManageApiKeys;
+pub use strategy::ApiKeyStrategy;
 
 use arc_swap::ArcSwapOption;
 

@@ -52,6 +52,7 @@ pub mod password;
 pub mod rbac;
 mod render;
 mod require;
+pub mod revocation;
 pub mod session;
 pub mod store;
 pub mod strategy;

@@ -69,6 +69,34 @@ pub use require::{
     RequireFuture, RequireLayer, RequireService, require_action, require_permission,
 };
 
+/// What the [`permission!`] and [`action!`] macros expand to, and the const grammar behind them
+/// (also the oracle of the fuzz and property tests). Not a public API: nothing here is covered by
+/// semver.
+#[doc(hidden)]
+pub mod __private {
+    pub use std::sync::LazyLock;
+
+    pub use crate::rbac::grammar::{
+        ActionGrantShape, check_action_grant, check_action_name, check_permission,
+    };
+    use crate::rbac::{Action, Permission};
+
+    /// Builds a permission the macro has already checked at compile time.
+    #[allow(clippy::expect_used)]
+    pub fn checked_permission(text: &'static str) -> Permission {
+        // Not input-dependent: `permission!` rejects a malformed literal at compile time with the
+        // same grammar, so this cannot fail.
+        Permission::parse(text).expect("checked at compile time by permission!")
+    }
+
+    /// Builds an action the macro has already checked at compile time.
+    #[allow(clippy::expect_used)]
+    pub fn checked_action(text: &'static str) -> Action {
+        // Not input-dependent: `action!` checked this literal at compile time.
+        Action::parse(text).expect("checked at compile time by action!")
+    }
+}
+
 /// The README's examples, compiled as doctests so they cannot rot (with every feature on, as CI
 /// runs them).
 #[cfg(all(doctest, feature = "sqlite", feature = "oauth2", feature = "jwks"))]

@@ -32,7 +32,26 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! See `ARCHITECTURE.md`'s map in the README for how the modules fit together.
+//! # Where to start
+//!
+//! - [`AuthGateway`]: builds the [`AuthLayer`] that authenticates every request (strategies in
+//!   order, then enrichment) and puts a [`UserContext`] into it.
+//! - [`strategy`]: the [`Strategy`](strategy::Strategy) trait and the
+//!   [`BearerStrategy`](strategy::BearerStrategy); the services hand out their own
+//!   ([`ApiKeyStrategy`](api_key::ApiKeyStrategy), [`SessionStrategy`](session::SessionStrategy)).
+//! - [`token`]: the [`KeyRing`](token::KeyRing) every first-party token is signed and verified
+//!   with, [`TokenRules`](token::TokenRules) for the claims you accept.
+//! - [`rbac`]: permissions, actions and the [`RolePolicy`](rbac::RolePolicy) that compiles roles
+//!   into a [`PermissionSet`](rbac::PermissionSet); [`Enricher`] to plug in your own.
+//! - [`RequirePermission`], [`RequireAction`], [`require_permission`], [`require_action`]:
+//!   per-route checks, declared with [`permission!`] and [`action!`].
+//! - [`AuthError`] and [`ErrorRenderer`]: what failed and how it is answered (401 with a
+//!   challenge, 403 with what was required, 503 when a store cannot answer).
+//! - Services with their own routes: [`identity`] (accounts, passwords, refresh tokens),
+//!   [`session`] (browser cookies), [`api_key`], `oauth` (OpenID login, feature `oauth2`);
+//!   their storage traits and backends are in [`store`], revocation in [`revocation`].
+//!
+//! The README's *Layout* section maps the modules to their layers (imports only point down).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

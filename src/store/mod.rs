@@ -4,7 +4,8 @@
 //! Engines take a store by trait, never by backend. The traits are deliberately narrow (a handful
 //! of methods each) so that later capabilities (role assignments, API keys, resources, audit
 //! records) join as new traits beside these rather than as changes to them. One conformance suite
-//! (`tests/store_conformance.rs`) runs against every backend.
+//! (`tests/conformance/mod.rs`, run by `tests/store_memory.rs`, `tests/store_sqlite.rs` and
+//! `tests/store_postgres.rs`) runs against every backend.
 //!
 //! Times are seconds since the Unix epoch (`i64`), except the revoked-before cutoff, which is in
 //! microseconds. Secrets never reach a store in the clear:

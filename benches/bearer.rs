@@ -14,8 +14,9 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use portcullis::Enricher;
 use portcullis::MaybeReady;
-use portcullis::rbac::{Enricher, RolePolicy};
+use portcullis::rbac::RolePolicy;
 use portcullis::strategy::{BearerStrategy, Outcome, Strategy};
 use portcullis::token::{Key, KeyRing, TokenClaims, TokenIssuer, TokenRules};
 

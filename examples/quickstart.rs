@@ -25,10 +25,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use portcullis::api_key::ApiKeys;
+use portcullis::api_key::{ApiKeyStrategy, ApiKeys};
 use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig, IdentityError};
 use portcullis::store::sqlite::SqliteStore;
-use portcullis::strategy::ApiKeyStrategy;
 use portcullis::{AuthGateway, RequireAction, RequirePermission, UserContext, action, permission};
 use serde::{Deserialize, Serialize};
 

@@ -6,9 +6,9 @@
 use std::fmt;
 
 use crate::context::UserContext;
+use crate::enrich::Enricher;
 use crate::error::AuthError;
 use crate::future::MaybeReady;
-use crate::rbac::Enricher;
 
 /// Makes an [`Enricher`] from a closure.
 ///

@@ -1,4 +1,16 @@
-//! `AuthError` and how it becomes an HTTP response.
+//! The vocabulary of failure: [`AuthError`], why a credential was refused ([`TokenRejection`])
+//! and what a denied request lacked ([`Requirement`]).
+//!
+//! These are plain types that every layer speaks: the token leaf's key sources fail with
+//! [`AuthError::Unavailable`], its verifier refuses with a [`TokenRejection`], the model's
+//! `UserContext::require_*` answers [`AuthError::Forbidden`]. So they sit at the bottom, beside
+//! the leaves, importing only `rbac` (a [`Requirement`] names a permission or an action). How an
+//! error becomes an HTTP response is the request path's business and lives in `render`, above
+//! the model; the architecture map's `error (rendering)` is that module. (The map files
+//! `Requirement` under the `authz` seam; it stays here because `AuthError::Forbidden` carries it
+//! and the leaves speak `AuthError`. The seam will use it from here.)
+//!
+//! How the default renderer answers each error:
 //!
 //! | error | status | `WWW-Authenticate` |
 //! |---|---|---|
@@ -9,17 +21,14 @@
 //! | [`AuthError::Unavailable`] | 503 | none; `Retry-After` |
 //! | [`AuthError::MissingGateway`] | 500 | none; the body names the missing layer |
 //!
-//! Bodies are RFC 9457 `application/problem+json` (see [`Problem`]). A body never says which check a bad credential
+//! Bodies are RFC 9457 `application/problem+json`. A body never says which check a bad credential
 //! failed: the reason ([`TokenRejection`]) is logged at `debug` and kept for your own
-//! [`ErrorRenderer`], never rendered by the default one.
+//! [`ErrorRenderer`](crate::ErrorRenderer), never rendered by the default one.
 
 use std::fmt;
-use std::sync::Arc;
 
-use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
-use crate::problem::{Problem, keep_headers};
 use crate::rbac::{Action, Permission};
 
 /// Why a credential was refused. For logs and custom renderers only: the default renderer never
@@ -162,138 +171,9 @@ impl AuthError {
     }
 }
 
-/// Renders errors as responses. Plug your own into
-/// [`AuthGateway::error_renderer`](crate::AuthGateway::error_renderer); the gateway uses it for
-/// its own errors, hands it to the extractors and route layers through the request, and the
-/// routes the crate hands out (identity, sessions, API keys, OpenID) render their errors with it
-/// too.
-///
-/// Every error becomes a [`Problem`] first, so [`render_problem`](Self::render_problem) alone
-/// covers them all; a closure `Fn(&Problem) -> impl IntoResponse` is a renderer (see
-/// [`Problem`]). [`render`](Self::render) sees the gateway's [`AuthError`] itself
-/// (with its [`TokenRejection`], for logs) and defaults to rendering its problem. Both default to
-/// the problem+json that [`DefaultRenderer`] answers. Headers of the problem that your response
-/// does not set (the challenge, `Retry-After`) are added to it.
-///
-/// ```
-/// use axum::response::{IntoResponse, Response};
-/// use portcullis::{ErrorRenderer, Problem};
-///
-/// struct PlainText;
-/// impl ErrorRenderer for PlainText {
-///     fn render_problem(&self, problem: &Problem) -> Response {
-///         (problem.status(), problem.title()).into_response()
-///     }
-/// }
-/// ```
-pub trait ErrorRenderer: Send + Sync + 'static {
-    /// Builds the response for the gateway's `error`; `realm` is the gateway's realm for
-    /// challenges. Defaults to [`render_problem`](Self::render_problem) of
-    /// [`Problem::from_auth_error`].
-    fn render(&self, error: &AuthError, realm: &str) -> Response {
-        let problem = Problem::from_auth_error(error, realm);
-        let mut response = self.render_problem(&problem);
-        keep_headers(&mut response, problem.headers());
-        response
-    }
-
-    /// Builds the response for a problem (every error of the crate is one). Defaults to
-    /// [`Problem::problem_json`].
-    fn render_problem(&self, problem: &Problem) -> Response {
-        problem.problem_json()
-    }
-}
-
-/// The default renderer: RFC 6750 challenges and RFC 9457 problem details.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DefaultRenderer;
-
-/// The `application/problem+json` media type.
-pub const PROBLEM_JSON: &str = "application/problem+json";
-
-impl ErrorRenderer for DefaultRenderer {}
-
-/// Checks that a realm can go inside a quoted-string without escaping.
-pub(crate) fn valid_realm(realm: &str) -> bool {
-    !realm.is_empty()
-        && realm.len() <= 128
-        && realm
-            .bytes()
-            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-}
-
-/// An [`AuthError`] together with the renderer and realm of the gateway that saw the request:
-/// the rejection type of every portcullis extractor.
-#[derive(Clone)]
-pub struct AuthRejection {
-    error: AuthError,
-    renderer: Option<Arc<RenderWith>>,
-}
-
-/// The renderer and realm a gateway hands to its extractors through request extensions.
-pub(crate) struct RenderWith {
-    pub(crate) renderer: Arc<dyn ErrorRenderer>,
-    pub(crate) realm: Box<str>,
-    /// Whether `renderer` is one of the application's: the crate's routes then re-render their
-    /// default answers with it.
-    pub(crate) custom: bool,
-}
-
-impl AuthRejection {
-    pub(crate) fn new(error: AuthError, renderer: Option<Arc<RenderWith>>) -> Self {
-        Self { error, renderer }
-    }
-
-    /// The underlying error.
-    pub fn error(&self) -> &AuthError {
-        &self.error
-    }
-}
-
-impl fmt::Debug for AuthRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("AuthRejection").field(&self.error).finish()
-    }
-}
-
-impl fmt::Display for AuthRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.error, f)
-    }
-}
-
-impl std::error::Error for AuthRejection {}
-
-impl IntoResponse for AuthRejection {
-    fn into_response(self) -> Response {
-        match &self.renderer {
-            Some(with) => with.renderer.render(&self.error, &with.realm),
-            None => DefaultRenderer.render(&self.error, "portcullis"),
-        }
-    }
-}
-
-impl IntoResponse for AuthError {
-    /// Renders with the [`DefaultRenderer`] and realm `portcullis`. Inside a gateway, prefer
-    /// returning an [`AuthRejection`] from an extractor so your renderer is used.
-    fn into_response(self) -> Response {
-        DefaultRenderer.render(&self, "portcullis")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn realm_rules() {
-        assert!(valid_realm("portcullis"));
-        assert!(valid_realm("Book catalog API"));
-        assert!(!valid_realm(""));
-        assert!(!valid_realm("a\"b"));
-        assert!(!valid_realm("a\\b"));
-        assert!(!valid_realm("a\nb"));
-    }
 
     #[test]
     fn statuses() {

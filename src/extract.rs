@@ -38,8 +38,9 @@ use http::Extensions;
 use http::request::Parts;
 
 use crate::context::UserContext;
-use crate::error::{AuthError, AuthRejection, RenderWith, Requirement};
+use crate::error::{AuthError, Requirement};
 use crate::rbac::{Action, Permission};
+use crate::render::{AuthRejection, RenderWith};
 
 /// What a handler or route layer answers when the gateway layer is missing.
 pub(crate) const MISSING_LAYER: &str = "a portcullis extractor or route layer ran on a request that did not pass \
@@ -212,29 +213,6 @@ impl<S: Send + Sync, A: ActionDef> FromRequestParts<S> for RequireAction<A> {
     }
 }
 
-#[doc(hidden)]
-pub mod __private {
-    //! Support for the macros; not a public API.
-    pub use std::sync::LazyLock;
-
-    use crate::rbac::{Action, Permission};
-
-    /// Builds a permission the macro has already checked at compile time.
-    #[allow(clippy::expect_used)]
-    pub fn checked_permission(text: &'static str) -> Permission {
-        // Not input-dependent: `permission!` rejects a malformed literal at compile time with the
-        // same grammar, so this cannot fail.
-        Permission::parse(text).expect("checked at compile time by permission!")
-    }
-
-    /// Builds an action the macro has already checked at compile time.
-    #[allow(clippy::expect_used)]
-    pub fn checked_action(text: &'static str) -> Action {
-        // Not input-dependent: `action!` checked this literal at compile time.
-        Action::parse(text).expect("checked at compile time by action!")
-    }
-}
-
 /// Declares a permission type for [`RequirePermission`]; a malformed permission is a compile
 /// error.
 ///
@@ -255,7 +233,7 @@ macro_rules! permission {
         $vis struct $name;
 
         const _: () = {
-            if let ::core::result::Result::Err(error) = $crate::rbac::check_permission($text) {
+            if let ::core::result::Result::Err(error) = $crate::__private::check_permission($text) {
                 ::core::panic!("{}", error.message());
             }
         };
@@ -263,9 +241,9 @@ macro_rules! permission {
         impl $crate::extract::PermissionDef for $name {
             const TEXT: &'static str = $text;
             fn permission() -> &'static $crate::rbac::Permission {
-                static PARSED: $crate::extract::__private::LazyLock<$crate::rbac::Permission> =
-                    $crate::extract::__private::LazyLock::new(|| {
-                        $crate::extract::__private::checked_permission($text)
+                static PARSED: $crate::__private::LazyLock<$crate::rbac::Permission> =
+                    $crate::__private::LazyLock::new(|| {
+                        $crate::__private::checked_permission($text)
                     });
                 &PARSED
             }
@@ -292,7 +270,7 @@ macro_rules! action {
         $vis struct $name;
 
         const _: () = {
-            if let ::core::result::Result::Err(error) = $crate::rbac::check_action_name($text) {
+            if let ::core::result::Result::Err(error) = $crate::__private::check_action_name($text) {
                 ::core::panic!("{}", error.message());
             }
         };
@@ -300,9 +278,9 @@ macro_rules! action {
         impl $crate::extract::ActionDef for $name {
             const TEXT: &'static str = $text;
             fn action() -> &'static $crate::rbac::Action {
-                static PARSED: $crate::extract::__private::LazyLock<$crate::rbac::Action> =
-                    $crate::extract::__private::LazyLock::new(|| {
-                        $crate::extract::__private::checked_action($text)
+                static PARSED: $crate::__private::LazyLock<$crate::rbac::Action> =
+                    $crate::__private::LazyLock::new(|| {
+                        $crate::__private::checked_action($text)
                     });
                 &PARSED
             }

@@ -24,8 +24,10 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::context::UserContext;
-use crate::error::{AuthError, DefaultRenderer, ErrorRenderer, RenderWith, valid_realm};
-use crate::rbac::{Enricher, RolePolicy};
+use crate::enrich::Enricher;
+use crate::error::AuthError;
+use crate::rbac::RolePolicy;
+use crate::render::{DefaultRenderer, ErrorRenderer, RenderWith, valid_realm};
 use crate::strategy::{Outcome, Strategy};
 
 /// Whether requests without credentials pass.

@@ -13,10 +13,9 @@ use axum::body::Body;
 use axum::routing::{delete, get};
 use common::{Captured, Reply, send};
 use http::{Request, StatusCode};
-use portcullis::api_key::{ApiKeys, StaticKey};
+use portcullis::api_key::{ApiKeyStrategy, ApiKeys, StaticKey};
 use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig};
 use portcullis::store::{ApiKeyRecord, ApiKeyStore, MemoryStore, Store};
-use portcullis::strategy::ApiKeyStrategy;
 use portcullis::{AuthGateway, RequirePermission, UserContext, permission};
 use serde_json::{Value, json};
 

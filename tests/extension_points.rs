@@ -136,12 +136,12 @@ async fn async_closures_borrow_the_request_and_fail_closed() {
 mod renderer {
     use super::*;
     use http::header::CONTENT_TYPE;
+    use portcullis::api_key::ApiKeyStrategy;
     use portcullis::api_key::ApiKeys;
     use portcullis::identity::{IDENTITY_PUBLIC_PATHS, IdentityConfig};
     use portcullis::rbac::RolePolicy;
     use portcullis::session::{SessionConfig, Sessions};
     use portcullis::store::MemoryStore;
-    use portcullis::strategy::ApiKeyStrategy;
     use portcullis::{PROBLEM_JSON, Problem};
     use serde_json::{Value, json};
 

@@ -3,7 +3,9 @@
 //! matcher; the parser never panics and accepts exactly what the grammar's checker accepts.
 #![allow(clippy::unwrap_used)]
 
-use portcullis::rbac::{Action, ActionGrant, Permission, PermissionSet, check_permission};
+// The const grammar behind `permission!`, hidden from the docs but the oracle here.
+use portcullis::__private::check_permission;
+use portcullis::rbac::{Action, ActionGrant, Permission, PermissionSet};
 use proptest::prelude::*;
 
 /// A small alphabet, so random grants and requests collide often enough to matter.

@@ -29,9 +29,9 @@ use arbitrary::{Arbitrary, Unstructured};
 use http::HeaderName;
 use http::request::Parts;
 use libfuzzer_sys::fuzz_target;
-use portcullis::api_key::{ApiKeys, MAX_KEY_BYTES, NewApiKey, StaticKey};
+use portcullis::api_key::{ApiKeyStrategy, ApiKeys, MAX_KEY_BYTES, NewApiKey, StaticKey};
 use portcullis::store::MemoryStore;
-use portcullis::strategy::{ApiKeyStrategy, Outcome, Strategy};
+use portcullis::strategy::{Outcome, Strategy};
 use portcullis::{AuthError, AuthMethod};
 use portcullis_fuzz::{outcome_name, parts};
 

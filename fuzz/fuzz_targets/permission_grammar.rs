@@ -16,10 +16,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+// The const grammar behind the macros: hidden from the docs, but what this target checks.
+use portcullis::__private::{
+    ActionGrantShape, check_action_grant, check_action_name, check_permission,
+};
 use portcullis::rbac::{
-    Action, ActionGrant, ActionGrantShape, MAX_ACTION_LEN, MAX_ACTION_NAME_LEN, MAX_SCOPE_DEPTH,
-    MAX_SCOPE_LEN, Permission, PermissionSet, check_action_grant, check_action_name,
-    check_permission,
+    Action, ActionGrant, MAX_ACTION_LEN, MAX_ACTION_NAME_LEN, MAX_SCOPE_DEPTH, MAX_SCOPE_LEN,
+    Permission, PermissionSet,
 };
 
 const MAX_CANDIDATES: usize = 12;

@@ -25,6 +25,7 @@
 //! (checked atomically by the store), and the validated-key cache is bounded in bytes.
 
 mod routes;
+mod strategy;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -34,6 +35,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use routes::ManageApiKeys;
+pub use strategy::ApiKeyStrategy;
 
 use arc_swap::ArcSwapOption;
 

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use super::{ApiKeyError, ApiKeys, NewApiKey};
 use crate::context::{AuthMethod, UserContext};
 use crate::extract::RequirePermission;
-use crate::problem::{Problem, RenderProblemsLayer};
+use crate::render::{Problem, RenderProblemsLayer};
 use crate::store::ApiKeyStore;
 
 crate::permission!(

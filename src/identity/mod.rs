@@ -41,12 +41,13 @@ use crate::clock;
 pub use crate::clock::Clock;
 use crate::context::UserContext;
 use crate::password::{HashError, PasswordHasher, PasswordPolicy, PolicyError};
+use crate::revocation::{RevocationCache, SESSION_CLAIM};
 use crate::secret::{self, NoRandomness};
 use crate::store::{Consumed, KeyStore, RefreshRecord, Store, StoreError, StoredKey, UserRecord};
 use crate::strategy::BearerStrategy;
 use crate::token::{
-    Algorithm, IssueError, Key, KeyError, KeyRing, RevocationCache, SESSION_CLAIM, TokenClaims,
-    TokenIssuer, TokenRules, algorithm_name, generate_pkcs8,
+    Algorithm, IssueError, Key, KeyError, KeyRing, TokenClaims, TokenIssuer, TokenRules,
+    algorithm_name, generate_pkcs8,
 };
 
 /// Longest e-mail address accepted (RFC 5321's path limit), in bytes.

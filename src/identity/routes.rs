@@ -30,7 +30,7 @@ use serde_json::{Map, Value};
 
 use super::{Identity, IdentityError};
 use crate::context::{AuthMethod, UserContext};
-use crate::problem::{Problem, RenderProblemsLayer};
+use crate::render::{Problem, RenderProblemsLayer};
 use crate::store::Store;
 
 /// Largest request body the identity routes read, in bytes.

@@ -19,7 +19,7 @@ use axum::routing::get;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use super::{OAuthError, OAuthLogin, safe_return_to};
-use crate::problem::{Problem, RenderProblemsLayer};
+use crate::render::{Problem, RenderProblemsLayer};
 use crate::store::{ExternalIdentityStore, SessionStore, Store};
 
 /// The prefix of the OpenID routes: give it to

@@ -9,24 +9,28 @@
 //!
 //! A role list compiles once into a [`PermissionSet`]; checks against it are hash look-ups along
 //! the required scope, never a loop over grant strings.
+//!
+//! A leaf: nothing here knows a request, a context or an error response. Turning a context's
+//! roles into its permissions (the [`Enricher`](crate::Enricher) seam) is the model layer's job,
+//! in `enrich`.
 
-mod enrich;
 mod file;
-mod grammar;
+// The const checkers in `grammar` are how the grammar is written, not how it is used: users parse
+// with `Permission::parse` and friends. The macros (and the fuzz and property oracles) reach them
+// through the hidden `portcullis::__private`.
+pub(crate) mod grammar;
 mod permission;
 mod registry;
 mod role;
 mod set;
 
-pub use enrich::Enricher;
 #[cfg(feature = "toml")]
 pub use file::roles_from_toml;
 #[cfg(feature = "yaml")]
 pub use file::roles_from_yaml;
 pub use file::{MAX_ROLE_FILE_BYTES, roles_from_file};
 pub use grammar::{
-    ActionGrantShape, GrammarError, MAX_ACTION_LEN, MAX_ACTION_NAME_LEN, MAX_SCOPE_DEPTH,
-    MAX_SCOPE_LEN, check_action_grant, check_action_name, check_permission,
+    GrammarError, MAX_ACTION_LEN, MAX_ACTION_NAME_LEN, MAX_SCOPE_DEPTH, MAX_SCOPE_LEN,
 };
 pub use permission::{Action, ActionGrant, Permission};
 pub use registry::{ActionRegistry, RegisteredAction};

@@ -18,6 +18,9 @@
 //!   session, never per request) and absolute (default 12 hours).
 
 mod routes;
+mod strategy;
+
+pub use strategy::SessionStrategy;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -148,8 +151,8 @@ impl<S: Store + SessionStore> Sessions<S> {
     }
 
     /// The gateway strategy for these sessions.
-    pub fn strategy(self: &Arc<Self>) -> crate::strategy::SessionStrategy<S> {
-        crate::strategy::SessionStrategy::new(self.clone())
+    pub fn strategy(self: &Arc<Self>) -> SessionStrategy<S> {
+        SessionStrategy::new(self.clone())
     }
 
     /// Ends the session whose cookie the request carries. Returns the clearing `Set-Cookie`.

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::Sessions;
 use crate::context::{AuthMethod, UserContext};
 use crate::identity::IdentityError;
-use crate::problem::{Problem, RenderProblemsLayer};
+use crate::render::{Problem, RenderProblemsLayer};
 use crate::store::{SessionStore, Store};
 
 /// Largest login body read, in bytes.

@@ -4,7 +4,8 @@
 //! Engines take a store by trait, never by backend. The traits are deliberately narrow (a handful
 //! of methods each) so that later capabilities (role assignments, API keys, resources, audit
 //! records) join as new traits beside these rather than as changes to them. One conformance suite
-//! (`tests/store_conformance.rs`) runs against every backend.
+//! (`tests/conformance/mod.rs`, run by `tests/store_memory.rs`, `tests/store_sqlite.rs` and
+//! `tests/store_postgres.rs`) runs against every backend.
 //!
 //! Times are seconds since the Unix epoch (`i64`), except the revoked-before cutoff, which is in
 //! microseconds. Secrets never reach a store in the clear:
@@ -527,12 +528,19 @@ mod tests {
     fn a_backend_error_keeps_its_source() {
         let io = std::io::Error::other("disk on fire");
         let error = StoreError::Unavailable(BackendError::new("database", io));
-        assert_eq!(error.to_string(), "store unavailable: database: disk on fire");
+        assert_eq!(
+            error.to_string(),
+            "store unavailable: database: disk on fire"
+        );
         let backend = std::error::Error::source(&error).map(ToString::to_string);
         assert_eq!(backend.as_deref(), Some("database: disk on fire"));
         let driver = std::error::Error::source(&error)
             .and_then(std::error::Error::source)
             .map(ToString::to_string);
-        assert_eq!(driver.as_deref(), Some("disk on fire"), "the driver's own error");
+        assert_eq!(
+            driver.as_deref(),
+            Some("disk on fire"),
+            "the driver's own error"
+        );
     }
 }

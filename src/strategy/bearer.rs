@@ -11,9 +11,10 @@ use crate::context::{AuthMethod, UserContext};
 use crate::error::{AuthError, TokenRejection};
 use crate::future::MaybeReady;
 use crate::rbac::Permission;
+use crate::revocation::RevocationCheck;
 use crate::token::{
-    ClaimNames, DEFAULT_TOKEN_CACHE_BYTES, DEFAULT_TOKEN_CACHE_TTL, KeyRing, KeySource,
-    RevocationCheck, TokenCache, TokenRules, TokenVerifier, VerifiedToken, token_digest,
+    ClaimNames, DEFAULT_TOKEN_CACHE_BYTES, DEFAULT_TOKEN_CACHE_TTL, KeyRing, KeySource, TokenCache,
+    TokenRules, TokenVerifier, VerifiedToken, token_digest,
 };
 
 /// Default largest `Authorization` header accepted, in bytes (8 KiB + the scheme).
@@ -64,7 +65,7 @@ pub struct BearerStrategy {
 struct CacheConfig {
     max_bytes: u64,
     max_ttl: std::time::Duration,
-    tokens: TokenCache,
+    tokens: TokenCache<UserContext>,
 }
 
 impl CacheConfig {

@@ -5,16 +5,17 @@
 //! - [`Authenticated`](Outcome::Authenticated): a valid credential; the chain stops here;
 //! - [`Rejected`](Outcome::Rejected): its kind of credential, but bad; the chain stops here too.
 //!   Bad credentials never fall through to a weaker strategy.
+//!
+//! The bearer strategy lives here: it needs only the token leaf. The strategies of the services
+//! live with their services ([`ApiKeyStrategy`](crate::api_key::ApiKeyStrategy),
+//! [`SessionStrategy`](crate::session::SessionStrategy)), because this module is the request
+//! path and imports no service.
 
-mod api_key;
 mod bearer;
 mod function;
-mod session;
 
-pub use api_key::ApiKeyStrategy;
 pub use bearer::{BearerStrategy, DEFAULT_MAX_HEADER_BYTES, MAX_ROLES_IN_TOKEN};
 pub use function::{StrategyFn, strategy_fn};
-pub use session::SessionStrategy;
 
 use http::request::Parts;
 

@@ -12,7 +12,6 @@ mod issue;
 #[cfg(feature = "jwks")]
 mod jwks;
 mod keyring;
-mod revocation;
 mod source;
 mod verify;
 
@@ -27,10 +26,6 @@ pub use jwks::{
     MAX_JWKS_KEYS, RemoteJwks,
 };
 pub use keyring::{Key, KeyError, KeyRing, KeySet, MAX_KID_LEN, algorithm_name, generate_pkcs8};
-pub use revocation::{
-    DEFAULT_REVOCATION_CACHE_BYTES, DEFAULT_REVOCATION_TTL, RevocationCache, RevocationCheck,
-    SESSION_CLAIM,
-};
 pub(crate) use source::FetchGate;
 pub use source::KeySource;
 pub use verify::{

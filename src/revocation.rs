@@ -10,8 +10,13 @@
 //! seen when the cached entry expires (default 5 s).
 //!
 //! Entries are kept until the verifier could no longer accept the token anyway: its `exp` plus
-//! the largest leeway any verifier may be configured with ([`MAX_LEEWAY`](super::MAX_LEEWAY)),
+//! the largest leeway any verifier may be configured with ([`MAX_LEEWAY`](crate::token::MAX_LEEWAY)),
 //! so a logged-out token cannot come back inside the leeway once the entry is purged.
+//!
+//! Model layer, not `token`: a [`RevocationCheck`] answers about a [`UserContext`] (its subject,
+//! `jti`, `sid` claim and issue time), and the token leaf must not import the model. The bearer
+//! strategy, above both, asks it; the identity service builds a [`RevocationCache`] over its
+//! store and writes revocations through it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +52,7 @@ const SESSION_KEY_PREFIX: &str = "sid:";
 ///
 /// A token is revoked when its `jti` is on the denylist, when its session (`sid` claim) is, or
 /// when it was issued strictly before its subject's cutoff. The cutoff is compared in
-/// microseconds: tokens from [`TokenIssuer`](super::TokenIssuer) carry `iat_us`; for others the
+/// microseconds: tokens from [`TokenIssuer`](crate::token::TokenIssuer) carry `iat_us`; for others the
 /// start of their `iat` second is taken (the earliest they can have been issued), and a token with
 /// no `iat` at all counts as revoked once its subject has a cutoff.
 pub struct RevocationCache<S> {
@@ -69,7 +74,7 @@ fn session_key(sid: &str) -> String {
 
 /// Until when a denylist entry must be kept for a token expiring at `expires_at`.
 fn keep_until(expires_at: i64) -> i64 {
-    expires_at.saturating_add(super::MAX_LEEWAY.as_secs() as i64)
+    expires_at.saturating_add(crate::token::MAX_LEEWAY.as_secs() as i64)
 }
 
 impl<S: RevocationStore + 'static> RevocationCache<S> {

@@ -1,15 +1,18 @@
 //! The API-key strategy: a key in a header (default `X-API-Key`), or in the query when enabled.
+//!
+//! It lives with the service whose keys it checks: `strategy` is the request path and does not
+//! import services; the service builds on the request path instead.
 
 use std::sync::Arc;
 
 use http::HeaderName;
 use http::request::Parts;
 
-use super::{Outcome, Strategy};
-use crate::api_key::ApiKeys;
+use super::ApiKeys;
 use crate::error::{AuthError, TokenRejection};
 use crate::future::MaybeReady;
 use crate::store::ApiKeyStore;
+use crate::strategy::{Outcome, Strategy};
 
 /// Authenticates requests carrying an API key.
 ///
@@ -21,7 +24,7 @@ use crate::store::ApiKeyStore;
 /// ```
 /// use portcullis::api_key::ApiKeys;
 /// use portcullis::store::MemoryStore;
-/// use portcullis::strategy::ApiKeyStrategy;
+/// use portcullis::api_key::ApiKeyStrategy;
 ///
 /// let strategy = ApiKeyStrategy::new(ApiKeys::new(MemoryStore::new()));
 /// # let _ = strategy;

@@ -1,13 +1,17 @@
 //! The session-cookie strategy.
+//!
+//! It lives with the service it reads, not in `strategy`: a strategy module importing the session
+//! service (which itself builds on `identity`, which builds a bearer strategy) made a cycle. A
+//! service hands out its own strategy ([`Sessions::strategy`]), as `Identity::bearer` does.
 
 use std::sync::Arc;
 
 use http::request::Parts;
 
-use super::{Outcome, Strategy};
+use super::Sessions;
 use crate::future::MaybeReady;
-use crate::session::Sessions;
 use crate::store::{SessionStore, Store};
+use crate::strategy::{Outcome, Strategy};
 
 /// Authenticates requests by their session cookie (see [`Sessions`]); no cookie is "not mine",
 /// a bad or expired one 401, an unsafe request from a foreign origin 403.

@@ -1,10 +1,14 @@
 //! Enrichment: turning an authenticated context's roles into its compiled permissions.
+//!
+//! Model layer, beside `context`: an [`Enricher`] works on a [`UserContext`], so it cannot live in
+//! `rbac`, the leaf that compiles roles into permission sets and knows nothing of contexts (it sat
+//! there once and made `rbac`, `context` and the error types a cycle). The gateway, above, runs it
+//! as step 2 of every request.
 
 use crate::context::UserContext;
 use crate::error::AuthError;
 use crate::future::MaybeReady;
-
-use super::role::RolePolicy;
+use crate::rbac::RolePolicy;
 
 /// Fills in a freshly authenticated [`UserContext`]'s permissions (step 2 of the gateway).
 ///

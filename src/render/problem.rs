@@ -15,7 +15,8 @@ use serde::Serialize;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::error::{AuthError, ErrorRenderer, PROBLEM_JSON, RenderWith, Requirement};
+use super::{ErrorRenderer, PROBLEM_JSON, RenderWith};
+use crate::error::{AuthError, Requirement};
 
 /// An error the crate answers, described for a renderer.
 ///

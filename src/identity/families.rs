@@ -70,28 +70,36 @@ impl<S: Store> Identity<S> {
         if !secret::has_shape(token, REFRESH_PREFIX) {
             return Err(IdentityError::BadRefreshToken);
         }
-        let now = self.now();
         let digest = secret::digest(token);
-        let record = match self.store.consume_refresh(&digest, now).await? {
+        let Some(grace) = &self.grace else {
+            return self.rotate(&digest).await;
+        };
+        let slot = grace.slot(digest);
+        let mut spent = slot.lock().await;
+        if let Some(pair) = grace::pair_for(&spent, client) {
+            return Ok(pair);
+        }
+        let pair = self.rotate(&digest).await?;
+        if let Some(client) = client {
+            *spent = Some((client, pair.clone()));
+        }
+        Ok(pair)
+    }
+
+    /// Spends the refresh token with `digest` and issues the next pair; reuse of a spent one
+    /// ends its family.
+    async fn rotate(&self, digest: &secret::Digest) -> Result<TokenPair, IdentityError> {
+        let now = self.now();
+        let record = match self.store.consume_refresh(digest, now).await? {
             Consumed::Fresh(record) => record,
             Consumed::Reused(record) => {
-                if let Some(grace) = &self.grace
-                    && let Some(pair) = grace.pair_for(&digest, client).await
-                {
-                    return Ok(pair);
-                }
-                tracing::warn!(family = %record.family, "refresh token reused: ending its session");
+                tracing::warn!(family = %record.family, "refresh token reused: ending its family");
                 self.end_family(&record.family).await?;
                 return Err(IdentityError::BadRefreshToken);
             }
             Consumed::Revoked | Consumed::Expired | Consumed::Unknown => {
                 return Err(IdentityError::BadRefreshToken);
             }
-        };
-        // Announced before the pair exists, so a second use racing this one waits for it.
-        let pending = match (&self.grace, client) {
-            (Some(grace), Some(client)) => Some(grace.spent(digest, client)),
-            _ => None,
         };
         let user = match self.store.user_by_id(&record.user_id).await? {
             Some(user) if !user.disabled => user,
@@ -101,14 +109,10 @@ impl<S: Store> Identity<S> {
             .new_refresh(&record.family, &user.id, now, record.expires_at)
             .await?;
         let access = self.access_token(&user, &record.family)?;
-        let pair = TokenPair {
+        Ok(TokenPair {
             refresh_token: Some(refresh),
             ..access
-        };
-        if let Some(pending) = pending {
-            pending.issued(&pair);
-        }
-        Ok(pair)
+        })
     }
 
     /// Ends the caller's session: its access token and its refresh family.

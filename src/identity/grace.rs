@@ -4,8 +4,9 @@
 //! token being replayed: reuse detection ends the whole family and logs the user out. With a
 //! grace configured ([`IdentityConfig::refresh_reuse_grace`](super::IdentityConfig), off by
 //! default), a second use of a just-spent token *from the same client address* within the grace
-//! gets the very pair the first use got (waiting for it if the first is still being issued), so
-//! both tabs end up holding one valid pair. Anything else is reuse as before: another address, no
+//! gets the very pair the first use got, so both tabs end up holding one valid pair. Uses of one
+//! token take turns on a per-token lock (only while the grace is on, and only for that token), so
+//! a second use arriving while the first is still being issued waits for it rather than racing it. Anything else is reuse as before: another address, no
 //! known address (the grace needs the TCP peer, `ConnectInfo`), or after the grace. The pair is
 //! held only in this process's memory for the grace's length, never stored, never logged; a
 //! second instance that did not issue it sees plain reuse.
@@ -14,7 +15,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::Mutex;
 
 use super::TokenPair;
 use crate::secret::Digest;
@@ -25,33 +26,18 @@ pub const MAX_REFRESH_REUSE_GRACE: Duration = Duration::from_secs(30);
 /// Bound of the pairs held, in bytes.
 const GRACE_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
-/// How long a second use waits for the first use's pair to be issued.
-const ISSUE_WAIT: Duration = Duration::from_secs(5);
+/// One refresh token's uses in this process: who spent it and for which pair, once it was.
+pub(super) type Slot = Arc<Mutex<Option<(IpAddr, TokenPair)>>>;
 
-struct Spent {
-    client: IpAddr,
-    pair: watch::Receiver<Option<TokenPair>>,
-}
-
-/// The refresh tokens spent within the grace, and the pairs they were traded for.
+/// The refresh tokens used within the grace, and the pairs they were traded for.
 pub(super) struct RefreshGrace {
-    spent: moka::sync::Cache<Digest, Arc<Spent>, foldhash::fast::RandomState>,
-}
-
-/// Where the first use reports the pair it issued.
-pub(super) struct Pending(watch::Sender<Option<TokenPair>>);
-
-impl Pending {
-    pub(super) fn issued(self, pair: &TokenPair) {
-        // No receiver left is fine: nobody is waiting.
-        let _ = self.0.send(Some(pair.clone()));
-    }
+    slots: moka::sync::Cache<Digest, Slot, foldhash::fast::RandomState>,
 }
 
 impl RefreshGrace {
     pub(super) fn new(grace: Duration) -> Self {
         Self {
-            spent: moka::sync::Cache::builder()
+            slots: moka::sync::Cache::builder()
                 .max_capacity(GRACE_CACHE_BYTES)
                 .weigher(|_, _| 2048)
                 .time_to_live(grace.min(MAX_REFRESH_REUSE_GRACE))
@@ -59,28 +45,20 @@ impl RefreshGrace {
         }
     }
 
-    /// The token with `digest` was just spent by `client`: remember it for the grace.
-    pub(super) fn spent(&self, digest: Digest, client: IpAddr) -> Pending {
-        let (sender, pair) = watch::channel(None);
-        self.spent.insert(digest, Arc::new(Spent { client, pair }));
-        Pending(sender)
+    /// The token's slot. Uses of one token lock it in turn, so a second use sees what the first
+    /// one issued, however close together they came.
+    pub(super) fn slot(&self, digest: Digest) -> Slot {
+        self.slots.get_with(digest, Slot::default)
     }
+}
 
-    /// The pair a spent token was traded for, if `client` spent it within the grace.
-    pub(super) async fn pair_for(
-        &self,
-        digest: &Digest,
-        client: Option<IpAddr>,
-    ) -> Option<TokenPair> {
-        let spent = self.spent.get(digest)?;
-        if Some(spent.client) != client {
-            return None;
-        }
-        let mut pair = spent.pair.clone();
-        let issued = tokio::time::timeout(ISSUE_WAIT, pair.wait_for(Option::is_some)).await;
-        match issued {
-            Ok(Ok(pair)) => pair.clone(),
-            _ => None,
-        }
+/// The pair a slot holds for `client`, if that client spent the token.
+pub(super) fn pair_for(
+    spent: &Option<(IpAddr, TokenPair)>,
+    client: Option<IpAddr>,
+) -> Option<TokenPair> {
+    match (spent, client) {
+        (Some((by, pair)), Some(client)) if *by == client => Some(pair.clone()),
+        _ => None,
     }
 }

@@ -171,6 +171,88 @@ impl AuthError {
     }
 }
 
+/// What a backend (a database, an HTTP client) reported when it failed: a short description of
+/// what was being done and, when the backend gave one, its own error (kept whole, as the [source](std::error::Error::source),
+/// for logs that walk the chain).
+///
+/// ```
+/// use portcullis::store::{BackendError, StoreError};
+///
+/// let error = StoreError::Unavailable(BackendError::from("test outage"));
+/// assert_eq!(error.to_string(), "store unavailable: test outage");
+/// ```
+#[derive(Clone)]
+pub struct BackendError {
+    what: std::borrow::Cow<'static, str>,
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl BackendError {
+    /// `what` failed because of `source`.
+    pub fn new(
+        what: impl Into<std::borrow::Cow<'static, str>>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            what: what.into(),
+            source: Some(std::sync::Arc::new(source)),
+        }
+    }
+}
+
+impl From<&'static str> for BackendError {
+    fn from(what: &'static str) -> Self {
+        Self {
+            what: what.into(),
+            source: None,
+        }
+    }
+}
+
+impl From<String> for BackendError {
+    fn from(what: String) -> Self {
+        Self {
+            what: what.into(),
+            source: None,
+        }
+    }
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.source {
+            Some(source) => write!(f, "{}: {source}", self.what),
+            None => f.write_str(&self.what),
+        }
+    }
+}
+
+impl std::fmt::Debug for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackendError")
+            .field("what", &self.what)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Equal when they say the same: two failures are never told apart by identity.
+impl PartialEq for BackendError {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for BackendError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,6 +53,9 @@ use crate::store::{ExternalIdentityStore, SessionStore, Store, StoreError, UserR
 
 /// How long a started login may take before its callback is refused.
 pub const FLOW_TTL: Duration = Duration::from_secs(600);
+
+/// Bound of the memory of used flow states, in bytes.
+const USED_STATES_BYTES: u64 = 8 * 1024 * 1024;
 /// Largest state cookie accepted, in bytes.
 const MAX_FLOW_COOKIE: usize = 4096;
 
@@ -352,7 +355,7 @@ impl<S: Store> std::fmt::Debug for OAuthLogin<S> {
 }
 
 /// Whether `path` may be a `return_to`: a relative path on this site.
-pub fn safe_return_to(path: &str) -> bool {
+pub(crate) fn safe_return_to(path: &str) -> bool {
     path.starts_with('/')
         && !path.starts_with("//")
         && path.len() <= 512
@@ -440,8 +443,13 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
             providers: map,
             key,
             http,
+            // Weighed in bytes (a state is a fixed-size random string, but the bound is the
+            // memory, whatever a future format makes of it).
             used_states: moka::sync::Cache::builder()
-                .max_capacity(100_000)
+                .max_capacity(USED_STATES_BYTES)
+                .weigher(|state: &String, _: &()| {
+                    u32::try_from(state.len() + 64).unwrap_or(u32::MAX)
+                })
                 .time_to_live(FLOW_TTL)
                 .build_with_hasher(foldhash::fast::RandomState::default()),
         }))

@@ -42,6 +42,9 @@ pub const SESSION_TOKEN_LEN: usize = SESSION_PREFIX.len() + secret::SECRET_CHARS
 /// How often at most a session's last-seen time is written.
 pub const TOUCH_EVERY: i64 = 60;
 
+/// Bound of the cache of checked sessions, in bytes.
+pub const SESSION_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Session behaviour.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -86,7 +89,12 @@ impl<S: Store + SessionStore> Sessions<S> {
     /// Sessions for `identity`.
     pub fn new(identity: Arc<Identity<S>>, config: SessionConfig) -> Arc<Self> {
         let cache = moka::sync::Cache::builder()
-            .max_capacity(100_000)
+            .max_capacity(SESSION_CACHE_BYTES)
+            .weigher(|_: &[u8; 32], record: &Arc<SessionRecord>| {
+                let roles: usize = record.roles.iter().map(|r| r.len() + 24).sum();
+                u32::try_from(record.user_id.len() + record.email.len() + roles + 160)
+                    .unwrap_or(u32::MAX)
+            })
             .time_to_live(Duration::from_secs(TOUCH_EVERY as u64))
             .build_with_hasher(foldhash::fast::RandomState::default());
         Arc::new(Self {

@@ -78,7 +78,7 @@ pub enum JwksError {
     InsecureUrl,
     /// The request failed (connection, timeout, TLS).
     #[error("the JWKS could not be fetched: {0}")]
-    Transport(String),
+    Transport(#[source] crate::error::BackendError),
     /// The provider answered with another status than 200.
     #[error("the JWKS endpoint answered {0}")]
     Status(u16),
@@ -194,7 +194,7 @@ impl JwksBuilder {
             .timeout(self.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| JwksError::Transport(e.to_string()))?;
+            .map_err(|e| JwksError::Transport(crate::error::BackendError::new("HTTP client", e)))?;
         Ok(RemoteJwks {
             inner: Arc::new(Inner {
                 url,
@@ -338,7 +338,10 @@ impl RemoteJwks {
     }
 
     async fn fetch(&self) -> Result<Vec<u8>, JwksError> {
-        let transport = |e: reqwest::Error| JwksError::Transport(e.without_url().to_string());
+        let transport = |e: reqwest::Error| {
+            // Without the URL: it may carry credentials.
+            JwksError::Transport(crate::error::BackendError::new("request", e.without_url()))
+        };
         let mut response = self
             .inner
             .http

@@ -561,6 +561,12 @@ async fn keys_follow_their_owner_on_sqlite() {
     .await;
 }
 
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn keys_follow_their_owner_on_postgres() {
+    common::in_fresh_schema("portcullis_owners", keys_follow_their_owner).await;
+}
+
 /// Defect 3 of issue 13: 230,000 roles in one key were once accepted (28.8 MB in the database).
 #[tokio::test]
 async fn roles_scopes_and_keys_per_owner_are_bounded() {

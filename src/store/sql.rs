@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use super::BackendError;
-use super::StoreError;
+use super::{StoreError, StoreResult};
 
 /// Every statement the SQL stores run, in one backend's dialect.
 pub(crate) struct Statements {
@@ -256,6 +256,15 @@ pub(crate) fn user_conflict(error: sqlx::Error) -> StoreError {
     unavailable(error)
 }
 
+/// `Ok` when a statement changed a row, [`StoreError::NotFound`]`(what)` when it found none.
+pub(crate) fn found(rows_affected: u64, what: &'static str) -> StoreResult<()> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound(what))
+    } else {
+        Ok(())
+    }
+}
+
 pub(crate) fn corrupt(what: &str) -> StoreError {
     StoreError::Unavailable(format!("stored {what} is not in the expected form").into())
 }
@@ -267,7 +276,7 @@ macro_rules! sql_store {
         const _: () = {
             use sqlx::Row as _;
 
-            use $crate::store::sql::{corrupt, map_error, unavailable, user_conflict};
+            use $crate::store::sql::{corrupt, found, map_error, unavailable, user_conflict};
             use $crate::store::{
                 ApiKeyRecord, ApiKeyStore, Consumed, ExternalIdentityStore, Failures, KeyStore,
                 RefreshRecord, RefreshStore, RevocationStore, SessionRecord, SessionStore,
@@ -379,11 +388,7 @@ macro_rules! sql_store {
                         .execute(&self.pool)
                         .await
                         .map_err(unavailable)?;
-                    if done.rows_affected() == 0 {
-                        Err(StoreError::NotFound("user"))
-                    } else {
-                        Ok(())
-                    }
+                    found(done.rows_affected(), "user")
                 }
 
                 async fn set_disabled(&self, id: &str, disabled: bool) -> StoreResult<()> {
@@ -393,11 +398,7 @@ macro_rules! sql_store {
                         .execute(&self.pool)
                         .await
                         .map_err(unavailable)?;
-                    if done.rows_affected() == 0 {
-                        Err(StoreError::NotFound("user"))
-                    } else {
-                        Ok(())
-                    }
+                    found(done.rows_affected(), "user")
                 }
 
                 async fn set_roles(&self, id: &str, roles: &[String]) -> StoreResult<()> {
@@ -408,11 +409,7 @@ macro_rules! sql_store {
                         .execute(&self.pool)
                         .await
                         .map_err(unavailable)?;
-                    if done.rows_affected() == 0 {
-                        Err(StoreError::NotFound("user"))
-                    } else {
-                        Ok(())
-                    }
+                    found(done.rows_affected(), "user")
                 }
 
                 async fn delete_user(&self, id: &str) -> StoreResult<()> {
@@ -671,11 +668,7 @@ macro_rules! sql_store {
                         .execute(&self.pool)
                         .await
                         .map_err(unavailable)?;
-                    if done.rows_affected() == 0 {
-                        Err(StoreError::NotFound("key"))
-                    } else {
-                        Ok(())
-                    }
+                    found(done.rows_affected(), "key")
                 }
 
                 async fn delete_key(&self, kid: &str) -> StoreResult<()> {
@@ -684,11 +677,7 @@ macro_rules! sql_store {
                         .execute(&self.pool)
                         .await
                         .map_err(unavailable)?;
-                    if done.rows_affected() == 0 {
-                        Err(StoreError::NotFound("key"))
-                    } else {
-                        Ok(())
-                    }
+                    found(done.rows_affected(), "key")
                 }
             }
             impl ApiKeyStore for $store {
@@ -773,11 +762,7 @@ macro_rules! sql_store {
                         .execute(&self.pool)
                         .await
                         .map_err(unavailable)?;
-                    if done.rows_affected() == 0 {
-                        Err(StoreError::NotFound("api key"))
-                    } else {
-                        Ok(())
-                    }
+                    found(done.rows_affected(), "api key")
                 }
 
                 async fn record_api_key_use(&self, uses: &[(String, i64)]) -> StoreResult<()> {

@@ -199,7 +199,7 @@ impl UserContext {
         self
     }
 
-    /// Sets the compiled permissions in place: what an [`Enricher`](crate::rbac::Enricher) of
+    /// Sets the compiled permissions in place: what an [`Enricher`](crate::Enricher) of
     /// your own does with the context it is handed (see [`enricher_fn`](crate::enricher_fn)).
     ///
     /// ```

@@ -1,18 +1,27 @@
 //! The built-in identity: accounts with e-mail and password, login, refresh-token rotation,
 //! logout, and the key ring that signs it all, over any [`Store`].
 //!
-//! - **Accounts**: e-mail addresses compared case-insensitively (stored lower-cased), passwords
-//!   checked by the [`PasswordPolicy`] and hashed with argon2id off the executor.
-//! - **Login**: unknown user, wrong password and disabled account answer identically, and an
-//!   unknown user costs a dummy hash; failures are throttled per account and per client address
-//!   ([`ThrottleConfig`]).
-//! - **Tokens**: 15-minute access JWTs (`typ` `at+jwt`, their own audience, a `sid` naming the
-//!   session) signed by an asymmetric key (EdDSA by default) generated and persisted on first start;
-//!   opaque 256-bit refresh tokens stored only as SHA-256 digests, single use, rotated on every
-//!   refresh, with an absolute expiry; reusing a spent one revokes its whole family.
-//! - **Ending sessions**: logout revokes the access token's `jti` and the session's refresh
-//!   family; logout-all, a password change and disabling a user set the user's revoked-before
-//!   cutoff and revoke the other families.
+//! - **Accounts** (`accounts`): e-mail addresses compared case-insensitively (stored
+//!   lower-cased), passwords checked by the [`PasswordPolicy`] (zxcvbn, the address as a user
+//!   input) and hashed with argon2id off the executor; one way to create an account, for
+//!   registration and OpenID sign-ins alike; roles changed with [`Identity::set_roles`], accounts
+//!   disabled or deleted ([`Identity::delete_user`]) with every credential at once. Long-lived
+//!   credentials (browser sessions, API keys) resolve the account's live state on each request.
+//! - **Login** (`credentials`): unknown user, wrong password and disabled account answer
+//!   identically, and an unknown user costs a dummy hash; attempts are reserved atomically before
+//!   the hash, per account and per client address ([`ThrottleConfig`]), so requests in flight at
+//!   once cannot pass a limit together. The password change follows the same rules.
+//! - **Refresh families** (`families`): a login starts a family, whose id every access token of
+//!   it carries as `sid`; 15-minute access JWTs (`typ` `at+jwt`, their own audience) signed by an
+//!   asymmetric key (EdDSA by default); opaque 256-bit refresh tokens stored only as SHA-256
+//!   digests, single use, rotated on every refresh, with an absolute expiry; reusing a spent one
+//!   ends its family, unless the opt-in `grace` covers two tabs of one client. ("Session" is kept
+//!   for browser cookie sessions, [`crate::session`].)
+//! - **Ending things**: logout and reuse end the family and every access token of it (`sid`
+//!   denylist); logout-all, a password change and disabling a user set the user's revoked-before
+//!   cutoff, which ends every access token, browser session and API key made before it.
+//! - **Keys** (`signing`): generated and stored on first start, rotated, pruned, shared across
+//!   instances through the store.
 //!
 //! [`Identity::router`] serves it over HTTP; [`Identity::bearer`] is the gateway strategy that
 //! verifies its tokens with the same key ring.

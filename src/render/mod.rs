@@ -30,7 +30,7 @@ pub(crate) use problem::{RenderProblemsLayer, keep_headers};
 /// Every error becomes a [`Problem`] first, so [`render_problem`](Self::render_problem) alone
 /// covers them all; a closure `Fn(&Problem) -> impl IntoResponse` is a renderer (see
 /// [`Problem`]). [`render`](Self::render) sees the gateway's [`AuthError`] itself
-/// (with its [`TokenRejection`], for logs) and defaults to rendering its problem. Both default to
+/// (with its [`TokenRejection`](crate::TokenRejection), for logs) and defaults to rendering its problem. Both default to
 /// the problem+json that [`DefaultRenderer`] answers. Headers of the problem that your response
 /// does not set (the challenge, `Retry-After`) are added to it.
 ///

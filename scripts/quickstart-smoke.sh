@@ -62,13 +62,14 @@ check 201 "register"                 -X POST -H 'content-type: application/json'
   -d '{"email":"new.reader@example.com","password":"a reader of many books"}' "$base/auth/register"
 check 409 "register twice"           -X POST -H 'content-type: application/json' \
   -d '{"email":"New.Reader@example.com","password":"a reader of many books"}' "$base/auth/register"
+key=$(curl -s --max-time 10 -X POST "$base/auth/api-keys" -H "$(auth "$editor")" -H 'content-type: application/json' \
+  -d '{"name":"smoke test"}' | field key)
+[ -n "$key" ] || { echo "FAIL: no API key created"; failures=$((failures + 1)); }
 check 200 "refresh"                  -X POST -H 'content-type: application/json' \
   -d "$(json_body refresh_token "$editor_refresh")" "$base/auth/refresh"
 check 401 "refresh token reused"     -X POST -H 'content-type: application/json' \
   -d "$(json_body refresh_token "$editor_refresh")" "$base/auth/refresh"
-key=$(curl -s --max-time 10 -X POST "$base/auth/api-keys" -H "$(auth "$editor")" -H 'content-type: application/json' \
-  -d '{"name":"smoke test"}' | field key)
-[ -n "$key" ] || { echo "FAIL: no API key created"; failures=$((failures + 1)); }
+check 401 "reuse ended its tokens"   -H "$(auth "$editor")" "$base/me"
 check 200 "api key reads books"      -H "X-API-Key: $key" "$base/books"
 check 403 "api key cannot delete"    -X DELETE -H "X-API-Key: $key" "$base/books/2"
 check 401 "truncated api key"        -H "X-API-Key: ${key%?}" "$base/books"

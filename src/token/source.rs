@@ -53,6 +53,8 @@ impl FetchGate {
 
     /// Runs `fetch` with no other fetch under way. A success forgets an earlier failure; a
     /// failure makes unknown key ids wait out a cool-down (answered 503) before fetching again.
+    // Only the JWKS source refreshes a whole document; without `jwks` nothing calls this.
+    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
     pub(crate) async fn refresh<T, E>(
         &self,
         fetch: impl Future<Output = Result<T, E>>,

@@ -162,6 +162,21 @@ impl Role {
     }
 }
 
+/// Memory budget of one cached role combination, in bytes (the cache's bound is the capacity times
+/// this).
+const COMBINATION_BUDGET_BYTES: u64 = 4096;
+
+/// The weight of one cached combination: its role names (each with a `String`'s own size) and the
+/// compiled set.
+#[allow(clippy::borrowed_box)] // the weigher's signature is moka's: `&K`
+fn weigh_combination(roles: &Box<[String]>, set: &Arc<PermissionSet>) -> u32 {
+    let names: usize = roles
+        .iter()
+        .map(|r| r.len() + std::mem::size_of::<String>())
+        .sum();
+    u32::try_from(names + set.approx_bytes()).unwrap_or(u32::MAX)
+}
+
 /// Default number of distinct role combinations whose compiled sets are cached.
 const DEFAULT_COMBINATION_CACHE: u64 = 10_000;
 
@@ -336,6 +351,8 @@ impl RolePolicyBuilder {
     }
 
     /// How many distinct multi-role combinations keep their compiled set cached (default 10,000).
+    /// The cache is bounded in bytes, `capacity` × 4 KiB: combinations of many or large roles
+    /// count for more, so no mix of role sets can make it hold more memory than that.
     pub fn combination_cache(mut self, capacity: u64) -> Self {
         self.cache_capacity = capacity;
         self
@@ -367,7 +384,8 @@ impl RolePolicyBuilder {
             .map(|r| (r.name.clone(), r))
             .collect();
         let combinations = moka::sync::Cache::builder()
-            .max_capacity(self.cache_capacity)
+            .max_capacity(self.cache_capacity.saturating_mul(COMBINATION_BUDGET_BYTES))
+            .weigher(weigh_combination)
             .build_with_hasher(foldhash::fast::RandomState::default());
         RolePolicy {
             inner: Arc::new(PolicyInner {
@@ -445,6 +463,40 @@ mod tests {
             Arc::ptr_eq(&first, &second),
             "the second look-up must hit the cache"
         );
+    }
+
+    #[test]
+    fn combination_cache_is_bounded_in_bytes() {
+        let policy = RolePolicy::builder()
+            .combination_cache(2)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let bound = 2 * COMBINATION_BUDGET_BYTES;
+        // Long role lists count for their bytes, not as one entry each: forty lists of 100
+        // 64-byte names would hold ~260 KiB if the cache counted entries.
+        for i in 0..40 {
+            let roles: Vec<String> = (0..100).map(|r| format!("{i:032}{r:032}")).collect();
+            let set = policy.permissions_for(&roles);
+            assert!(set.is_empty(), "unknown roles grant nothing");
+        }
+        policy.inner.combinations.run_pending_tasks();
+        // Counted from what the cache holds, not from its own weights, so that a cache
+        // counting entries fails here.
+        let held: u64 = policy
+            .inner
+            .combinations
+            .iter()
+            .map(|(roles, _)| roles.iter().map(|r| r.len() as u64).sum::<u64>())
+            .sum();
+        assert!(
+            held <= bound,
+            "{held} bytes of role names held, bound {bound}"
+        );
+        // A small combination still fits and is served from the cache.
+        let small = names(&["editor", "viewer"]);
+        let first = policy.permissions_for(&small);
+        policy.inner.combinations.run_pending_tasks();
+        assert!(Arc::ptr_eq(&first, &policy.permissions_for(&small)));
     }
 
     #[test]

@@ -114,6 +114,19 @@ impl PermissionSet {
         Self::default()
     }
 
+    /// About how much memory the set holds, in bytes: the grants it keeps and, for each, the
+    /// scope-tree and hash-map entries compiled from it (for caches that are bounded in bytes).
+    pub(crate) fn approx_bytes(&self) -> usize {
+        const PER_GRANT: usize = 160;
+        let text: usize = self
+            .grants
+            .iter()
+            .map(|g| g.as_str().len())
+            .chain(self.action_grants.iter().map(|g| g.as_str().len()))
+            .sum();
+        256 + 2 * text + PER_GRANT * (self.grants.len() + self.action_grants.len())
+    }
+
     /// Compiles permission grants and action grants into a set.
     pub fn compile(
         permissions: impl IntoIterator<Item = Permission>,

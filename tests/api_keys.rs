@@ -817,3 +817,51 @@ async fn hostile_shapes_are_refused_and_static_keys_of_any_shape_work() {
     let request = Request::get(split.as_str()).body(Body::empty()).unwrap();
     assert_eq!(send(&app, request).await.status, StatusCode::UNAUTHORIZED);
 }
+
+/// A key in steady use is recognised by a keyed tag of the key rather than a SHA-256 per request
+/// (issue 14). The tag of a record is taken only once the presented key matched its digest: a
+/// wrong secret shown first to a cold instance must not become the tag, and once the right key
+/// is cached, wrong secrets with its id stay refused, however many arrive at once.
+#[tokio::test]
+async fn a_wrong_secret_never_becomes_the_remembered_key() {
+    let t = app(MemoryStore::new()).await;
+    let editor = t.token("ed@example.com").await;
+    let created = t.create(&editor, json!({"name": "tagged"})).await.json();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let flip = |at: usize| {
+        let mut bytes = key.clone().into_bytes();
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(bytes).unwrap()
+    };
+    let wrong = [flip(key.len() - 1), flip(key.len() - 20), flip(26)];
+
+    let cold = app_sharing(&t).await;
+    let status = |app: Router, k: String| async move {
+        let request = Request::get("/books")
+            .header("x-api-key", k)
+            .body(Body::empty())
+            .unwrap();
+        send(&app, request).await.status
+    };
+    for bad in &wrong {
+        assert_eq!(
+            status(cold.app.clone(), bad.clone()).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(status(cold.app.clone(), key.clone()).await, StatusCode::OK);
+    // Cached now: many requests in flight, the wrong secrets among the right one.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let app = cold.app.clone();
+        let (presented, expected) = match i % 4 {
+            3 => (key.clone(), StatusCode::OK),
+            n => (wrong[n].clone(), StatusCode::UNAUTHORIZED),
+        };
+        tasks.spawn(async move { (status(app, presented).await, expected) });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (got, expected) = done.unwrap();
+        assert_eq!(got, expected);
+    }
+}

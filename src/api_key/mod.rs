@@ -44,7 +44,7 @@ use crate::context::{AuthMethod, UserContext};
 use crate::error::{AuthError, TokenRejection};
 use crate::fresh_cache::FreshCache;
 use crate::future::MaybeReady;
-use crate::secret;
+use crate::secret::{self, Tag, Tagger};
 use crate::store::{ApiKeyRecord, ApiKeyStore, StoreError};
 
 /// Default prefix of generated keys.
@@ -333,6 +333,9 @@ pub struct ApiKeys<S> {
     /// Each static key's digest with the context it authenticates as, built once.
     statics: Vec<([u8; 32], UserContext)>,
     cache: FreshCache<Box<str>, Arc<CheckedKey>>,
+    /// Tags the key each cached record was matched with, so a key in steady use is recognised
+    /// without a SHA-256 per request; `None` (no randomness) means every request digests.
+    tagger: Option<Tagger>,
     pending_uses: Mutex<HashMap<String, i64>>,
     owners: Option<Arc<dyn KeyOwners>>,
     max_keys_per_owner: u32,
@@ -343,6 +346,9 @@ pub struct ApiKeys<S> {
 /// (built once, handed out for the cost of a reference count), and its last use.
 struct CheckedKey {
     record: ApiKeyRecord,
+    /// The tag of the presented key whose digest matched the record's (see `secret::Tagger`):
+    /// a later presentation with the same tag is the same key. The key itself is not kept.
+    tag: Option<Tag>,
     context: UserContext,
     /// The context as the owner's live roles last shaped it, keyed by the very roles list it was
     /// made from (the owner cache hands out the same `Arc` until the owner changes), so a key in
@@ -353,7 +359,7 @@ struct CheckedKey {
     last_use: AtomicI64,
 }
 
-#[allow(clippy::borrowed_box)] // the weigher's signature is moka's: `&K`
+#[allow(clippy::borrowed_box)] // the cache's weigher takes `&K`
 fn weigh_key(id: &Box<str>, key: &Arc<CheckedKey>) -> u32 {
     let r = &key.record;
     let lists: usize = r.roles.iter().chain(&r.scopes).map(|s| s.len() + 24).sum();
@@ -517,13 +523,9 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         // Checked: the length test above counts bytes, and a query string may carry non-ASCII.
         let (id, secret) = rest.split_at_checked(ID_LEN)?;
         let secret = secret.strip_prefix('_')?;
-        let id_ok = id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        let secret_ok = secret
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        (id_ok && secret_ok).then_some(id)
+        let shaped = secret::all_in(&secret::LOWER_HEX, id.as_bytes())
+            && secret::all_in(&secret::BASE64URL, secret.as_bytes());
+        shaped.then_some(id)
     }
 
     fn context_of(&self, record: &ApiKeyRecord) -> UserContext {
@@ -540,11 +542,20 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         ctx
     }
 
-    /// The checks a stored key passes on its own: the digest (in constant time), revocation and
-    /// expiry.
-    fn judge(&self, key: &CheckedKey, presented: &[u8; 32]) -> Result<(), AuthError> {
+    /// Whether `presented` is the key of a record checked before: by its tag when the record
+    /// has one (the same key always has the same tag), else by its digest; in constant time.
+    fn is_key_of(&self, key: &CheckedKey, presented: &str) -> bool {
+        match (&self.tagger, key.tag) {
+            (Some(tagger), Some(tag)) => secret::tags_match(tagger.tag(presented.as_bytes()), tag),
+            _ => secret::digests_match(&key.record.digest, &secret::digest(presented)),
+        }
+    }
+
+    /// The checks a stored key passes on its own: it is the key presented (in constant time),
+    /// unrevoked and unexpired.
+    fn judge(&self, key: &CheckedKey, presented: &str) -> Result<(), AuthError> {
         let record = &key.record;
-        if !secret::digests_match(&record.digest, presented) {
+        if !self.is_key_of(key, presented) {
             return Err(AuthError::InvalidToken(TokenRejection::BadSignature));
         }
         if record.revoked_at.is_some() {
@@ -592,13 +603,20 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         context
     }
 
-    fn checked(&self, record: ApiKeyRecord) -> CheckedKey {
-        CheckedKey {
+    /// A record from the store as the cache keeps it, once `presented` matched its digest (in
+    /// constant time): only then is the presented key's tag taken, so a tag always stands for
+    /// the record's own key.
+    fn checked(&self, record: ApiKeyRecord, presented: &str) -> Result<CheckedKey, AuthError> {
+        if !secret::digests_match(&record.digest, &secret::digest(presented)) {
+            return Err(AuthError::InvalidToken(TokenRejection::BadSignature));
+        }
+        Ok(CheckedKey {
+            tag: self.tagger.as_ref().map(|t| t.tag(presented.as_bytes())),
             context: self.context_of(&record),
             record,
             owned: ArcSwapOption::empty(),
             last_use: AtomicI64::new(0),
-        }
+        })
     }
 
     fn static_match(&self, presented: &[u8; 32]) -> Option<UserContext> {
@@ -617,24 +635,28 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         if key.len() > MAX_KEY_BYTES {
             return Some(Err(AuthError::InvalidToken(TokenRejection::TooLarge)));
         }
-        let presented = secret::digest(key);
         // Static keys first, whatever their shape: one that happens to read like a generated
-        // key must not be sent to the store and refused there.
-        if let Some(ctx) = self.static_match(&presented) {
+        // key must not be sent to the store and refused there. (They are few and given as
+        // digests, so only a service that has some pays for a digest here.)
+        if !self.statics.is_empty()
+            && let Some(ctx) = self.static_match(&secret::digest(key))
+        {
             return Some(Ok(ctx));
         }
         let Some(id) = self.parse(key) else {
             return Some(Err(AuthError::InvalidToken(TokenRejection::Malformed)));
         };
-        let key = self.cache.get(id)?;
-        if let Err(refused) = self.judge(&key, &presented) {
+        let checked = self.cache.get(id)?;
+        if let Err(refused) = self.judge(&checked, key) {
             return Some(Err(refused));
         }
         let owner = match &self.owners {
             None => None,
-            Some(owners) => Some(owners.cached_roles(&key.record.owner, key.record.created_at_us)?),
+            Some(owners) => {
+                Some(owners.cached_roles(&checked.record.owner, checked.record.created_at_us)?)
+            }
         };
-        Some(self.admit(&key, owner))
+        Some(self.admit(&checked, owner))
     }
 
     /// Checks a presented key, asking the store on a cache miss; 503 when it cannot answer.
@@ -645,23 +667,22 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         let id = self
             .parse(key)
             .ok_or(AuthError::InvalidToken(TokenRejection::Malformed))?;
-        let presented = secret::digest(key);
         let checked = match self.cache.get(id) {
             Some(known) => {
-                self.judge(&known, &presented)?;
+                self.judge(&known, key)?;
                 known
             }
             None => {
                 let ticket = self.cache.ticket();
                 let checked = match self.store.api_key(id).await {
-                    Ok(Some(record)) => Arc::new(self.checked(record)),
+                    Ok(Some(record)) => Arc::new(self.checked(record, key)?),
                     Ok(None) => return Err(AuthError::InvalidToken(TokenRejection::UnknownKey)),
                     Err(error) => {
                         tracing::warn!(%error, "API key store unavailable: refusing the request");
                         return Err(AuthError::Unavailable);
                     }
                 };
-                self.judge(&checked, &presented)?;
+                self.judge(&checked, key)?;
                 // Only keys that passed are remembered; a revocation racing this fill voids it.
                 self.cache.fill(id.into(), checked.clone(), ticket);
                 checked
@@ -760,6 +781,11 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeysBuilder<S> {
                 .map(|key| (key.digest, key.context()))
                 .collect(),
             cache: FreshCache::new(DEFAULT_CACHE_BYTES, self.ttl, weigh_key),
+            tagger: Tagger::new()
+                .inspect_err(|error| {
+                    tracing::warn!(%error, "API keys are digested on every request");
+                })
+                .ok(),
             pending_uses: Mutex::new(HashMap::new()),
             owners: self.owners,
             max_keys_per_owner: self.max_keys_per_owner,

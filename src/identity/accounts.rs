@@ -39,7 +39,7 @@ pub const ACCOUNT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 /// `None` caches "no such account" too, so a deleted owner costs no store round trip per request.
 type Entry = Option<Arc<AccountState>>;
 
-#[allow(clippy::borrowed_box)] // the weigher's signature is moka's: `&K`
+#[allow(clippy::borrowed_box)] // the cache's weigher takes `&K`
 fn weigh(key: &Box<str>, state: &Entry) -> u32 {
     let roles = state.as_ref().map_or(0, |s| {
         s.email.len() + s.roles.iter().map(|r| r.len() + 24).sum::<usize>()

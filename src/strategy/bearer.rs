@@ -14,7 +14,7 @@ use crate::rbac::Permission;
 use crate::revocation::RevocationCheck;
 use crate::token::{
     ClaimNames, DEFAULT_TOKEN_CACHE_BYTES, DEFAULT_TOKEN_CACHE_TTL, KeyRing, KeySource, TokenCache,
-    TokenRules, TokenVerifier, VerifiedToken, token_digest,
+    TokenRules, TokenVerifier, VerifiedToken, split_token,
 };
 
 /// Default largest `Authorization` header accepted, in bytes (8 KiB + the scheme).
@@ -205,8 +205,10 @@ impl BearerStrategy {
         &self.verifier
     }
 
-    /// Finds this strategy's credential: `Ok(None)` when there is none.
-    fn credential<'a>(&self, request: &'a Parts) -> Result<Option<&'a str>, AuthError> {
+    /// Finds this strategy's credential: `Ok(None)` when there is none. The bytes are not yet
+    /// known to be UTF-8: a token the cache knows is, and the check of the others comes before
+    /// any parsing (see [`context_for`](Self::context_for)).
+    fn credential<'a>(&self, request: &'a Parts) -> Result<Option<&'a [u8]>, AuthError> {
         let mut headers = request.headers.get_all(AUTHORIZATION).iter();
         let header = headers.next();
         if headers.next().is_some() {
@@ -227,9 +229,8 @@ impl BearerStrategy {
                         if bytes.len() > self.max_header_bytes {
                             return Err(AuthError::InvalidToken(TokenRejection::TooLarge));
                         }
-                        let token = std::str::from_utf8(&bytes[7..])
-                            .map_err(|_| AuthError::InvalidToken(TokenRejection::Malformed))?
-                            .trim_start_matches(' ');
+                        let spaces = bytes[7..].iter().take_while(|&&b| b == b' ').count();
+                        let token = &bytes[7 + spaces..];
                         if token.is_empty() {
                             return Err(AuthError::InvalidRequest("empty bearer token"));
                         }
@@ -251,7 +252,7 @@ impl BearerStrategy {
                 if token.len() > self.verifier.rules().max_token_bytes {
                     return Err(AuthError::InvalidToken(TokenRejection::TooLarge));
                 }
-                Ok(Some(token))
+                Ok(Some(token.as_bytes()))
             }
             (None, Some(_)) => Err(AuthError::InvalidRequest(
                 "access tokens in the query string are not accepted",
@@ -262,19 +263,26 @@ impl BearerStrategy {
 
     /// The context of a token: from the cache when it verified before, else verified now (and
     /// remembered).
-    fn context_for(&self, token: &str) -> Result<UserContext, TokenRejection> {
+    ///
+    /// A token the cache knows is byte for byte one that verified, so it is UTF-8; only a token
+    /// the cache does not know is checked for UTF-8, before anything parses it.
+    fn context_for(&self, token: &[u8]) -> Result<UserContext, TokenRejection> {
+        let utf8 = |token| std::str::from_utf8(token).map_err(|_| TokenRejection::Malformed);
         let Some(cache) = &self.cache else {
-            return self.verifier.verify(token).and_then(|t| self.context_of(t));
+            return self
+                .verifier
+                .verify(utf8(token)?)
+                .and_then(|t| self.context_of(t));
         };
-        // The size cap comes before the digest as it does before any parsing.
+        // The size cap comes before the tag as it does before any parsing.
         if token.len() > self.verifier.rules().max_token_bytes {
             return Err(TokenRejection::TooLarge);
         }
-        let at = token_digest(token);
+        let at = split_token(token);
         if let Some(ctx) = at.and_then(|at| cache.tokens.get(&at, self.verifier.ring())) {
             return Ok(ctx);
         }
-        let verified = self.verifier.verify(token)?;
+        let verified = self.verifier.verify(utf8(token)?)?;
         let key = Arc::clone(&verified.key);
         let exp = verified.claims.get("exp").and_then(Value::as_u64);
         let ctx = self.context_of(verified)?;
@@ -384,6 +392,11 @@ impl Strategy for BearerStrategy {
         "bearer"
     }
 
+    /// Only parsing and cache look-ups happen before the future is polled.
+    fn retry_safe(&self) -> bool {
+        true
+    }
+
     fn authenticate<'a>(&'a self, request: &'a Parts) -> MaybeReady<'a, Outcome> {
         let token = match self.credential(request) {
             Ok(None) => return MaybeReady::ready(Outcome::NotMine),
@@ -416,8 +429,9 @@ impl BearerStrategy {
     }
 
     /// A token whose `kid` the ring lacks: ask the key source, then verify once more.
-    async fn with_key_from_source(&self, token: &str) -> Outcome {
-        let (Some(source), Some(kid)) = (&self.key_source, header_kid(token)) else {
+    async fn with_key_from_source(&self, token: &[u8]) -> Outcome {
+        let kid = std::str::from_utf8(token).ok().and_then(header_kid);
+        let (Some(source), Some(kid)) = (&self.key_source, kid) else {
             return refused(TokenRejection::UnknownKey);
         };
         match source.find(&kid).await {

@@ -67,4 +67,17 @@ pub trait Strategy: Send + Sync + 'static {
 
     /// Looks at the request and answers.
     fn authenticate<'a>(&'a self, request: &'a Parts) -> MaybeReady<'a, Outcome>;
+
+    /// Whether [`authenticate`](Self::authenticate) may be called twice for one request
+    /// without harm: what it does before its future is first polled only reads (parsing,
+    /// cache look-ups), never counts, logs a use or writes. Default `false`.
+    ///
+    /// When `true`, the gateway first asks on the caller's stack, where an answer that is ready
+    /// at once (the common case: a cached credential) costs no allocation; if the future is
+    /// not ready, it drops it unpolled and asks again inside a boxed future that can wait.
+    /// When `false`, the gateway calls `authenticate` exactly once per request, inside that
+    /// boxed future. The crate's own strategies say `true`.
+    fn retry_safe(&self) -> bool {
+        false
+    }
 }

@@ -16,7 +16,7 @@ mod source;
 mod verify;
 
 pub use cache::{DEFAULT_TOKEN_CACHE_BYTES, DEFAULT_TOKEN_CACHE_TTL};
-pub(crate) use cache::{TokenCache, token_digest};
+pub(crate) use cache::{TokenCache, split_token};
 pub use claims::ClaimNames;
 pub use issue::{DEFAULT_TTL, IssueError, TokenClaims, TokenIssuer};
 pub use jsonwebtoken::Algorithm;

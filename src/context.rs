@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{AuthError, Requirement};
 use crate::rbac::{Action, Permission, PermissionSet};
+use crate::render::RenderWith;
 
 /// How the caller authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -51,13 +52,37 @@ pub struct UserContext {
     data: Arc<ContextData>,
     // Apart from the rest: enrichment sets it on every request, and a context shared with a
     // cache (the bearer and API key strategies keep theirs) must not be copied whole for that.
-    permissions: Arc<PermissionSet>,
+    permissions: Permissions,
+    // The renderer of the gateway that let the request in, so that the context is the one
+    // request extension the gateway inserts (inserting costs an allocation and a hash-map
+    // insert each); extractors answer their rejections with it.
+    render: Option<Arc<RenderWith>>,
+}
+
+/// A compiled permission set remembered with the id of the role policy that compiled it.
+#[derive(Clone)]
+struct Resolved {
+    policy: u64,
+    set: Arc<PermissionSet>,
 }
 
 /// The empty set every new context starts with, shared rather than allocated per context.
-fn no_permissions() -> Arc<PermissionSet> {
+fn no_permissions() -> &'static Arc<PermissionSet> {
     static EMPTY: std::sync::OnceLock<Arc<PermissionSet>> = std::sync::OnceLock::new();
-    Arc::clone(EMPTY.get_or_init(|| Arc::new(PermissionSet::empty())))
+    EMPTY.get_or_init(|| Arc::new(PermissionSet::empty()))
+}
+
+/// Where a context's compiled permissions are. Only `Own` holds a reference count: a context
+/// that a credential cache hands out again, enriched from what its shared data remembers, is
+/// cloned and dropped on every request without touching a count that every core shares.
+#[derive(Clone)]
+enum Permissions {
+    /// None yet.
+    Nothing,
+    /// The set remembered in the shared data (`ContextData::resolved`).
+    Remembered,
+    /// A set given to this handle.
+    Own(Arc<PermissionSet>),
 }
 
 #[derive(Clone, Serialize)]
@@ -82,6 +107,12 @@ struct ContextData {
     issued_at_us: Option<u64>,
     #[serde(skip)]
     carried_permissions: Vec<Permission>,
+    /// The first role policy's answer for these roles (and carried permissions), kept with the
+    /// data it was computed from: a context that a cache hands out again (bearer, API key)
+    /// resolves its permissions with a comparison and a reference count, not by hashing its
+    /// role names on every request. Any change to the data starts it afresh.
+    #[serde(skip)]
+    resolved: std::sync::OnceLock<Resolved>,
 }
 
 impl UserContext {
@@ -100,21 +131,63 @@ impl UserContext {
             issued_at: None,
             issued_at_us: None,
             carried_permissions: Vec::new(),
+            resolved: std::sync::OnceLock::new(),
         };
         Self {
             data: Arc::new(data),
-            permissions: no_permissions(),
+            permissions: Permissions::Nothing,
+            render: None,
         }
     }
 
     fn data_mut(&mut self) -> &mut ContextData {
-        Arc::make_mut(&mut self.data)
+        // The permissions stay what they were; what the data remembers starts afresh, since
+        // whatever changes may change what the roles resolve to.
+        if matches!(self.permissions, Permissions::Remembered) {
+            self.permissions = Permissions::Own(self.permissions_arc().clone());
+        }
+        let data = Arc::make_mut(&mut self.data);
+        data.resolved = std::sync::OnceLock::new();
+        data
+    }
+
+    /// Takes the permissions that `policy` (by its id) resolved these roles to before, if it
+    /// did: no look-up and no reference count.
+    pub(crate) fn use_resolved(&mut self, policy: u64) -> bool {
+        let known = self.data.resolved.get().is_some_and(|r| r.policy == policy);
+        if known {
+            self.permissions = Permissions::Remembered;
+        }
+        known
+    }
+
+    /// Sets the permissions that `policy` resolved these roles to, and remembers them for every
+    /// clone of this context that shares its data (only the first policy to ask is remembered).
+    pub(crate) fn set_resolved(&mut self, policy: u64, set: Arc<PermissionSet>) {
+        self.permissions = match self.data.resolved.set(Resolved {
+            policy,
+            set: set.clone(),
+        }) {
+            Ok(()) => Permissions::Remembered,
+            Err(_) => Permissions::Own(set),
+        };
+    }
+
+    /// The renderer of the gateway that admitted the request, if one did.
+    pub(crate) fn render(&self) -> Option<&Arc<RenderWith>> {
+        self.render.as_ref()
+    }
+
+    /// Carries the gateway's renderer to the extractors.
+    pub(crate) fn set_render(&mut self, render: Arc<RenderWith>) {
+        self.render = Some(render);
     }
 
     /// Whether both are handles to one and the same context (not merely equal ones).
     #[cfg(test)]
     pub(crate) fn is_same_as(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.data, &other.data) && Arc::ptr_eq(&self.permissions, &other.permissions)
+        Arc::ptr_eq(&self.data, &other.data)
+            && Arc::ptr_eq(self.permissions_arc(), other.permissions_arc())
     }
 
     /// Sets the tenant (workspace).
@@ -195,7 +268,7 @@ impl UserContext {
 
     /// Sets the compiled permissions (what enrichment does).
     pub fn with_permissions(mut self, permissions: Arc<PermissionSet>) -> Self {
-        self.permissions = permissions;
+        self.permissions = Permissions::Own(permissions);
         self
     }
 
@@ -214,7 +287,7 @@ impl UserContext {
     /// # Ok::<(), portcullis::rbac::GrammarError>(())
     /// ```
     pub fn set_permissions(&mut self, permissions: Arc<PermissionSet>) {
-        self.permissions = permissions;
+        self.permissions = Permissions::Own(permissions);
     }
 
     /// The subject (user or service) id.
@@ -246,13 +319,22 @@ impl UserContext {
     }
 
     /// The compiled permissions.
+    #[inline]
     pub fn permissions(&self) -> &PermissionSet {
-        &self.permissions
+        self.permissions_arc()
     }
 
     /// The compiled permissions, shared.
+    #[inline]
     pub fn permissions_arc(&self) -> &Arc<PermissionSet> {
-        &self.permissions
+        match &self.permissions {
+            Permissions::Own(set) => set,
+            Permissions::Remembered => match self.data.resolved.get() {
+                Some(resolved) => &resolved.set,
+                None => no_permissions(),
+            },
+            Permissions::Nothing => no_permissions(),
+        }
     }
 
     /// How the caller authenticated.
@@ -312,13 +394,13 @@ impl UserContext {
     /// Whether the caller holds the permission.
     #[inline]
     pub fn has_permission(&self, permission: &Permission) -> bool {
-        self.permissions.allows(permission)
+        self.permissions().allows(permission)
     }
 
     /// Whether the caller may perform the action.
     #[inline]
     pub fn can(&self, action: &Action) -> bool {
-        self.permissions.allows_action(action)
+        self.permissions().allows_action(action)
     }
 
     /// `Ok` when the caller holds the permission, else [`AuthError::Forbidden`].
@@ -352,7 +434,7 @@ impl Serialize for UserContext {
         }
         View {
             data: &self.data,
-            permissions: &self.permissions,
+            permissions: self.permissions(),
         }
         .serialize(serializer)
     }
@@ -366,7 +448,7 @@ impl fmt::Debug for UserContext {
             .field("tenant", &self.data.tenant)
             .field("email", &self.data.email.as_ref().map(|_| "redacted"))
             .field("roles", &self.data.roles)
-            .field("permissions", &self.permissions)
+            .field("permissions", self.permissions())
             .field("method", &self.data.method)
             .field("scopes", &self.data.scopes)
             .field("claims", &claim_names)

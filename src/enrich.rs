@@ -18,10 +18,23 @@ use crate::rbac::RolePolicy;
 pub trait Enricher: Send + Sync + 'static {
     /// Sets the context's permissions (and anything else it derives from the roles).
     fn enrich<'a>(&'a self, context: &'a mut UserContext) -> MaybeReady<'a, Result<(), AuthError>>;
+
+    /// Whether [`enrich`](Self::enrich) may be called twice for one context without harm (see
+    /// [`Strategy::retry_safe`](crate::strategy::Strategy::retry_safe), which this mirrors).
+    /// Default `false`; [`RolePolicy`] says `true`.
+    fn retry_safe(&self) -> bool {
+        false
+    }
 }
 
 impl Enricher for RolePolicy {
     fn enrich<'a>(&'a self, context: &'a mut UserContext) -> MaybeReady<'a, Result<(), AuthError>> {
+        // A context handed out again by a credential cache was resolved by this policy before:
+        // one comparison and a reference count. Otherwise resolve, and remember it in the
+        // context's shared data for the next request that brings the same credential.
+        if context.use_resolved(self.id()) {
+            return MaybeReady::ready(Ok(()));
+        }
         let set = if context.carried_permissions().is_empty() {
             self.permissions_for(context.roles())
         } else {
@@ -30,7 +43,90 @@ impl Enricher for RolePolicy {
                 context.carried_permissions().iter().cloned(),
             ))
         };
-        context.set_permissions(set);
+        context.set_resolved(self.id(), set);
         MaybeReady::ready(Ok(()))
+    }
+
+    fn retry_safe(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::AuthMethod;
+    use crate::rbac::{Permission, Role};
+
+    fn enriched(policy: &RolePolicy, ctx: &mut UserContext) {
+        let answer = policy.enrich(ctx).now();
+        assert!(
+            matches!(answer, Some(Ok(()))),
+            "a role policy answers at once"
+        );
+    }
+
+    fn p(text: &str) -> Permission {
+        Permission::parse(text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_remembered_answer_serves_only_the_policy_that_gave_it() {
+        let wide = RolePolicy::default();
+        let narrow = RolePolicy::builder()
+            .role(
+                Role::new("editor")
+                    .grant("read:Catalog")
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let cached = UserContext::new("u1", AuthMethod::Bearer).with_roles(["editor"]);
+        let mut first = cached.clone();
+        enriched(&wide, &mut first);
+        assert!(first.has_permission(&p("write:Commerce")));
+        // Another clone of the same shared data, enriched by another policy: that policy's
+        // answer, not the remembered one.
+        let mut second = cached.clone();
+        enriched(&narrow, &mut second);
+        assert!(second.has_permission(&p("read:Catalog")));
+        assert!(!second.has_permission(&p("write:Commerce")));
+        // And the first policy still finds its own.
+        let mut third = cached.clone();
+        enriched(&wide, &mut third);
+        assert!(third.has_permission(&p("write:Commerce")));
+        assert!(std::sync::Arc::ptr_eq(
+            first.permissions_arc(),
+            third.permissions_arc()
+        ));
+    }
+
+    #[test]
+    fn changing_the_data_forgets_the_answer_but_keeps_the_permissions() {
+        let policy = RolePolicy::default();
+        let mut ctx = UserContext::new("u1", AuthMethod::Bearer).with_roles(["viewer"]);
+        enriched(&policy, &mut ctx);
+        assert!(ctx.has_permission(&p("read:Catalog")));
+        // Permissions stay what enrichment made them until the next enrichment...
+        let ctx = ctx.with_roles(["admin"]);
+        assert!(ctx.has_permission(&p("read:Catalog")));
+        assert!(!ctx.has_permission(&p("delete:Catalog")));
+        // ...which resolves the new roles, not the remembered answer for the old ones.
+        let mut ctx = ctx;
+        enriched(&policy, &mut ctx);
+        assert!(ctx.has_permission(&p("delete:Catalog")));
+    }
+
+    #[test]
+    fn carried_permissions_are_part_of_the_remembered_answer() {
+        let policy = RolePolicy::default();
+        let mut ctx = UserContext::new("svc", AuthMethod::Bearer)
+            .with_carried_permissions(vec![p("write:Catalog.Review")]);
+        enriched(&policy, &mut ctx);
+        assert!(ctx.has_permission(&p("write:Catalog.Review")));
+        let mut again = ctx.clone();
+        enriched(&policy, &mut again);
+        assert!(again.has_permission(&p("write:Catalog.Review")));
+        assert!(!again.has_permission(&p("read:Catalog")));
     }
 }

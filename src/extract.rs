@@ -49,14 +49,15 @@ pub(crate) const MISSING_LAYER: &str = "a portcullis extractor or route layer ra
 
 /// The caller's context from the request, or the rejection to answer with.
 pub(crate) fn context_from(extensions: &Extensions) -> Result<UserContext, AuthRejection> {
-    let render = extensions.get::<Arc<RenderWith>>();
-    match (extensions.get::<UserContext>(), render) {
-        (Some(ctx), _) => Ok(ctx.clone()),
-        (None, Some(render)) => Err(AuthRejection::new(
-            AuthError::MissingCredentials,
-            Some(render.clone()),
-        )),
-        (None, None) => Err(missing_layer()),
+    match extensions.get::<UserContext>() {
+        Some(ctx) => Ok(ctx.clone()),
+        None => match extensions.get::<Arc<RenderWith>>() {
+            Some(render) => Err(AuthRejection::new(
+                AuthError::MissingCredentials,
+                Some(render.clone()),
+            )),
+            None => Err(missing_layer()),
+        },
     }
 }
 
@@ -65,11 +66,17 @@ pub(crate) fn missing_layer() -> AuthRejection {
     AuthRejection::new(AuthError::MissingGateway(MISSING_LAYER), None)
 }
 
+/// The renderer of the gateway that saw the request: the context carries it, and a request that
+/// passed without one has it as an extension of its own.
+fn render_of(extensions: &Extensions) -> Option<Arc<RenderWith>> {
+    match extensions.get::<UserContext>() {
+        Some(ctx) => ctx.render().cloned(),
+        None => extensions.get::<Arc<RenderWith>>().cloned(),
+    }
+}
+
 pub(crate) fn forbidden(extensions: &Extensions, requirement: Requirement) -> AuthRejection {
-    AuthRejection::new(
-        AuthError::Forbidden(requirement),
-        extensions.get::<Arc<RenderWith>>().cloned(),
-    )
+    AuthRejection::new(AuthError::Forbidden(requirement), render_of(extensions))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for UserContext {

@@ -32,6 +32,14 @@ impl<'a, T> MaybeReady<'a, T> {
     pub fn new(future: impl Future<Output = T> + Send + 'a) -> Self {
         Self(State::Boxed(Box::pin(future)))
     }
+
+    /// The value when it is ready now, else `None` (the future is dropped unpolled).
+    pub(crate) fn now(self) -> Option<T> {
+        match self.0 {
+            State::Ready(value) => value,
+            State::Boxed(_) => None,
+        }
+    }
 }
 
 // The value is only ever moved out whole, never pinned in place, so the wrapper is Unpin

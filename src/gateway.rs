@@ -8,6 +8,13 @@
 //! 3. puts the [`UserContext`] into the request extensions, or answers 401 when authentication is
 //!    required and no strategy found credentials.
 //!
+//! The request path allocates nothing of its own when the answer is at hand (a cached token or
+//! key): the strategies and the enricher are asked on the caller's stack, the inner service is
+//! called at once, and the context is the one extension inserted (it carries the gateway's error
+//! renderer for the extractors). Only a strategy or enricher that must wait (a store read) moves
+//! the request into a boxed future, and only one that declares itself
+//! [`retry_safe`](Strategy::retry_safe) is asked on the stack first.
+//!
 //! Public paths and optional mode let anonymous requests through without a context; credentials
 //! that are presented there are still checked, and refused when bad.
 
@@ -29,6 +36,7 @@ use crate::error::AuthError;
 use crate::rbac::RolePolicy;
 use crate::render::{DefaultRenderer, ErrorRenderer, RenderWith, valid_realm};
 use crate::strategy::{Outcome, Strategy};
+use pin_project_lite::pin_project;
 
 /// Whether requests without credentials pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -242,31 +250,84 @@ impl Shared {
                 .any(|p| path.starts_with(p.as_str()))
     }
 
-    async fn authenticate(
-        &self,
-        parts: &http::request::Parts,
-    ) -> Result<Option<UserContext>, AuthError> {
-        for strategy in self.strategies.iter() {
+    /// Steps 1 and 2 on the caller's stack, as far as they go without waiting: the answer, or
+    /// where the request must continue in a future that can wait.
+    fn authenticate_now(&self, parts: &http::request::Parts) -> Result<Authenticated, Wait> {
+        for (at, strategy) in self.strategies.iter().enumerate() {
+            if !strategy.retry_safe() {
+                return Err(Wait::Strategy(at));
+            }
+            let Some(outcome) = strategy.authenticate(parts).now() else {
+                return Err(Wait::Strategy(at));
+            };
+            match outcome {
+                Outcome::NotMine => continue,
+                Outcome::Rejected(error) => return Ok(Err(refused(strategy.name(), error))),
+                Outcome::Authenticated(ctx) => return self.enrich_now(ctx),
+            }
+        }
+        Ok(Ok(None))
+    }
+
+    fn enrich_now(&self, mut ctx: UserContext) -> Result<Authenticated, Wait> {
+        let Some(enricher) = &self.enricher else {
+            return Ok(Ok(Some(ctx)));
+        };
+        if !enricher.retry_safe() {
+            return Err(Wait::Enricher(ctx));
+        }
+        match enricher.enrich(&mut ctx).now() {
+            Some(Ok(())) => Ok(Ok(Some(ctx))),
+            Some(Err(error)) => Ok(Err(error)),
+            None => Err(Wait::Enricher(ctx)),
+        }
+    }
+
+    /// Steps 1 and 2 from where [`authenticate_now`](Self::authenticate_now) had to stop.
+    async fn authenticate(&self, parts: &http::request::Parts, from: Wait) -> Authenticated {
+        let from = match from {
+            Wait::Strategy(at) => at,
+            Wait::Enricher(ctx) => return self.enrich(ctx).await,
+        };
+        for strategy in self.strategies.iter().skip(from) {
             match strategy.authenticate(parts).await {
                 Outcome::NotMine => continue,
-                Outcome::Rejected(error) => {
-                    tracing::debug!(strategy = strategy.name(), %error, "credentials refused");
-                    return Err(error);
-                }
-                Outcome::Authenticated(mut ctx) => {
-                    if let Some(enricher) = &self.enricher {
-                        enricher.enrich(&mut ctx).await?;
-                    }
-                    return Ok(Some(ctx));
-                }
+                Outcome::Rejected(error) => return Err(refused(strategy.name(), error)),
+                Outcome::Authenticated(ctx) => return self.enrich(ctx).await,
             }
         }
         Ok(None)
     }
 
+    async fn enrich(&self, mut ctx: UserContext) -> Authenticated {
+        if let Some(enricher) = &self.enricher {
+            enricher.enrich(&mut ctx).await?;
+        }
+        Ok(Some(ctx))
+    }
+
+    /// Step 3 for a request without a context: may it pass?
+    fn may_pass_anonymously(&self, parts: &http::request::Parts) -> bool {
+        self.mode == AuthMode::Optional || self.is_public(parts.uri.path())
+    }
+
     fn render(&self, error: &AuthError) -> Response {
         self.render.renderer.render(error, &self.render.realm)
     }
+}
+
+/// What authentication concluded: a context, none (no credentials), or a refusal.
+type Authenticated = Result<Option<UserContext>, AuthError>;
+
+/// Where authentication has to wait: at a strategy (by its index), or at the enricher.
+enum Wait {
+    Strategy(usize),
+    Enricher(UserContext),
+}
+
+fn refused(strategy: &'static str, error: AuthError) -> AuthError {
+    tracing::debug!(strategy, %error, "credentials refused");
+    error
 }
 
 /// The tower [`Layer`] made by [`AuthGateway::build`]; cheap to clone.
@@ -309,20 +370,54 @@ impl<S> fmt::Debug for AuthService<S> {
     }
 }
 
-/// The response future of [`AuthService`].
-pub struct ResponseFuture<E> {
-    inner: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>,
-}
-
-impl<E> Future for ResponseFuture<E> {
-    type Output = Result<Response, E>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+pin_project! {
+    /// The response future of [`AuthService`]: the inner service's own future when the request
+    /// was authenticated at once, an answer of the gateway's, or a boxed future when a
+    /// strategy or the enricher had to wait.
+    pub struct ResponseFuture<F, E> {
+        #[pin]
+        kind: Kind<F, E>,
     }
 }
 
-impl<E> fmt::Debug for ResponseFuture<E> {
+pin_project! {
+    #[project = KindProjection]
+    enum Kind<F, E> {
+        Inner { #[pin] future: F },
+        Answer { response: Option<Response> },
+        Waiting { future: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>> },
+    }
+}
+
+impl<F, E> ResponseFuture<F, E> {
+    fn answer(response: Response) -> Self {
+        Self {
+            kind: Kind::Answer {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+impl<F, E> Future for ResponseFuture<F, E>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProjection::Inner { future } => future.poll(cx),
+            KindProjection::Answer { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                None => Poll::Pending, // polled after completion: never resolves again
+            },
+            KindProjection::Waiting { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<F, E> fmt::Debug for ResponseFuture<F, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ResponseFuture")
     }
@@ -337,38 +432,87 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Error>;
+    type Future = ResponseFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        let (mut parts, body) = request.into_parts();
+        // Only the gateway may put a context into a request.
+        parts.extensions.remove::<UserContext>();
+        let shared = &self.shared;
+        let authenticated = match shared.authenticate_now(&parts) {
+            Ok(authenticated) => authenticated,
+            Err(wait) => return self.call_later(parts, body, wait),
+        };
+        match admit(shared, &mut parts, authenticated) {
+            None => ResponseFuture {
+                kind: Kind::Inner {
+                    future: self.inner.call(Request::from_parts(parts, body)),
+                },
+            },
+            Some(answer) => ResponseFuture::answer(answer),
+        }
+    }
+}
+
+impl<S> AuthService<S> {
+    /// The rest of the request in a boxed future, from where authentication had to wait.
+    fn call_later<B>(
+        &mut self,
+        mut parts: http::request::Parts,
+        body: B,
+        wait: Wait,
+    ) -> ResponseFuture<S::Future, S::Error>
+    where
+        S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: 'static,
+        B: Send + 'static,
+    {
         // Take the service that was driven to readiness and leave a fresh clone in its place.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
         ResponseFuture {
-            inner: Box::pin(async move {
-                let (mut parts, body) = request.into_parts();
-                // Only the gateway may put a context into a request.
-                parts.extensions.remove::<UserContext>();
-                parts.extensions.insert(shared.render.clone());
-                match shared.authenticate(&parts).await {
-                    Ok(Some(ctx)) => {
-                        parts.extensions.insert(ctx);
+            kind: Kind::Waiting {
+                future: Box::pin(async move {
+                    let authenticated = shared.authenticate(&parts, wait).await;
+                    if let Some(answer) = admit(&shared, &mut parts, authenticated) {
+                        return Ok(answer);
                     }
-                    Ok(None) => {
-                        let must = shared.mode == AuthMode::Required
-                            && !shared.is_public(parts.uri.path());
-                        if must {
-                            return Ok(shared.render(&AuthError::MissingCredentials));
-                        }
-                    }
-                    Err(error) => return Ok(shared.render(&error)),
-                }
-                inner.call(Request::from_parts(parts, body)).await
-            }),
+                    inner.call(Request::from_parts(parts, body)).await
+                }),
+            },
         }
+    }
+}
+
+/// Step 3: the context into the request and `None`, or the gateway's own answer.
+fn admit(
+    shared: &Shared,
+    parts: &mut http::request::Parts,
+    authenticated: Authenticated,
+) -> Option<Response> {
+    match authenticated {
+        Ok(Some(mut ctx)) => {
+            ctx.set_render(shared.render.clone());
+            parts.extensions.insert(ctx);
+            if shared.render.custom {
+                // The crate's own routes re-render their answers with an application's
+                // renderer (`RenderProblems`, which cannot see into contexts); the default
+                // renderer needs nothing more than the context carries.
+                parts.extensions.insert(shared.render.clone());
+            }
+            None
+        }
+        Ok(None) if shared.may_pass_anonymously(parts) => {
+            parts.extensions.insert(shared.render.clone());
+            None
+        }
+        Ok(None) => Some(shared.render(&AuthError::MissingCredentials)),
+        Err(error) => Some(shared.render(&error)),
     }
 }

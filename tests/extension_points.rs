@@ -327,3 +327,103 @@ mod renderer {
         );
     }
 }
+
+/// Counts its calls; answers at once or after a yield, as told; declares itself retry-safe or
+/// not.
+struct Counting {
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+    waits: bool,
+    retry_safe: bool,
+}
+
+impl portcullis::strategy::Strategy for Counting {
+    fn name(&self) -> &'static str {
+        "counting"
+    }
+
+    fn authenticate<'a>(&'a self, parts: &'a http::request::Parts) -> MaybeReady<'a, Outcome> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let outcome = match parts.headers.get("x-user") {
+            None => Outcome::NotMine,
+            Some(_) => Outcome::Authenticated(
+                UserContext::new("u1", AuthMethod::Custom("counting")).with_roles(["viewer"]),
+            ),
+        };
+        if self.waits {
+            MaybeReady::new(async move {
+                tokio::task::yield_now().await;
+                outcome
+            })
+        } else {
+            MaybeReady::ready(outcome)
+        }
+    }
+
+    fn retry_safe(&self) -> bool {
+        self.retry_safe
+    }
+}
+
+/// The gateway answers cached credentials on the caller's stack and may, for that, ask a
+/// strategy twice; only one that says it is retry-safe. Any other is asked exactly once per
+/// request, ready or not, and each way the request gets the same answer.
+#[tokio::test]
+async fn only_a_retry_safe_strategy_is_ever_asked_twice() {
+    for (waits, retry_safe, calls_per_request) in [
+        (false, false, 1),
+        (true, false, 1),
+        (false, true, 1),
+        (true, true, 2), // asked on the stack, not ready, asked again in the boxed future
+    ] {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let strategy = Counting {
+            calls: calls.clone(),
+            waits,
+            retry_safe,
+        };
+        let app = catalog_app(AuthGateway::new().strategy(strategy).public_path("/open"));
+        for round in 1..=3 {
+            let reply = send(&app, get_as("/books", Some("u1"))).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::OK,
+                "waits {waits}, retry-safe {retry_safe}"
+            );
+            let anonymous = send(&app, get_as("/books", None)).await;
+            assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+            // Two requests a round; the anonymous one waits too when the strategy does.
+            assert_eq!(
+                calls.load(std::sync::atomic::Ordering::SeqCst),
+                round * 2 * calls_per_request,
+                "waits {waits}, retry-safe {retry_safe}, round {round}"
+            );
+        }
+    }
+}
+
+/// The same for enrichers: one that is not retry-safe runs once per request.
+#[tokio::test]
+async fn an_enricher_that_is_not_retry_safe_runs_once_per_request() {
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = runs.clone();
+    let enricher = enricher_fn(move |ctx| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ctx.set_permissions(Arc::new(PermissionSet::compile(
+            [Permission::parse("read:Catalog").unwrap()],
+            [],
+        )));
+        MaybeReady::ready(Ok(()))
+    });
+    let app = catalog_app(
+        AuthGateway::new()
+            .strategy(header_strategy())
+            .enricher(enricher),
+    );
+    for round in 1..=3 {
+        assert_eq!(
+            send(&app, get_as("/books", Some("u1"))).await.status,
+            StatusCode::OK
+        );
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), round);
+    }
+}

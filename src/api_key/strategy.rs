@@ -111,6 +111,11 @@ impl<S: ApiKeyStore + Clone + 'static> Strategy for ApiKeyStrategy<S> {
         "api_key"
     }
 
+    /// Only parsing and cache look-ups happen before the future is polled.
+    fn retry_safe(&self) -> bool {
+        true
+    }
+
     fn authenticate<'a>(&'a self, request: &'a Parts) -> MaybeReady<'a, Outcome> {
         let key = match self.credential(request) {
             Ok(None) => return MaybeReady::ready(Outcome::NotMine),

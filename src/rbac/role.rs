@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -166,16 +167,30 @@ impl Role {
 /// this).
 const COMBINATION_BUDGET_BYTES: u64 = 4096;
 
-/// The weight of one cached combination: its role names (each with a `String`'s own size) and the
-/// compiled set.
-#[allow(clippy::borrowed_box)] // the weigher's signature is moka's: `&K`
-fn weigh_combination(roles: &Box<[String]>, set: &Arc<PermissionSet>) -> u32 {
-    let names: usize = roles
-        .iter()
-        .map(|r| r.len() + std::mem::size_of::<String>())
-        .sum();
-    u32::try_from(names + set.approx_bytes()).unwrap_or(u32::MAX)
+/// A role combination as the cache knows it: the sorted, distinct indexes of its known roles.
+type Combination = Box<[u32]>;
+
+/// Weighs a cached combination: its role indexes and the compiled set.
+#[derive(Clone)]
+struct ByBytes;
+
+impl quick_cache::Weighter<Combination, Arc<PermissionSet>> for ByBytes {
+    fn weight(&self, roles: &Combination, set: &Arc<PermissionSet>) -> u64 {
+        (std::mem::size_of_val::<[u32]>(roles) + set.approx_bytes()) as u64
+    }
 }
+
+type CombinationCache = quick_cache::sync::Cache<
+    Combination,
+    Arc<PermissionSet>,
+    ByBytes,
+    foldhash::fast::RandomState,
+    quick_cache::sync::DefaultLifecycle<Combination, Arc<PermissionSet>>,
+>;
+
+/// Ids of built policies: never reused, so a context's remembered permissions can name the
+/// policy that resolved them (see [`RolePolicy::id`]).
+static NEXT_POLICY_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Default number of distinct role combinations whose compiled sets are cached.
 const DEFAULT_COMBINATION_CACHE: u64 = 10_000;
@@ -185,8 +200,11 @@ const DEFAULT_COMBINATION_CACHE: u64 = 10_000;
 ///
 /// Starts with the built-in roles; a custom role of the same name replaces the built-in one.
 /// Each role is compiled once when the policy is built; a combination of several roles is compiled
-/// on first use and cached, so the request path does a map look-up and an `Arc` clone.
-/// Unknown role names grant nothing.
+/// on first use and cached by the indexes of its known roles, so resolving a role list costs one
+/// look-up per name and, for several roles, one more in the combination cache. Unknown role
+/// names grant nothing and are dropped before any cache sees them. As the gateway's enricher,
+/// the policy also remembers its answer in the context itself, so a context that the bearer or
+/// API-key cache hands out again resolves with a comparison and a reference count.
 ///
 /// ```
 /// use portcullis::rbac::{Role, RolePolicy};
@@ -205,9 +223,12 @@ pub struct RolePolicy {
 }
 
 struct PolicyInner {
+    id: u64,
     roles: HashMap<String, Role>,
-    compiled: HashMap<String, Arc<PermissionSet>>,
-    combinations: moka::sync::Cache<Box<[String]>, Arc<PermissionSet>, foldhash::fast::RandomState>,
+    /// Role name → index into `compiled`.
+    index: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+    compiled: Box<[Arc<PermissionSet>]>,
+    combinations: CombinationCache,
     empty: Arc<PermissionSet>,
 }
 
@@ -274,25 +295,38 @@ impl RolePolicy {
         unmatched
     }
 
-    /// The compiled permission set of a role list. `roles` should be sorted and free of
-    /// duplicates (as [`UserContext`](crate::UserContext) keeps them) for the cache to be shared
-    /// between equal lists; an unsorted list still gets the right answer.
+    /// This policy's id: unique among the policies built in this process, shared by clones.
+    pub(crate) fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The compiled permission set of a role list, in any order, with or without duplicates;
+    /// names the policy does not know are ignored.
     pub fn permissions_for(&self, roles: &[String]) -> Arc<PermissionSet> {
+        let inner = &*self.inner;
+        let known = |name: &String| inner.index.get(name.as_str()).copied();
         match roles {
-            [] => self.inner.empty.clone(),
-            [one] => self
-                .inner
-                .compiled
-                .get(one)
-                .cloned()
-                .unwrap_or_else(|| self.inner.empty.clone()),
+            [] => inner.empty.clone(),
+            [one] => match known(one) {
+                Some(i) => inner.compiled[i as usize].clone(),
+                None => inner.empty.clone(),
+            },
             many => {
-                if let Some(hit) = self.inner.combinations.get(many) {
-                    return hit;
+                let mut ids: Vec<u32> = many.iter().filter_map(known).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                match ids.as_slice() {
+                    [] => inner.empty.clone(),
+                    [one] => inner.compiled[*one as usize].clone(),
+                    several => {
+                        if let Some(hit) = inner.combinations.get(several) {
+                            return hit;
+                        }
+                        let set = Arc::new(self.compile_with(many, std::iter::empty()));
+                        inner.combinations.insert(ids.into(), set.clone());
+                        set
+                    }
                 }
-                let set = Arc::new(self.compile_with(many, std::iter::empty()));
-                self.inner.combinations.insert(many.into(), set.clone());
-                set
             }
         }
     }
@@ -367,7 +401,7 @@ impl RolePolicyBuilder {
     }
 
     fn build_unchecked(self) -> RolePolicy {
-        let compiled = self
+        let compiled: Box<[Arc<PermissionSet>]> = self
             .roles
             .iter()
             .map(|r| {
@@ -375,21 +409,35 @@ impl RolePolicyBuilder {
                     r.permissions.iter().cloned(),
                     r.actions.iter().cloned(),
                 );
-                (r.name.clone(), Arc::new(set))
+                Arc::new(set)
             })
+            .collect();
+        let index = self
+            .roles
+            .iter()
+            .zip(0u32..)
+            .map(|(r, i)| (r.name.as_str().into(), i))
             .collect();
         let roles = self
             .roles
             .into_iter()
             .map(|r| (r.name.clone(), r))
             .collect();
-        let combinations = moka::sync::Cache::builder()
-            .max_capacity(self.cache_capacity.saturating_mul(COMBINATION_BUDGET_BYTES))
-            .weigher(weigh_combination)
-            .build_with_hasher(foldhash::fast::RandomState::default());
+        let max_bytes = self.cache_capacity.saturating_mul(COMBINATION_BUDGET_BYTES);
+        let combinations = CombinationCache::with(
+            usize::try_from(self.cache_capacity)
+                .unwrap_or(usize::MAX)
+                .max(16),
+            max_bytes,
+            ByBytes,
+            foldhash::fast::RandomState::default(),
+            quick_cache::sync::DefaultLifecycle::default(),
+        );
         RolePolicy {
             inner: Arc::new(PolicyInner {
+                id: NEXT_POLICY_ID.fetch_add(1, Ordering::Relaxed),
                 roles,
+                index,
                 compiled,
                 combinations,
                 empty: Arc::new(PermissionSet::empty()),
@@ -467,36 +515,69 @@ mod tests {
 
     #[test]
     fn combination_cache_is_bounded_in_bytes() {
+        // A hundred roles of one grant each; combinations of twenty compile to sets of about
+        // 3.7 KB, so a cache of 2 × 4 KiB holds two at most.
+        let roles = (0..100).map(|r| {
+            Role::new(format!("r{r}"))
+                .grant(&format!("read:Domain{r}"))
+                .unwrap_or_else(|e| panic!("{e}"))
+        });
         let policy = RolePolicy::builder()
+            .roles(roles)
             .combination_cache(2)
             .build()
             .unwrap_or_else(|e| panic!("{e}"));
         let bound = 2 * COMBINATION_BUDGET_BYTES;
-        // Long role lists count for their bytes, not as one entry each: forty lists of 100
-        // 64-byte names would hold ~260 KiB if the cache counted entries.
         for i in 0..40 {
-            let roles: Vec<String> = (0..100).map(|r| format!("{i:032}{r:032}")).collect();
+            let roles: Vec<String> = (0..20).map(|r| format!("r{}", (i + r * 3) % 100)).collect();
             let set = policy.permissions_for(&roles);
-            assert!(set.is_empty(), "unknown roles grant nothing");
+            assert!(set.allows(&p(&format!("read:Domain{}", i % 100))));
         }
-        policy.inner.combinations.run_pending_tasks();
         // Counted from what the cache holds, not from its own weights, so that a cache
-        // counting entries fails here.
+        // counting entries (it would keep all forty) fails here.
         let held: u64 = policy
             .inner
             .combinations
             .iter()
-            .map(|(roles, _)| roles.iter().map(|r| r.len() as u64).sum::<u64>())
+            .map(|(_, set)| set.approx_bytes() as u64)
             .sum();
-        assert!(
-            held <= bound,
-            "{held} bytes of role names held, bound {bound}"
-        );
+        assert!(held > 0, "a combination that fits is kept");
+        assert!(held <= bound, "{held} bytes of sets held, bound {bound}");
         // A small combination still fits and is served from the cache.
         let small = names(&["editor", "viewer"]);
         let first = policy.permissions_for(&small);
-        policy.inner.combinations.run_pending_tasks();
         assert!(Arc::ptr_eq(&first, &policy.permissions_for(&small)));
+    }
+
+    #[test]
+    fn unknown_roles_never_reach_the_cache() {
+        let policy = RolePolicy::default();
+        for i in 0..40 {
+            let roles: Vec<String> = (0..64).map(|r| format!("{i:032}{r:032}")).collect();
+            assert!(
+                policy.permissions_for(&roles).is_empty(),
+                "unknown roles grant nothing"
+            );
+        }
+        assert_eq!(policy.inner.combinations.len(), 0);
+        // Unknown names beside one known role resolve to that role's own compiled set.
+        let viewer = policy.permissions_for(&names(&["viewer"]));
+        let mixed = policy.permissions_for(&names(&["nobody", "viewer", "viewer", "ghost"]));
+        assert!(Arc::ptr_eq(&viewer, &mixed));
+        assert_eq!(policy.inner.combinations.len(), 0);
+        // Order and duplicates do not make a second entry.
+        let a = policy.permissions_for(&names(&["viewer", "editor"]));
+        let b = policy.permissions_for(&names(&["editor", "viewer", "editor"]));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(policy.inner.combinations.len(), 1);
+    }
+
+    #[test]
+    fn each_built_policy_has_its_own_id() {
+        let one = RolePolicy::default();
+        let two = RolePolicy::default();
+        assert_ne!(one.id(), two.id());
+        assert_eq!(one.id(), one.clone().id());
     }
 
     #[test]

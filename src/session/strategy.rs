@@ -37,6 +37,11 @@ impl<S: Store + SessionStore> Strategy for SessionStrategy<S> {
         "session"
     }
 
+    /// Only parsing and cache look-ups happen before the future is polled.
+    fn retry_safe(&self) -> bool {
+        true
+    }
+
     fn authenticate<'a>(&'a self, request: &'a Parts) -> MaybeReady<'a, Outcome> {
         if self.sessions.token_of(request).is_none() {
             return MaybeReady::ready(Outcome::NotMine);

@@ -11,13 +11,17 @@
 //!
 //! (instructions at 10,001 requests − at 1) / 10,000 = instructions per request. Every variant
 //! gets the same request, carrying both an EdDSA bearer token and an API key; bearer and API key
-//! are answered from their caches after the first request, as in a real service.
+//! are answered from their caches after the first request, as in a real service. `identity` is
+//! the quickstart's bearer path: the built-in identity's access token, with its revocation
+//! checks (the token, its session, its owner's cutoff), on a memory store.
 
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use http::Request;
 use portcullis::api_key::{ApiKeyStrategy, ApiKeys, NewApiKey};
+use portcullis::identity::{Identity, IdentityConfig};
+use portcullis::password::{HashParams, PasswordHasher};
 use portcullis::store::MemoryStore;
 use portcullis::strategy::{BearerStrategy, Strategy};
 use portcullis::token::{Key, KeyRing, TokenClaims, TokenIssuer, TokenRules};
@@ -41,10 +45,13 @@ fn behind(strategy: impl Strategy) -> Result<Router, portcullis::GatewayError> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: request_cost <bare|bearer|api_key> <requests>";
+    let usage = "usage: request_cost <bare|bearer|api_key|identity> <requests>";
     let variant = args.next().ok_or(usage)?;
     let requests: usize = args.next().ok_or(usage)?.parse()?;
-    let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    // Timers on: the identity's password hashing waits for a slot with a deadline.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
 
     // A fixed key rather than a generated one: generating seeds aws-lc's jitter entropy, whose
     // instruction count varies from run to run and would not cancel out.
@@ -54,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         include_bytes!("../tests/keys/ed_private.pem"),
         include_bytes!("../tests/keys/ed_public.pem"),
     )?);
-    let token = TokenIssuer::new(ring.clone())
+    let mut token = TokenIssuer::new(ring.clone())
         .issuer("bench")
         .audience("bench")
         .issue(&TokenClaims::new("load").roles(["viewer"]))?;
@@ -72,6 +79,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             TokenRules::new().issuer("bench").audience("bench"),
         ))?,
         "api_key" => behind(ApiKeyStrategy::new(keys))?,
+        "identity" => {
+            // A cheap hash: the count is of the request path, and logging in happens once.
+            let hash = HashParams {
+                memory_kib: 256,
+                iterations: 1,
+                parallelism: 1,
+            };
+            let identity = Identity::with_ring(
+                MemoryStore::new(),
+                IdentityConfig::default(),
+                ring,
+                PasswordHasher::new(hash, 1)?,
+            )?;
+            let password = "correct horse battery staple, load";
+            rt.block_on(identity.register_with_roles(
+                "load@example.com",
+                password,
+                &["viewer".to_owned()],
+            ))?;
+            token = rt
+                .block_on(identity.login("load@example.com", password, None))?
+                .access_token;
+            behind(std::sync::Arc::new(identity).bearer())?
+        }
         _ => return Err(usage.into()),
     };
     let authorization = format!("Bearer {token}");

@@ -1,0 +1,45 @@
+//! The servers behind `bench/quickstart-load.sh`: the quickstart app itself (SQLite, the built-in
+//! identity's bearer tokens with their revocation checks, API keys with owner checks, RBAC, the
+//! `RequirePermission` extractor), and beside it, in the same process and on the same books,
+//! the `/books` handler with no gateway at all. Prints both ports; the script logs in over HTTP
+//! and drives both with the same request.
+//!
+//! ```text
+//! cargo run --release --example quickstart_load
+//! ```
+
+#[path = "quickstart/app.rs"]
+mod app;
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use axum::Router;
+
+async fn serve(router: Router) -> Result<u16, Box<dyn std::error::Error>> {
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(async move {
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(error) = axum::serve(listener, service).await {
+            eprintln!("server stopped: {error}");
+        }
+    });
+    Ok(port)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // A fresh database each run, so that the demo accounts and the signing key are new.
+    let path = std::env::temp_dir().join(format!("portcullis-load-{}.db", std::process::id()));
+    let path = path
+        .to_str()
+        .ok_or("the temporary directory is not UTF-8")?;
+    let (quickstart, books) = app::open(path).await?;
+    println!("APP_PORT={}", serve(quickstart).await?);
+    println!("BARE_PORT={}", serve(app::bare_books(books)).await?);
+    println!("DB={path}");
+    println!("ready");
+    let _ = tokio::signal::ctrl_c().await;
+    Ok(())
+}

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{AuthError, Requirement};
 use crate::rbac::{Action, Permission, PermissionSet};
-use crate::render::RenderWith;
+use crate::render::Render;
 
 /// How the caller authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -56,7 +56,7 @@ pub struct UserContext {
     // The renderer of the gateway that let the request in, so that the context is the one
     // request extension the gateway inserts (inserting costs an allocation and a hash-map
     // insert each); extractors answer their rejections with it.
-    render: Option<Arc<RenderWith>>,
+    render: Option<Render>,
 }
 
 /// A compiled permission set remembered with the id of the role policy that compiled it.
@@ -174,12 +174,12 @@ impl UserContext {
     }
 
     /// The renderer of the gateway that admitted the request, if one did.
-    pub(crate) fn render(&self) -> Option<&Arc<RenderWith>> {
-        self.render.as_ref()
+    pub(crate) fn render(&self) -> Option<Render> {
+        self.render
     }
 
     /// Carries the gateway's renderer to the extractors.
-    pub(crate) fn set_render(&mut self, render: Arc<RenderWith>) {
+    pub(crate) fn set_render(&mut self, render: Render) {
         self.render = Some(render);
     }
 

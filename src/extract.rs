@@ -31,7 +31,6 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::Extensions;
@@ -40,7 +39,7 @@ use http::request::Parts;
 use crate::context::UserContext;
 use crate::error::{AuthError, Requirement};
 use crate::rbac::{Action, Permission};
-use crate::render::{AuthRejection, RenderWith};
+use crate::render::{AuthRejection, Render};
 
 /// What a handler or route layer answers when the gateway layer is missing.
 pub(crate) const MISSING_LAYER: &str = "a portcullis extractor or route layer ran on a request that did not pass \
@@ -51,10 +50,10 @@ pub(crate) const MISSING_LAYER: &str = "a portcullis extractor or route layer ra
 pub(crate) fn context_from(extensions: &Extensions) -> Result<UserContext, AuthRejection> {
     match extensions.get::<UserContext>() {
         Some(ctx) => Ok(ctx.clone()),
-        None => match extensions.get::<Arc<RenderWith>>() {
+        None => match extensions.get::<Render>() {
             Some(render) => Err(AuthRejection::new(
                 AuthError::MissingCredentials,
-                Some(render.clone()),
+                Some(render),
             )),
             None => Err(missing_layer()),
         },
@@ -68,10 +67,10 @@ pub(crate) fn missing_layer() -> AuthRejection {
 
 /// The renderer of the gateway that saw the request: the context carries it, and a request that
 /// passed without one has it as an extension of its own.
-fn render_of(extensions: &Extensions) -> Option<Arc<RenderWith>> {
+fn render_of(extensions: &Extensions) -> Option<Render> {
     match extensions.get::<UserContext>() {
-        Some(ctx) => ctx.render().cloned(),
-        None => extensions.get::<Arc<RenderWith>>().cloned(),
+        Some(ctx) => ctx.render(),
+        None => extensions.get::<Render>().copied(),
     }
 }
 

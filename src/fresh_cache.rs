@@ -100,8 +100,18 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        self.get_at(key, Instant::now())
+    }
+
+    /// The value cached for `key` if it is still alive at `now` (one clock read can serve
+    /// several look-ups of one request).
+    pub(crate) fn get_at<Q>(&self, key: &Q, now: Instant) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let entry = self.entries.get(key)?;
-        if Instant::now() >= entry.dies_at {
+        if now >= entry.dies_at {
             self.entries.remove(key);
             return None;
         }

@@ -34,7 +34,7 @@ use crate::context::UserContext;
 use crate::enrich::Enricher;
 use crate::error::AuthError;
 use crate::rbac::RolePolicy;
-use crate::render::{DefaultRenderer, ErrorRenderer, RenderWith, valid_realm};
+use crate::render::{DefaultRenderer, ErrorRenderer, Render, RenderWith, valid_realm};
 use crate::strategy::{Outcome, Strategy};
 use pin_project_lite::pin_project;
 
@@ -203,6 +203,11 @@ impl AuthGateway {
     }
 
     /// Checks the configuration and builds the layer.
+    ///
+    /// The layer's error renderer and realm are kept for the rest of the process (a few hundred
+    /// bytes): every request borrows them instead of counting references to them, because a
+    /// count that all cores update costs a cache-line transfer between cores on each request.
+    /// Build a gateway once at start-up (as one does), not per request.
     pub fn build(self) -> Result<AuthLayer, GatewayError> {
         if self.strategies.is_empty() {
             return Err(GatewayError::NoStrategy);
@@ -222,11 +227,14 @@ impl AuthGateway {
                 mode: self.mode,
                 public_paths: self.public_paths,
                 public_prefixes: self.public_prefixes.into(),
-                render: Arc::new(RenderWith {
+                // Kept for the life of the process, so that each request borrows it rather than
+                // counting references to it: a count that every core shares costs a cache-line
+                // transfer per request and core (see `build`'s docs).
+                render: Box::leak(Box::new(RenderWith {
                     renderer: self.renderer,
                     realm: self.realm.into(),
                     custom: self.custom_renderer,
-                }),
+                })),
             }),
         })
     }
@@ -238,7 +246,7 @@ struct Shared {
     mode: AuthMode,
     public_paths: HashSet<String>,
     public_prefixes: Box<[String]>,
-    render: Arc<RenderWith>,
+    render: Render,
 }
 
 impl Shared {
@@ -498,18 +506,18 @@ fn admit(
 ) -> Option<Response> {
     match authenticated {
         Ok(Some(mut ctx)) => {
-            ctx.set_render(shared.render.clone());
+            ctx.set_render(shared.render);
             parts.extensions.insert(ctx);
             if shared.render.custom {
                 // The crate's own routes re-render their answers with an application's
                 // renderer (`RenderProblems`, which cannot see into contexts); the default
                 // renderer needs nothing more than the context carries.
-                parts.extensions.insert(shared.render.clone());
+                parts.extensions.insert(shared.render);
             }
             None
         }
         Ok(None) if shared.may_pass_anonymously(parts) => {
-            parts.extensions.insert(shared.render.clone());
+            parts.extensions.insert(shared.render);
             None
         }
         Ok(None) => Some(shared.render(&AuthError::MissingCredentials)),

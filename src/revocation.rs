@@ -203,15 +203,17 @@ fn unavailable(error: crate::store::StoreError) -> AuthError {
 
 impl<S: RevocationStore + 'static> RevocationCheck for RevocationCache<S> {
     fn cached(&self, context: &UserContext) -> Option<bool> {
+        // One clock read for the three look-ups of this request.
+        let now = std::time::Instant::now();
         let jti_revoked = match context.token_id() {
             None => false,
-            Some(jti) => self.tokens.get(jti)?,
+            Some(jti) => self.tokens.get_at(jti, now)?,
         };
         let session_revoked = match session_of(context) {
             None => false,
-            Some(sid) => self.sessions.get(sid)?,
+            Some(sid) => self.sessions.get_at(sid, now)?,
         };
-        let cutoff = self.cutoffs.get(context.subject())?;
+        let cutoff = self.cutoffs.get_at(context.subject(), now)?;
         Some(Self::decide(
             context,
             jti_revoked || session_revoked,

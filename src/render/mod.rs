@@ -86,8 +86,12 @@ pub(crate) fn valid_realm(realm: &str) -> bool {
 #[derive(Clone)]
 pub struct AuthRejection {
     error: AuthError,
-    renderer: Option<Arc<RenderWith>>,
+    renderer: Option<Render>,
 }
+
+/// How the extractors find a gateway's renderer: borrowed for the life of the process, so that
+/// a request carries it without a reference count (see [`AuthGateway::build`](crate::AuthGateway::build)).
+pub(crate) type Render = &'static RenderWith;
 
 /// The renderer and realm a gateway hands to its extractors through request extensions.
 pub(crate) struct RenderWith {
@@ -99,7 +103,7 @@ pub(crate) struct RenderWith {
 }
 
 impl AuthRejection {
-    pub(crate) fn new(error: AuthError, renderer: Option<Arc<RenderWith>>) -> Self {
+    pub(crate) fn new(error: AuthError, renderer: Option<Render>) -> Self {
         Self { error, renderer }
     }
 

@@ -15,7 +15,7 @@ use serde::Serialize;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{ErrorRenderer, PROBLEM_JSON, RenderWith};
+use super::{ErrorRenderer, PROBLEM_JSON, Render};
 use crate::error::{AuthError, Requirement};
 
 /// An error the crate answers, described for a renderer.
@@ -374,9 +374,9 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let render = request
             .extensions()
-            .get::<Arc<RenderWith>>()
+            .get::<Render>()
             .filter(|with| with.custom)
-            .cloned();
+            .copied();
         RenderProblemsFuture {
             future: self.inner.call(request),
             render,
@@ -388,7 +388,7 @@ pin_project! {
     pub(crate) struct RenderProblemsFuture<F> {
         #[pin]
         future: F,
-        render: Option<Arc<RenderWith>>,
+        render: Option<Render>,
     }
 }
 

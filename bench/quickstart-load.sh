@@ -6,6 +6,9 @@
 # script prints each round and the medians of req/s and p99, and the ratio of the medians.
 #
 #   bash bench/quickstart-load.sh [seconds] [connections] [rounds]      (defaults 10, 32, 5)
+#
+# QUICKSTART_LOAD_BIN=path runs that build of examples/quickstart_load instead of building one
+# (to compare two commits on the same machine in the same hour).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -14,10 +17,14 @@ rounds=${3:-5}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
-cargo build --quiet --release --example quickstart_load
+bin=${QUICKSTART_LOAD_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --quiet --release --example quickstart_load
+  bin=./target/release/examples/quickstart_load
+fi
 
 work=$(mktemp -d)
-RUST_LOG=warn ./target/release/examples/quickstart_load >"$work/out" 2>&1 &
+RUST_LOG=warn "$bin" >"$work/out" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; rm -f "$(sed -n "s/^DB=//p" "$work/out")"*; rm -rf "$work"' EXIT
 for _ in $(seq 1 300); do grep -q '^ready' "$work/out" && break; sleep 0.1; done

@@ -13,14 +13,23 @@ mod app;
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use axum::Router;
+use axum::ServiceExt;
+use axum::extract::Request;
+use axum::response::Response;
 
-async fn serve(router: Router) -> Result<u16, Box<dyn std::error::Error>> {
+async fn serve<S>(app: S) -> Result<u16, Box<dyn std::error::Error>>
+where
+    S: tower_service::Service<Request, Response = Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
     let listener =
         tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
     let port = listener.local_addr()?.port();
     tokio::spawn(async move {
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let service = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
         if let Err(error) = axum::serve(listener, service).await {
             eprintln!("server stopped: {error}");
         }

@@ -27,6 +27,7 @@ use portcullis::strategy::{BearerStrategy, Strategy};
 use portcullis::token::{Key, KeyRing, TokenClaims, TokenIssuer, TokenRules};
 use portcullis::{AuthGateway, RequirePermission, permission};
 use tower::ServiceExt;
+use tower_layer::Layer;
 
 permission!(ReadCatalog = "read:Catalog");
 
@@ -43,9 +44,34 @@ fn behind(strategy: impl Strategy) -> Result<Router, portcullis::GatewayError> {
     Ok(Router::new().route("/books", get(guarded)).layer(gateway))
 }
 
+/// Sends `requests` requests to `app`, each answered with a success.
+fn drive<S>(
+    rt: &tokio::runtime::Runtime,
+    app: S,
+    requests: usize,
+    api_key: &str,
+    authorization: &str,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    S: tower::Service<Request<Body>, Response = axum::response::Response> + Clone,
+    S::Error: std::error::Error + 'static,
+{
+    for _ in 0..requests {
+        let request = Request::get("/books")
+            .header("x-api-key", api_key)
+            .header("authorization", authorization)
+            .body(Body::empty())?;
+        let response = rt.block_on(app.clone().oneshot(request))?;
+        if !response.status().is_success() {
+            return Err(format!("answered {}", response.status()).into());
+        }
+    }
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: request_cost <bare|bearer|api_key|identity> <requests>";
+    let usage = "usage: request_cost <bare|bearer|api_key|identity|bearer_around> <requests>";
     let variant = args.next().ok_or(usage)?;
     let requests: usize = args.next().ok_or(usage)?.parse()?;
     // Timers on: the identity's password hashing waits for a slot with a deadline.
@@ -72,6 +98,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..NewApiKey::default()
     };
     let api_key = rt.block_on(keys.create("load", new_key))?.key;
+    if variant == "bearer_around" {
+        // The gateway around the whole router rather than layered onto its routes.
+        let gateway = AuthGateway::new()
+            .strategy(BearerStrategy::new(
+                ring,
+                TokenRules::new().issuer("bench").audience("bench"),
+            ))
+            .build()?;
+        let app = gateway.layer(Router::new().route("/books", get(guarded)));
+        return drive(&rt, app, requests, &api_key, &format!("Bearer {token}"));
+    }
     let app = match variant.as_str() {
         "bare" => Router::new().route("/books", get(bare)),
         "bearer" => behind(BearerStrategy::new(
@@ -105,16 +142,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         _ => return Err(usage.into()),
     };
-    let authorization = format!("Bearer {token}");
-    for _ in 0..requests {
-        let request = Request::get("/books")
-            .header("x-api-key", &api_key)
-            .header("authorization", &authorization)
-            .body(Body::empty())?;
-        let response = rt.block_on(app.clone().oneshot(request))?;
-        if !response.status().is_success() {
-            return Err(format!("answered {}", response.status()).into());
-        }
-    }
-    Ok(())
+    drive(&rt, app, requests, &api_key, &format!("Bearer {token}"))
 }

@@ -1,11 +1,12 @@
 //! The compiled permission set: what one subject may do, in a shape that answers a check with a
 //! few hash look-ups, whatever the number of grants.
 //!
-//! Grants are compiled into one set of granted scopes per action (plus one for the `*` action).
-//! A grant on a scope covers everything below it, so a check asks whether the required scope or
-//! one of its ancestors (`Catalog`, `Catalog.Book`, … each a prefix ending at a `.`) is in the
-//! set of at most two actions: one probe per level, at most 8 levels, never a loop over grants.
-//! Compilation drops grants already covered by a shorter one.
+//! Grants are compiled into one set of `action:scope` texts for the named actions (plus one of
+//! scopes for the `*` action, and the actions granted on every scope). A grant on a scope covers
+//! everything below it, so a check asks whether the required text or one of its ancestors
+//! (`read:Catalog`, `read:Catalog.Book`, … each a prefix of the permission's own text ending at
+//! a `.`) is in the set: one probe per level, at most 8 levels, never a loop over grants, and no
+//! look-up of the action first. Compilation drops grants already covered by a shorter one.
 //!
 //! A flat set rather than a tree of nested maps (the first version): the probes of one check
 //! do not depend on each other, so the processor overlaps their memory reads, and a set is a
@@ -17,7 +18,7 @@
 //! token's tenant; the multi-tenant role model compiles one set per (tenant, namespace) with the
 //! same type, so the request path stays the same when it arrives.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 
 use foldhash::fast::RandomState;
@@ -25,8 +26,19 @@ use serde::Serialize;
 
 use super::permission::{Action, ActionGrant, ActionGrantKind, Permission};
 
-type Map<V> = HashMap<Box<str>, V, RandomState>;
 type Set = HashSet<Box<str>, RandomState>;
+
+/// Whether `text`, or one of its prefixes that ends before a `.` at or after `from`, is in `set`
+/// (shortest first).
+fn text_or_ancestor_in(set: &Set, text: &str, from: usize) -> bool {
+    if set.is_empty() {
+        return false;
+    }
+    text[from..]
+        .match_indices('.')
+        .any(|(end, _)| set.contains(&text[..from + end]))
+        || set.contains(text)
+}
 
 /// The scopes one action is granted on.
 #[derive(Default, Clone)]
@@ -58,21 +70,48 @@ impl Scopes {
     }
 
     fn covers_scope(&self, scope: &str) -> bool {
-        if self.everywhere {
-            return true;
-        }
-        if self.granted.is_empty() {
-            return false;
-        }
-        // The ancestors, shortest first, then the scope itself.
-        scope
-            .match_indices('.')
-            .any(|(end, _)| self.granted.contains(&scope[..end]))
-            || self.granted.contains(scope)
+        self.everywhere || text_or_ancestor_in(&self.granted, scope, 0)
     }
 
     fn len(&self) -> usize {
         usize::from(self.everywhere) + self.granted.len()
+    }
+}
+
+/// The grants of named actions.
+#[derive(Default, Clone)]
+struct NamedGrants {
+    /// Actions granted on every scope (`action:*`).
+    everywhere: Set,
+    /// `action:scope` of the other grants, none below another grant of its action.
+    granted: Set,
+}
+
+impl NamedGrants {
+    /// Adds a grant; grants must come sorted, as for [`Scopes::insert`].
+    fn insert(&mut self, grant: &Permission) {
+        if grant.is_any_scope() {
+            self.everywhere.insert(grant.action().into());
+        } else if !self.covers(grant) {
+            self.granted.insert(grant.as_str().into());
+        }
+    }
+
+    fn covers(&self, required: &Permission) -> bool {
+        if !self.everywhere.is_empty() && self.everywhere.contains(required.action()) {
+            return true;
+        }
+        // A `*` requirement (every scope) is met only by a `*` grant.
+        !required.is_any_scope()
+            && text_or_ancestor_in(
+                &self.granted,
+                required.as_str(),
+                required.action().len() + 1,
+            )
+    }
+
+    fn len(&self) -> usize {
+        self.everywhere.len() + self.granted.len()
     }
 }
 
@@ -101,8 +140,8 @@ pub struct PermissionSet {
     action_grants: Box<[ActionGrant]>,
     /// Scopes of the grants whose action is `*`.
     any_action: Scopes,
-    /// Scopes per named action.
-    by_action: Map<Scopes>,
+    /// The grants of named actions.
+    named: NamedGrants,
     all_actions: bool,
     exact_actions: Set,
     /// Prefixes (with their trailing `:`) of `prefix:*` action grants.
@@ -143,12 +182,11 @@ impl PermissionSet {
         let mut set = Self::default();
         // Sorted, so each scope comes after its ancestors and is dropped if one is granted.
         for grant in &grants {
-            let scopes = if grant.is_any_action() {
-                &mut set.any_action
+            if grant.is_any_action() {
+                set.any_action.insert(grant);
             } else {
-                set.by_action.entry(grant.action().into()).or_default()
-            };
-            scopes.insert(grant);
+                set.named.insert(grant);
+            }
         }
         for grant in &action_grants {
             match grant.kind() {
@@ -177,10 +215,7 @@ impl PermissionSet {
         if required.is_any_action() {
             return false; // a `*` requirement is met only by a `*` grant
         }
-        match self.by_action.get(required.action()) {
-            Some(scopes) => scopes.covers(required),
-            None => false,
-        }
+        self.named.covers(required)
     }
 
     /// Whether the set grants the action, exactly or through a `prefix:*` or `*` grant.
@@ -220,7 +255,7 @@ impl PermissionSet {
     /// Scopes kept after compilation, over all actions: grants covered by a shorter grant of
     /// the same action are not kept (a measure of the set's size).
     pub fn compiled_scopes(&self) -> usize {
-        self.any_action.len() + self.by_action.values().map(Scopes::len).sum::<usize>()
+        self.any_action.len() + self.named.len()
     }
 }
 

@@ -21,7 +21,8 @@ pub trait Enricher: Send + Sync + 'static {
 
     /// Whether [`enrich`](Self::enrich) may be called twice for one context without harm (see
     /// [`Strategy::retry_safe`](crate::strategy::Strategy::retry_safe), which this mirrors).
-    /// Default `false`; [`RolePolicy`] says `true`.
+    /// Changes made to the context before a future that is not ready at once are kept for the
+    /// second call. Default `false`; [`RolePolicy`] says `true`.
     fn retry_safe(&self) -> bool {
         false
     }

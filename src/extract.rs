@@ -69,7 +69,8 @@ pub(crate) fn missing_layer() -> AuthRejection {
 /// passed without one has it as an extension of its own.
 fn render_of(extensions: &Extensions) -> Option<Render> {
     match extensions.get::<UserContext>() {
-        Some(ctx) => ctx.render(),
+        // A context made inside the gateway (a middleware of one's own) carries no renderer.
+        Some(ctx) => ctx.render().or_else(|| extensions.get::<Render>().copied()),
         None => extensions.get::<Render>().copied(),
     }
 }

@@ -76,8 +76,11 @@ where
     K: Hash + Eq + Send + Sync + Clone + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    /// A cache of at most `max_bytes` (as `weigh` counts them), each entry kept at most `ttl`.
+    /// A cache of at most `max_bytes` (as `weigh` counts them), each entry kept at most `ttl`
+    /// (at most a year: a longer one, even `Duration::MAX`, is taken as a year rather than
+    /// overflowing the clock on the request path).
     pub(crate) fn new(max_bytes: u64, ttl: Duration, weigh: fn(&K, &V) -> u32) -> Self {
+        let ttl = ttl.min(Duration::from_secs(365 * 24 * 3600));
         let estimated = usize::try_from(max_bytes / 256)
             .unwrap_or(usize::MAX)
             .max(16);
@@ -112,7 +115,9 @@ where
     {
         let entry = self.entries.get(key)?;
         if now >= entry.dies_at {
-            self.entries.remove(key);
+            // Only this dead entry: a fresher one written meanwhile stays.
+            self.entries
+                .remove_if(key, |live| live.dies_at == entry.dies_at);
             return None;
         }
         Some(entry.value)
@@ -183,6 +188,24 @@ mod tests {
             Some(false),
             "the stale fill must not be served"
         );
+    }
+
+    #[test]
+    fn an_endless_ttl_is_a_long_one_not_a_panic() {
+        let cache: FreshCache<Box<str>, bool> =
+            FreshCache::new(1 << 20, Duration::MAX, weigh_str_key);
+        cache.write("jti".into(), true);
+        assert_eq!(cache.get("jti"), Some(true));
+    }
+
+    #[test]
+    fn entries_die_at_their_ttl() {
+        let cache: FreshCache<Box<str>, bool> =
+            FreshCache::new(1 << 20, Duration::from_millis(50), weigh_str_key);
+        cache.write("jti".into(), true);
+        assert_eq!(cache.get("jti"), Some(true));
+        std::thread::sleep(Duration::from_millis(80));
+        assert_eq!(cache.get("jti"), None, "never served past its TTL");
     }
 
     #[test]

@@ -448,8 +448,10 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let (mut parts, body) = request.into_parts();
-        // Only the gateway may put a context into a request.
+        // Only this gateway may put a context (or its renderer) into a request; one further out
+        // (nested gateways) does not speak for this one.
         parts.extensions.remove::<UserContext>();
+        parts.extensions.remove::<Render>();
         let shared = &self.shared;
         let authenticated = match shared.authenticate_now(&parts) {
             Ok(authenticated) => authenticated,

@@ -30,6 +30,9 @@ use crate::store::RevocationStore;
 /// Decides whether a verified token has been revoked.
 pub trait RevocationCheck: Send + Sync + 'static {
     /// The answer if it is known without I/O.
+    ///
+    /// Free of side effects: the bearer strategy may call it twice for one request (see
+    /// [`Strategy::retry_safe`](crate::strategy::Strategy::retry_safe)).
     fn cached(&self, context: &UserContext) -> Option<bool>;
     /// The answer, asking the store when needed; [`AuthError::Unavailable`] when it cannot.
     fn load<'a>(&'a self, context: &'a UserContext) -> MaybeReady<'a, Result<bool, AuthError>>;

@@ -427,3 +427,81 @@ async fn an_enricher_that_is_not_retry_safe_runs_once_per_request() {
         assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), round);
     }
 }
+
+/// When a later strategy has to wait, the ones before it that answered `NotMine` at once are
+/// not asked again in the boxed future; and the public-path and optional-mode rules hold on
+/// both paths.
+#[tokio::test]
+async fn strategies_before_a_waiting_one_are_asked_once_and_the_rules_hold_on_both_paths() {
+    for waits in [false, true] {
+        let first = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let second = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let gateway = |mode_optional: bool| {
+            let g = AuthGateway::new()
+                .strategy(Counting {
+                    calls: first.clone(),
+                    waits: false,
+                    retry_safe: true,
+                })
+                .strategy(Counting {
+                    calls: second.clone(),
+                    waits,
+                    retry_safe: true,
+                })
+                .public_path("/open");
+            if mode_optional { g.optional() } else { g }
+        };
+        let app = Router::new()
+            .route("/open", get(|| async { "open" }))
+            .route(
+                "/books",
+                get(|_: RequirePermission<ReadCatalog>| async { "books" }),
+            )
+            .route(
+                "/who",
+                get(|user: Option<UserContext>| async move {
+                    user.map_or("nobody".to_owned(), |u| u.subject().to_owned())
+                }),
+            );
+        let required = app.clone().layer(gateway(false).build().unwrap());
+        // Requests with `x-user` are answered by the first strategy; anonymous ones pass it
+        // (`NotMine`, at once) and reach the second, which waits when told to: the first must
+        // not be asked again in the boxed future.
+        let ok = send(&required, get_as("/books", Some("u1"))).await;
+        assert_eq!(ok.status, StatusCode::OK, "waits {waits}");
+        assert_eq!(
+            first.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "waits {waits}"
+        );
+        assert_eq!(
+            send(&required, get_as("/books", None)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            send(&required, get_as("/open", None)).await.status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            send(&required, get_as("/who", None)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        let optional = app.layer(gateway(true).build().unwrap());
+        let anonymous = send(&optional, get_as("/who", None)).await;
+        assert_eq!(
+            (anonymous.status, anonymous.text().as_str()),
+            (StatusCode::OK, "nobody")
+        );
+        let known = send(&optional, get_as("/who", Some("u1"))).await;
+        assert_eq!(
+            (known.status, known.text().as_str()),
+            (StatusCode::OK, "u1")
+        );
+        // Each of the six requests asked the first strategy exactly once.
+        assert_eq!(
+            first.load(std::sync::atomic::Ordering::SeqCst),
+            6,
+            "waits {waits}"
+        );
+    }
+}

@@ -392,7 +392,8 @@ impl Strategy for BearerStrategy {
         "bearer"
     }
 
-    /// Only parsing and cache look-ups happen before the future is polled.
+    /// Idempotent before its future is polled: parsing, cache look-ups and, on a miss, the
+    /// signature check and its cache entry (so a second call finds it cached).
     fn retry_safe(&self) -> bool {
         true
     }

@@ -69,8 +69,9 @@ pub trait Strategy: Send + Sync + 'static {
     fn authenticate<'a>(&'a self, request: &'a Parts) -> MaybeReady<'a, Outcome>;
 
     /// Whether [`authenticate`](Self::authenticate) may be called twice for one request
-    /// without harm: what it does before its future is first polled only reads (parsing,
-    /// cache look-ups), never counts, logs a use or writes. Default `false`.
+    /// without harm: what it does before its future is first polled is idempotent (parsing,
+    /// cache look-ups, filling a cache), never counting, logging a use or writing a store.
+    /// Default `false`.
     ///
     /// When `true`, the gateway first asks on the caller's stack, where an answer that is ready
     /// at once (the common case: a cached credential) costs no allocation; if the future is

@@ -24,7 +24,8 @@
 //! - **the rules**: each cache belongs to one verifier, whose rules never change;
 //! - **the clock**: an entry is never used at or after the token's `exp` (the cache grants no
 //!   leeway: in the leeway window the token is verified afresh), and lives at most
-//!   [`DEFAULT_TOKEN_CACHE_TTL`] (configurable) in any case.
+//!   [`DEFAULT_TOKEN_CACHE_TTL`] (configurable) in any case. Both bounds are wall-clock Unix
+//!   seconds, as `exp` is: a clock stepped back lengthens the keeping time, never past `exp`.
 //!
 //! Only successes are cached; a refused token is checked in full every time. Revocation is not
 //! the cache's business: the bearer strategy asks its revocation check on every request, hit or
@@ -177,7 +178,8 @@ impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
             .get(entry.key.kid())
             .is_some_and(|current| Arc::ptr_eq(current, &entry.key));
         if !key_still_there || unix_now() >= entry.dead_from {
-            map.remove(&tag);
+            // Only this dead entry: one a concurrent verification just put there stays.
+            map.remove_if(&tag, |live| Arc::ptr_eq(live, &entry));
             return None;
         }
         Some(entry.context.clone())

@@ -42,14 +42,6 @@
 //! denied) at 110,000, where one casbin or cedar call costs a tenth of a second or more. The
 //! counts checked are printed.
 //!
-//! Also printed, for both portcullis rows: how many look-ups, in a pass over the list, came back
-//! with a role set compiled afresh because the policy's combination cache had let it go. That
-//! cache is bounded in bytes (10,000 × 4 KiB by default); at 110,000 grants a 2- or 3-role set
-//! weighs about half a megabyte, so the 200-odd multi-role combinations of the 300 users do not
-//! all fit, and a look-up that goes through the cache may pay for a compile. Criterion's mean
-//! shows that cost; its median, taken over samples most of which compile nothing, mostly does
-//! not.
-//!
 //! # What one timed call does
 //!
 //! Each benchmark cycles through its query list, one query per iteration.
@@ -81,7 +73,7 @@
 
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
@@ -98,7 +90,7 @@ use casbin::{
 use cedar_policy::{Authorizer, Context, Decision, Entities, EntityUid, PolicySet, Request};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
-use portcullis::rbac::{Permission, PermissionSet, Role, RolePolicy};
+use portcullis::rbac::{Permission, Role, RolePolicy};
 use portcullis::{AuthMethod, Enricher, UserContext};
 
 const MODEL: &str = r#"
@@ -432,24 +424,6 @@ fn check(
     );
 }
 
-/// How many times, going through `queries`, a user's compiled set came back as a new one: a
-/// look-up that found the set gone from the policy's combination cache and compiled it again (a
-/// set held here is never freed, so a fresh one has a new address). Each user's first look-up is
-/// not counted.
-fn recompiles(queries: &[Query], mut resolve: impl FnMut(&Query) -> Arc<PermissionSet>) -> usize {
-    let mut last: HashMap<usize, Arc<PermissionSet>> = HashMap::new();
-    let mut fresh = 0;
-    for q in queries {
-        let set = resolve(q);
-        if let Some(previous) = last.insert(q.user, Arc::clone(&set))
-            && !Arc::ptr_eq(&previous, &set)
-        {
-            fresh += 1;
-        }
-    }
-    fresh
-}
-
 /// What the gateway does with a cached credential's context: clone it and run the role policy
 /// enricher on the clone.
 fn enriched(policy: &RolePolicy, cached: &UserContext, cx: &mut TaskContext<'_>) -> UserContext {
@@ -745,14 +719,6 @@ fn prepare(
                 .permissions_for(&world.users[q.user].roles)
                 .allows(&q.permission)
         });
-        let warm = recompiles(list, |q| {
-            Arc::clone(enriched(&policy, &contexts[q.user], cx).permissions_arc())
-        });
-        let cold = recompiles(list, |q| policy.permissions_for(&world.users[q.user].roles));
-        eprintln!(
-            "recompile {label:>6}: {warm} (portcullis{name}) and {cold} (portcullis_cold{name}) of {} look-ups each compiled a role set again",
-            list.len()
-        );
     }
 
     // casbin

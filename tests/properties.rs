@@ -5,7 +5,7 @@
 
 // The const grammar behind `permission!`, hidden from the docs but the oracle here.
 use portcullis::__private::check_permission;
-use portcullis::rbac::{Action, ActionGrant, Permission, PermissionSet};
+use portcullis::rbac::{Action, ActionGrant, Permission, PermissionSet, Role, RolePolicy};
 use proptest::prelude::*;
 
 /// A small alphabet, so random grants and requests collide often enough to matter.
@@ -54,6 +54,49 @@ proptest! {
         for required in &requests {
             let reference = grants.iter().any(|g| g.covers(required));
             prop_assert_eq!(set.allows(required), reference, "grants {:?} required {}", grants, required);
+        }
+    }
+
+    /// Roles share one index of the policy's grants: a subject's set must answer with its own
+    /// roles' grants, none of the others', and the grant `explain` names must be one of its
+    /// roles' and cover the check.
+    #[test]
+    fn role_sets_agree_with_the_reference(
+        roles in prop::collection::vec(
+            (prop::collection::vec(permission(), 0..6), prop::collection::vec(action_grant(), 0..3)),
+            1..90,
+        ),
+        held in prop::collection::vec(any::<prop::sample::Index>(), 0..5),
+        requests in prop::collection::vec(permission(), 1..10),
+        names in prop::collection::vec(action_name(), 1..5),
+    ) {
+        let policy = RolePolicy::builder()
+            .without_builtins()
+            .roles(roles.iter().enumerate().map(|(i, (p, a))| {
+                Role::new(format!("r{i}")).with_grants(p.clone(), a.clone())
+            }))
+            .build()
+            .unwrap();
+        let held: Vec<usize> = held.iter().map(|i| i.index(roles.len())).collect();
+        let set = policy.permissions_for(&held.iter().map(|i| format!("r{i}")).collect::<Vec<_>>());
+        for required in &requests {
+            let reference = held.iter().any(|&i| roles[i].0.iter().any(|g| g.covers(required)));
+            prop_assert_eq!(set.allows(required), reference, "held {:?} required {}", held, required);
+            match set.explain(required) {
+                None => prop_assert!(!reference),
+                Some(why) => {
+                    let role: usize = why.role().unwrap()[1..].parse().unwrap();
+                    let grant = Permission::parse(why.grant()).unwrap();
+                    prop_assert!(held.contains(&role));
+                    prop_assert!(roles[role].0.contains(&grant), "{} is r{}'s", grant, role);
+                    prop_assert!(grant.covers(required));
+                }
+            }
+        }
+        for name in &names {
+            let action = Action::parse(name).unwrap();
+            let reference = held.iter().any(|&i| roles[i].1.iter().any(|g| g.covers(&action)));
+            prop_assert_eq!(set.allows_action(&action), reference, "held {:?} action {}", held, name);
         }
     }
 

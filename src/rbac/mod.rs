@@ -7,8 +7,9 @@
 //! - **actions** (Sentinel): names a service declares, like `reports:export`; roles grant them
 //!   exactly, by a trailing wildcard (`reports:*`) or all at once (`*`).
 //!
-//! A role list compiles once into a [`PermissionSet`]; checks against it are hash look-ups along
-//! the required scope, never a loop over grant strings.
+//! A policy's roles compile once into one index of grant texts; a subject's role list resolves
+//! to a [`PermissionSet`] over it, and checks are hash look-ups along the required scope, never a
+//! loop over grant strings.
 //!
 //! A leaf: nothing here knows a request, a context or an error response. Turning a context's
 //! roles into its permissions (the [`Enricher`](crate::Enricher) seam) is the model layer's job,
@@ -19,10 +20,13 @@ mod file;
 // with `Permission::parse` and friends. The macros (and the fuzz and property oracles) reach them
 // through the hidden `portcullis::__private`.
 pub(crate) mod grammar;
+mod index;
 mod permission;
 mod registry;
 mod role;
+mod role_ids;
 mod set;
+mod text_map;
 
 #[cfg(feature = "toml")]
 pub use file::roles_from_toml;
@@ -36,4 +40,4 @@ pub use permission::{Action, ActionGrant, Permission};
 pub use registry::{ActionRegistry, RegisteredAction};
 pub(crate) use role::check_role_name;
 pub use role::{MAX_ROLE_NAME_LEN, Role, RoleError, RolePolicy, RolePolicyBuilder};
-pub use set::PermissionSet;
+pub use set::{Matched, PermissionSet};

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use super::grammar::GrammarError;
+use super::index::GrantIndex;
 use super::permission::{ActionGrant, Permission};
 use super::set::PermissionSet;
 
@@ -163,46 +164,18 @@ impl Role {
     }
 }
 
-/// Memory budget of one cached role combination, in bytes (the cache's bound is the capacity times
-/// this).
-const COMBINATION_BUDGET_BYTES: u64 = 4096;
-
-/// A role combination as the cache knows it: the sorted, distinct indexes of its known roles.
-type Combination = Box<[u32]>;
-
-/// Weighs a cached combination: its role indexes and the compiled set.
-#[derive(Clone)]
-struct ByBytes;
-
-impl quick_cache::Weighter<Combination, Arc<PermissionSet>> for ByBytes {
-    fn weight(&self, roles: &Combination, set: &Arc<PermissionSet>) -> u64 {
-        (std::mem::size_of_val::<[u32]>(roles) + set.approx_bytes()) as u64
-    }
-}
-
-type CombinationCache = quick_cache::sync::Cache<
-    Combination,
-    Arc<PermissionSet>,
-    ByBytes,
-    foldhash::fast::RandomState,
-    quick_cache::sync::DefaultLifecycle<Combination, Arc<PermissionSet>>,
->;
-
 /// Ids of built policies: never reused, so a context's remembered permissions can name the
 /// policy that resolved them (see [`RolePolicy::id`]).
 static NEXT_POLICY_ID: AtomicU64 = AtomicU64::new(1);
-
-/// Default number of distinct role combinations whose compiled sets are cached.
-const DEFAULT_COMBINATION_CACHE: u64 = 10_000;
 
 /// The roles an application knows, compiled: turns a subject's role names into a shared
 /// [`PermissionSet`].
 ///
 /// Starts with the built-in roles; a custom role of the same name replaces the built-in one.
-/// Each role is compiled once when the policy is built; a combination of several roles is compiled
-/// on first use and cached by the indexes of its known roles, so resolving a role list costs one
-/// look-up per name and, for several roles, one more in the combination cache. Unknown role
-/// names grant nothing and are dropped before any cache sees them. As the gateway's enricher,
+/// Every role's grants are compiled once, when the policy is built, into one index shared by
+/// every set the policy hands out; resolving a role list costs one look-up per name and builds
+/// no index, whatever the combination of roles (so no combination can make the policy grow).
+/// Unknown role names grant nothing and are dropped. As the gateway's enricher,
 /// the policy also remembers its answer in the context itself, so a context that the bearer or
 /// API-key cache hands out again resolves with a comparison and a reference count.
 ///
@@ -225,10 +198,11 @@ pub struct RolePolicy {
 struct PolicyInner {
     id: u64,
     roles: HashMap<String, Role>,
-    /// Role name → index into `compiled`.
+    /// Role name → the role's index in `grants`.
     index: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
-    compiled: Box<[Arc<PermissionSet>]>,
-    combinations: CombinationCache,
+    grants: Arc<GrantIndex>,
+    /// The set of each role alone, by index.
+    single: Box<[Arc<PermissionSet>]>,
     empty: Arc<PermissionSet>,
 }
 
@@ -308,24 +282,16 @@ impl RolePolicy {
         match roles {
             [] => inner.empty.clone(),
             [one] => match known(one) {
-                Some(i) => inner.compiled[i as usize].clone(),
+                Some(i) => inner.single[i as usize].clone(),
                 None => inner.empty.clone(),
             },
             many => {
-                let mut ids: Vec<u32> = many.iter().filter_map(known).collect();
-                ids.sort_unstable();
-                ids.dedup();
-                match ids.as_slice() {
-                    [] => inner.empty.clone(),
-                    [one] => inner.compiled[*one as usize].clone(),
-                    several => {
-                        if let Some(hit) = inner.combinations.get(several) {
-                            return hit;
-                        }
-                        let set = Arc::new(self.compile_with(many, std::iter::empty()));
-                        inner.combinations.insert(ids.into(), set.clone());
-                        set
-                    }
+                let set =
+                    PermissionSet::holding(inner.grants.clone(), many.iter().filter_map(known));
+                match set.only_role() {
+                    _ if set.is_empty() => inner.empty.clone(),
+                    Some(one) => inner.single[one as usize].clone(),
+                    None => Arc::new(set),
                 }
             }
         }
@@ -353,14 +319,12 @@ impl RolePolicy {
 #[derive(Debug)]
 pub struct RolePolicyBuilder {
     roles: Vec<Role>,
-    cache_capacity: u64,
 }
 
 impl Default for RolePolicyBuilder {
     fn default() -> Self {
         Self {
             roles: Role::builtins(),
-            cache_capacity: DEFAULT_COMBINATION_CACHE,
         }
     }
 }
@@ -384,14 +348,6 @@ impl RolePolicyBuilder {
         roles.into_iter().fold(self, Self::role)
     }
 
-    /// How many distinct multi-role combinations keep their compiled set cached (default 10,000).
-    /// The cache is bounded in bytes, `capacity` × 4 KiB: combinations of many or large roles
-    /// count for more, so no mix of role sets can make it hold more memory than that.
-    pub fn combination_cache(mut self, capacity: u64) -> Self {
-        self.cache_capacity = capacity;
-        self
-    }
-
     /// Checks every role name and compiles the policy.
     pub fn build(self) -> Result<RolePolicy, RoleError> {
         for role in &self.roles {
@@ -401,16 +357,16 @@ impl RolePolicyBuilder {
     }
 
     fn build_unchecked(self) -> RolePolicy {
-        let compiled: Box<[Arc<PermissionSet>]> = self
-            .roles
-            .iter()
-            .map(|r| {
-                let set = PermissionSet::compile(
-                    r.permissions.iter().cloned(),
-                    r.actions.iter().cloned(),
-                );
-                Arc::new(set)
-            })
+        let grants = Arc::new(GrantIndex::compile(self.roles.iter().map(|r| {
+            (
+                Some(r.name.as_str().into()),
+                r.permissions.clone(),
+                r.actions.clone(),
+            )
+        })));
+        let single = (0u32..)
+            .take(self.roles.len())
+            .map(|i| Arc::new(PermissionSet::holding(grants.clone(), [i])))
             .collect();
         let index = self
             .roles
@@ -423,23 +379,13 @@ impl RolePolicyBuilder {
             .into_iter()
             .map(|r| (r.name.clone(), r))
             .collect();
-        let max_bytes = self.cache_capacity.saturating_mul(COMBINATION_BUDGET_BYTES);
-        let combinations = CombinationCache::with(
-            usize::try_from(self.cache_capacity)
-                .unwrap_or(usize::MAX)
-                .max(16),
-            max_bytes,
-            ByBytes,
-            foldhash::fast::RandomState::default(),
-            quick_cache::sync::DefaultLifecycle::default(),
-        );
         RolePolicy {
             inner: Arc::new(PolicyInner {
                 id: NEXT_POLICY_ID.fetch_add(1, Ordering::Relaxed),
                 roles,
                 index,
-                compiled,
-                combinations,
+                grants,
+                single,
                 empty: Arc::new(PermissionSet::empty()),
             }),
         }
@@ -492,7 +438,7 @@ mod tests {
     }
 
     #[test]
-    fn combinations_union_and_cache() {
+    fn combinations_are_the_union_of_their_roles() {
         let policy = RolePolicy::builder()
             .role(
                 Role::new("reviewer")
@@ -501,22 +447,18 @@ mod tests {
             )
             .build()
             .unwrap_or_else(|e| panic!("{e}"));
-        let roles = names(&["reviewer", "viewer"]);
-        let first = policy.permissions_for(&roles);
-        assert!(first.allows(&p("read:Commerce")));
-        assert!(first.allows(&p("write:Catalog.Review")));
-        assert!(!first.allows(&p("write:Catalog.Book")));
-        let second = policy.permissions_for(&roles);
-        assert!(
-            Arc::ptr_eq(&first, &second),
-            "the second look-up must hit the cache"
-        );
+        let set = policy.permissions_for(&names(&["reviewer", "viewer"]));
+        assert!(set.allows(&p("read:Commerce")));
+        assert!(set.allows(&p("write:Catalog.Review")));
+        assert!(!set.allows(&p("write:Catalog.Book")));
+        let listed: Vec<&str> = set.permissions().iter().map(Permission::as_str).collect();
+        assert_eq!(listed, ["read:*", "write:Catalog.Review"]);
     }
 
     #[test]
-    fn combination_cache_is_bounded_in_bytes() {
-        // A hundred roles of one grant each; combinations of twenty compile to sets of about
-        // 3.7 KB, so a cache of 2 × 4 KiB holds two at most.
+    fn no_combination_compiles_anything() {
+        // A hundred roles; a thousand distinct combinations of twenty resolve over the one index
+        // the policy built, so no mix of role lists makes the policy hold more memory.
         let roles = (0..100).map(|r| {
             Role::new(format!("r{r}"))
                 .grant(&format!("read:Domain{r}"))
@@ -524,52 +466,102 @@ mod tests {
         });
         let policy = RolePolicy::builder()
             .roles(roles)
-            .combination_cache(2)
             .build()
             .unwrap_or_else(|e| panic!("{e}"));
-        let bound = 2 * COMBINATION_BUDGET_BYTES;
-        for i in 0..40 {
-            let roles: Vec<String> = (0..20).map(|r| format!("r{}", (i + r * 3) % 100)).collect();
+        for i in 0..1000 {
+            let held: Vec<usize> = (0..20).map(|r| (i * 7 + r * 3) % 100).collect();
+            let roles: Vec<String> = held.iter().map(|r| format!("r{r}")).collect();
             let set = policy.permissions_for(&roles);
-            assert!(set.allows(&p(&format!("read:Domain{}", i % 100))));
+            assert!(set.made_from(&policy.inner.grants));
+            for r in 0..100 {
+                let wanted = p(&format!("read:Domain{r}.Entity"));
+                assert_eq!(set.allows(&wanted), held.contains(&r), "r{r} in {roles:?}");
+            }
         }
-        // Counted from what the cache holds, not from its own weights, so that a cache
-        // counting entries (it would keep all forty) fails here.
-        let held: u64 = policy
-            .inner
-            .combinations
-            .iter()
-            .map(|(_, set)| set.approx_bytes() as u64)
-            .sum();
-        assert!(held > 0, "a combination that fits is kept");
-        assert!(held <= bound, "{held} bytes of sets held, bound {bound}");
-        // A small combination still fits and is served from the cache.
-        let small = names(&["editor", "viewer"]);
-        let first = policy.permissions_for(&small);
-        assert!(Arc::ptr_eq(&first, &policy.permissions_for(&small)));
     }
 
     #[test]
-    fn unknown_roles_never_reach_the_cache() {
+    fn roles_past_the_sixty_fourth_are_told_apart() {
+        // Role indexes 64 and up are kept outside the one-word set: a subject holding r100
+        // must get r100's grant and no other's.
+        let roles = (0..200).map(|r| {
+            Role::new(format!("r{r}"))
+                .grant(&format!("write:Domain{}", r % 150))
+                .unwrap_or_else(|e| panic!("{e}"))
+        });
+        let policy = RolePolicy::builder()
+            .without_builtins()
+            .roles(roles)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        for held in [[100, 180], [3, 199], [64, 65], [63, 64]] {
+            let set = policy.permissions_for(&held.map(|r| format!("r{r}")));
+            for r in 0..200 {
+                let wanted = p(&format!("write:Domain{}.Entity", r % 150));
+                let expected = held.iter().any(|h| h % 150 == r % 150);
+                assert_eq!(set.allows(&wanted), expected, "r{r} for {held:?}");
+            }
+            let why = set
+                .explain(&p(&format!("write:Domain{}.X", held[1] % 150)))
+                .unwrap_or_else(|| panic!("{held:?} allowed"));
+            assert_eq!(why.grant(), format!("write:Domain{}", held[1] % 150));
+        }
+    }
+
+    #[test]
+    fn explain_names_the_role_and_grant() {
+        let policy = RolePolicy::builder()
+            .role(
+                Role::new("reviewer")
+                    .grant("write:Catalog.Review")
+                    .and_then(|r| r.grant("*:Commerce.Cart"))
+                    .and_then(|r| r.grant_action("reports:*"))
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let set = policy.permissions_for(&names(&["reviewer", "editor"]));
+        let why = |text: &str| {
+            set.explain(&p(text))
+                .map(|m| (m.role().map(str::to_owned), m.grant().to_owned()))
+        };
+        let owned = |role: &str, grant: &str| Some((Some(role.to_owned()), grant.to_owned()));
+        assert_eq!(why("write:Catalog.Review.Text"), owned("editor", "write:*"));
+        assert_eq!(
+            why("delete:Commerce.Cart.Line"),
+            owned("reviewer", "*:Commerce.Cart")
+        );
+        assert_eq!(why("delete:Commerce"), None);
+        let admin = policy.permissions_for(&names(&["admin"]));
+        let m = admin
+            .explain(&p("*:*"))
+            .unwrap_or_else(|| panic!("admin has *:*"));
+        assert_eq!((m.role(), m.grant()), (Some("admin"), "*:*"));
+        let own = PermissionSet::compile([p("read:Catalog")], []);
+        let m = own
+            .explain(&p("read:Catalog.Book"))
+            .unwrap_or_else(|| panic!("granted"));
+        assert_eq!((m.role(), m.grant()), (None, "read:Catalog"));
+    }
+
+    #[test]
+    fn unknown_roles_grant_nothing_and_compile_nothing() {
         let policy = RolePolicy::default();
         for i in 0..40 {
             let roles: Vec<String> = (0..64).map(|r| format!("{i:032}{r:032}")).collect();
-            assert!(
-                policy.permissions_for(&roles).is_empty(),
-                "unknown roles grant nothing"
-            );
+            let set = policy.permissions_for(&roles);
+            assert!(set.is_empty(), "unknown roles grant nothing");
+            assert!(Arc::ptr_eq(&set, &policy.inner.empty));
         }
-        assert_eq!(policy.inner.combinations.len(), 0);
-        // Unknown names beside one known role resolve to that role's own compiled set.
+        // Unknown names beside one known role resolve to that role's own set.
         let viewer = policy.permissions_for(&names(&["viewer"]));
         let mixed = policy.permissions_for(&names(&["nobody", "viewer", "viewer", "ghost"]));
         assert!(Arc::ptr_eq(&viewer, &mixed));
-        assert_eq!(policy.inner.combinations.len(), 0);
-        // Order and duplicates do not make a second entry.
+        // Order and duplicates do not change the answer.
         let a = policy.permissions_for(&names(&["viewer", "editor"]));
         let b = policy.permissions_for(&names(&["editor", "viewer", "editor"]));
-        assert!(Arc::ptr_eq(&a, &b));
-        assert_eq!(policy.inner.combinations.len(), 1);
+        assert_eq!(a.permissions(), b.permissions());
+        assert!(a.allows(&p("write:X")) && b.allows(&p("write:X")));
     }
 
     #[test]

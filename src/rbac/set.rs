@@ -1,125 +1,57 @@
 //! The compiled permission set: what one subject may do, in a shape that answers a check with a
 //! few hash look-ups, whatever the number of grants.
 //!
-//! Grants are compiled into one set of `action:scope` texts for the named actions (plus one of
-//! scopes for the `*` action, and the actions granted on every scope). A grant on a scope covers
-//! everything below it, so a check asks whether the required text or one of its ancestors
-//! (`read:Catalog`, `read:Catalog.Book`, … each a prefix of the permission's own text ending at
-//! a `.`) is in the set: one probe per level, at most 8 levels, never a loop over grants, and no
-//! look-up of the action first. Compilation drops grants already covered by a shorter one.
-//!
-//! A flat set rather than a tree of nested maps (the first version): the probes of one check
-//! do not depend on each other, so the processor overlaps their memory reads, and a set is a
-//! handful of allocations rather than one per tree node. With 110,000 grants and checks spread
-//! over thousands of permissions (most of the set out of cache), the tree cost a chain of
-//! dependent cache misses per level.
+//! A set is a [`GrantIndex`] (every grant of a policy's roles, held once and shared) and the
+//! roles the subject holds in it. [`PermissionSet::compile`] makes a set of its own: an index of
+//! one role, held by the set. A [`RolePolicy`](super::RolePolicy) makes one index for all its
+//! roles, so resolving a subject's role list builds no new index and copies no grant; the index
+//! module says why.
 //!
 //! A set is the answer for one subject in one authorization scope. Today that scope is the
-//! token's tenant; the multi-tenant role model compiles one set per (tenant, namespace) with the
+//! token's tenant; the multi-tenant role model resolves one per (tenant, namespace) with the
 //! same type, so the request path stays the same when it arrives.
 
-use std::collections::HashSet;
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
-use foldhash::fast::RandomState;
 use serde::Serialize;
 
-use super::permission::{Action, ActionGrant, ActionGrantKind, Permission};
+use super::index::{GrantIndex, Match};
 
-type Set = HashSet<Box<str>, RandomState>;
-
-/// Whether `text`, or one of its prefixes that ends before a `.` at or after `from`, is in `set`
-/// (shortest first).
-fn text_or_ancestor_in(set: &Set, text: &str, from: usize) -> bool {
-    if set.is_empty() {
-        return false;
-    }
-    text[from..]
-        .match_indices('.')
-        .any(|(end, _)| set.contains(&text[..from + end]))
-        || set.contains(text)
+/// The grant that answered an allowed check, and the role that holds it (see
+/// [`PermissionSet::explain`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched<'a> {
+    role: Option<&'a str>,
+    grant: String,
 }
 
-/// The scopes one action is granted on.
-#[derive(Default, Clone)]
-struct Scopes {
-    /// Granted on every scope (`action:*`).
-    everywhere: bool,
-    /// Granted scopes, none below another one.
-    granted: Set,
-}
-
-impl Scopes {
-    /// Adds a grant; grants must come shortest first (sorted), so that one covered by a shorter
-    /// grant is dropped.
-    fn insert(&mut self, grant: &Permission) {
-        if grant.is_any_scope() {
-            self.everywhere = true;
-            self.granted = Set::default();
-        } else if !self.covers_scope(grant.scope()) {
-            self.granted.insert(grant.scope().into());
-        }
+impl<'a> Matched<'a> {
+    /// The role's name; `None` for a set made by [`PermissionSet::compile`], which has no roles.
+    pub fn role(&self) -> Option<&'a str> {
+        self.role
     }
 
-    fn covers(&self, required: &Permission) -> bool {
-        if self.everywhere {
-            return true;
-        }
-        // A `*` requirement (every scope) is met only by a `*` grant.
-        !required.is_any_scope() && self.covers_scope(required.scope())
-    }
-
-    fn covers_scope(&self, scope: &str) -> bool {
-        self.everywhere || text_or_ancestor_in(&self.granted, scope, 0)
-    }
-
-    fn len(&self) -> usize {
-        usize::from(self.everywhere) + self.granted.len()
+    /// The grant as written: `read:Catalog`, `*:*`, `write:*`.
+    pub fn grant(&self) -> &str {
+        &self.grant
     }
 }
+use super::permission::{Action, ActionGrant, Permission};
+use super::role_ids::Holder;
 
-/// The grants of named actions.
-#[derive(Default, Clone)]
-struct NamedGrants {
-    /// Actions granted on every scope (`action:*`).
-    everywhere: Set,
-    /// `action:scope` of the other grants, none below another grant of its action.
-    granted: Set,
-}
-
-impl NamedGrants {
-    /// Adds a grant; grants must come sorted, as for [`Scopes::insert`].
-    fn insert(&mut self, grant: &Permission) {
-        if grant.is_any_scope() {
-            self.everywhere.insert(grant.action().into());
-        } else if !self.covers(grant) {
-            self.granted.insert(grant.as_str().into());
-        }
-    }
-
-    fn covers(&self, required: &Permission) -> bool {
-        if !self.everywhere.is_empty() && self.everywhere.contains(required.action()) {
-            return true;
-        }
-        // A `*` requirement (every scope) is met only by a `*` grant.
-        !required.is_any_scope()
-            && text_or_ancestor_in(
-                &self.granted,
-                required.as_str(),
-                required.action().len() + 1,
-            )
-    }
-
-    fn len(&self) -> usize {
-        self.everywhere.len() + self.granted.len()
-    }
+/// The grants of a set's roles, merged, sorted and de-duplicated.
+#[derive(Clone, Default)]
+struct Listed {
+    permissions: Box<[Permission]>,
+    actions: Box<[ActionGrant]>,
 }
 
 /// A compiled set of permission and action grants.
 ///
-/// Built once per role set (see [`RolePolicy`](super::RolePolicy)) and shared behind an `Arc` by
-/// every request of every subject with those roles; a check does no I/O, no allocation and no
-/// string comparison loop over grants.
+/// Made by a [`RolePolicy`](super::RolePolicy) for a subject's roles, or by
+/// [`PermissionSet::compile`] from grants; shared behind an `Arc` by every request of the
+/// subject. A check does no I/O, no allocation and no loop over grants.
 ///
 /// ```
 /// use portcullis::rbac::{Action, Permission, PermissionSet};
@@ -134,37 +66,30 @@ impl NamedGrants {
 /// assert!(set.allows_action(&Action::parse("reports:export")?));
 /// # Ok::<(), portcullis::rbac::GrammarError>(())
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct PermissionSet {
-    grants: Box<[Permission]>,
-    action_grants: Box<[ActionGrant]>,
-    /// Scopes of the grants whose action is `*`.
-    any_action: Scopes,
-    /// The grants of named actions.
-    named: NamedGrants,
-    all_actions: bool,
-    exact_actions: Set,
-    /// Prefixes (with their trailing `:`) of `prefix:*` action grants.
-    action_prefixes: Set,
+    index: Arc<GrantIndex>,
+    /// The roles of `index` this set holds (never one without grants).
+    holds: Holder,
+    /// The grants listed by [`permissions`](Self::permissions) and [`actions`](Self::actions),
+    /// merged on first ask: checks never need them.
+    listed: OnceLock<Listed>,
+}
+
+impl Default for PermissionSet {
+    fn default() -> Self {
+        Self::empty()
+    }
 }
 
 impl PermissionSet {
     /// The empty set: allows nothing.
     pub fn empty() -> Self {
-        Self::default()
-    }
-
-    /// About how much memory the set holds, in bytes: the grants it keeps and, for each, the
-    /// scope-tree and hash-map entries compiled from it (for caches that are bounded in bytes).
-    pub(crate) fn approx_bytes(&self) -> usize {
-        const PER_GRANT: usize = 160;
-        let text: usize = self
-            .grants
-            .iter()
-            .map(|g| g.as_str().len())
-            .chain(self.action_grants.iter().map(|g| g.as_str().len()))
-            .sum();
-        256 + 2 * text + PER_GRANT * (self.grants.len() + self.action_grants.len())
+        Self {
+            index: Arc::default(),
+            holds: Holder::default(),
+            listed: OnceLock::from(Listed::default()),
+        }
     }
 
     /// Compiles permission grants and action grants into a set.
@@ -172,98 +97,125 @@ impl PermissionSet {
         permissions: impl IntoIterator<Item = Permission>,
         actions: impl IntoIterator<Item = ActionGrant>,
     ) -> Self {
-        let mut grants: Vec<Permission> = permissions.into_iter().collect();
-        grants.sort();
-        grants.dedup();
-        let mut action_grants: Vec<ActionGrant> = actions.into_iter().collect();
-        action_grants.sort();
-        action_grants.dedup();
+        let index = GrantIndex::compile([(
+            None,
+            permissions.into_iter().collect(),
+            actions.into_iter().collect(),
+        )]);
+        Self::holding(Arc::new(index), [0])
+    }
 
-        let mut set = Self::default();
-        // Sorted, so each scope comes after its ancestors and is dropped if one is granted.
-        for grant in &grants {
-            if grant.is_any_action() {
-                set.any_action.insert(grant);
-            } else {
-                set.named.insert(grant);
-            }
+    /// The set of `roles` (indexes into `index`, any order, duplicates allowed); roles without
+    /// grants, or that the index does not have, are left out.
+    pub(crate) fn holding(index: Arc<GrantIndex>, roles: impl IntoIterator<Item = u32>) -> Self {
+        let holds = Holder::of(roles.into_iter().filter(|&r| {
+            index
+                .role(r)
+                .is_some_and(|g| !g.permissions.is_empty() || !g.actions.is_empty())
+        }));
+        Self {
+            index,
+            holds,
+            listed: OnceLock::new(),
         }
-        for grant in &action_grants {
-            match grant.kind() {
-                ActionGrantKind::Everything => set.all_actions = true,
-                ActionGrantKind::Exact => {
-                    set.exact_actions.insert(grant.as_str().into());
-                }
-                ActionGrantKind::Prefix(_) => {
-                    if let Some(prefix) = grant.prefix() {
-                        set.action_prefixes.insert(prefix.into());
-                    }
-                }
-            }
-        }
-        set.grants = grants.into();
-        set.action_grants = action_grants.into();
-        set
     }
 
     /// Whether the set covers the required permission.
     #[inline]
     pub fn allows(&self, required: &Permission) -> bool {
-        if self.any_action.covers(required) {
-            return true;
-        }
-        if required.is_any_action() {
-            return false; // a `*` requirement is met only by a `*` grant
-        }
-        self.named.covers(required)
+        self.index.allows(required, &self.holds)
     }
 
     /// Whether the set grants the action, exactly or through a `prefix:*` or `*` grant.
     #[inline]
     pub fn allows_action(&self, action: &Action) -> bool {
-        if self.all_actions {
-            return true;
-        }
-        let name = action.as_str();
-        if self.exact_actions.contains(name) {
-            return true;
-        }
-        if self.action_prefixes.is_empty() {
-            return false;
-        }
-        // Each `:` in the name ends a candidate prefix: one look-up per level, never a loop
-        // over the grants.
-        name.match_indices(':')
-            .any(|(i, _)| self.action_prefixes.contains(&name[..=i]))
+        self.index.allows_action(action.as_str(), &self.holds)
     }
 
-    /// The permission grants this set was compiled from, sorted and de-duplicated.
+    /// What answers an allowed check: the grant that covers it and the role that holds the
+    /// grant; `None` when the check is denied. Of several covering grants, the one
+    /// [`allows`](Self::allows) meets first: `*:*`, then `*:scope`, then `action:*`, then
+    /// `action:scope`, shortest scope first, of the first role in the policy's order.
+    ///
+    /// ```
+    /// use portcullis::rbac::{Role, RolePolicy};
+    ///
+    /// let policy = RolePolicy::builder()
+    ///     .role(Role::new("reviewer").grant("write:Catalog.Review")?)
+    ///     .build()?;
+    /// let set = policy.permissions_for(&["viewer".into(), "reviewer".into()]);
+    /// let why = set.explain(&"write:Catalog.Review.Text".parse()?).unwrap();
+    /// assert_eq!((why.role(), why.grant()), (Some("reviewer"), "write:Catalog.Review"));
+    /// assert!(set.explain(&"write:Catalog".parse()?).is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn explain(&self, required: &Permission) -> Option<Matched<'_>> {
+        let Match { role, grant } = self.index.explain(required, &self.holds)?;
+        let role = self.index.role(role).and_then(|g| g.name.as_deref());
+        Some(Matched { role, grant })
+    }
+
+    /// The one role the set holds, if it holds exactly one.
+    pub(crate) fn only_role(&self) -> Option<u32> {
+        self.holds.only()
+    }
+
+    /// Whether the set was made over this index.
+    #[cfg(test)]
+    pub(crate) fn made_from(&self, index: &Arc<GrantIndex>) -> bool {
+        Arc::ptr_eq(&self.index, index)
+    }
+
+    fn listed(&self) -> &Listed {
+        self.listed.get_or_init(|| {
+            let mut permissions = Vec::new();
+            let mut actions = Vec::new();
+            for grants in self.holds.iter().filter_map(|r| self.index.role(r)) {
+                permissions.extend(grants.permissions.iter().cloned());
+                actions.extend(grants.actions.iter().cloned());
+            }
+            permissions.sort();
+            permissions.dedup();
+            actions.sort();
+            actions.dedup();
+            Listed {
+                permissions: permissions.into(),
+                actions: actions.into(),
+            }
+        })
+    }
+
+    /// The permission grants of the set, sorted and de-duplicated.
     pub fn permissions(&self) -> &[Permission] {
-        &self.grants
+        &self.listed().permissions
     }
 
-    /// The action grants this set was compiled from, sorted and de-duplicated.
+    /// The action grants of the set, sorted and de-duplicated.
     pub fn actions(&self) -> &[ActionGrant] {
-        &self.action_grants
+        &self.listed().actions
     }
 
     /// Whether the set grants nothing at all.
     pub fn is_empty(&self) -> bool {
-        self.grants.is_empty() && self.action_grants.is_empty()
+        self.holds.is_empty()
     }
 
-    /// Scopes kept after compilation, over all actions: grants covered by a shorter grant of
-    /// the same action are not kept (a measure of the set's size).
+    /// Permission grants kept after compilation, summed over the set's roles: a grant covered
+    /// by a shorter grant of the same role is not kept (a measure of the set's size).
     pub fn compiled_scopes(&self) -> usize {
-        self.any_action.len() + self.named.len()
+        self.holds
+            .iter()
+            .filter_map(|r| self.index.role(r))
+            .map(|g| g.kept)
+            .sum()
     }
 }
 
 impl fmt::Debug for PermissionSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PermissionSet")
-            .field("permissions", &self.grants.len())
-            .field("actions", &self.action_grants.len())
+            .field("roles", &self.holds.iter().count())
+            .field("of", &self.index.role_count())
             .finish()
     }
 }
@@ -272,8 +224,8 @@ impl Serialize for PermissionSet {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut s = serializer.serialize_struct("PermissionSet", 2)?;
-        s.serialize_field("permissions", &self.grants)?;
-        s.serialize_field("actions", &self.action_grants)?;
+        s.serialize_field("permissions", self.permissions())?;
+        s.serialize_field("actions", self.actions())?;
         s.end()
     }
 }

@@ -19,6 +19,19 @@ use super::permission::{ActionGrant, ActionGrantKind, Permission};
 use super::role_ids::{Holder, RoleIds};
 use super::text_map::TextMap;
 
+/// The offsets of a permission's `.`s in its text.
+#[inline]
+fn text_dots(permission: &Permission) -> impl Iterator<Item = usize> + '_ {
+    permission.dots().iter().map(|&at| usize::from(at))
+}
+
+/// The offsets of a permission's `.`s in its scope.
+#[inline]
+fn scope_dots(permission: &Permission) -> impl Iterator<Item = usize> + '_ {
+    let scope_starts = permission.action().len() + 1;
+    text_dots(permission).map(move |at| at - scope_starts)
+}
+
 /// One role's grants as given, sorted and de-duplicated, and how many entries the index kept
 /// for it.
 #[derive(Default)]
@@ -133,7 +146,7 @@ impl GrantIndex {
         if scoped
             && self
                 .any_action
-                .grants_text_or_ancestor(required.scope(), 0, who)
+                .grants_text_or_ancestor(required.scope(), scope_dots(required), who)
         {
             return true;
         }
@@ -144,11 +157,9 @@ impl GrantIndex {
             return true;
         }
         scoped
-            && self.named.grants_text_or_ancestor(
-                required.as_str(),
-                required.action().len() + 1,
-                who,
-            )
+            && self
+                .named
+                .grants_text_or_ancestor(required.as_str(), text_dots(required), who)
     }
 
     /// Whether one of `who`'s roles grants the action, exactly or through a `prefix:*` or `*`
@@ -173,7 +184,10 @@ impl GrantIndex {
             return found(role, "*:*".to_owned());
         }
         let scoped = !required.is_any_scope();
-        if scoped && let Some((scope, role)) = self.any_action.first_match(required.scope(), 0, who)
+        if scoped
+            && let Some((scope, role)) =
+                self.any_action
+                    .first_match(required.scope(), scope_dots(required), who)
         {
             return found(role, format!("*:{scope}"));
         }
@@ -183,7 +197,7 @@ impl GrantIndex {
         let action = required.action();
         if let Some((_, role)) = self
             .action_everywhere
-            .first_match(action, action.len(), who)
+            .first_match(action, std::iter::empty(), who)
         {
             return found(role, format!("{action}:*"));
         }
@@ -192,7 +206,7 @@ impl GrantIndex {
         }
         let (text, role) = self
             .named
-            .first_match(required.as_str(), action.len() + 1, who)?;
+            .first_match(required.as_str(), text_dots(required), who)?;
         found(role, text.to_owned())
     }
 

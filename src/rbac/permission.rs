@@ -23,43 +23,79 @@ use super::grammar::{self, ActionGrantShape, GrammarError};
 /// assert!("read:Catalog.*".parse::<Permission>().is_err());
 /// # Ok::<(), portcullis::rbac::GrammarError>(())
 /// ```
+// Derived comparisons see the text first; the other fields follow from it.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Permission {
     text: Box<str>,
-    colon: usize,
+    /// Where the `:` is.
+    colon: u16,
+    /// Where the scope's `.`s are in `text` (the first `dot_count`): found once when parsed,
+    /// so a check walks the scope's ancestors without scanning the text again.
+    dots: [u16; MAX_DOTS],
+    dot_count: u8,
 }
+
+/// A scope has at most this many dots.
+const MAX_DOTS: usize = grammar::MAX_SCOPE_DEPTH - 1;
+
+// Offsets into the text fit a `u16`.
+const _: () = assert!(grammar::MAX_ACTION_LEN + 1 + grammar::MAX_SCOPE_LEN <= u16::MAX as usize);
 
 impl Permission {
     /// Parses and checks a permission string.
     pub fn parse(text: &str) -> Result<Self, GrammarError> {
         let colon = grammar::check_permission(text)?;
+        let mut dots = [0u16; MAX_DOTS];
+        let mut dot_count = 0u8;
+        // The grammar allows no `.` in the action and at most `MAX_DOTS` in the scope, and
+        // bounds the text's length, so every offset fits (the `get_mut` never misses).
+        for (at, _) in text.match_indices('.') {
+            if let (Some(slot), Ok(at)) = (dots.get_mut(usize::from(dot_count)), u16::try_from(at))
+            {
+                *slot = at;
+                dot_count += 1;
+            }
+        }
         Ok(Self {
             text: text.into(),
-            colon,
+            colon: u16::try_from(colon).map_err(|_| GrammarError::ActionTooLong)?,
+            dots,
+            dot_count,
         })
     }
 
     /// The action part (`write` in `write:Catalog.Review`), possibly `*`.
+    #[inline]
     pub fn action(&self) -> &str {
-        &self.text[..self.colon]
+        &self.text[..usize::from(self.colon)]
     }
 
     /// The scope part (`Catalog.Review` in `write:Catalog.Review`), possibly `*`.
+    #[inline]
     pub fn scope(&self) -> &str {
-        &self.text[self.colon + 1..]
+        &self.text[usize::from(self.colon) + 1..]
     }
 
     /// The permission as written.
+    #[inline]
     pub fn as_str(&self) -> &str {
         &self.text
     }
 
+    /// Where the scope's `.`s are in [`as_str`](Self::as_str), in order.
+    #[inline]
+    pub(crate) fn dots(&self) -> &[u16] {
+        &self.dots[..usize::from(self.dot_count)]
+    }
+
     /// Whether the scope is the whole-scope wildcard `*`.
+    #[inline]
     pub fn is_any_scope(&self) -> bool {
         self.scope() == "*"
     }
 
     /// Whether the action is the wildcard `*`.
+    #[inline]
     pub fn is_any_action(&self) -> bool {
         self.action() == "*"
     }

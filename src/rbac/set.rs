@@ -298,6 +298,25 @@ mod tests {
         }
     }
 
+    /// Every ancestor of the deepest scope the grammar allows is probed: a grant at each
+    /// level covers it, and a grant one letter off at any level does not.
+    #[test]
+    fn every_level_of_the_deepest_scope_is_checked() {
+        let segments = ["Aa", "Bb", "Cc", "Dd", "Ee", "Ff", "Gg", "Hh"];
+        let deepest = format!("read:{}", segments.join("."));
+        let required = perms(&[&deepest]).remove(0);
+        assert_eq!(required.dots().len(), 7);
+        for level in 1..=segments.len() {
+            let grant = format!("read:{}", segments[..level].join("."));
+            let set = PermissionSet::compile(perms(&[&grant]), []);
+            assert!(set.allows(&required), "{grant} covers {deepest}");
+            let near = PermissionSet::compile(perms(&[&format!("{grant}x")]), []);
+            assert!(!near.allows(&required), "{grant}x does not cover {deepest}");
+            let any = PermissionSet::compile(perms(&[&format!("*:{}", &grant[5..])]), []);
+            assert!(any.allows(&required), "*:{} covers {deepest}", &grant[5..]);
+        }
+    }
+
     #[test]
     fn actions_exact_prefix_and_everything() {
         let set = PermissionSet::compile([], action_grants(&["reports:*", "settings:manage"]));

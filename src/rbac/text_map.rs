@@ -130,14 +130,14 @@ impl TextMap {
                 .is_some_and(|ids| ids.meets(who))
     }
 
-    /// Calls `found` with `text` and each prefix of it that ends before a `.` at or after
-    /// `from` (shortest first) and that the table holds, with the roles that grant it, until
-    /// `found` answers `Some`. `text` must have no `.` before `from`.
+    /// Calls `found` with `text` and each prefix of it that ends before one of `dots` (the
+    /// offsets of its `.`s, ascending; shortest first) and that the table holds, with the roles
+    /// that grant it, until `found` answers `Some`.
     #[inline]
     fn each_held_prefix<T>(
         &self,
         text: &str,
-        from: usize,
+        dots: impl Iterator<Item = usize>,
         mut found: impl FnMut(&str, &RoleIds) -> Option<T>,
     ) -> Option<T> {
         if self.table.is_empty() {
@@ -146,15 +146,17 @@ impl TextMap {
         let bytes = text.as_bytes();
         // The hash so far, where its next piece starts, and how many pieces it holds.
         let (mut state, mut start, mut pieces) = (0, 0, 0);
-        for dot in memchr::memchr_iter(b'.', &bytes[from.min(bytes.len())..]) {
-            let end = from + dot;
+        for end in dots {
             pieces += 1;
             if end > self.longest || pieces > self.deepest {
                 return None;
             }
-            state = self.extend(state, &bytes[start..end]);
-            if let Some(ids) = self.roles_of(&bytes[..end], state)
-                && let Some(answer) = found(&text[..end], ids)
+            let (Some(piece), Some(prefix)) = (bytes.get(start..end), text.get(..end)) else {
+                return None; // not a `.` of this text: nothing to find
+            };
+            state = self.extend(state, piece);
+            if let Some(ids) = self.roles_of(prefix.as_bytes(), state)
+                && let Some(answer) = found(prefix, ids)
             {
                 return Some(answer);
             }
@@ -163,15 +165,20 @@ impl TextMap {
         if bytes.len() > self.longest || pieces + 1 > self.deepest {
             return None;
         }
-        state = self.extend(state, &bytes[start..]);
+        state = self.extend(state, bytes.get(start..)?);
         self.roles_of(bytes, state).and_then(|ids| found(text, ids))
     }
 
-    /// Whether one of `who` grants `text`, or a prefix of it that ends before a `.` at or after
-    /// `from`. `text` must have no `.` before `from`.
+    /// Whether one of `who` grants `text`, or a prefix of it that ends before one of `dots`
+    /// (the offsets of its `.`s, ascending).
     #[inline]
-    pub(crate) fn grants_text_or_ancestor(&self, text: &str, from: usize, who: &Holder) -> bool {
-        self.each_held_prefix(text, from, |_, ids| ids.meets(who).then_some(()))
+    pub(crate) fn grants_text_or_ancestor(
+        &self,
+        text: &str,
+        dots: impl Iterator<Item = usize>,
+        who: &Holder,
+    ) -> bool {
+        self.each_held_prefix(text, dots, |_, ids| ids.meets(who).then_some(()))
             .is_some()
     }
 
@@ -180,11 +187,11 @@ impl TextMap {
     pub(crate) fn first_match<'t>(
         &self,
         text: &'t str,
-        from: usize,
+        dots: impl Iterator<Item = usize>,
         who: &Holder,
     ) -> Option<(&'t str, u32)> {
         let mut first = None;
-        self.each_held_prefix(text, from, |t, ids| {
+        self.each_held_prefix(text, dots, |t, ids| {
             let role = ids.first_in(who)?;
             first = Some((t.len(), role));
             Some(())
@@ -209,6 +216,12 @@ mod tests {
         assert_eq!(std::mem::align_of::<Slot>(), 64);
     }
 
+    /// Whether one of `who` grants `text` or one of its ancestors below `read:`.
+    fn finds(map: &TextMap, text: &str, who: &Holder) -> bool {
+        let dots = text.match_indices('.').map(|(at, _)| at);
+        map.grants_text_or_ancestor(text, dots, who)
+    }
+
     #[test]
     fn prefixes_short_and_long_texts_are_found() {
         let long = format!("read:{}", ["Segment"; 8].join("."));
@@ -217,17 +230,17 @@ mod tests {
         map.add(&long, 2);
         map.add("read:A.B", 70);
         let (one, two, both) = (Holder::of([1]), Holder::of([2]), Holder::of([70]));
-        assert!(map.grants_text_or_ancestor("read:A.B.C.D", 5, &one));
-        assert!(map.grants_text_or_ancestor("read:A.B", 5, &both));
-        assert!(!map.grants_text_or_ancestor("read:A", 5, &one));
-        assert!(!map.grants_text_or_ancestor("read:A.BC", 5, &one));
-        assert!(!map.grants_text_or_ancestor("read:A.B.C", 5, &two));
-        assert!(map.grants_text_or_ancestor(&long, 5, &two));
-        assert!(map.grants_text_or_ancestor(&format!("{long}.Deeper"), 5, &two));
-        assert!(!map.grants_text_or_ancestor(&long[..long.len() - 1], 5, &two));
+        assert!(finds(&map, "read:A.B.C.D", &one));
+        assert!(finds(&map, "read:A.B", &both));
+        assert!(!finds(&map, "read:A", &one));
+        assert!(!finds(&map, "read:A.BC", &one));
+        assert!(!finds(&map, "read:A.B.C", &two));
+        assert!(finds(&map, &long, &two));
+        assert!(finds(&map, &format!("{long}.Deeper"), &two));
+        assert!(!finds(&map, &long[..long.len() - 1], &two));
         assert!(map.grants("read:A.B", &one) && !map.grants("read:A.B.C", &one));
         assert_eq!(
-            map.first_match("read:A.B.C", 5, &Holder::of([2, 70])),
+            map.first_match("read:A.B.C", [6, 8].into_iter(), &Holder::of([2, 70])),
             Some(("read:A.B", 70))
         );
         assert_eq!(map.len(), 2);

@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::authz::{Decision, Scope, Seam};
 use crate::error::{AuthError, Requirement};
+use crate::future::MaybeReady;
 use crate::rbac::{Action, Permission, PermissionSet};
 use crate::render::Render;
 
@@ -391,36 +393,71 @@ impl UserContext {
         &self.data.carried_permissions
     }
 
-    /// Whether the caller holds the permission.
+    /// Whether the context's permission set covers the permission: a look at the set, for
+    /// showing or hiding parts of a page, not an access decision (no reason code, no observer).
+    /// Access checks go through the seam: the extractors, the route layers,
+    /// [`require_permission`](Self::require_permission) and [`authorize`](Self::authorize).
     #[inline]
     pub fn has_permission(&self, permission: &Permission) -> bool {
         self.permissions().allows(permission)
     }
 
-    /// Whether the caller may perform the action.
+    /// Whether the context's permission set grants the action: a look at the set, not an
+    /// access decision (see [`has_permission`](Self::has_permission)).
     #[inline]
     pub fn can(&self, action: &Action) -> bool {
         self.permissions().allows_action(action)
     }
 
-    /// `Ok` when the caller holds the permission, else [`AuthError::Forbidden`].
+    /// `Ok` when the decision seam allows the permission, else the error to answer with
+    /// ([`AuthError::Forbidden`] with its reason code). Asked through the gateway's
+    /// [`Authorizer`](crate::authz::Authorizer) and shown to its observers, like every check of
+    /// the crate.
+    ///
+    /// Synchronous: an authorizer that must wait for a store cannot be answered here, and the
+    /// check fails closed ([`AuthError::Unavailable`], logged); use
+    /// [`authorize`](Self::authorize) there.
     pub fn require_permission(&self, permission: &Permission) -> Result<(), AuthError> {
-        if self.has_permission(permission) {
-            Ok(())
-        } else {
-            Err(AuthError::Forbidden(Requirement::Permission(
-                permission.clone(),
-            )))
+        self.require_now(Requirement::Permission(permission.clone()))
+    }
+
+    /// `Ok` when the decision seam allows the action, else the error to answer with (see
+    /// [`require_permission`](Self::require_permission)).
+    pub fn require_action(&self, action: &Action) -> Result<(), AuthError> {
+        self.require_now(Requirement::Action(action.clone()))
+    }
+
+    fn require_now(&self, required: Requirement) -> Result<(), AuthError> {
+        match self
+            .seam()
+            .decide(self, &required, Scope::global_ref(), None)
+            .now()
+        {
+            Some(decision) => decision.into_result(&required),
+            None => {
+                tracing::error!(
+                    "the gateway's authorizer must wait for this check, which \
+                     UserContext::require_* cannot do: refused; use UserContext::authorize"
+                );
+                Err(AuthError::Unavailable)
+            }
         }
     }
 
-    /// `Ok` when the caller may perform the action, else [`AuthError::Forbidden`].
-    pub fn require_action(&self, action: &Action) -> Result<(), AuthError> {
-        if self.can(action) {
-            Ok(())
-        } else {
-            Err(AuthError::Forbidden(Requirement::Action(action.clone())))
-        }
+    /// Asks the decision seam (the gateway's [`Authorizer`](crate::authz::Authorizer), shown to
+    /// its observers) whether the caller meets `required` at `at`; see [`authz`](crate::authz).
+    pub fn authorize<'a>(
+        &'a self,
+        required: &'a Requirement,
+        at: &'a Scope,
+    ) -> MaybeReady<'a, Decision> {
+        self.seam().decide(self, required, at, None)
+    }
+
+    /// The seam of the gateway that admitted the request, or the default one.
+    pub(crate) fn seam(&self) -> &'static Seam {
+        self.render
+            .map_or_else(Seam::fallback, |render| &render.seam)
     }
 }
 

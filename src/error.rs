@@ -1,5 +1,5 @@
 //! The vocabulary of failure: [`AuthError`], why a credential was refused ([`TokenRejection`])
-//! and what a denied request lacked ([`Requirement`]).
+//! and why a request was denied ([`Denial`]: a [`Reason`] code and the [`Requirement`]).
 //!
 //! These are plain types that every layer speaks: the token leaf's key sources fail with
 //! [`AuthError::Unavailable`], its verifier refuses with a [`TokenRejection`], the model's
@@ -7,8 +7,9 @@
 //! the leaves, importing only `rbac` (a [`Requirement`] names a permission or an action). How an
 //! error becomes an HTTP response is the request path's business and lives in `render`, above
 //! the model; the architecture map's `error (rendering)` is that module. (The map files
-//! `Requirement` under the `authz` seam; it stays here because `AuthError::Forbidden` carries it
-//! and the leaves speak `AuthError`. The seam will use it from here.)
+//! [`Requirement`] and the reason codes ([`Reason`]) under the `authz` seam; they live here
+//! because [`AuthError::Forbidden`] carries them ([`Denial`]) and the leaves speak `AuthError`.
+//! The seam re-exports them.)
 //!
 //! How the default renderer answers each error:
 //!
@@ -17,7 +18,7 @@
 //! | [`AuthError::MissingCredentials`] | 401 | `Bearer realm="…"` (no error code, RFC 6750 §3.1) |
 //! | [`AuthError::InvalidToken`] | 401 | `Bearer realm="…", error="invalid_token"` |
 //! | [`AuthError::InvalidRequest`] | 400 | `Bearer realm="…", error="invalid_request"` |
-//! | [`AuthError::Forbidden`] | 403 | none; the body names what was required |
+//! | [`AuthError::Forbidden`] | 403 | none; the body gives the reason code and what was required |
 //! | [`AuthError::Unavailable`] | 503 | none; `Retry-After` |
 //! | [`AuthError::MissingGateway`] | 500 | none; the body names the missing layer |
 //!
@@ -100,16 +101,15 @@ impl fmt::Display for TokenRejection {
     }
 }
 
-/// What a denied request lacked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a check requires: the typed question the decision seam
+/// ([`Authorizer`](crate::authz::Authorizer)) answers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Requirement {
     /// A permission (`write:Catalog.Review`).
     Permission(Permission),
     /// An action (`reports:export`).
     Action(Action),
-    /// Something your own code decided, described in words.
-    Other(String),
 }
 
 impl fmt::Display for Requirement {
@@ -117,7 +117,113 @@ impl fmt::Display for Requirement {
         match self {
             Self::Permission(p) => write!(f, "permission {p}"),
             Self::Action(a) => write!(f, "action {a}"),
-            Self::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Why a check was answered as it was: a stable code for programs, logs and the audit trail.
+///
+/// The codes ([`code`](Self::code)) never change meaning once published; new ones are added as
+/// new rules arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// `allow`: one of the subject's grants covers the requirement.
+    Allow,
+    /// `deny_no_roles`: the subject holds no role and no grant at all.
+    DenyNoRoles,
+    /// `deny_no_permission`: the subject's grants do not cover the requirement.
+    DenyNoPermission,
+    /// `deny_assignment_expired`: the role that would have granted it was assigned until a time
+    /// that has passed.
+    DenyAssignmentExpired,
+    /// `deny_other_tenant`: the check is about a tenant the subject's credential is not for.
+    DenyOtherTenant,
+    /// `deny_not_in_namespace`: the subject's roles apply to other namespaces only.
+    DenyNotInNamespace,
+    /// `deny_cross_origin`: a browser request from an origin the application does not allow
+    /// (CSRF protection).
+    DenyCrossOrigin,
+    /// `error_unavailable`: a store the answer needs could not be asked; refused (fail closed).
+    Unavailable,
+}
+
+impl Reason {
+    /// The stable code: `allow`, `deny_no_roles`, `deny_no_permission`, ….
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::DenyNoRoles => "deny_no_roles",
+            Self::DenyNoPermission => "deny_no_permission",
+            Self::DenyAssignmentExpired => "deny_assignment_expired",
+            Self::DenyOtherTenant => "deny_other_tenant",
+            Self::DenyNotInNamespace => "deny_not_in_namespace",
+            Self::DenyCrossOrigin => "deny_cross_origin",
+            Self::Unavailable => "error_unavailable",
+        }
+    }
+
+    /// Whether the code allows.
+    pub const fn allows(self) -> bool {
+        matches!(self, Self::Allow)
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Why an authenticated request was refused: the reason code and, for a check, what it
+/// required. Carried by [`AuthError::Forbidden`]; the 403 body shows both.
+///
+/// ```
+/// use portcullis::{Denial, Reason, Requirement};
+/// use portcullis::rbac::Permission;
+///
+/// let denial = Denial::new(Reason::DenyNoPermission)
+///     .requiring(Requirement::Permission(Permission::parse("write:Catalog")?));
+/// assert_eq!(denial.to_string(), "permission write:Catalog (deny_no_permission)");
+/// # Ok::<(), portcullis::rbac::GrammarError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    reason: Reason,
+    requirement: Option<Requirement>,
+}
+
+impl Denial {
+    /// A refusal for `reason`.
+    pub fn new(reason: Reason) -> Self {
+        Self {
+            reason,
+            requirement: None,
+        }
+    }
+
+    /// Names what the refused check required.
+    pub fn requiring(mut self, requirement: Requirement) -> Self {
+        self.requirement = Some(requirement);
+        self
+    }
+
+    /// The reason code.
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// What the refused check required, if it was a check.
+    pub fn requirement(&self) -> Option<&Requirement> {
+        self.requirement.as_ref()
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.requirement {
+            Some(requirement) => write!(f, "{requirement} ({})", self.reason),
+            None => f.write_str(self.reason.code()),
         }
     }
 }
@@ -138,8 +244,8 @@ pub enum AuthError {
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
     /// Authenticated, but not allowed.
-    #[error("forbidden: missing {0}")]
-    Forbidden(Requirement),
+    #[error("forbidden: {0}")]
+    Forbidden(Denial),
     /// A store, cache or key source could not answer; the request is refused (fail closed).
     #[error("authentication temporarily unavailable")]
     Unavailable,

@@ -5,8 +5,12 @@
 //! |---|---|---|
 //! | [`UserContext`] | 401 | — |
 //! | `Option<UserContext>` | `None` | — |
-//! | [`RequirePermission<P>`] | 401 | 403 naming `P` |
-//! | [`RequireAction<A>`] | 401 | 403 naming `A` |
+//! | [`RequirePermission<P>`] | 401 | 403 naming `P` and the reason code |
+//! | [`RequireAction<A>`] | 401 | 403 naming `A` and the reason code |
+//!
+//! The checks are asked of the decision seam ([`authz`](crate::authz)): the gateway's
+//! authorizer answers, its observers see the decision, and an authorizer that could not ask its
+//! store answers 503.
 //!
 //! Used on a router without the gateway's [`AuthLayer`](crate::AuthLayer), each of them answers
 //! 500 with a message naming the missing layer and logs it at `error`: a missing layer is a
@@ -36,6 +40,7 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::Extensions;
 use http::request::Parts;
 
+use crate::authz::{RequestFacts, Scope};
 use crate::context::UserContext;
 use crate::error::{AuthError, Requirement};
 use crate::rbac::{Action, Permission};
@@ -75,8 +80,29 @@ fn render_of(extensions: &Extensions) -> Option<Render> {
     }
 }
 
-pub(crate) fn forbidden(extensions: &Extensions, requirement: Requirement) -> AuthRejection {
-    AuthRejection::new(AuthError::Forbidden(requirement), render_of(extensions))
+/// The rejection for `error`, rendered by the gateway that saw the request.
+pub(crate) fn rejection(extensions: &Extensions, error: AuthError) -> AuthRejection {
+    AuthRejection::new(error, render_of(extensions))
+}
+
+/// Asks the decision seam of `ctx`'s gateway about `required` for this request. Most
+/// authorizers answer at once, and then nothing is awaited.
+async fn decide(
+    ctx: &UserContext,
+    required: &Requirement,
+    parts: &Parts,
+) -> Result<(), AuthRejection> {
+    let facts = RequestFacts::of_parts(parts);
+    let asked = ctx
+        .seam()
+        .decide(ctx, required, Scope::global_ref(), Some(facts));
+    let decision = match asked.now_or_later() {
+        Ok(decision) => decision,
+        Err(later) => later.await,
+    };
+    decision
+        .into_result(required)
+        .map_err(|error| rejection(&parts.extensions, error))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for UserContext {
@@ -112,6 +138,8 @@ pub trait PermissionDef: Send + Sync + 'static {
     const TEXT: &'static str;
     /// The parsed permission.
     fn permission() -> &'static Permission;
+    /// The permission as the requirement the decision seam is asked.
+    fn requirement() -> &'static Requirement;
 }
 
 /// An action known at compile time; declare one with [`action!`](crate::action).
@@ -120,6 +148,8 @@ pub trait ActionDef: Send + Sync + 'static {
     const TEXT: &'static str;
     /// The parsed action.
     fn action() -> &'static Action;
+    /// The action as the requirement the decision seam is asked.
+    fn requirement() -> &'static Requirement;
 }
 
 /// Extracts the caller's context after checking that it holds the permission `P`: 401 without
@@ -191,15 +221,8 @@ impl<S: Send + Sync, P: PermissionDef> FromRequestParts<S> for RequirePermission
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let ctx = context_from(&parts.extensions)?;
-        let required = P::permission();
-        if ctx.has_permission(required) {
-            Ok(Self(ctx, PhantomData))
-        } else {
-            Err(forbidden(
-                &parts.extensions,
-                Requirement::Permission(required.clone()),
-            ))
-        }
+        decide(&ctx, P::requirement(), parts).await?;
+        Ok(Self(ctx, PhantomData))
     }
 }
 
@@ -208,15 +231,8 @@ impl<S: Send + Sync, A: ActionDef> FromRequestParts<S> for RequireAction<A> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let ctx = context_from(&parts.extensions)?;
-        let required = A::action();
-        if ctx.can(required) {
-            Ok(Self(ctx, PhantomData))
-        } else {
-            Err(forbidden(
-                &parts.extensions,
-                Requirement::Action(required.clone()),
-            ))
-        }
+        decide(&ctx, A::requirement(), parts).await?;
+        Ok(Self(ctx, PhantomData))
     }
 }
 
@@ -254,6 +270,15 @@ macro_rules! permission {
                     });
                 &PARSED
             }
+            fn requirement() -> &'static $crate::Requirement {
+                static REQUIRED: $crate::__private::LazyLock<$crate::Requirement> =
+                    $crate::__private::LazyLock::new(|| {
+                        $crate::Requirement::Permission(
+                            <$name as $crate::extract::PermissionDef>::permission().clone(),
+                        )
+                    });
+                &REQUIRED
+            }
         }
     };
 }
@@ -290,6 +315,15 @@ macro_rules! action {
                         $crate::__private::checked_action($text)
                     });
                 &PARSED
+            }
+            fn requirement() -> &'static $crate::Requirement {
+                static REQUIRED: $crate::__private::LazyLock<$crate::Requirement> =
+                    $crate::__private::LazyLock::new(|| {
+                        $crate::Requirement::Action(
+                            <$name as $crate::extract::ActionDef>::action().clone(),
+                        )
+                    });
+                &REQUIRED
             }
         }
     };

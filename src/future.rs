@@ -34,6 +34,14 @@ impl<'a, T> MaybeReady<'a, T> {
     }
 
     /// The value when it is ready now, else `None` (the future is dropped unpolled).
+    /// The value if it is ready now, else the future itself.
+    pub(crate) fn now_or_later(self) -> Result<T, Self> {
+        match self.0 {
+            State::Ready(Some(value)) => Ok(value),
+            state => Err(Self(state)),
+        }
+    }
+
     pub(crate) fn now(self) -> Option<T> {
         match self.0 {
             State::Ready(value) => value,

@@ -30,6 +30,7 @@ use http::Request;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::authz::{Authorizer, DecisionObserver, Seam, TracingObserver};
 use crate::context::UserContext;
 use crate::enrich::Enricher;
 use crate::error::AuthError;
@@ -95,6 +96,9 @@ pub struct AuthGateway {
     realm: String,
     renderer: Arc<dyn ErrorRenderer>,
     custom_renderer: bool,
+    authorizer: Option<Arc<dyn Authorizer>>,
+    observers: Vec<Arc<dyn DecisionObserver>>,
+    decision_log: bool,
 }
 
 impl Default for AuthGateway {
@@ -108,6 +112,9 @@ impl Default for AuthGateway {
             realm: "portcullis".into(),
             renderer: Arc::new(DefaultRenderer),
             custom_renderer: false,
+            authorizer: None,
+            observers: Vec::new(),
+            decision_log: true,
         }
     }
 }
@@ -202,6 +209,27 @@ impl AuthGateway {
         self
     }
 
+    /// Answers every check behind this gateway with `authorizer` (see [`authz`](crate::authz));
+    /// the default is the [`RolePolicy`]'s, which answers from the context's permission set.
+    pub fn authorizer(mut self, authorizer: impl Authorizer) -> Self {
+        self.authorizer = Some(Arc::new(authorizer));
+        self
+    }
+
+    /// Shows every decision behind this gateway to `observer` too (a closure
+    /// `Fn(&DecisionEvent<'_>)` will do; see [`DecisionObserver`]).
+    pub fn observe(mut self, observer: impl DecisionObserver) -> Self {
+        self.observers.push(Arc::new(observer));
+        self
+    }
+
+    /// Leaves out the default [`TracingObserver`](crate::authz::TracingObserver), which logs each
+    /// decision at `debug` (denials at `info`).
+    pub fn without_decision_log(mut self) -> Self {
+        self.decision_log = false;
+        self
+    }
+
     /// Checks the configuration and builds the layer.
     ///
     /// The layer's error renderer and realm are kept for the rest of the process (a few hundred
@@ -234,6 +262,15 @@ impl AuthGateway {
                     renderer: self.renderer,
                     realm: self.realm.into(),
                     custom: self.custom_renderer,
+                    seam: Seam::new(
+                        self.authorizer
+                            .unwrap_or_else(|| Arc::new(RolePolicy::default())),
+                        self.decision_log
+                            .then(|| Arc::new(TracingObserver) as Arc<dyn DecisionObserver>)
+                            .into_iter()
+                            .chain(self.observers)
+                            .collect(),
+                    ),
                 })),
             }),
         })

@@ -57,6 +57,7 @@
 #![warn(missing_docs)]
 
 pub mod api_key;
+pub mod authz;
 pub mod clock;
 mod context;
 mod enrich;
@@ -83,7 +84,7 @@ pub mod token;
 pub use context::{AuthMethod, UserContext};
 pub use enrich::Enricher;
 pub use enrich_fn::{EnricherFn, enricher_fn};
-pub use error::{AuthError, Requirement, TokenRejection};
+pub use error::{AuthError, Denial, Reason, Requirement, TokenRejection};
 pub use extract::{RequireAction, RequirePermission};
 pub use future::MaybeReady;
 pub use gateway::{AuthGateway, AuthLayer, AuthMode, AuthService, GatewayError, ResponseFuture};

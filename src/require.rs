@@ -28,8 +28,9 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::authz::{RequestFacts, Scope};
 use crate::error::Requirement;
-use crate::extract::{ActionDef, PermissionDef, context_from, forbidden};
+use crate::extract::{ActionDef, PermissionDef, context_from, rejection};
 use crate::rbac::{Action, GrammarError, Permission};
 
 /// A layer that lets a request through only when its context meets a requirement.
@@ -61,12 +62,12 @@ pub fn require_action(action: &str) -> Result<RequireLayer, GrammarError> {
 impl RequireLayer {
     /// Guards routes with a permission declared by [`permission!`](crate::permission).
     pub fn permission<P: PermissionDef>() -> Self {
-        Self::from_requirement(Requirement::Permission(P::permission().clone()))
+        Self::from_requirement(P::requirement().clone())
     }
 
     /// Guards routes with an action declared by [`action!`](crate::action).
     pub fn action<A: ActionDef>() -> Self {
-        Self::from_requirement(Requirement::Action(A::action().clone()))
+        Self::from_requirement(A::requirement().clone())
     }
 
     fn from_requirement(rule: Requirement) -> Self {
@@ -102,7 +103,7 @@ impl<S> fmt::Debug for RequireService<S> {
 
 pin_project! {
     /// The response future of [`RequireService`].
-    pub struct RequireFuture<F> {
+    pub struct RequireFuture<F: Future> {
         #[pin]
         kind: Kind<F>,
     }
@@ -110,13 +111,15 @@ pin_project! {
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<F> {
+    enum Kind<F: Future> {
         Allowed { #[pin] future: F },
         Refused { response: Option<Response> },
+        // An authorizer that must wait (a store read): the check and then the inner service.
+        Deciding { future: Pin<Box<dyn Future<Output = F::Output> + Send>> },
     }
 }
 
-impl<F> fmt::Debug for RequireFuture<F> {
+impl<F: Future> fmt::Debug for RequireFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("RequireFuture")
     }
@@ -135,13 +138,17 @@ where
                 Some(response) => Poll::Ready(Ok(response)),
                 None => Poll::Pending,
             },
+            KindProj::Deciding { future } => future.as_mut().poll(cx),
         }
     }
 }
 
 impl<S, B> Service<Request<B>> for RequireService<S>
 where
-    S: Service<Request<B>, Response = Response>,
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
 {
     type Response = Response;
     type Error = S::Error;
@@ -152,30 +159,65 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let extensions = request.extensions();
-        let verdict = context_from(extensions).and_then(|ctx| {
-            let allowed = match &*self.rule {
-                Requirement::Permission(p) => ctx.has_permission(p),
-                Requirement::Action(a) => ctx.can(a),
-                Requirement::Other(_) => false,
-            };
-            if allowed {
-                Ok(())
-            } else {
-                Err(forbidden(extensions, (*self.rule).clone()))
+        let refused = |response: Response| RequireFuture {
+            kind: Kind::Refused {
+                response: Some(response),
+            },
+        };
+        let ctx = match context_from(request.extensions()) {
+            Ok(ctx) => ctx,
+            Err(rejection) => return refused(rejection.into_response()),
+        };
+        let at = Scope::global_ref();
+        let answer = {
+            let facts = facts_of(&request);
+            ctx.seam()
+                .decide(&ctx, &self.rule, at, Some(facts))
+                .now_or_later()
+                .map_err(drop)
+        };
+        match answer {
+            Ok(decision) => match decision.into_result(&self.rule) {
+                Ok(()) => RequireFuture {
+                    kind: Kind::Allowed {
+                        future: self.inner.call(request),
+                    },
+                },
+                Err(error) => refused(rejection(request.extensions(), error).into_response()),
+            },
+            // The authorizer must wait. Its future borrows this call's locals, so it is asked
+            // again inside one that owns them, with the inner service that `poll_ready` made
+            // ready (a clone stays behind, as tower advises).
+            Err(()) => {
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let rule = self.rule.clone();
+                RequireFuture {
+                    kind: Kind::Deciding {
+                        future: Box::pin(async move {
+                            let decision = {
+                                let facts = facts_of(&request);
+                                ctx.seam().decide(&ctx, &rule, at, Some(facts)).await
+                            };
+                            match decision.into_result(&rule) {
+                                Ok(()) => inner.call(request).await,
+                                Err(error) => {
+                                    Ok(rejection(request.extensions(), error).into_response())
+                                }
+                            }
+                        }),
+                    },
+                }
             }
-        });
-        match verdict {
-            Ok(()) => RequireFuture {
-                kind: Kind::Allowed {
-                    future: self.inner.call(request),
-                },
-            },
-            Err(rejection) => RequireFuture {
-                kind: Kind::Refused {
-                    response: Some(rejection.into_response()),
-                },
-            },
         }
     }
+}
+
+fn facts_of<B>(request: &Request<B>) -> RequestFacts<'_> {
+    RequestFacts::new(
+        request.method(),
+        request.uri(),
+        request.headers(),
+        request.extensions(),
+    )
 }

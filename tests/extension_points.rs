@@ -323,7 +323,7 @@ mod renderer {
         let reply = send(&app, get_as("/books", Some("alice"))).await;
         assert_eq!(
             reply.text(),
-            r#"{"type":"about:blank","title":"Forbidden","status":403,"detail":"This request requires the permission read:Catalog.","reason":"deny_no_permission","required":{"permission":"read:Catalog"}}"#
+            r#"{"type":"about:blank","title":"Forbidden","status":403,"detail":"This request requires the permission read:Catalog.","reason":"deny_no_roles","required":{"permission":"read:Catalog"}}"#
         );
     }
 }

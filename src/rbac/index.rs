@@ -210,6 +210,36 @@ impl GrantIndex {
         found(role, text.to_owned())
     }
 
+    /// The role and grant that answer an allowed action check, in the order
+    /// [`allows_action`](Self::allows_action) asks; `None` if denied.
+    pub(crate) fn explain_action(&self, name: &str, who: &Holder) -> Option<Match> {
+        if let Some(role) = self.all_actions.first_in(who) {
+            return Some(Match {
+                role,
+                grant: "*".to_owned(),
+            });
+        }
+        if let Some((_, role)) = self
+            .exact_actions
+            .first_match(name, std::iter::empty(), who)
+        {
+            return Some(Match {
+                role,
+                grant: name.to_owned(),
+            });
+        }
+        name.match_indices(':').find_map(|(i, _)| {
+            let prefix = &name[..=i];
+            let (_, role) = self
+                .action_prefixes
+                .first_match(prefix, std::iter::empty(), who)?;
+            Some(Match {
+                role,
+                grant: format!("{prefix}*"),
+            })
+        })
+    }
+
     /// The grants of role `i` (empty for an index it does not have).
     pub(crate) fn role(&self, i: u32) -> Option<&RoleGrants> {
         self.roles.get(i as usize)

@@ -155,6 +155,23 @@ impl PermissionSet {
         Some(Matched { role, grant })
     }
 
+    /// What answers an allowed action check (see [`explain`](Self::explain)): `*`, the action
+    /// itself, or the shortest `prefix:*` grant; `None` when denied.
+    ///
+    /// ```
+    /// use portcullis::rbac::{Action, ActionGrant, PermissionSet};
+    ///
+    /// let set = PermissionSet::compile([], [ActionGrant::parse("reports:*")?]);
+    /// let why = set.explain_action(&Action::parse("reports:export:csv")?).unwrap();
+    /// assert_eq!(why.grant(), "reports:*");
+    /// # Ok::<(), portcullis::rbac::GrammarError>(())
+    /// ```
+    pub fn explain_action(&self, action: &Action) -> Option<Matched<'_>> {
+        let Match { role, grant } = self.index.explain_action(action.as_str(), &self.holds)?;
+        let role = self.index.role(role).and_then(|g| g.name.as_deref());
+        Some(Matched { role, grant })
+    }
+
     /// The one role the set holds, if it holds exactly one.
     pub(crate) fn only_role(&self) -> Option<u32> {
         self.holds.only()

@@ -132,14 +132,14 @@ impl Problem {
                 Self::new(status, "invalid_token", "The credentials are invalid.")
             }
             AuthError::InvalidRequest(why) => Self::new(status, "invalid_request", *why),
-            AuthError::Forbidden(requirement) => {
-                let mut problem = Self::new(
-                    status,
-                    "forbidden",
-                    format!("This request requires the {requirement}."),
-                );
-                problem.reason = Some("deny_no_permission");
-                problem.required = Some(requirement.clone());
+            AuthError::Forbidden(denial) => {
+                let detail = match denial.requirement() {
+                    Some(requirement) => format!("This request requires the {requirement}."),
+                    None => format!("This request is refused ({}).", denial.reason()),
+                };
+                let mut problem = Self::new(status, "forbidden", detail);
+                problem.reason = Some(denial.reason().code());
+                problem.required = denial.requirement().cloned();
                 problem
             }
             AuthError::Unavailable => Self::new(
@@ -221,7 +221,7 @@ impl Problem {
                 permission: None,
                 action: Some(a.as_str()),
             }),
-            Some(Requirement::Other(_)) | None => None,
+            None => None,
         };
         let body = Body {
             kind: "about:blank",

@@ -30,7 +30,7 @@ use http::{HeaderValue, Method, header};
 
 use crate::clock;
 use crate::context::{AuthMethod, UserContext};
-use crate::error::{AuthError, Requirement, TokenRejection};
+use crate::error::{AuthError, Denial, Reason, TokenRejection};
 use crate::identity::{Identity, IdentityError};
 use crate::secret;
 use crate::store::{SessionRecord, SessionStore, Store};
@@ -238,9 +238,7 @@ impl<S: Store + SessionStore> Sessions<S> {
             return Err(AuthError::InvalidToken(TokenRejection::Malformed));
         }
         if !self.same_origin(request) {
-            return Err(AuthError::Forbidden(Requirement::Other(
-                "a request from an allowed origin (CSRF protection)".into(),
-            )));
+            return Err(AuthError::Forbidden(Denial::new(Reason::DenyCrossOrigin)));
         }
         let key = secret::digest(token);
         let store = self.identity.store();

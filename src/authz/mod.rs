@@ -1,0 +1,289 @@
+//! The decision seam: every check of the crate goes through one [`Authorizer`], and every
+//! answer is a [`Decision`] with a stable [`Reason`] code, shown to the [`DecisionObserver`]s.
+//!
+//! The extractors ([`RequirePermission`](crate::RequirePermission),
+//! [`RequireAction`](crate::RequireAction)), the route layers
+//! ([`require_permission`](crate::require_permission), [`RequireLayer`](crate::RequireLayer)) and
+//! [`UserContext::require_permission`] / [`UserContext::authorize`] all ask the authorizer of the
+//! gateway that admitted the request; nothing of the crate asks a
+//! [`PermissionSet`](crate::rbac::PermissionSet) behind the seam's back. That is where reason
+//! codes, [`explain`], metrics and the audit trail live.
+//!
+//! The default authorizer is the [`RolePolicy`]'s: it answers from the permission set the
+//! gateway's enrichment gave the context, with no I/O, and refuses a check about a tenant the
+//! context's credential is not for (`deny_other_tenant`). An authorizer that must ask a store
+//! answers with a future ([`MaybeReady::new`]); one that cannot ask it answers
+//! [`Reason::Unavailable`], which the crate turns into 503 (fail closed).
+//!
+//! ```
+//! use portcullis::authz::Scope;
+//! use portcullis::rbac::{Permission, RolePolicy};
+//! use portcullis::{AuthMethod, Reason, Requirement, UserContext};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! let policy = RolePolicy::default();
+//! let ctx = UserContext::new("u1", AuthMethod::Bearer)
+//!     .with_roles(["editor"])
+//!     .with_tenant("acme");
+//! let ctx = ctx.clone().with_permissions(policy.permissions_for(ctx.roles()));
+//! let write = Requirement::Permission(Permission::parse("write:Catalog")?);
+//!
+//! let here = ctx.authorize(&write, &Scope::tenant("acme")?).await;
+//! assert_eq!(here.reason(), Reason::Allow);
+//! let elsewhere = ctx.authorize(&write, &Scope::tenant("globex")?).await;
+//! assert_eq!(elsewhere.reason(), Reason::DenyOtherTenant);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod decision;
+mod observe;
+mod scope;
+
+use std::sync::{Arc, OnceLock};
+
+pub use decision::{Decision, Granted};
+pub use observe::{DecisionEvent, DecisionObserver, RequestFacts, TracingObserver};
+pub use scope::{MAX_NAMESPACE_DEPTH, MAX_SEGMENT_LEN, MAX_TENANT_LEN, Scope, ScopeError};
+
+use crate::context::UserContext;
+pub use crate::error::{Denial, Reason, Requirement};
+use crate::future::MaybeReady;
+use crate::rbac::RolePolicy;
+
+/// One question to the seam: who asks, what is required, where.
+#[derive(Clone, Copy)]
+pub struct Question<'a> {
+    context: &'a UserContext,
+    required: &'a Requirement,
+    at: &'a Scope,
+    explain: bool,
+}
+
+impl<'a> Question<'a> {
+    /// A question (for testing an authorizer of your own).
+    pub fn new(context: &'a UserContext, required: &'a Requirement, at: &'a Scope) -> Self {
+        Self {
+            context,
+            required,
+            at,
+            explain: false,
+        }
+    }
+
+    /// The same question, asking for what matched ([`Decision::matched`]).
+    pub fn explained(mut self) -> Self {
+        self.explain = true;
+        self
+    }
+
+    /// Who asks.
+    pub fn context(&self) -> &'a UserContext {
+        self.context
+    }
+
+    /// What is required.
+    pub fn required(&self) -> &'a Requirement {
+        self.required
+    }
+
+    /// Where.
+    pub fn scope(&self) -> &'a Scope {
+        self.at
+    }
+
+    /// Whether the asker wants [`Decision::matched`] filled in.
+    pub fn wants_match(&self) -> bool {
+        self.explain
+    }
+}
+
+/// The one decision point. Answer at once when you can ([`MaybeReady::ready`]), with a future
+/// when a store must be asked; answer [`Reason::Unavailable`] when it cannot be (never allow a
+/// check you could not make).
+///
+/// ```
+/// use portcullis::authz::{Authorizer, Decision, Question};
+/// use portcullis::{MaybeReady, Reason};
+///
+/// /// Allows nothing on Sundays, else what the role policy says.
+/// struct ClosedOnSundays(portcullis::rbac::RolePolicy);
+///
+/// impl Authorizer for ClosedOnSundays {
+///     fn decide<'a>(&'a self, question: Question<'a>) -> MaybeReady<'a, Decision> {
+///         let sunday = false; // your calendar here
+///         if sunday {
+///             return MaybeReady::ready(Decision::new(Reason::DenyNoPermission, question.scope().clone()));
+///         }
+///         self.0.decide(question)
+///     }
+/// }
+/// ```
+pub trait Authorizer: Send + Sync + 'static {
+    /// Answers one question.
+    fn decide<'a>(&'a self, question: Question<'a>) -> MaybeReady<'a, Decision>;
+}
+
+impl Authorizer for RolePolicy {
+    /// Answers from the permission set the gateway's enrichment gave the context (see the
+    /// module docs), at once.
+    fn decide<'a>(&'a self, question: Question<'a>) -> MaybeReady<'a, Decision> {
+        MaybeReady::ready(from_context(question))
+    }
+}
+
+/// The answer of the context's own permission set.
+fn from_context(question: Question<'_>) -> Decision {
+    let Question {
+        context: ctx,
+        required,
+        at,
+        explain,
+    } = question;
+    // A check about a tenant is answered only for a credential of that tenant, whatever its
+    // roles: the roles a token carries are its own tenant's.
+    if let Some(tenant) = at.tenant_id()
+        && ctx.tenant() != Some(tenant)
+    {
+        return Decision::new(Reason::DenyOtherTenant, at.clone());
+    }
+    let set = ctx.permissions();
+    let allowed = match required {
+        Requirement::Permission(p) => set.allows(p),
+        Requirement::Action(a) => set.allows_action(a),
+    };
+    if !allowed {
+        let reason = if set.is_empty() && ctx.roles().is_empty() {
+            Reason::DenyNoRoles
+        } else {
+            Reason::DenyNoPermission
+        };
+        return Decision::new(reason, at.clone());
+    }
+    let decision = Decision::new(Reason::Allow, at.clone());
+    if !explain {
+        return decision;
+    }
+    let matched = match required {
+        Requirement::Permission(p) => set.explain(p),
+        Requirement::Action(a) => set.explain_action(a),
+    };
+    match matched {
+        Some(m) => decision.with_match(Granted::new(m.role(), m.grant())),
+        None => decision,
+    }
+}
+
+/// A gateway's authorizer and observers, kept for the life of the process with its renderer.
+pub(crate) struct Seam {
+    authorizer: Arc<dyn Authorizer>,
+    observers: Box<[Arc<dyn DecisionObserver>]>,
+    /// Whether an observer wants what matched.
+    explain: bool,
+}
+
+impl Seam {
+    pub(crate) fn new(
+        authorizer: Arc<dyn Authorizer>,
+        observers: Vec<Arc<dyn DecisionObserver>>,
+    ) -> Self {
+        let explain = observers.iter().any(|o| o.wants_matches());
+        Self {
+            authorizer,
+            observers: observers.into(),
+            explain,
+        }
+    }
+
+    /// The seam of a context no gateway admitted: the role policy's answer, logged.
+    pub(crate) fn fallback() -> &'static Seam {
+        static SEAM: OnceLock<Seam> = OnceLock::new();
+        SEAM.get_or_init(|| {
+            Seam::new(
+                Arc::new(RolePolicy::default()),
+                vec![Arc::new(TracingObserver)],
+            )
+        })
+    }
+
+    /// Asks the authorizer and shows the answer to every observer.
+    pub(crate) fn decide<'a>(
+        &'a self,
+        context: &'a UserContext,
+        required: &'a Requirement,
+        at: &'a Scope,
+        request: Option<RequestFacts<'a>>,
+    ) -> MaybeReady<'a, Decision> {
+        let question = Question {
+            context,
+            required,
+            at,
+            explain: self.explain,
+        };
+        let observe = move |decision: &Decision| {
+            let event = DecisionEvent {
+                context,
+                required,
+                decision,
+                request,
+            };
+            for observer in self.observers.iter() {
+                observer.observe(&event);
+            }
+        };
+        match self.authorizer.decide(question).now_or_later() {
+            Ok(decision) => {
+                observe(&decision);
+                MaybeReady::ready(decision)
+            }
+            Err(later) => MaybeReady::new(async move {
+                let decision = later.await;
+                observe(&decision);
+                decision
+            }),
+        }
+    }
+
+    /// Asks the authorizer for the decision with what matched, without observers: an
+    /// explanation is a question about a decision, not one that takes effect.
+    pub(crate) fn explain<'a>(
+        &'a self,
+        context: &'a UserContext,
+        required: &'a Requirement,
+        at: &'a Scope,
+    ) -> MaybeReady<'a, Decision> {
+        self.authorizer
+            .decide(Question::new(context, required, at).explained())
+    }
+}
+
+/// The decision `ctx`'s gateway would make for `required` at `at`, with the role and grant that
+/// matched ([`Decision::matched`]); for admin screens and reviews. Not shown to observers.
+///
+/// ```
+/// use portcullis::authz::{self, Scope};
+/// use portcullis::rbac::{Permission, RolePolicy};
+/// use portcullis::{AuthMethod, Requirement, UserContext};
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let ctx = UserContext::new("u1", AuthMethod::Bearer)
+///     .with_permissions(RolePolicy::default().permissions_for(&["editor".into()]));
+/// let write = Requirement::Permission(Permission::parse("write:Catalog.Review")?);
+/// let why = authz::explain(&ctx, &write, &Scope::global()).await;
+/// let matched = why.matched().unwrap();
+/// assert_eq!((matched.role(), matched.grant()), (Some("editor"), "write:*"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn explain<'a>(
+    ctx: &'a UserContext,
+    required: &'a Requirement,
+    at: &'a Scope,
+) -> MaybeReady<'a, Decision> {
+    ctx.seam().explain(ctx, required, at)
+}
+
+#[cfg(test)]
+mod tests;

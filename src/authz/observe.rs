@@ -1,0 +1,172 @@
+//! Observers of the seam: every decision is shown to them after it is made.
+
+use axum::extract::MatchedPath;
+use http::request::Parts;
+use http::{Extensions, HeaderMap, Method, Uri};
+
+use super::decision::Decision;
+use crate::context::UserContext;
+use crate::error::{Reason, Requirement};
+
+/// What the request a check was made for looks like (absent for a check made outside a
+/// request, such as [`UserContext::require_permission`] in a background task).
+#[derive(Clone, Copy)]
+pub struct RequestFacts<'a> {
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    extensions: &'a Extensions,
+}
+
+impl<'a> RequestFacts<'a> {
+    pub(crate) fn new(
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a HeaderMap,
+        extensions: &'a Extensions,
+    ) -> Self {
+        Self {
+            method,
+            uri,
+            headers,
+            extensions,
+        }
+    }
+
+    pub(crate) fn of_parts(parts: &'a Parts) -> Self {
+        Self::new(&parts.method, &parts.uri, &parts.headers, &parts.extensions)
+    }
+
+    /// The request's method.
+    pub fn method(&self) -> &'a Method {
+        self.method
+    }
+
+    /// The request's URI.
+    pub fn uri(&self) -> &'a Uri {
+        self.uri
+    }
+
+    /// The request's headers (for a trace id, a client address behind a trusted proxy…).
+    pub fn headers(&self) -> &'a HeaderMap {
+        self.headers
+    }
+
+    /// The request's extensions.
+    pub fn extensions(&self) -> &'a Extensions {
+        self.extensions
+    }
+
+    /// The route template axum matched (`/orgs/{org}/books`), once the router has routed.
+    pub fn route(&self) -> Option<&'a str> {
+        self.extensions
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str)
+    }
+}
+
+/// One decision as observers see it.
+#[derive(Clone, Copy)]
+pub struct DecisionEvent<'a> {
+    pub(crate) context: &'a UserContext,
+    pub(crate) required: &'a Requirement,
+    pub(crate) decision: &'a Decision,
+    pub(crate) request: Option<RequestFacts<'a>>,
+}
+
+impl<'a> DecisionEvent<'a> {
+    /// Who asked.
+    pub fn context(&self) -> &'a UserContext {
+        self.context
+    }
+
+    /// What was required.
+    pub fn required(&self) -> &'a Requirement {
+        self.required
+    }
+
+    /// The answer.
+    pub fn decision(&self) -> &'a Decision {
+        self.decision
+    }
+
+    /// The request, when the check was made for one.
+    pub fn request(&self) -> Option<RequestFacts<'a>> {
+        self.request
+    }
+}
+
+/// Sees every decision the seam makes, after it is made and before it takes effect.
+///
+/// Observers run on the request path: keep them cheap and never block (hand work to a channel,
+/// as the audit trail does). Plug one in with
+/// [`AuthGateway::observe`](crate::AuthGateway::observe); a closure
+/// `Fn(&DecisionEvent<'_>)` is one.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use portcullis::authz::DecisionEvent;
+///
+/// let denials = Arc::new(AtomicU64::new(0));
+/// let counted = denials.clone();
+/// let observer = move |event: &DecisionEvent<'_>| {
+///     if !event.decision().is_allowed() {
+///         counted.fetch_add(1, Ordering::Relaxed);
+///     }
+/// };
+/// # let _ = portcullis::AuthGateway::new().observe(observer);
+/// ```
+pub trait DecisionObserver: Send + Sync + 'static {
+    /// Called with each decision.
+    fn observe(&self, event: &DecisionEvent<'_>);
+
+    /// Whether this observer needs [`Decision::matched`] filled in (a second walk of the
+    /// grants for each allowed check). Defaults to `false`.
+    fn wants_matches(&self) -> bool {
+        false
+    }
+}
+
+impl<F> DecisionObserver for F
+where
+    F: Fn(&DecisionEvent<'_>) + Send + Sync + 'static,
+{
+    fn observe(&self, event: &DecisionEvent<'_>) {
+        self(event)
+    }
+}
+
+/// Logs each decision with `tracing`, target `portcullis::authz`: allows at `debug`, denials at
+/// `info`, store failures at `warn`. Fields: `subject`, `required`, `reason`, `tenant`,
+/// `namespace`, `route`. On by default; a gateway built with
+/// [`AuthGateway::without_decision_log`](crate::AuthGateway::without_decision_log) leaves it off.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingObserver;
+
+impl DecisionObserver for TracingObserver {
+    fn observe(&self, event: &DecisionEvent<'_>) {
+        let decision = event.decision;
+        // Fields are worked out only when the event is enabled: the route is a look-up in the
+        // request's extensions, which a disabled log must not pay on every request.
+        macro_rules! log {
+            ($level:ident) => {
+                tracing::$level!(
+                    target: "portcullis::authz",
+                    subject = event.context.subject(),
+                    required = %event.required,
+                    reason = decision.reason().code(),
+                    tenant = decision.scope().tenant_id().unwrap_or(""),
+                    namespace = decision.scope().namespace().unwrap_or(""),
+                    route = event.request.and_then(|r| r.route()).unwrap_or(""),
+                    "authorization decision"
+                )
+            };
+        }
+        match decision.reason() {
+            Reason::Allow => log!(debug),
+            Reason::Unavailable => log!(warn),
+            _ => log!(info),
+        }
+    }
+}

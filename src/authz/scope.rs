@@ -1,0 +1,203 @@
+//! Where a check is asked: a tenant (workspace) and a namespace path inside it.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Longest tenant id, in bytes.
+pub const MAX_TENANT_LEN: usize = 128;
+/// Most segments in a namespace path.
+pub const MAX_NAMESPACE_DEPTH: usize = 8;
+/// Longest namespace segment, in bytes.
+pub const MAX_SEGMENT_LEN: usize = 63;
+
+/// Why a tenant id or namespace path was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScopeError {
+    /// A tenant id is empty, too long or has characters outside `[A-Za-z0-9_.:-]`.
+    #[error("tenant id is invalid: 1 to 128 bytes of letters, digits, `_`, `.`, `:` or `-`")]
+    InvalidTenant,
+    /// A namespace path is not `segment/segment/…` with segments `^[a-z][a-z0-9-]{0,62}$`.
+    #[error(
+        "namespace path is invalid: segments of a lowercase letter then up to 62 of `a-z`, `0-9`, `-`, joined by `/`"
+    )]
+    InvalidNamespace,
+    /// A namespace path is deeper than [`MAX_NAMESPACE_DEPTH`].
+    #[error("namespace path is deeper than 8 segments")]
+    NamespaceTooDeep,
+    /// A namespace was given without a tenant.
+    #[error("a namespace belongs to a tenant: name the tenant first")]
+    NamespaceWithoutTenant,
+}
+
+/// Where a check is asked: the whole application ([`Scope::global`]), a tenant, or a namespace
+/// of a tenant (`engineering/platform/sre`). Cheap to clone.
+///
+/// ```
+/// use portcullis::authz::Scope;
+///
+/// let at = Scope::tenant("acme")?.in_namespace("engineering/platform")?;
+/// assert_eq!(at.tenant_id(), Some("acme"));
+/// assert_eq!(at.namespace(), Some("engineering/platform"));
+/// assert!(Scope::tenant("").is_err());
+/// assert!(Scope::tenant("acme")?.in_namespace("Engineering").is_err());
+/// # Ok::<(), portcullis::authz::ScopeError>(())
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Scope {
+    // One word: decisions carry their scope, and most checks are global (`None`).
+    at: Option<Arc<Place>>,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct Place {
+    tenant: Box<str>,
+    namespace: Option<Box<str>>,
+}
+
+impl Scope {
+    /// No tenant: the application as a whole.
+    pub const fn global() -> Self {
+        Self { at: None }
+    }
+
+    /// The global scope, borrowed (what the extractors and route layers ask in until a router
+    /// names a tenant).
+    pub(crate) fn global_ref() -> &'static Self {
+        static GLOBAL: Scope = Scope::global();
+        &GLOBAL
+    }
+
+    /// A tenant, by id.
+    pub fn tenant(id: &str) -> Result<Self, ScopeError> {
+        check_tenant(id)?;
+        Ok(Self {
+            at: Some(Arc::new(Place {
+                tenant: id.into(),
+                namespace: None,
+            })),
+        })
+    }
+
+    /// The same tenant, in a namespace path (`engineering/platform/sre`).
+    /// A namespace needs a tenant: on the global scope this is
+    /// [`ScopeError::NamespaceWithoutTenant`].
+    pub fn in_namespace(self, path: &str) -> Result<Self, ScopeError> {
+        check_namespace(path)?;
+        let tenant = self.tenant_id().ok_or(ScopeError::NamespaceWithoutTenant)?;
+        Ok(Self {
+            at: Some(Arc::new(Place {
+                tenant: tenant.into(),
+                namespace: Some(path.into()),
+            })),
+        })
+    }
+
+    /// The tenant id, if the check is about one.
+    pub fn tenant_id(&self) -> Option<&str> {
+        self.at.as_deref().map(|p| &*p.tenant)
+    }
+
+    /// The namespace path, if the check is about one.
+    pub fn namespace(&self) -> Option<&str> {
+        self.at.as_deref().and_then(|p| p.namespace.as_deref())
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.tenant_id(), self.namespace()) {
+            (None, _) => f.write_str("Scope::global"),
+            (Some(t), None) => write!(f, "Scope({t})"),
+            (Some(t), Some(n)) => write!(f, "Scope({t}/{n})"),
+        }
+    }
+}
+
+fn check_tenant(id: &str) -> Result<(), ScopeError> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_TENANT_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ScopeError::InvalidTenant)
+    }
+}
+
+/// Checks a slug `^[a-z][a-z0-9-]{0,62}$` (a namespace segment; role slugs follow the same rule).
+pub(crate) fn is_slug(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_SEGMENT_LEN
+        && bytes[0].is_ascii_lowercase()
+        && bytes[1..]
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn check_namespace(path: &str) -> Result<(), ScopeError> {
+    // Bounded before splitting: a path longer than the deepest valid one is refused unread.
+    if path.len() > MAX_NAMESPACE_DEPTH * (MAX_SEGMENT_LEN + 1) {
+        return Err(ScopeError::InvalidNamespace);
+    }
+    let mut depth = 0;
+    for segment in path.split('/') {
+        depth += 1;
+        if depth > MAX_NAMESPACE_DEPTH {
+            return Err(ScopeError::NamespaceTooDeep);
+        }
+        if !is_slug(segment) {
+            return Err(ScopeError::InvalidNamespace);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenants_and_namespaces_are_checked() {
+        assert!(Scope::tenant("acme-01:eu_2.x").is_ok());
+        for bad in ["", "a b", "ünï", &"t".repeat(129)] {
+            assert_eq!(
+                Scope::tenant(bad),
+                Err(ScopeError::InvalidTenant),
+                "{bad:?}"
+            );
+        }
+        let acme = Scope::tenant("acme").unwrap_or_else(|e| panic!("{e}"));
+        for good in [
+            "a",
+            "engineering/platform/sre",
+            &"a".repeat(63),
+            "a/b/c/d/e/f/g/h",
+        ] {
+            assert!(acme.clone().in_namespace(good).is_ok(), "{good:?}");
+        }
+        for bad in ["", "/a", "a/", "a//b", "A", "1a", "a_b", &"a".repeat(64)] {
+            assert_eq!(
+                acme.clone().in_namespace(bad),
+                Err(ScopeError::InvalidNamespace),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            acme.clone().in_namespace("a/b/c/d/e/f/g/h/i"),
+            Err(ScopeError::NamespaceTooDeep)
+        );
+        assert_eq!(
+            acme.in_namespace(&"a/".repeat(1000)),
+            Err(ScopeError::InvalidNamespace)
+        );
+        assert_eq!(
+            Scope::global().in_namespace("eng"),
+            Err(ScopeError::NamespaceWithoutTenant)
+        );
+        assert_eq!(std::mem::size_of::<Scope>(), 8);
+    }
+}

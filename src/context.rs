@@ -1,5 +1,6 @@
 //! `UserContext`: who the caller is and what they may do.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -7,9 +8,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::authz::{Decision, Scope, Seam};
-use crate::error::{AuthError, Requirement};
-use crate::future::MaybeReady;
 use crate::rbac::{Action, Permission, PermissionSet};
 use crate::render::Render;
 
@@ -59,6 +57,10 @@ pub struct UserContext {
     // request extension the gateway inserts (inserting costs an allocation and a hash-map
     // insert each); extractors answer their rejections with it.
     render: Option<Render>,
+    // The decision seam of that gateway (`authz::Seam`), for the checks a context makes itself
+    // (`require_*`, `authorize`, defined in `authz`). Type-erased because the seam asks about
+    // contexts: naming it here would make the two modules import each other.
+    seam: Option<&'static (dyn Any + Send + Sync)>,
 }
 
 /// A compiled permission set remembered with the id of the role policy that compiled it.
@@ -139,6 +141,7 @@ impl UserContext {
             data: Arc::new(data),
             permissions: Permissions::Nothing,
             render: None,
+            seam: None,
         }
     }
 
@@ -181,6 +184,16 @@ impl UserContext {
     }
 
     /// Carries the gateway's renderer to the extractors.
+    /// The seam of the gateway that admitted the request (see the field).
+    pub(crate) fn seam_erased(&self) -> Option<&'static (dyn Any + Send + Sync)> {
+        self.seam
+    }
+
+    /// Carries the gateway's decision seam to the checks.
+    pub(crate) fn set_seam(&mut self, seam: &'static (dyn Any + Send + Sync)) {
+        self.seam = Some(seam);
+    }
+
     pub(crate) fn set_render(&mut self, render: Render) {
         self.render = Some(render);
     }
@@ -407,57 +420,6 @@ impl UserContext {
     #[inline]
     pub fn can(&self, action: &Action) -> bool {
         self.permissions().allows_action(action)
-    }
-
-    /// `Ok` when the decision seam allows the permission, else the error to answer with
-    /// ([`AuthError::Forbidden`] with its reason code). Asked through the gateway's
-    /// [`Authorizer`](crate::authz::Authorizer) and shown to its observers, like every check of
-    /// the crate.
-    ///
-    /// Synchronous: an authorizer that must wait for a store cannot be answered here, and the
-    /// check fails closed ([`AuthError::Unavailable`], logged); use
-    /// [`authorize`](Self::authorize) there.
-    pub fn require_permission(&self, permission: &Permission) -> Result<(), AuthError> {
-        self.require_now(Requirement::Permission(permission.clone()))
-    }
-
-    /// `Ok` when the decision seam allows the action, else the error to answer with (see
-    /// [`require_permission`](Self::require_permission)).
-    pub fn require_action(&self, action: &Action) -> Result<(), AuthError> {
-        self.require_now(Requirement::Action(action.clone()))
-    }
-
-    fn require_now(&self, required: Requirement) -> Result<(), AuthError> {
-        match self
-            .seam()
-            .decide(self, &required, Scope::global_ref(), None)
-            .now()
-        {
-            Some(decision) => decision.into_result(&required),
-            None => {
-                tracing::error!(
-                    "the gateway's authorizer must wait for this check, which \
-                     UserContext::require_* cannot do: refused; use UserContext::authorize"
-                );
-                Err(AuthError::Unavailable)
-            }
-        }
-    }
-
-    /// Asks the decision seam (the gateway's [`Authorizer`](crate::authz::Authorizer), shown to
-    /// its observers) whether the caller meets `required` at `at`; see [`authz`](crate::authz).
-    pub fn authorize<'a>(
-        &'a self,
-        required: &'a Requirement,
-        at: &'a Scope,
-    ) -> MaybeReady<'a, Decision> {
-        self.seam().decide(self, required, at, None)
-    }
-
-    /// The seam of the gateway that admitted the request, or the default one.
-    pub(crate) fn seam(&self) -> &'static Seam {
-        self.render
-            .map_or_else(Seam::fallback, |render| &render.seam)
     }
 }
 

@@ -30,7 +30,7 @@ use http::Request;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::authz::{Authorizer, DecisionObserver, Seam, TracingObserver};
+use crate::authz::{Authorizer, DecisionObserver, Seam};
 use crate::context::UserContext;
 use crate::enrich::Enricher;
 use crate::error::AuthError;
@@ -262,16 +262,13 @@ impl AuthGateway {
                     renderer: self.renderer,
                     realm: self.realm.into(),
                     custom: self.custom_renderer,
-                    seam: Seam::new(
-                        self.authorizer
-                            .unwrap_or_else(|| Arc::new(RolePolicy::default())),
-                        self.decision_log
-                            .then(|| Arc::new(TracingObserver) as Arc<dyn DecisionObserver>)
-                            .into_iter()
-                            .chain(self.observers)
-                            .collect(),
-                    ),
                 })),
+                // Kept for the process too, for the same reason.
+                seam: Box::leak(Box::new(Seam::new(
+                    self.authorizer,
+                    self.decision_log,
+                    self.observers,
+                ))),
             }),
         })
     }
@@ -284,6 +281,7 @@ struct Shared {
     public_paths: HashSet<String>,
     public_prefixes: Box<[String]>,
     render: Render,
+    seam: &'static Seam,
 }
 
 impl Shared {
@@ -546,6 +544,7 @@ fn admit(
     match authenticated {
         Ok(Some(mut ctx)) => {
             ctx.set_render(shared.render);
+            ctx.set_seam(shared.seam);
             parts.extensions.insert(ctx);
             if shared.render.custom {
                 // The crate's own routes re-render their answers with an application's

@@ -48,9 +48,11 @@ pub use observe::{DecisionEvent, DecisionObserver, RequestFacts, TracingObserver
 pub use scope::{MAX_NAMESPACE_DEPTH, MAX_SEGMENT_LEN, MAX_TENANT_LEN, Scope, ScopeError};
 
 use crate::context::UserContext;
+use crate::error::AuthError;
 pub use crate::error::{Denial, Reason, Requirement};
 use crate::future::MaybeReady;
 use crate::rbac::RolePolicy;
+use crate::rbac::{Action, Permission};
 
 /// One question to the seam: who asks, what is required, where.
 #[derive(Clone, Copy)]
@@ -175,9 +177,69 @@ fn from_context(question: Question<'_>) -> Decision {
     }
 }
 
+// The checks a context makes itself. Defined here rather than in `context`, which must not
+// import the seam that asks about contexts.
+impl UserContext {
+    /// `Ok` when the decision seam allows the permission, else the error to answer with
+    /// ([`AuthError::Forbidden`] with its reason code). Asked through the gateway's
+    /// [`Authorizer`](crate::authz::Authorizer) and shown to its observers, like every check of
+    /// the crate.
+    ///
+    /// Synchronous: an authorizer that must wait for a store cannot be answered here, and the
+    /// check fails closed ([`AuthError::Unavailable`], logged); use
+    /// [`authorize`](Self::authorize) there.
+    pub fn require_permission(&self, permission: &Permission) -> Result<(), AuthError> {
+        self.require_now(Requirement::Permission(permission.clone()))
+    }
+
+    /// `Ok` when the decision seam allows the action, else the error to answer with (see
+    /// [`require_permission`](Self::require_permission)).
+    pub fn require_action(&self, action: &Action) -> Result<(), AuthError> {
+        self.require_now(Requirement::Action(action.clone()))
+    }
+
+    fn require_now(&self, required: Requirement) -> Result<(), AuthError> {
+        match self
+            .seam()
+            .decide(self, &required, Scope::global_ref(), None)
+            .now()
+        {
+            Some(decision) => decision.into_result(&required),
+            None => {
+                tracing::error!(
+                    "the gateway's authorizer must wait for this check, which \
+                     UserContext::require_* cannot do: refused; use UserContext::authorize"
+                );
+                Err(AuthError::Unavailable)
+            }
+        }
+    }
+
+    /// Asks the decision seam (the gateway's [`Authorizer`](crate::authz::Authorizer), shown to
+    /// its observers) whether the caller meets `required` at `at`; see [`authz`](crate::authz).
+    pub fn authorize<'a>(
+        &'a self,
+        required: &'a Requirement,
+        at: &'a Scope,
+    ) -> MaybeReady<'a, Decision> {
+        self.seam().decide(self, required, at, None)
+    }
+
+    /// The seam of the gateway that admitted the request, or the default one.
+    pub(crate) fn seam(&self) -> &'static Seam {
+        self.seam_erased()
+            .and_then(|seam| seam.downcast_ref::<Seam>())
+            .unwrap_or_else(Seam::fallback)
+    }
+}
+
 /// A gateway's authorizer and observers, kept for the life of the process with its renderer.
 pub(crate) struct Seam {
-    authorizer: Arc<dyn Authorizer>,
+    /// `None`: the context's own set answers (the role policy's way), called directly rather
+    /// than through a trait object and a future: the path every default gateway takes.
+    authorizer: Option<Arc<dyn Authorizer>>,
+    /// Whether the default [`TracingObserver`] logs, called directly for the same reason.
+    log: bool,
     observers: Box<[Arc<dyn DecisionObserver>]>,
     /// Whether an observer wants what matched.
     explain: bool,
@@ -185,12 +247,14 @@ pub(crate) struct Seam {
 
 impl Seam {
     pub(crate) fn new(
-        authorizer: Arc<dyn Authorizer>,
+        authorizer: Option<Arc<dyn Authorizer>>,
+        log: bool,
         observers: Vec<Arc<dyn DecisionObserver>>,
     ) -> Self {
         let explain = observers.iter().any(|o| o.wants_matches());
         Self {
             authorizer,
+            log,
             observers: observers.into(),
             explain,
         }
@@ -199,12 +263,16 @@ impl Seam {
     /// The seam of a context no gateway admitted: the role policy's answer, logged.
     pub(crate) fn fallback() -> &'static Seam {
         static SEAM: OnceLock<Seam> = OnceLock::new();
-        SEAM.get_or_init(|| {
-            Seam::new(
-                Arc::new(RolePolicy::default()),
-                vec![Arc::new(TracingObserver)],
-            )
-        })
+        SEAM.get_or_init(|| Seam::new(None, true, Vec::new()))
+    }
+
+    fn observe(&self, event: &DecisionEvent<'_>) {
+        if self.log {
+            TracingObserver.observe(event);
+        }
+        for observer in self.observers.iter() {
+            observer.observe(event);
+        }
     }
 
     /// Asks the authorizer and shows the answer to every observer.
@@ -222,17 +290,19 @@ impl Seam {
             explain: self.explain,
         };
         let observe = move |decision: &Decision| {
-            let event = DecisionEvent {
+            self.observe(&DecisionEvent {
                 context,
                 required,
                 decision,
                 request,
-            };
-            for observer in self.observers.iter() {
-                observer.observe(&event);
-            }
+            })
         };
-        match self.authorizer.decide(question).now_or_later() {
+        let Some(authorizer) = &self.authorizer else {
+            let decision = from_context(question);
+            observe(&decision);
+            return MaybeReady::ready(decision);
+        };
+        match authorizer.decide(question).now_or_later() {
             Ok(decision) => {
                 observe(&decision);
                 MaybeReady::ready(decision)
@@ -253,8 +323,11 @@ impl Seam {
         required: &'a Requirement,
         at: &'a Scope,
     ) -> MaybeReady<'a, Decision> {
-        self.authorizer
-            .decide(Question::new(context, required, at).explained())
+        let question = Question::new(context, required, at).explained();
+        match &self.authorizer {
+            None => MaybeReady::ready(from_context(question)),
+            Some(authorizer) => authorizer.decide(question),
+        }
     }
 }
 

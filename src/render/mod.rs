@@ -100,9 +100,6 @@ pub(crate) struct RenderWith {
     /// Whether `renderer` is one of the application's: the crate's routes then re-render their
     /// default answers with it.
     pub(crate) custom: bool,
-    /// The gateway's decision seam: its authorizer and observers, kept beside the renderer so
-    /// that the context carries both in one borrowed reference.
-    pub(crate) seam: crate::authz::Seam,
 }
 
 impl AuthRejection {

@@ -40,7 +40,7 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::Extensions;
 use http::request::Parts;
 
-use crate::authz::{RequestFacts, Scope};
+use crate::authz::{RequestFacts, Scope, rule_of};
 use crate::context::UserContext;
 use crate::error::{AuthError, Requirement};
 use crate::rbac::{Action, Permission};
@@ -85,17 +85,24 @@ pub(crate) fn rejection(extensions: &Extensions, error: AuthError) -> AuthReject
     AuthRejection::new(error, render_of(extensions))
 }
 
-/// Asks the decision seam of `ctx`'s gateway about `required` for this request. Most
-/// authorizers answer at once, and then nothing is awaited.
+/// Asks the decision seam of `ctx`'s gateway about `required` for this request, where the
+/// route's [`ScopeLayer`](crate::authz::ScopeLayer) says (else globally). Most authorizers
+/// answer at once, and then nothing is awaited.
 async fn decide(
     ctx: &UserContext,
     required: &Requirement,
-    parts: &Parts,
+    parts: &mut Parts,
 ) -> Result<(), AuthRejection> {
+    let scoped = match rule_of(parts) {
+        None => None,
+        Some(rule) => Some(
+            rule.resolve(ctx, parts)
+                .map_err(|error| rejection(&parts.extensions, error))?,
+        ),
+    };
+    let at = scoped.as_ref().unwrap_or(Scope::global_ref());
     let facts = RequestFacts::of_parts(parts);
-    let asked = ctx
-        .seam()
-        .decide(ctx, required, Scope::global_ref(), Some(facts));
+    let asked = ctx.seam().decide(ctx, required, at, Some(facts));
     let decision = match asked.now_or_later() {
         Ok(decision) => decision,
         Err(later) => later.await,

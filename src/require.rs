@@ -28,15 +28,19 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::authz::{RequestFacts, Scope};
+use crate::authz::{CheckedWithoutScope, RequestFacts, Scope, ScopeRule};
+use crate::context::UserContext;
 use crate::error::Requirement;
 use crate::extract::{ActionDef, PermissionDef, context_from, rejection};
 use crate::rbac::{Action, GrammarError, Permission};
+use crate::render::AuthRejection;
 
 /// A layer that lets a request through only when its context meets a requirement.
 #[derive(Clone)]
 pub struct RequireLayer {
     rule: Arc<Requirement>,
+    scope: Option<Arc<ScopeRule>>,
+    global_on_purpose: bool,
 }
 
 impl fmt::Debug for RequireLayer {
@@ -73,7 +77,38 @@ impl RequireLayer {
     fn from_requirement(rule: Requirement) -> Self {
         Self {
             rule: Arc::new(rule),
+            scope: None,
+            global_on_purpose: false,
         }
+    }
+
+    /// Asks the check where `scope` says (a tenant from the path, a header or the credential),
+    /// whatever other layers the router has. Without it, the check asks where a
+    /// [`ScopeLayer`](crate::authz::ScopeLayer) that ran before it said, else globally; a
+    /// `ScopeLayer` that runs after a check made globally refuses the request (500), so a
+    /// misordered router fails closed.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use portcullis::authz::ScopeRule;
+    /// use portcullis::require_permission;
+    ///
+    /// let orgs: Router = Router::new()
+    ///     .route("/orgs/{org}/admin", get(|| async { "admin" }))
+    ///     .route_layer(require_permission("*:Admin")?.in_scope(ScopeRule::tenant_from_path("org")));
+    /// # Ok::<(), portcullis::rbac::GrammarError>(())
+    /// ```
+    pub fn in_scope(mut self, scope: ScopeRule) -> Self {
+        self.scope = Some(Arc::new(scope));
+        self
+    }
+
+    /// Says that this check is meant for the whole application (for example "staff only" on
+    /// an outer router): a [`ScopeLayer`](crate::authz::ScopeLayer) further in, for the
+    /// routes' own checks, then does not take it for a misordered tenant check.
+    pub fn in_global_scope(mut self) -> Self {
+        self.global_on_purpose = true;
+        self
     }
 }
 
@@ -84,6 +119,8 @@ impl<S> Layer<S> for RequireLayer {
         RequireService {
             inner,
             rule: self.rule.clone(),
+            scope: self.scope.clone(),
+            global_on_purpose: self.global_on_purpose,
         }
     }
 }
@@ -93,6 +130,8 @@ impl<S> Layer<S> for RequireLayer {
 pub struct RequireService<S> {
     inner: S,
     rule: Arc<Requirement>,
+    scope: Option<Arc<ScopeRule>>,
+    global_on_purpose: bool,
 }
 
 impl<S> fmt::Debug for RequireService<S> {
@@ -168,11 +207,15 @@ where
             Ok(ctx) => ctx,
             Err(rejection) => return refused(rejection.into_response()),
         };
-        let at = Scope::global_ref();
+        let (request, scoped) = match self.scope_of(&ctx, request) {
+            Ok(resolved) => resolved,
+            Err(rejection) => return refused(rejection.into_response()),
+        };
+        let at = scoped.unwrap_or_default();
         let answer = {
             let facts = facts_of(&request);
             ctx.seam()
-                .decide(&ctx, &self.rule, at, Some(facts))
+                .decide(&ctx, &self.rule, &at, Some(facts))
                 .now_or_later()
                 .map_err(drop)
         };
@@ -197,7 +240,7 @@ where
                         future: Box::pin(async move {
                             let decision = {
                                 let facts = facts_of(&request);
-                                ctx.seam().decide(&ctx, &rule, at, Some(facts)).await
+                                ctx.seam().decide(&ctx, &rule, &at, Some(facts)).await
                             };
                             match decision.into_result(&rule) {
                                 Ok(()) => inner.call(request).await,
@@ -209,6 +252,34 @@ where
                     },
                 }
             }
+        }
+    }
+}
+
+impl<S> RequireService<S> {
+    /// Where this check is asked: its own scope rule, else the one a [`ScopeLayer`] that ran
+    /// before it left, else globally (and then it marks the request, so that a `ScopeLayer`
+    /// running later refuses it rather than let a check made in the wrong place stand).
+    fn scope_of<B>(
+        &self,
+        ctx: &UserContext,
+        request: Request<B>,
+    ) -> Result<(Request<B>, Option<Scope>), AuthRejection> {
+        let rule = self
+            .scope
+            .clone()
+            .or_else(|| request.extensions().get::<Arc<ScopeRule>>().cloned());
+        let Some(rule) = rule else {
+            let mut request = request;
+            if !self.global_on_purpose {
+                request.extensions_mut().insert(CheckedWithoutScope);
+            }
+            return Ok((request, None));
+        };
+        let (mut parts, body) = request.into_parts();
+        match rule.resolve(ctx, &mut parts) {
+            Ok(scope) => Ok((Request::from_parts(parts, body), Some(scope))),
+            Err(error) => Err(rejection(&parts.extensions, error)),
         }
     }
 }

@@ -383,3 +383,272 @@ async fn explain_names_the_grant_and_is_not_observed() {
     assert_eq!(reply.text(), "reviewer:write:Catalog.Review");
     assert_eq!(calls.load(Ordering::Relaxed), 0);
 }
+
+mod tenants_on_the_request {
+    use super::*;
+    use portcullis::authz::{ScopeLayer, ScopeRule};
+
+    fn as_tenant(path: &str, tenant: Option<&str>, roles: &str) -> http::request::Builder {
+        let mut builder = Request::get(path)
+            .header("x-user", "ann")
+            .header("x-roles", roles);
+        if let Some(tenant) = tenant {
+            builder = builder.header("x-tenant", tenant);
+        }
+        builder
+    }
+
+    fn books() -> axum::routing::MethodRouter {
+        get(|_: RequirePermission<ReadCatalog>| async { "books" })
+    }
+
+    fn scoped_app(recorder: Recorder) -> Router {
+        let by_path = Router::new()
+            .route("/orgs/{org}/books", books())
+            .route("/orgs/{org}/teams/{team}/books", books())
+            .route_layer(ScopeLayer::new(
+                ScopeRule::tenant_from_path("org").namespace_from_path("team"),
+            ));
+        let by_path_no_team = Router::new()
+            .route("/plain/{org}/books", books())
+            .route_layer(ScopeLayer::new(ScopeRule::tenant_from_path("org")));
+        let by_header = Router::new()
+            .route("/header/books", books())
+            .route_layer(ScopeLayer::new(
+                ScopeRule::tenant_from_header("x-org").unwrap(),
+            ));
+        let by_claim = Router::new()
+            .route("/mine/books", books())
+            .route_layer(ScopeLayer::new(ScopeRule::tenant_from_context()));
+        let layered = Router::new()
+            .route("/layer/{org}/admin", get(|| async { "admin" }))
+            .route_layer(
+                require_permission("*:*")
+                    .unwrap()
+                    .in_scope(ScopeRule::tenant_from_path("org")),
+            );
+        // Misordered: the require layer is added last, so it runs first, globally; the
+        // ScopeLayer then refuses rather than let a global check stand for a tenant's route.
+        let misordered = Router::new()
+            .route("/wrong/{org}/admin", get(|| async { "admin" }))
+            .route_layer(ScopeLayer::new(ScopeRule::tenant_from_path("org")))
+            .route_layer(require_permission("*:*").unwrap());
+        let global_on_purpose = Router::new()
+            .route("/staff/{org}/books", books())
+            .route_layer(ScopeLayer::new(ScopeRule::tenant_from_path("org")))
+            .route_layer(require_permission("read:*").unwrap().in_global_scope());
+        Router::new()
+            .merge(by_path)
+            .merge(by_path_no_team)
+            .merge(by_header)
+            .merge(by_claim)
+            .merge(layered)
+            .merge(misordered)
+            .merge(global_on_purpose)
+            .layer(
+                AuthGateway::new()
+                    .roles(policy())
+                    .observe(recorder)
+                    .strategy(header_strategy())
+                    .build()
+                    .unwrap(),
+            )
+    }
+
+    async fn status_reason(app: &Router, request: Request<Body>) -> (StatusCode, String) {
+        let reply = send(app, request).await;
+        let reason = reply.json()["reason"].as_str().unwrap_or("").to_owned();
+        (reply.status, reason)
+    }
+
+    #[tokio::test]
+    async fn another_tenant_is_refused_by_path_header_claim_and_route_layer() {
+        let recorder = Recorder::default();
+        let app = scoped_app(recorder.clone());
+        let ok = (StatusCode::OK, String::new());
+        let other = (StatusCode::FORBIDDEN, "deny_other_tenant".to_owned());
+        let bad = (StatusCode::BAD_REQUEST, String::new());
+        let empty = || Body::empty();
+        let cases: Vec<(Request<Body>, (StatusCode, String))> = vec![
+            // By path: her tenant, another one (even as admin), a malformed one.
+            (
+                as_tenant("/plain/acme/books", Some("acme"), "viewer")
+                    .body(empty())
+                    .unwrap(),
+                ok.clone(),
+            ),
+            (
+                as_tenant("/plain/globex/books", Some("acme"), "admin")
+                    .body(empty())
+                    .unwrap(),
+                other.clone(),
+            ),
+            (
+                as_tenant("/plain/globex/books", None, "admin")
+                    .body(empty())
+                    .unwrap(),
+                other.clone(),
+            ),
+            (
+                as_tenant("/plain/a%20b/books", Some("a b"), "admin")
+                    .body(empty())
+                    .unwrap(),
+                bad.clone(),
+            ),
+            // With a namespace from the path.
+            (
+                as_tenant("/orgs/acme/teams/sre/books", Some("acme"), "viewer")
+                    .body(empty())
+                    .unwrap(),
+                ok.clone(),
+            ),
+            (
+                as_tenant("/orgs/globex/teams/sre/books", Some("acme"), "admin")
+                    .body(empty())
+                    .unwrap(),
+                other.clone(),
+            ),
+            (
+                as_tenant("/orgs/acme/teams/SRE/books", Some("acme"), "viewer")
+                    .body(empty())
+                    .unwrap(),
+                bad.clone(),
+            ),
+            // By header: hers, another, none, twice.
+            (
+                as_tenant("/header/books", Some("acme"), "viewer")
+                    .header("x-org", "acme")
+                    .body(empty())
+                    .unwrap(),
+                ok.clone(),
+            ),
+            (
+                as_tenant("/header/books", Some("acme"), "admin")
+                    .header("x-org", "globex")
+                    .body(empty())
+                    .unwrap(),
+                other.clone(),
+            ),
+            (
+                as_tenant("/header/books", Some("acme"), "admin")
+                    .body(empty())
+                    .unwrap(),
+                bad.clone(),
+            ),
+            (
+                as_tenant("/header/books", Some("acme"), "admin")
+                    .header("x-org", "acme")
+                    .header("x-org", "globex")
+                    .body(empty())
+                    .unwrap(),
+                bad.clone(),
+            ),
+            // By claim: scoped to her own tenant; a credential of no tenant is no tenant's.
+            (
+                as_tenant("/mine/books", Some("acme"), "viewer")
+                    .body(empty())
+                    .unwrap(),
+                ok.clone(),
+            ),
+            (
+                as_tenant("/mine/books", None, "admin")
+                    .body(empty())
+                    .unwrap(),
+                other.clone(),
+            ),
+            // A route layer with its own scope.
+            (
+                as_tenant("/layer/acme/admin", Some("acme"), "admin")
+                    .body(empty())
+                    .unwrap(),
+                ok.clone(),
+            ),
+            (
+                as_tenant("/layer/globex/admin", Some("acme"), "admin")
+                    .body(empty())
+                    .unwrap(),
+                other.clone(),
+            ),
+        ];
+        for (i, (request, expected)) in cases.into_iter().enumerate() {
+            let got = status_reason(&app, request).await;
+            assert_eq!(got.0, expected.0, "case {i}: {got:?}");
+            if expected.0 == StatusCode::FORBIDDEN {
+                assert_eq!(got.1, expected.1, "case {i}");
+            }
+        }
+        // The decisions were made where the route said: the tenant of the path, and the team as
+        // the namespace.
+        let seen = recorder.seen.lock().unwrap();
+        assert!(seen.iter().any(|s| s.2 == "deny_other_tenant"));
+        assert!(
+            seen.iter().all(|s| s.3.is_some()),
+            "every check saw its route"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_decision_carries_the_routes_tenant_and_namespace() {
+        let scopes = Arc::new(Mutex::new(Vec::new()));
+        let seen = scopes.clone();
+        let app = Router::new()
+            .route("/orgs/{org}/teams/{team}/books", books())
+            .route_layer(ScopeLayer::new(
+                ScopeRule::tenant_from_path("org").namespace_from_path("team"),
+            ))
+            .layer(
+                AuthGateway::new()
+                    .observe(move |event: &DecisionEvent<'_>| {
+                        let scope = event.decision().scope();
+                        seen.lock().unwrap().push((
+                            scope.tenant_id().map(str::to_owned),
+                            scope.namespace().map(str::to_owned),
+                        ));
+                    })
+                    .strategy(header_strategy())
+                    .build()
+                    .unwrap(),
+            );
+        let reply = send(
+            &app,
+            as_tenant("/orgs/acme/teams/sre/books", Some("acme"), "viewer")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(
+            *scopes.lock().unwrap(),
+            [(Some("acme".to_owned()), Some("sre".to_owned()))]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_check_made_before_the_scope_was_known_fails_closed() {
+        let app = scoped_app(Recorder::default());
+        let reply = send(
+            &app,
+            as_tenant("/wrong/globex/admin", Some("acme"), "admin")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{}",
+            reply.text()
+        );
+        // Declared global on purpose, the outer check stands and the route's own check is
+        // scoped: her tenant passes, another is refused.
+        let mine = as_tenant("/staff/acme/books", Some("acme"), "viewer");
+        assert_eq!(
+            send(&app, mine.body(Body::empty()).unwrap()).await.status,
+            StatusCode::OK
+        );
+        let theirs = as_tenant("/staff/globex/books", Some("acme"), "viewer");
+        let reply = send(&app, theirs.body(Body::empty()).unwrap()).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        assert_eq!(reply.json()["reason"], "deny_other_tenant");
+    }
+}

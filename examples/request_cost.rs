@@ -13,13 +13,16 @@
 //! gets the same request, carrying both an EdDSA bearer token and an API key; bearer and API key
 //! are answered from their caches after the first request, as in a real service. `identity` is
 //! the quickstart's bearer path: the built-in identity's access token, with its revocation
-//! checks (the token, its session, its owner's cutoff), on a memory store.
+//! checks (the token, its session, its owner's cutoff), on a memory store. `bearer_tenant` is
+//! `bearer_around` on a tenant's route (`/orgs/{org}/books`, the tenant from the path, checked
+//! against the token's).
 
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use http::Request;
 use portcullis::api_key::{ApiKeyStrategy, ApiKeys, NewApiKey};
+use portcullis::authz::{ScopeLayer, ScopeRule};
 use portcullis::identity::{Identity, IdentityConfig};
 use portcullis::password::{HashParams, PasswordHasher};
 use portcullis::store::MemoryStore;
@@ -30,12 +33,17 @@ use tower::ServiceExt;
 use tower_layer::Layer;
 
 permission!(ReadCatalog = "read:Catalog");
+portcullis::scope!(InOrg = ScopeRule::tenant_from_path("org"));
 
 async fn bare() -> &'static str {
     "ok"
 }
 
 async fn guarded(_: RequirePermission<ReadCatalog>) -> &'static str {
+    "ok"
+}
+
+async fn guarded_in_org(_: RequirePermission<ReadCatalog, InOrg>) -> &'static str {
     "ok"
 }
 
@@ -48,6 +56,7 @@ fn behind(strategy: impl Strategy) -> Result<Router, portcullis::GatewayError> {
 fn drive<S>(
     rt: &tokio::runtime::Runtime,
     app: S,
+    path: &str,
     requests: usize,
     api_key: &str,
     authorization: &str,
@@ -57,7 +66,7 @@ where
     S::Error: std::error::Error + 'static,
 {
     for _ in 0..requests {
-        let request = Request::get("/books")
+        let request = Request::get(path)
             .header("x-api-key", api_key)
             .header("authorization", authorization)
             .body(Body::empty())?;
@@ -71,7 +80,9 @@ where
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: request_cost <bare|bearer|api_key|identity|bearer_around> <requests>";
+    let usage = "usage: request_cost \
+        <bare|bearer|api_key|identity|bearer_around|bare_tenant|bearer_tenant|bearer_tenant_typed> \
+        <requests>";
     let variant = args.next().ok_or(usage)?;
     let requests: usize = args.next().ok_or(usage)?.parse()?;
     // Timers on: the identity's password hashing waits for a slot with a deadline.
@@ -107,7 +118,52 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ))
             .build()?;
         let app = gateway.layer(Router::new().route("/books", get(guarded)));
-        return drive(&rt, app, requests, &api_key, &format!("Bearer {token}"));
+        return drive(
+            &rt,
+            app,
+            "/books",
+            requests,
+            &api_key,
+            &format!("Bearer {token}"),
+        );
+    }
+    if variant == "bare_tenant" {
+        // The baseline of `bearer_tenant`: the same route, with path parameters, no gateway.
+        let app = Router::new().route("/orgs/{org}/books", get(bare));
+        return drive(&rt, app, "/orgs/acme/books", requests, &api_key, "none");
+    }
+    if variant == "bearer_tenant" || variant == "bearer_tenant_typed" {
+        // The same, on a tenant's route: the tenant from the path, checked against the token's.
+        let token = TokenIssuer::new(ring.clone())
+            .issuer("bench")
+            .audience("bench")
+            .issue(&TokenClaims::new("load").roles(["viewer"]).tenant("acme"))?;
+        let gateway = AuthGateway::new()
+            .strategy(BearerStrategy::new(
+                ring,
+                TokenRules::new().issuer("bench").audience("bench"),
+            ))
+            .build()?;
+        // `bearer_tenant` says where on the router (a `ScopeLayer`), `bearer_tenant_typed` in
+        // the extractor's type (`scope!`), with no layer.
+        let app = if variant == "bearer_tenant" {
+            gateway.layer(
+                Router::new()
+                    .route("/orgs/{org}/books", get(guarded))
+                    .route_layer(ScopeLayer::new(ScopeRule::tenant_from_path("org"))),
+            )
+        } else {
+            gateway.layer(Router::new().route("/orgs/{org}/books", get(guarded_in_org)))
+        };
+        let authorization = format!("Bearer {token}");
+        return drive(
+            &rt,
+            app,
+            "/orgs/acme/books",
+            requests,
+            &api_key,
+            &authorization,
+        );
     }
     let app = match variant.as_str() {
         "bare" => Router::new().route("/books", get(bare)),
@@ -142,5 +198,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         _ => return Err(usage.into()),
     };
-    drive(&rt, app, requests, &api_key, &format!("Bearer {token}"))
+    drive(
+        &rt,
+        app,
+        "/books",
+        requests,
+        &api_key,
+        &format!("Bearer {token}"),
+    )
 }

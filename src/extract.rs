@@ -40,7 +40,7 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::Extensions;
 use http::request::Parts;
 
-use crate::authz::{RequestFacts, Scope, rule_of};
+use crate::authz::{FromRouter, RequestFacts, Scope, ScopeDef, ScopeRule, rule_of};
 use crate::context::UserContext;
 use crate::error::{AuthError, Requirement};
 use crate::rbac::{Action, Permission};
@@ -91,9 +91,15 @@ pub(crate) fn rejection(extensions: &Extensions, error: AuthError) -> AuthReject
 async fn decide(
     ctx: &UserContext,
     required: &Requirement,
+    declared: Option<&ScopeRule>,
     parts: &mut Parts,
 ) -> Result<(), AuthRejection> {
-    let scoped = match rule_of(parts) {
+    // The extractor's own scope first, else the router's.
+    let from_router = match declared {
+        Some(_) => None,
+        None => rule_of(parts),
+    };
+    let scoped = match declared.or(from_router.as_deref()) {
         None => None,
         Some(rule) => Some(
             rule.resolve(ctx, parts)
@@ -161,13 +167,25 @@ pub trait ActionDef: Send + Sync + 'static {
 
 /// Extracts the caller's context after checking that it holds the permission `P`: 401 without
 /// a context, 403 without the permission.
-pub struct RequirePermission<P: PermissionDef>(pub UserContext, pub PhantomData<P>);
+///
+/// The check is asked where `W` says ([`FromRouter`] by default: where the router's
+/// [`ScopeLayer`](crate::authz::ScopeLayer) says, else globally); a scope declared with
+/// [`scope!`](crate::scope) scopes this one extractor with no layer at all.
+pub struct RequirePermission<P: PermissionDef, W: ScopeDef = FromRouter>(
+    pub UserContext,
+    pub PhantomData<(P, W)>,
+);
 
 /// Extracts the caller's context after checking that it may perform the action `A`: 401 without
 /// a context, 403 without the action.
-pub struct RequireAction<A: ActionDef>(pub UserContext, pub PhantomData<A>);
+///
+/// Where it is asked: as for [`RequirePermission`].
+pub struct RequireAction<A: ActionDef, W: ScopeDef = FromRouter>(
+    pub UserContext,
+    pub PhantomData<(A, W)>,
+);
 
-impl<P: PermissionDef> RequirePermission<P> {
+impl<P: PermissionDef, W: ScopeDef> RequirePermission<P, W> {
     /// The caller's context.
     pub fn context(&self) -> &UserContext {
         &self.0
@@ -179,7 +197,7 @@ impl<P: PermissionDef> RequirePermission<P> {
     }
 }
 
-impl<A: ActionDef> RequireAction<A> {
+impl<A: ActionDef, W: ScopeDef> RequireAction<A, W> {
     /// The caller's context.
     pub fn context(&self) -> &UserContext {
         &self.0
@@ -191,21 +209,21 @@ impl<A: ActionDef> RequireAction<A> {
     }
 }
 
-impl<P: PermissionDef> std::ops::Deref for RequirePermission<P> {
+impl<P: PermissionDef, W: ScopeDef> std::ops::Deref for RequirePermission<P, W> {
     type Target = UserContext;
     fn deref(&self) -> &UserContext {
         &self.0
     }
 }
 
-impl<A: ActionDef> std::ops::Deref for RequireAction<A> {
+impl<A: ActionDef, W: ScopeDef> std::ops::Deref for RequireAction<A, W> {
     type Target = UserContext;
     fn deref(&self) -> &UserContext {
         &self.0
     }
 }
 
-impl<P: PermissionDef> fmt::Debug for RequirePermission<P> {
+impl<P: PermissionDef, W: ScopeDef> fmt::Debug for RequirePermission<P, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("RequirePermission")
             .field(&P::TEXT)
@@ -214,7 +232,7 @@ impl<P: PermissionDef> fmt::Debug for RequirePermission<P> {
     }
 }
 
-impl<A: ActionDef> fmt::Debug for RequireAction<A> {
+impl<A: ActionDef, W: ScopeDef> fmt::Debug for RequireAction<A, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("RequireAction")
             .field(&A::TEXT)
@@ -223,22 +241,24 @@ impl<A: ActionDef> fmt::Debug for RequireAction<A> {
     }
 }
 
-impl<S: Send + Sync, P: PermissionDef> FromRequestParts<S> for RequirePermission<P> {
+impl<S: Send + Sync, P: PermissionDef, W: ScopeDef> FromRequestParts<S>
+    for RequirePermission<P, W>
+{
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let ctx = context_from(&parts.extensions)?;
-        decide(&ctx, P::requirement(), parts).await?;
+        decide(&ctx, P::requirement(), W::rule(), parts).await?;
         Ok(Self(ctx, PhantomData))
     }
 }
 
-impl<S: Send + Sync, A: ActionDef> FromRequestParts<S> for RequireAction<A> {
+impl<S: Send + Sync, A: ActionDef, W: ScopeDef> FromRequestParts<S> for RequireAction<A, W> {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let ctx = context_from(&parts.extensions)?;
-        decide(&ctx, A::requirement(), parts).await?;
+        decide(&ctx, A::requirement(), W::rule(), parts).await?;
         Ok(Self(ctx, PhantomData))
     }
 }

@@ -587,6 +587,56 @@ mod tenants_on_the_request {
         );
     }
 
+    portcullis::scope!(InOrg = ScopeRule::tenant_from_path("org"));
+    portcullis::scope!(InHeaderOrg = ScopeRule::tenant_from_header("x-org").unwrap());
+
+    #[tokio::test]
+    async fn a_scope_in_the_extractors_type_needs_no_layer() {
+        let app = Router::new()
+            .route(
+                "/typed/{org}/books",
+                get(|_: RequirePermission<ReadCatalog, InOrg>| async { "books" }),
+            )
+            .route(
+                "/typed-header/reports",
+                get(|_: RequireAction<ExportReports, InHeaderOrg>| async { "csv" }),
+            )
+            // A ScopeLayer with another rule: the extractor's own declaration wins.
+            .route_layer(ScopeLayer::new(ScopeRule::tenant_from_context()))
+            .layer(
+                AuthGateway::new()
+                    .roles(policy())
+                    .strategy(header_strategy())
+                    .build()
+                    .unwrap(),
+            );
+        let get = |path: &str, roles: &str| as_tenant(path, Some("acme"), roles);
+        let cases = [
+            (get("/typed/acme/books", "viewer"), StatusCode::OK),
+            (get("/typed/globex/books", "admin"), StatusCode::FORBIDDEN),
+            (get("/typed/a.b/books", "admin"), StatusCode::FORBIDDEN),
+            (
+                get("/typed-header/reports", "reporter").header("x-org", "acme"),
+                StatusCode::OK,
+            ),
+            (
+                get("/typed-header/reports", "admin").header("x-org", "globex"),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                get("/typed-header/reports", "admin"),
+                StatusCode::BAD_REQUEST,
+            ),
+        ];
+        for (i, (request, status)) in cases.into_iter().enumerate() {
+            let reply = send(&app, request.body(Body::empty()).unwrap()).await;
+            assert_eq!(reply.status, status, "case {i}: {}", reply.text());
+            if status == StatusCode::FORBIDDEN {
+                assert_eq!(reply.json()["reason"], "deny_other_tenant", "case {i}");
+            }
+        }
+    }
+
     #[tokio::test]
     async fn the_decision_carries_the_routes_tenant_and_namespace() {
         let scopes = Arc::new(Mutex::new(Vec::new()));

@@ -47,7 +47,9 @@ use std::sync::{Arc, OnceLock};
 pub use decision::{Decision, Granted};
 pub use observe::{DecisionEvent, DecisionObserver, RequestFacts, TracingObserver};
 pub(crate) use route_scope::{CheckedWithoutScope, rule_of};
-pub use route_scope::{ScopeFuture, ScopeLayer, ScopeRule, ScopeRuleError, ScopeService};
+pub use route_scope::{
+    FromRouter, ScopeDef, ScopeFuture, ScopeLayer, ScopeRule, ScopeRuleError, ScopeService,
+};
 pub use scope::{MAX_NAMESPACE_DEPTH, MAX_SEGMENT_LEN, MAX_TENANT_LEN, Scope, ScopeError};
 
 use crate::context::UserContext;

@@ -142,61 +142,65 @@ impl ScopeRule {
     /// The scope of this request for `ctx`. `parts` must be past routing (a route layer or an
     /// extractor), so that path parameters are known.
     pub(crate) fn resolve(&self, ctx: &UserContext, parts: &mut Parts) -> Result<Scope, AuthError> {
-        const BAD: AuthError =
-            AuthError::InvalidRequest("the route's tenant or namespace is missing or malformed");
-        let tenant = match self.part(&self.tenant, ctx, parts)? {
-            Some(tenant) => tenant,
+        // Path parameters are read once, borrowed, for both parts.
+        let params = if self.reads_path() {
+            Some(
+                ready_now(RawPathParams::from_request_parts(parts, &()))
+                    .and_then(Result::ok)
+                    .ok_or(MALFORMED)?,
+            )
+        } else {
+            None
+        };
+        let part = |source| part_of(source, ctx, &parts.headers, params.as_ref());
+        let scope = match part(&self.tenant)? {
+            Some(tenant) => Scope::tenant(tenant).map_err(|_| MALFORMED)?,
             // A credential of no tenant on a route scoped to the caller's tenant: it is no
             // tenant's, so every check is refused with `deny_other_tenant`.
             None => return Ok(Scope::no_tenant_of_the_caller()),
         };
-        let scope = Scope::tenant(&tenant).map_err(|_| BAD)?;
         match &self.namespace {
             None => Ok(scope),
             Some(source) => {
-                let path = self.part(source, ctx, parts)?.ok_or(BAD)?;
-                scope.in_namespace(&path).map_err(|_| BAD)
+                let path = part(source)?.ok_or(MALFORMED)?;
+                scope.in_namespace(path).map_err(|_| MALFORMED)
             }
         }
     }
 
-    /// One part's text: `Ok(None)` only for the context's tenant when it has none.
-    fn part(
-        &self,
-        source: &Source,
-        ctx: &UserContext,
-        parts: &mut Parts,
-    ) -> Result<Option<String>, AuthError> {
-        const BAD: AuthError =
-            AuthError::InvalidRequest("the route's tenant or namespace is missing or malformed");
-        match source {
-            Source::Context => Ok(ctx.tenant().map(str::to_owned)),
-            Source::Fixed(value) => Ok(Some(value.to_string())),
-            Source::Header(name) => {
-                let mut values = parts.headers.get_all(name).iter();
-                match (values.next(), values.next()) {
-                    (Some(value), None) => {
-                        let text = value.to_str().map_err(|_| BAD)?;
-                        Ok(Some(text.to_owned()))
-                    }
-                    // Absent, or sent twice (which one would a proxy have checked?).
-                    _ => Err(BAD),
-                }
-            }
-            Source::Path(name) => {
-                let params = ready_now(RawPathParams::from_request_parts(parts, &()))
-                    .and_then(Result::ok)
-                    .ok_or(BAD)?;
-                let value = params
-                    .iter()
-                    .find(|(key, _)| *key == &**name)
-                    .map(|(_, value)| value.to_owned())
-                    .ok_or(BAD)?;
-                Ok(Some(value))
-            }
-        }
+    fn reads_path(&self) -> bool {
+        matches!(self.tenant, Source::Path(_)) || matches!(self.namespace, Some(Source::Path(_)))
     }
 }
+
+/// One part's text: `Ok(None)` only for the caller's tenant when its credential names none.
+fn part_of<'a>(
+    source: &'a Source,
+    ctx: &'a UserContext,
+    headers: &'a http::HeaderMap,
+    params: Option<&'a RawPathParams>,
+) -> Result<Option<&'a str>, AuthError> {
+    match source {
+        Source::Context => Ok(ctx.tenant()),
+        Source::Fixed(value) => Ok(Some(value)),
+        Source::Header(name) => {
+            let mut values = headers.get_all(name).iter();
+            match (values.next(), values.next()) {
+                (Some(value), None) => value.to_str().map(Some).map_err(|_| MALFORMED),
+                // Absent, or sent twice (which one would a proxy have checked?).
+                _ => Err(MALFORMED),
+            }
+        }
+        Source::Path(name) => params
+            .and_then(|params| params.iter().find(|(key, _)| *key == &**name))
+            .map(|(_, value)| Some(value))
+            .ok_or(MALFORMED),
+    }
+}
+
+/// What a route whose tenant or namespace is missing or malformed answers (400).
+const MALFORMED: AuthError =
+    AuthError::InvalidRequest("the route's tenant or namespace is missing or malformed");
 
 fn header_name(name: &str) -> Result<HeaderName, ScopeRuleError> {
     HeaderName::try_from(name).map_err(|_| ScopeRuleError::InvalidHeader(name.to_owned()))
@@ -210,6 +214,55 @@ fn ready_now<F: Future>(future: F) -> Option<F::Output> {
         Poll::Ready(output) => Some(output),
         Poll::Pending => None,
     }
+}
+
+/// Where an extractor's check is asked, known from its type: declare one with
+/// [`scope!`](crate::scope) and name it as the extractor's second parameter
+/// (`RequirePermission<ReadBooks, InOrg>`). Costs nothing per request beyond resolving the
+/// scope: no layer, no request extension.
+pub trait ScopeDef: Send + Sync + 'static {
+    /// The rule; `None` leaves it to the router ([`FromRouter`]).
+    fn rule() -> Option<&'static ScopeRule>;
+}
+
+/// Where the router's [`ScopeLayer`] says, else globally: the extractors' default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FromRouter;
+
+impl ScopeDef for FromRouter {
+    fn rule() -> Option<&'static ScopeRule> {
+        None
+    }
+}
+
+/// Declares a [`ScopeDef`]: where the checks of the extractors that name it are asked.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use portcullis::authz::ScopeRule;
+/// use portcullis::{RequirePermission, permission, scope};
+///
+/// permission!(ReadBooks = "read:Books");
+/// scope!(pub InOrg = ScopeRule::tenant_from_path("org"));
+///
+/// async fn books(_: RequirePermission<ReadBooks, InOrg>) -> &'static str { "books" }
+/// let orgs: Router = Router::new().route("/orgs/{org}/books", get(books));
+/// ```
+#[macro_export]
+macro_rules! scope {
+    ($(#[$meta:meta])* $vis:vis $name:ident = $rule:expr) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Default)]
+        $vis struct $name;
+
+        impl $crate::authz::ScopeDef for $name {
+            fn rule() -> ::core::option::Option<&'static $crate::authz::ScopeRule> {
+                static RULE: $crate::__private::LazyLock<$crate::authz::ScopeRule> =
+                    $crate::__private::LazyLock::new(|| $rule);
+                ::core::option::Option::Some(&RULE)
+            }
+        }
+    };
 }
 
 /// The scope rule of the request, if a [`ScopeLayer`] put one there.

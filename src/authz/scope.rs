@@ -45,20 +45,19 @@ pub enum ScopeError {
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Scope {
-    // One word: decisions carry their scope, and most checks are global (`None`).
-    at: Option<Arc<Place>>,
-}
-
-#[derive(PartialEq, Eq, Hash)]
-struct Place {
-    tenant: Box<str>,
-    namespace: Option<Box<str>>,
+    // One allocation for a tenant's scope (made per request on a tenant's route), none for the
+    // global one; a namespace is a second.
+    tenant: Option<Arc<str>>,
+    namespace: Option<Arc<str>>,
 }
 
 impl Scope {
     /// No tenant: the application as a whole.
     pub const fn global() -> Self {
-        Self { at: None }
+        Self {
+            tenant: None,
+            namespace: None,
+        }
     }
 
     /// The global scope, borrowed (what the extractors and route layers ask in until a router
@@ -73,10 +72,8 @@ impl Scope {
     /// authorizer answers `deny_other_tenant` and a store finds nothing.
     pub(crate) fn no_tenant_of_the_caller() -> Self {
         Self {
-            at: Some(Arc::new(Place {
-                tenant: "".into(),
-                namespace: None,
-            })),
+            tenant: Some("".into()),
+            namespace: None,
         }
     }
 
@@ -84,35 +81,30 @@ impl Scope {
     pub fn tenant(id: &str) -> Result<Self, ScopeError> {
         check_tenant(id)?;
         Ok(Self {
-            at: Some(Arc::new(Place {
-                tenant: id.into(),
-                namespace: None,
-            })),
+            tenant: Some(id.into()),
+            namespace: None,
         })
     }
 
-    /// The same tenant, in a namespace path (`engineering/platform/sre`).
-    /// A namespace needs a tenant: on the global scope this is
-    /// [`ScopeError::NamespaceWithoutTenant`].
-    pub fn in_namespace(self, path: &str) -> Result<Self, ScopeError> {
+    /// The same tenant, in a namespace path (`engineering/platform/sre`). A namespace needs a
+    /// tenant: on the global scope this is [`ScopeError::NamespaceWithoutTenant`].
+    pub fn in_namespace(mut self, path: &str) -> Result<Self, ScopeError> {
         check_namespace(path)?;
-        let tenant = self.tenant_id().ok_or(ScopeError::NamespaceWithoutTenant)?;
-        Ok(Self {
-            at: Some(Arc::new(Place {
-                tenant: tenant.into(),
-                namespace: Some(path.into()),
-            })),
-        })
+        if self.tenant.is_none() {
+            return Err(ScopeError::NamespaceWithoutTenant);
+        }
+        self.namespace = Some(path.into());
+        Ok(self)
     }
 
     /// The tenant id, if the check is about one.
     pub fn tenant_id(&self) -> Option<&str> {
-        self.at.as_deref().map(|p| &*p.tenant)
+        self.tenant.as_deref()
     }
 
     /// The namespace path, if the check is about one.
     pub fn namespace(&self) -> Option<&str> {
-        self.at.as_deref().and_then(|p| p.namespace.as_deref())
+        self.namespace.as_deref()
     }
 }
 
@@ -210,6 +202,6 @@ mod tests {
             Scope::global().in_namespace("eng"),
             Err(ScopeError::NamespaceWithoutTenant)
         );
-        assert_eq!(std::mem::size_of::<Scope>(), 8);
+        assert_eq!(std::mem::size_of::<Scope>(), 32);
     }
 }

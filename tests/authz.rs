@@ -514,6 +514,13 @@ mod tenants_on_the_request {
                     .unwrap(),
                 bad.clone(),
             ),
+            // A namespace from the path is one segment: a decoded `/` is refused.
+            (
+                as_tenant("/orgs/acme/teams/sre%2Fadmin/books", Some("acme"), "viewer")
+                    .body(empty())
+                    .unwrap(),
+                bad.clone(),
+            ),
             // By header: hers, another, none, twice.
             (
                 as_tenant("/header/books", Some("acme"), "viewer")

@@ -38,7 +38,7 @@ use tower_service::Service;
 
 use super::scope::Scope;
 use crate::context::UserContext;
-use crate::error::AuthError;
+use crate::error::{AuthError, Denial, Reason};
 use crate::render::AuthRejection;
 
 /// Where one part of the scope (the tenant or the namespace) comes from.
@@ -156,13 +156,20 @@ impl ScopeRule {
         let scope = match part(&self.tenant)? {
             Some(tenant) => Scope::tenant(tenant).map_err(|_| MALFORMED)?,
             // A credential of no tenant on a route scoped to the caller's tenant: it is no
-            // tenant's, so every check is refused with `deny_other_tenant`.
-            None => return Ok(Scope::no_tenant_of_the_caller()),
+            // tenant's, so every check is refused with `deny_other_tenant`, before any
+            // authorizer (a store must never be asked about a tenant that is not one).
+            None => {
+                return Err(AuthError::Forbidden(Denial::new(Reason::DenyOtherTenant)));
+            }
         };
         match &self.namespace {
             None => Ok(scope),
             Some(source) => {
                 let path = part(source)?.ok_or(MALFORMED)?;
+                // A path parameter is one segment; a decoded `/` in it is not a deeper path.
+                if matches!(source, Source::Path(_)) && path.contains('/') {
+                    return Err(MALFORMED);
+                }
                 scope.in_namespace(path).map_err(|_| MALFORMED)
             }
         }

@@ -67,16 +67,6 @@ impl Scope {
         &GLOBAL
     }
 
-    /// The tenant of a caller whose credential names none, on a route scoped to the caller's
-    /// tenant: an id no credential has (`Scope::tenant` refuses the empty id), so the default
-    /// authorizer answers `deny_other_tenant` and a store finds nothing.
-    pub(crate) fn no_tenant_of_the_caller() -> Self {
-        Self {
-            tenant: Some("".into()),
-            namespace: None,
-        }
-    }
-
     /// A tenant, by id.
     pub fn tenant(id: &str) -> Result<Self, ScopeError> {
         check_tenant(id)?;

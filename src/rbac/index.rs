@@ -219,10 +219,7 @@ impl GrantIndex {
                 grant: "*".to_owned(),
             });
         }
-        if let Some((_, role)) = self
-            .exact_actions
-            .first_match(name, std::iter::empty(), who)
-        {
+        if let Some(role) = self.exact_actions.holder_of(name, who) {
             return Some(Match {
                 role,
                 grant: name.to_owned(),
@@ -230,9 +227,7 @@ impl GrantIndex {
         }
         name.match_indices(':').find_map(|(i, _)| {
             let prefix = &name[..=i];
-            let (_, role) = self
-                .action_prefixes
-                .first_match(prefix, std::iter::empty(), who)?;
+            let role = self.action_prefixes.holder_of(prefix, who)?;
             Some(Match {
                 role,
                 grant: format!("{prefix}*"),

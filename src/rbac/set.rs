@@ -315,6 +315,32 @@ mod tests {
         }
     }
 
+    /// Action names may hold `.`s, which are not levels: an allowed action is explained, and a
+    /// grant of `reports` does not explain (or allow) `reports.v2:export`.
+    #[test]
+    fn actions_with_dots_are_explained_whole() {
+        let set = PermissionSet::compile(
+            [],
+            action_grants(&["reports.v2:export", "audit.log:*", "reports"]),
+        );
+        let explained = |name: &str| {
+            let action = Action::parse(name).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                set.allows_action(&action),
+                set.explain_action(&action).is_some(),
+                "{name}"
+            );
+            set.explain_action(&action).map(|m| m.grant().to_owned())
+        };
+        assert_eq!(
+            explained("reports.v2:export").as_deref(),
+            Some("reports.v2:export")
+        );
+        assert_eq!(explained("audit.log:read").as_deref(), Some("audit.log:*"));
+        assert_eq!(explained("reports.v3:export"), None);
+        assert_eq!(explained("reports"), Some("reports".to_owned()));
+    }
+
     /// Every ancestor of the deepest scope the grammar allows is probed: a grant at each
     /// level covers it, and a grant one letter off at any level does not.
     #[test]

@@ -182,6 +182,16 @@ impl TextMap {
             .is_some()
     }
 
+    /// The lowest role of `who` that grants exactly `text` (hashed whole, as `add` hashed it:
+    /// for action names, whose `.`s are not levels).
+    pub(crate) fn holder_of(&self, text: &str, who: &Holder) -> Option<u32> {
+        if self.table.is_empty() || text.len() > self.longest {
+            return None;
+        }
+        self.roles_of(text.as_bytes(), self.hash_of(text))?
+            .first_in(who)
+    }
+
     /// The first text (shortest first) of `text` and its ancestors that one of `who` grants,
     /// and the lowest such role.
     pub(crate) fn first_match<'t>(

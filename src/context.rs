@@ -1,6 +1,7 @@
 //! `UserContext`: who the caller is and what they may do.
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -111,6 +112,9 @@ struct ContextData {
     issued_at_us: Option<u64>,
     #[serde(skip)]
     carried_permissions: Vec<Permission>,
+    /// Roles held only for one resource (spanforge's actor manifests): resource → roles, sorted.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    resource_roles: BTreeMap<String, Vec<String>>,
     /// The first role policy's answer for these roles (and carried permissions), kept with the
     /// data it was computed from: a context that a cache hands out again (bearer, API key)
     /// resolves its permissions with a comparison and a reference count, not by hashing its
@@ -135,6 +139,7 @@ impl UserContext {
             issued_at: None,
             issued_at_us: None,
             carried_permissions: Vec::new(),
+            resource_roles: BTreeMap::new(),
             resolved: std::sync::OnceLock::new(),
         };
         Self {
@@ -279,6 +284,38 @@ impl UserContext {
     pub fn with_carried_permissions(mut self, permissions: Vec<Permission>) -> Self {
         self.data_mut().carried_permissions = permissions;
         self
+    }
+
+    /// Roles the caller holds only for one resource (spanforge's `resource_roles`: `claims` →
+    /// `[claims_writer]`); a check about that resource ([`Scope::on`](crate::authz::Scope::on))
+    /// counts them beside the global roles when it requires roles
+    /// ([`Requirement::Roles`](crate::Requirement::Roles)). Kept sorted and free of duplicates.
+    pub fn with_resource_roles<I, S>(mut self, resource: impl Into<String>, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut roles: Vec<String> = roles.into_iter().map(Into::into).collect();
+        roles.sort_unstable();
+        roles.dedup();
+        self.data_mut()
+            .resource_roles
+            .insert(resource.into(), roles);
+        self
+    }
+
+    /// The roles held for `resource` alone, sorted (see
+    /// [`with_resource_roles`](Self::with_resource_roles)).
+    pub fn resource_roles(&self, resource: &str) -> &[String] {
+        self.data
+            .resource_roles
+            .get(resource)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Every resource the caller holds roles for, with those roles.
+    pub fn all_resource_roles(&self) -> &BTreeMap<String, Vec<String>> {
+        &self.data.resource_roles
     }
 
     /// Sets the compiled permissions (what enrichment does).

@@ -110,6 +110,9 @@ pub enum Requirement {
     Permission(Permission),
     /// An action (`reports:export`).
     Action(Action),
+    /// Every one of these roles, held globally or for the check's resource (spanforge's
+    /// `authorize`: required roles against an actor's effective roles).
+    Roles(Box<[String]>),
 }
 
 impl fmt::Display for Requirement {
@@ -117,6 +120,7 @@ impl fmt::Display for Requirement {
         match self {
             Self::Permission(p) => write!(f, "permission {p}"),
             Self::Action(a) => write!(f, "action {a}"),
+            Self::Roles(roles) => write!(f, "roles {}", roles.join(", ")),
         }
     }
 }
@@ -141,6 +145,9 @@ pub enum Reason {
     DenyOtherTenant,
     /// `deny_not_in_namespace`: the subject's roles apply to other namespaces only.
     DenyNotInNamespace,
+    /// `deny_missing_roles`: the check requires roles (spanforge's `authorize`) the subject does
+    /// not hold, globally or for the resource.
+    DenyMissingRoles,
     /// `deny_cross_origin`: a browser request from an origin the application does not allow
     /// (CSRF protection).
     DenyCrossOrigin,
@@ -158,6 +165,7 @@ impl Reason {
             Self::DenyAssignmentExpired => "deny_assignment_expired",
             Self::DenyOtherTenant => "deny_other_tenant",
             Self::DenyNotInNamespace => "deny_not_in_namespace",
+            Self::DenyMissingRoles => "deny_missing_roles",
             Self::DenyCrossOrigin => "deny_cross_origin",
             Self::Unavailable => "error_unavailable",
         }

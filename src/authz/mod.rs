@@ -50,7 +50,10 @@ pub(crate) use route_scope::{CheckedWithoutScope, rule_of};
 pub use route_scope::{
     FromRouter, ScopeDef, ScopeFuture, ScopeLayer, ScopeRule, ScopeRuleError, ScopeService,
 };
-pub use scope::{MAX_NAMESPACE_DEPTH, MAX_SEGMENT_LEN, MAX_TENANT_LEN, Scope, ScopeError};
+pub use scope::{
+    MAX_NAMESPACE_DEPTH, MAX_RESOURCE_ID_LEN, MAX_RESOURCE_TYPE_LEN, MAX_SEGMENT_LEN,
+    MAX_TENANT_LEN, Resource, Scope, ScopeError,
+};
 
 use crate::context::UserContext;
 use crate::error::AuthError;
@@ -155,10 +158,14 @@ fn from_context(question: Question<'_>) -> Decision {
     {
         return Decision::new(Reason::DenyOtherTenant, at.clone());
     }
+    if let Requirement::Roles(roles) = required {
+        return roles_decision(ctx, roles, at, explain);
+    }
     let set = ctx.permissions();
     let allowed = match required {
         Requirement::Permission(p) => set.allows(p),
         Requirement::Action(a) => set.allows_action(a),
+        Requirement::Roles(_) => false,
     };
     if !allowed {
         let reason = if set.is_empty() && ctx.roles().is_empty() {
@@ -175,11 +182,51 @@ fn from_context(question: Question<'_>) -> Decision {
     let matched = match required {
         Requirement::Permission(p) => set.explain(p),
         Requirement::Action(a) => set.explain_action(a),
+        Requirement::Roles(_) => None,
     };
     match matched {
         Some(m) => decision.with_match(Granted::new(m.role(), m.grant())),
         None => decision,
     }
+}
+
+/// The answer to a [`Requirement::Roles`] check from the context's roles: every required role
+/// must be held globally or for the scope's resource (spanforge's `authorize`). What matched is
+/// each role with where it is held (`admin` or `claims/claims_writer`).
+fn roles_decision(ctx: &UserContext, required: &[String], at: &Scope, explain: bool) -> Decision {
+    let for_resource = at
+        .resource()
+        .map_or(&[][..], |r| ctx.resource_roles(r.kind()));
+    let held = |role: &String| -> Option<bool> {
+        if ctx.has_role(role) {
+            Some(true)
+        } else if for_resource.binary_search(role).is_ok() {
+            Some(false)
+        } else {
+            None
+        }
+    };
+    if required.iter().any(|role| held(role).is_none()) {
+        let reason = if ctx.roles().is_empty() && for_resource.is_empty() {
+            Reason::DenyNoRoles
+        } else {
+            Reason::DenyMissingRoles
+        };
+        return Decision::new(reason, at.clone());
+    }
+    let decision = Decision::new(Reason::Allow, at.clone());
+    if !explain {
+        return decision;
+    }
+    let resource = at.resource().map_or("", |r| r.kind());
+    let how: Vec<String> = required
+        .iter()
+        .map(|role| match held(role) {
+            Some(true) => role.clone(),
+            _ => format!("{resource}/{role}"),
+        })
+        .collect();
+    decision.with_match(Granted::new(None, &how.join(", ")))
 }
 
 // The checks a context makes itself. Defined here rather than in `context`, which must not

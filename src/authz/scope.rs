@@ -9,6 +9,10 @@ pub const MAX_TENANT_LEN: usize = 128;
 pub const MAX_NAMESPACE_DEPTH: usize = 8;
 /// Longest namespace segment, in bytes.
 pub const MAX_SEGMENT_LEN: usize = 63;
+/// Longest resource type, in bytes.
+pub const MAX_RESOURCE_TYPE_LEN: usize = 64;
+/// Longest resource id, in bytes.
+pub const MAX_RESOURCE_ID_LEN: usize = 256;
 
 /// Why a tenant id or namespace path was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,6 +32,63 @@ pub enum ScopeError {
     /// A namespace was given without a tenant.
     #[error("a namespace belongs to a tenant: name the tenant first")]
     NamespaceWithoutTenant,
+    /// A resource type is not `^[a-z][a-z0-9_-]{0,63}$`, or a resource id is empty, longer than
+    /// 256 bytes or has a byte outside printable ASCII.
+    #[error(
+        "resource is invalid: a type of a lowercase letter then up to 63 of `a-z`, `0-9`, `_`, `-`; an id of 1 to 256 printable ASCII characters"
+    )]
+    InvalidResource,
+}
+
+/// What a check is about inside its scope: a type of resource (`document`) and, optionally,
+/// one of them (`42`).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Resource {
+    kind: Box<str>,
+    id: Option<Box<str>>,
+}
+
+impl Resource {
+    /// A resource type, and one resource of it when `id` is given.
+    pub fn new(kind: &str, id: Option<&str>) -> Result<Self, ScopeError> {
+        let kind_ok = !kind.is_empty()
+            && kind.len() <= MAX_RESOURCE_TYPE_LEN
+            && kind.as_bytes()[0].is_ascii_lowercase()
+            && kind
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        let id_ok = id.is_none_or(|id| {
+            !id.is_empty()
+                && id.len() <= MAX_RESOURCE_ID_LEN
+                && id.bytes().all(|b| b.is_ascii_graphic())
+        });
+        if !(kind_ok && id_ok) {
+            return Err(ScopeError::InvalidResource);
+        }
+        Ok(Self {
+            kind: kind.into(),
+            id: id.map(Into::into),
+        })
+    }
+
+    /// The resource type.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The resource's id, when the check is about one resource.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+}
+
+impl fmt::Debug for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.id {
+            Some(id) => write!(f, "{}:{id}", self.kind),
+            None => f.write_str(&self.kind),
+        }
+    }
 }
 
 /// Where a check is asked: the whole application ([`Scope::global`]), a tenant, or a namespace
@@ -49,6 +110,7 @@ pub struct Scope {
     // global one; a namespace is a second.
     tenant: Option<Arc<str>>,
     namespace: Option<Arc<str>>,
+    resource: Option<Arc<Resource>>,
 }
 
 impl Scope {
@@ -57,6 +119,7 @@ impl Scope {
         Self {
             tenant: None,
             namespace: None,
+            resource: None,
         }
     }
 
@@ -73,6 +136,7 @@ impl Scope {
         Ok(Self {
             tenant: Some(id.into()),
             namespace: None,
+            resource: None,
         })
     }
 
@@ -85,6 +149,26 @@ impl Scope {
         }
         self.namespace = Some(path.into());
         Ok(self)
+    }
+
+    /// The same scope, about a resource (see [`Resource`]); in any scope, the global one too.
+    ///
+    /// ```
+    /// use portcullis::authz::Scope;
+    ///
+    /// let doc = Scope::tenant("acme")?.on("document", Some("42"))?;
+    /// assert_eq!(doc.resource().map(|r| (r.kind(), r.id())), Some(("document", Some("42"))));
+    /// assert!(Scope::global().on("Document", None).is_err());
+    /// # Ok::<(), portcullis::authz::ScopeError>(())
+    /// ```
+    pub fn on(mut self, kind: &str, id: Option<&str>) -> Result<Self, ScopeError> {
+        self.resource = Some(Arc::new(Resource::new(kind, id)?));
+        Ok(self)
+    }
+
+    /// The resource, if the check is about one.
+    pub fn resource(&self) -> Option<&Resource> {
+        self.resource.as_deref()
     }
 
     /// The tenant id, if the check is about one.
@@ -101,9 +185,13 @@ impl Scope {
 impl fmt::Debug for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.tenant_id(), self.namespace()) {
-            (None, _) => f.write_str("Scope::global"),
-            (Some(t), None) => write!(f, "Scope({t})"),
-            (Some(t), Some(n)) => write!(f, "Scope({t}/{n})"),
+            (None, _) => f.write_str("Scope::global")?,
+            (Some(t), None) => write!(f, "Scope({t})")?,
+            (Some(t), Some(n)) => write!(f, "Scope({t}/{n})")?,
+        }
+        match self.resource() {
+            Some(resource) => write!(f, " on {resource:?}"),
+            None => Ok(()),
         }
     }
 }
@@ -192,6 +280,20 @@ mod tests {
             Scope::global().in_namespace("eng"),
             Err(ScopeError::NamespaceWithoutTenant)
         );
-        assert_eq!(std::mem::size_of::<Scope>(), 32);
+        assert_eq!(std::mem::size_of::<Scope>(), 40);
+        assert!(Resource::new("document", Some("a/b:42@x")).is_ok());
+        for (kind, id) in [
+            ("", None),
+            ("Doc", None),
+            ("d", Some("")),
+            ("d", Some("a b")),
+        ] {
+            assert_eq!(
+                Resource::new(kind, id),
+                Err(ScopeError::InvalidResource),
+                "{kind:?} {id:?}"
+            );
+        }
+        assert!(Resource::new("d", Some(&"x".repeat(257))).is_err());
     }
 }

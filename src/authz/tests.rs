@@ -62,6 +62,7 @@ fn reason_codes_are_stable() {
         (Reason::DenyAssignmentExpired, "deny_assignment_expired"),
         (Reason::DenyOtherTenant, "deny_other_tenant"),
         (Reason::DenyNotInNamespace, "deny_not_in_namespace"),
+        (Reason::DenyMissingRoles, "deny_missing_roles"),
         (Reason::DenyCrossOrigin, "deny_cross_origin"),
         (Reason::Unavailable, "error_unavailable"),
     ];

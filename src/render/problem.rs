@@ -216,10 +216,17 @@ impl Problem {
             Some(Requirement::Permission(p)) => Some(RequiredBody {
                 permission: Some(p.as_str()),
                 action: None,
+                roles: None,
             }),
             Some(Requirement::Action(a)) => Some(RequiredBody {
                 permission: None,
                 action: Some(a.as_str()),
+                roles: None,
+            }),
+            Some(Requirement::Roles(roles)) => Some(RequiredBody {
+                permission: None,
+                action: None,
+                roles: Some(roles),
             }),
             None => None,
         };
@@ -295,6 +302,8 @@ struct RequiredBody<'a> {
     permission: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     action: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<&'a [String]>,
 }
 
 fn challenge(realm: &str, error: Option<&str>) -> Option<HeaderValue> {

@@ -17,12 +17,17 @@ use std::future::Future;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod roles;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 pub use memory::MemoryStore;
+pub use roles::{
+    ActionRecord, ActionStore, AssignmentFilter, AssignmentRecord, AssignmentStore, Grant,
+    RoleFilter, RoleRecord, RoleStore, SubjectKind, TenantRoles,
+};
 
 /// What a store could not do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -379,6 +379,14 @@ pub struct AuthLayer {
     shared: Arc<Shared>,
 }
 
+impl AuthLayer {
+    /// The gateway's decision seam, for checks made outside the extractors (see
+    /// [`DecisionPoint`](crate::authz::DecisionPoint)).
+    pub fn decision_point(&self) -> crate::authz::DecisionPoint {
+        crate::authz::DecisionPoint::of_seam(self.shared.seam)
+    }
+}
+
 impl fmt::Debug for AuthLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthLayer")

@@ -42,6 +42,7 @@ mod observe;
 mod route_scope;
 mod scope;
 
+use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 pub use decision::{Decision, Granted};
@@ -380,6 +381,96 @@ impl Seam {
             None => MaybeReady::ready(from_context(question)),
             Some(authorizer) => authorizer.decide(question),
         }
+    }
+}
+
+/// A handle on a gateway's decision seam (its [`Authorizer`] and observers), for engines that
+/// decide outside a request's extractors: the tenant role model's `check_action`, the spanforge
+/// actors' `authorize`, a background job. What is asked here is answered, observed and audited
+/// exactly like a check in a handler. Cheap to copy.
+///
+/// ```
+/// use portcullis::authz::{DecisionPoint, Scope};
+/// use portcullis::rbac::{Permission, RolePolicy};
+/// use portcullis::{AuthMethod, Reason, Requirement, UserContext};
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let decisions = DecisionPoint::default(); // or `layer.decision_point()` of a built gateway
+/// let ctx = UserContext::new("u1", AuthMethod::Bearer)
+///     .with_permissions(RolePolicy::default().permissions_for(&["viewer".into()]));
+/// let read = Requirement::Permission(Permission::parse("read:Catalog")?);
+/// assert_eq!(decisions.decide(&ctx, &read, &Scope::global()).await.reason(), Reason::Allow);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct DecisionPoint {
+    seam: &'static Seam,
+}
+
+impl Default for DecisionPoint {
+    /// The seam of contexts no gateway admitted: the context's own permission set answers, and
+    /// the decision is logged.
+    fn default() -> Self {
+        Self {
+            seam: Seam::fallback(),
+        }
+    }
+}
+
+impl fmt::Debug for DecisionPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DecisionPoint")
+            .field("authorizer", &self.seam.authorizer.is_some())
+            .field("observers", &self.seam.observers.len())
+            .finish()
+    }
+}
+
+impl DecisionPoint {
+    /// A decision point of its own, outside any gateway: `authorizer` answers (`None`: the
+    /// context's own permission set) and `observers` see each decision, after the default
+    /// [`TracingObserver`]. Kept for the life of the process, like a gateway's: make one at
+    /// start-up.
+    pub fn new(
+        authorizer: Option<Arc<dyn Authorizer>>,
+        observers: Vec<Arc<dyn DecisionObserver>>,
+    ) -> Self {
+        Self {
+            seam: Box::leak(Box::new(Seam::new(authorizer, true, observers))),
+        }
+    }
+
+    pub(crate) fn of_seam(seam: &'static Seam) -> Self {
+        Self { seam }
+    }
+
+    /// The seam of the gateway that admitted `ctx` (the default one for a context no gateway
+    /// admitted).
+    pub fn of(ctx: &UserContext) -> Self {
+        Self { seam: ctx.seam() }
+    }
+
+    /// Asks the authorizer whether `ctx` meets `required` at `at`; observers see the answer.
+    pub fn decide<'a>(
+        &self,
+        ctx: &'a UserContext,
+        required: &'a Requirement,
+        at: &'a Scope,
+    ) -> MaybeReady<'a, Decision> {
+        self.seam.decide(ctx, required, at, None)
+    }
+
+    /// The decision with what matched, or the nearest miss; not shown to observers (see
+    /// [`explain`]).
+    pub fn explain<'a>(
+        &self,
+        ctx: &'a UserContext,
+        required: &'a Requirement,
+        at: &'a Scope,
+    ) -> MaybeReady<'a, Decision> {
+        self.seam.explain(ctx, required, at)
     }
 }
 

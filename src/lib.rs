@@ -79,6 +79,7 @@ mod secret;
 pub mod session;
 pub mod store;
 pub mod strategy;
+pub mod tenant;
 pub mod token;
 
 pub use context::{AuthMethod, UserContext};

@@ -74,6 +74,11 @@ impl RequireLayer {
         Self::from_requirement(A::requirement().clone())
     }
 
+    /// Guards routes with any requirement.
+    pub fn requiring(required: Requirement) -> Self {
+        Self::from_requirement(required)
+    }
+
     fn from_requirement(rule: Requirement) -> Self {
         Self {
             rule: Arc::new(rule),

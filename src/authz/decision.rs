@@ -5,11 +5,41 @@ use std::fmt;
 use super::scope::Scope;
 use crate::error::{AuthError, Denial, Reason, Requirement};
 
-/// The grant that answered an allowed check, and the role that holds it.
+/// How the subject came to hold the role that matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Via {
+    /// The credential names the role (a token's `roles` claim, an API key's roles).
+    Credential,
+    /// A stored assignment to the subject itself.
+    Assignment {
+        /// The assignment's id.
+        id: Box<str>,
+        /// When it stops (or stopped) granting.
+        expires_at: Option<i64>,
+    },
+    /// A stored assignment to a group the subject is a member of.
+    Group {
+        /// The group.
+        group: Box<str>,
+        /// The assignment's id.
+        id: Box<str>,
+        /// When it stops (or stopped) granting.
+        expires_at: Option<i64>,
+    },
+}
+
+/// The grant that answered an allowed check (or, for a near miss, would have), and the role
+/// that holds it: with the tenant role model, also the whole path from the role the subject
+/// holds down through its parents to the one with the grant, the namespace it is held at, and
+/// how the subject holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Granted {
     role: Option<Box<str>>,
     grant: Box<str>,
+    path: Box<[Box<str>]>,
+    namespace: Option<Box<str>>,
+    via: Option<Via>,
 }
 
 impl Granted {
@@ -18,7 +48,48 @@ impl Granted {
         Self {
             role: role.map(Into::into),
             grant: grant.into(),
+            path: Box::new([]),
+            namespace: None,
+            via: None,
         }
+    }
+
+    /// Records the role path: the role held first, then each parent down to the one with the
+    /// grant (`["sre", "engineer"]`: `sre` is held and inherits the grant from `engineer`).
+    pub fn with_path<I, S>(mut self, path: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Box<str>>,
+    {
+        self.path = path.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Records the namespace the role is held at (`""` for the tenant's root).
+    pub fn at_namespace(mut self, namespace: &str) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Records how the subject holds the role.
+    pub fn via(mut self, via: Via) -> Self {
+        self.via = Some(via);
+        self
+    }
+
+    /// The role path, when known (see [`with_path`](Self::with_path)); empty otherwise.
+    pub fn path(&self) -> &[Box<str>] {
+        &self.path
+    }
+
+    /// The namespace the role is held at, when known.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// How the subject holds the role, when known.
+    pub fn how(&self) -> Option<&Via> {
+        self.via.as_ref()
     }
 
     /// The role's name.
@@ -54,6 +125,7 @@ pub struct Decision {
     scope: Scope,
     // Boxed: a plain check never fills it, and a small decision moves cheaply.
     matched: Option<Box<Granted>>,
+    near_miss: Option<Box<Granted>>,
 }
 
 impl Decision {
@@ -63,7 +135,22 @@ impl Decision {
             reason,
             scope,
             matched: None,
+            near_miss: None,
         }
+    }
+
+    /// Records what would have allowed a denied check and why it did not: an expired
+    /// assignment (`deny_assignment_expired`), a role held at another namespace
+    /// (`deny_not_in_namespace`).
+    pub fn with_near_miss(mut self, near: Granted) -> Self {
+        self.near_miss = Some(Box::new(near));
+        self
+    }
+
+    /// What would have allowed a denied check, when worked out (by
+    /// [`explain`](super::explain)).
+    pub fn near_miss(&self) -> Option<&Granted> {
+        self.near_miss.as_deref()
     }
 
     /// Records what matched.
@@ -112,6 +199,9 @@ impl fmt::Debug for Decision {
             .field("scope", &self.scope);
         if let Some(m) = &self.matched {
             d.field("role", &m.role()).field("grant", &m.grant());
+        }
+        if let Some(m) = &self.near_miss {
+            d.field("near_miss", m);
         }
         d.finish()
     }

@@ -45,12 +45,13 @@ mod scope;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-pub use decision::{Decision, Granted};
+pub use decision::{Decision, Granted, Via};
 pub use observe::{DecisionEvent, DecisionObserver, RequestFacts, TracingObserver};
 pub(crate) use route_scope::{CheckedWithoutScope, rule_of};
 pub use route_scope::{
     FromRouter, ScopeDef, ScopeFuture, ScopeLayer, ScopeRule, ScopeRuleError, ScopeService,
 };
+pub(crate) use scope::is_slug;
 pub use scope::{
     MAX_NAMESPACE_DEPTH, MAX_RESOURCE_ID_LEN, MAX_RESOURCE_TYPE_LEN, MAX_SEGMENT_LEN,
     MAX_TENANT_LEN, Resource, Scope, ScopeError,
@@ -145,7 +146,7 @@ impl Authorizer for RolePolicy {
 }
 
 /// The answer of the context's own permission set.
-fn from_context(question: Question<'_>) -> Decision {
+pub(crate) fn from_context(question: Question<'_>) -> Decision {
     let Question {
         context: ctx,
         required,

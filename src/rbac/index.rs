@@ -176,6 +176,23 @@ impl GrantIndex {
                 .any(|(i, _)| self.action_prefixes.grants(&name[..=i], who))
     }
 
+    /// Whether one of `who`'s roles grants every action an action grant covers: `*` only by
+    /// `*`; `prefix:*` by `*` or a grant of that prefix or a shorter one; an exact name as
+    /// [`allows_action`](Self::allows_action) does.
+    pub(crate) fn allows_action_grant(&self, grant: &ActionGrant, who: &Holder) -> bool {
+        match grant.kind() {
+            ActionGrantKind::Everything => self.all_actions.meets(who),
+            ActionGrantKind::Exact => self.allows_action(grant.as_str(), who),
+            ActionGrantKind::Prefix(_) => {
+                let prefix = grant.prefix().unwrap_or_default();
+                self.all_actions.meets(who)
+                    || prefix
+                        .match_indices(':')
+                        .any(|(i, _)| self.action_prefixes.grants(&prefix[..=i], who))
+            }
+        }
+    }
+
     /// The role and grant that answer an allowed check (the shortest covering grant of the
     /// lowest-numbered role, in the order [`allows`](Self::allows) asks); `None` if denied.
     pub(crate) fn explain(&self, required: &Permission, who: &Holder) -> Option<Match> {

@@ -20,7 +20,7 @@ mod file;
 // with `Permission::parse` and friends. The macros (and the fuzz and property oracles) reach them
 // through the hidden `portcullis::__private`.
 pub(crate) mod grammar;
-mod index;
+pub(crate) mod index;
 mod permission;
 mod registry;
 mod role;

@@ -132,6 +132,23 @@ impl PermissionSet {
         self.index.allows_action(action.as_str(), &self.holds)
     }
 
+    /// Whether the set grants everything an action grant covers (a check before handing the
+    /// grant on: whoever gives `reports:*` must hold `reports:*`, a shorter prefix or `*`).
+    ///
+    /// ```
+    /// use portcullis::rbac::{ActionGrant, PermissionSet};
+    ///
+    /// let set = PermissionSet::compile([], [ActionGrant::parse("reports:*")?]);
+    /// assert!(set.allows_action_grant(&ActionGrant::parse("reports:export:*")?));
+    /// assert!(set.allows_action_grant(&ActionGrant::parse("reports:export")?));
+    /// assert!(!set.allows_action_grant(&ActionGrant::parse("*")?));
+    /// assert!(!set.allows_action_grant(&ActionGrant::parse("settings:*")?));
+    /// # Ok::<(), portcullis::rbac::GrammarError>(())
+    /// ```
+    pub fn allows_action_grant(&self, grant: &ActionGrant) -> bool {
+        self.index.allows_action_grant(grant, &self.holds)
+    }
+
     /// What answers an allowed check: the grant that covers it and the role that holds the
     /// grant; `None` when the check is denied. Of several covering grants, the one
     /// [`allows`](Self::allows) meets first: `*:*`, then `*:scope`, then `action:*`, then

@@ -334,11 +334,16 @@ pub struct ActionRecord {
 /// `tenant` arguments scope every read and write: a role id of another tenant is not found,
 /// so a guessed id never reaches across tenants.
 pub trait RoleStore: Send + Sync {
-    /// Creates a role. [`ROLE_SLUG_TAKEN`] when the slug is taken in its tenant and namespace;
+    /// Creates a role with its grants, in one transaction (a system role gets its grants here
+    /// or never). [`ROLE_SLUG_TAKEN`] when the slug is taken in its tenant and namespace;
     /// [`NO_PARENT`] when the parent is not a role of the same tenant and namespace;
     /// [`ROLE_TOO_DEEP`] when the chain would be longer than [`MAX_ROLE_DEPTH`]. A conflict on
     /// the id is a [`StoreError::Conflict`](super::StoreError::Conflict) too.
-    fn create_role(&self, role: &RoleRecord) -> impl Future<Output = StoreResult<()>> + Send;
+    fn create_role(
+        &self,
+        role: &RoleRecord,
+        grants: &[Grant],
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// The role with this id in the tenant.
     fn role(

@@ -1,0 +1,671 @@
+//! Multi-tenant roles (Warden's role model, Sentinel's actions) on the decision seam:
+//! [`Tenancy`] is an [`Authorizer`] that answers checks asked in a tenant (and a namespace of it)
+//! from roles stored per (tenant, namespace), with inheritance, assignments to users and groups,
+//! expiry and default roles; and the API that manages them (see also [`Tenancy::router`]).
+//!
+//! ```
+//! use portcullis::authz::Scope;
+//! use portcullis::store::{MemoryStore, Grant, SubjectKind};
+//! use portcullis::tenant::{NewAssignment, NewRole, Tenancy};
+//! use portcullis::{AuthMethod, Reason, Requirement, UserContext};
+//! use portcullis::rbac::Permission;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+//! let tenancy = Tenancy::new(MemoryStore::new());
+//! let engineer = tenancy
+//!     .create_role("acme", NewRole::new("engineering", "engineer")
+//!         .grant(Grant::Permission(Permission::parse("read:Runbooks")?)))
+//!     .await?;
+//! tenancy.create_role("acme", NewRole::new("engineering", "sre").parent("engineer")).await?;
+//! let sre = tenancy.role_by_slug("acme", "engineering", "sre").await?.unwrap();
+//! tenancy.assign("acme", NewAssignment::new(&sre.id, SubjectKind::User, "ada").granted_by("admin")).await?;
+//!
+//! // Ada's own login (a credential of no tenant) asks about acme's engineering/platform:
+//! // the role is held at `engineering`, an ancestor, and inherits `read:Runbooks`.
+//! let ada = UserContext::new("ada", AuthMethod::Bearer);
+//! let read = Requirement::Permission(Permission::parse("read:Runbooks")?);
+//! let at = Scope::tenant("acme")?.in_namespace("engineering/platform")?;
+//! let why = tenancy.explain(&ada, &read, &at).await;
+//! assert_eq!(why.reason(), Reason::Allow);
+//! assert_eq!(why.matched().unwrap().path(), [Box::from("sre"), Box::from("engineer")]);
+//! // At the tenant's root the role does not apply.
+//! let root = Scope::tenant("acme")?;
+//! assert_eq!(tenancy.explain(&ada, &read, &root).await.reason(), Reason::DenyNotInNamespace);
+//! # let _ = engineer;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The model
+//!
+//! - **Tenants and credentials.** A credential confined to a tenant (a token's tenant claim, an
+//!   API key made for one) is refused in every other tenant (`deny_other_tenant`), whatever it
+//!   holds; in its own, the roles it names count (the application's [`RolePolicy`] roles, as
+//!   without tenants, and the tenant's roles of the same slug at the namespace or an ancestor),
+//!   and the first time it is seen there it is given the tenant's default roles. A credential of
+//!   no tenant (a user's own login) holds in a tenant exactly what the tenant's assignments give
+//!   it: nothing, until someone assigns it a role (`deny_no_roles`), and it never triggers
+//!   default roles (else any account could join any tenant by asking).
+//! - **Roles** live at a (tenant, namespace); one held at a namespace applies there and at every
+//!   namespace below it. A role inherits its parent's grants (same tenant and namespace); cycles
+//!   and chains deeper than [`MAX_ROLE_DEPTH`](crate::store::roles::MAX_ROLE_DEPTH) are refused
+//!   when written, never found at check time. System roles never change.
+//! - **Assignments** give a role to a user or group, for everything or for one resource type or
+//!   resource ([`Scope::on`]); an assignment past its expiry never grants, and the check says
+//!   `deny_assignment_expired`. `max_members` is enforced by the store, atomically.
+//!
+//! # Freshness and cost
+//!
+//! A check on a warm cache does no I/O and takes no lock: one look-up of the subject's compiled
+//! answer for (tenant, namespace), one comparison with the tenant's write generation, one clock
+//! read, and the permission set's probes. Every write made through this engine moves the
+//! tenant's generation after the store returned, so the next check in this process recompiles
+//! (never a TTL alone); the TTL ([`Tenancy::cache_ttl`], 30 s by default) only bounds how long a
+//! write made by another process goes unseen. A check that must read the store answers with a
+//! future, and a store that fails answers `error_unavailable` (503): fail closed.
+//!
+//! Why the answer is compiled at the seam rather than in the gateway's enrichment (where the
+//! architecture map first put it): the tenant and namespace of a check are known only once the
+//! route is, after the gateway ran; a credential that is never used in a tenant never costs a
+//! store read.
+
+mod effective;
+mod graph;
+mod manage;
+mod routes;
+
+use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use quick_cache::Equivalent;
+
+pub use manage::{
+    Holder, MAX_GRANTS_PER_ROLE, MAX_METADATA_BYTES, NewAction, NewAssignment, NewRole, RoleUpdate,
+    TenantError,
+};
+
+use self::effective::{Effective, Held, allows_set};
+use self::graph::Graph;
+use crate::authz::{
+    Authorizer, Decision, DecisionPoint, Question, Scope, ScopeError, from_context,
+};
+use crate::clock::Clock;
+use crate::context::UserContext;
+use crate::error::{Reason, Requirement};
+use crate::future::MaybeReady;
+use crate::rbac::Action;
+use crate::store::StoreResult;
+use crate::store::roles::{ActionStore, AssignmentStore, Grant, RoleStore};
+
+/// Everything [`Tenancy`] needs from one backend.
+pub trait TenantStore: RoleStore + AssignmentStore + ActionStore + Clone + 'static {}
+
+impl<T> TenantStore for T where T: RoleStore + AssignmentStore + ActionStore + Clone + 'static {}
+
+/// Default bound of the engine's caches, in bytes (shared by the compiled answers, the tenants'
+/// graphs and the subjects' assignments).
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// Default longest time a cached answer is trusted without asking the store (writes made
+/// through this engine are seen at once; this bounds writes made by another process).
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Tenants are spread over this many write generations; a write to a tenant moves its
+/// stripe's (a collision only costs another tenant a recompile).
+const STRIPES: usize = 256;
+
+/// The tenant role model over a store: an [`Authorizer`] and the API that manages roles,
+/// assignments, groups and actions. Cheap to clone (clones share caches).
+///
+/// Give it to the gateway with [`AuthGateway::authorizer`](crate::AuthGateway::authorizer), and
+/// tell routes where their checks are asked with a [`ScopeLayer`](crate::authz::ScopeLayer) or
+/// [`scope!`](crate::scope). See the [module docs](self).
+pub struct Tenancy<S> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S> Clone for Tenancy<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Tenancy<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenancy")
+            .field("cached_answers", &self.inner.effective.len())
+            .field("cached_tenants", &self.inner.graphs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A cached value with the generation it was read at and when it stops counting.
+struct Stamped<T> {
+    generation: u64,
+    dies_at: i64,
+    value: Arc<T>,
+}
+
+impl<T> Clone for Stamped<T> {
+    fn clone(&self) -> Self {
+        Self {
+            generation: self.generation,
+            dies_at: self.dies_at,
+            value: self.value.clone(),
+        }
+    }
+}
+
+/// The key of a compiled answer: (subject, tenant, namespace), namespace `""` for the root.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct AnswerKey {
+    subject: Box<str>,
+    tenant: Box<str>,
+    namespace: Box<str>,
+}
+
+/// The same key, borrowed, to look up without allocating (hashes exactly as [`AnswerKey`]).
+#[derive(Hash)]
+struct AnswerRef<'a> {
+    subject: &'a str,
+    tenant: &'a str,
+    namespace: &'a str,
+}
+
+impl Equivalent<AnswerKey> for AnswerRef<'_> {
+    fn equivalent(&self, key: &AnswerKey) -> bool {
+        *key.subject == *self.subject
+            && *key.tenant == *self.tenant
+            && *key.namespace == *self.namespace
+    }
+}
+
+/// Weighs cache entries with a function of their own.
+struct Weigh<K, V>(fn(&K, &V) -> u64);
+
+impl<K, V> Clone for Weigh<K, V> {
+    fn clone(&self) -> Self {
+        Self(self.0)
+    }
+}
+
+impl<K, V> quick_cache::Weighter<K, V> for Weigh<K, V> {
+    fn weight(&self, key: &K, value: &V) -> u64 {
+        (self.0)(key, value)
+    }
+}
+
+type Map<K, V> = quick_cache::sync::Cache<K, V, Weigh<K, V>, foldhash::fast::RandomState>;
+
+fn map<K: Eq + Hash, V: Clone>(bytes: u64, weigh: fn(&K, &V) -> u64) -> Map<K, V> {
+    Map::with(
+        usize::try_from(bytes / 512).unwrap_or(usize::MAX).max(64),
+        bytes.max(1),
+        Weigh(weigh),
+        foldhash::fast::RandomState::default(),
+        quick_cache::sync::DefaultLifecycle::default(),
+    )
+}
+
+struct Inner<S> {
+    store: S,
+    clock: Clock,
+    ttl: i64,
+    /// Moved by every write to a tenant of the stripe (roles, grants, assignments, groups).
+    generations: Box<[AtomicU64]>,
+    /// Moved by writes to roles and grants only: a tenant's compiled graph survives its
+    /// assignments changing.
+    role_generations: Box<[AtomicU64]>,
+    stripe_hasher: foldhash::fast::FixedState,
+    effective: Map<AnswerKey, Arc<Effective>>,
+    graphs: Map<Box<str>, Stamped<Graph>>,
+    held: Map<(Box<str>, Box<str>), Stamped<Held>>,
+    /// (tenant, subject) pairs known to have been seen: first sight is asked of the store once.
+    seen: Map<(Box<str>, Box<str>), ()>,
+    /// One compile of a tenant's graph at a time per stripe (many subjects of a tenant missing
+    /// at once after a role write must not each read and compile every role).
+    graph_loads: Box<[tokio::sync::Mutex<()>]>,
+}
+
+impl<S: TenantStore> Tenancy<S> {
+    /// The engine over `store`, with [`DEFAULT_CACHE_BYTES`], [`DEFAULT_CACHE_TTL`] and the
+    /// system clock.
+    pub fn new(store: S) -> Self {
+        Self::with_options(
+            store,
+            DEFAULT_CACHE_BYTES,
+            DEFAULT_CACHE_TTL,
+            Clock::system(),
+        )
+    }
+
+    /// The engine with its caches bounded at `cache_bytes` (split between the compiled
+    /// answers, the tenants' graphs and the subjects' assignments), cached answers trusted at
+    /// most `cache_ttl` (whole seconds, at least one), and `clock` judging expiry.
+    pub fn with_options(store: S, cache_bytes: u64, cache_ttl: Duration, clock: Clock) -> Self {
+        let stripes = || (0..STRIPES).map(|_| AtomicU64::new(0)).collect();
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                ttl: i64::try_from(cache_ttl.as_secs().max(1)).unwrap_or(i64::MAX / 4),
+                generations: stripes(),
+                role_generations: stripes(),
+                stripe_hasher: foldhash::fast::FixedState::default(),
+                effective: map(cache_bytes / 2, |k: &AnswerKey, v: &Arc<Effective>| {
+                    (k.subject.len() + k.tenant.len() + k.namespace.len()) as u64
+                        + u64::from(v.weight())
+                }),
+                #[allow(clippy::borrowed_box)] // the weigher takes `&K`
+                graphs: map(cache_bytes / 4, |k: &Box<str>, v: &Stamped<Graph>| {
+                    k.len() as u64 + u64::from(v.value.weight)
+                }),
+                held: map(
+                    cache_bytes / 4,
+                    |k: &(Box<str>, Box<str>), v: &Stamped<Held>| {
+                        (k.0.len() + k.1.len()) as u64 + u64::from(v.value.weight())
+                    },
+                ),
+                seen: map(cache_bytes / 64, |k: &(Box<str>, Box<str>), _: &()| {
+                    (k.0.len() + k.1.len() + 48) as u64
+                }),
+                graph_loads: (0..16).map(|_| tokio::sync::Mutex::new(())).collect(),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    /// How long a cached answer is trusted without asking the store again.
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_secs(u64::try_from(self.inner.ttl).unwrap_or(0))
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.clock.now()
+    }
+
+    fn stripe(&self, tenant: &str) -> usize {
+        (self.inner.stripe_hasher.hash_one(tenant) as usize) % STRIPES
+    }
+
+    /// Records a write to the tenant's assignments or groups, made already: every cached answer
+    /// of the tenant is stale from now on.
+    fn assignments_changed(&self, tenant: &str) {
+        self.inner.generations[self.stripe(tenant)].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Records a write to the tenant's roles or grants, made already.
+    fn roles_changed(&self, tenant: &str) {
+        let stripe = self.stripe(tenant);
+        self.inner.role_generations[stripe].fetch_add(1, Ordering::SeqCst);
+        self.inner.generations[stripe].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The cached answer for the subject at (tenant, namespace), if it is still the one a check
+    /// would compile now. No I/O, no lock.
+    #[inline]
+    fn cached(
+        &self,
+        subject: &str,
+        tenant: &str,
+        namespace: &str,
+        credential_roles: &[String],
+        now: i64,
+    ) -> Option<Arc<Effective>> {
+        let inner = &*self.inner;
+        let answer = inner.effective.get(&AnswerRef {
+            subject,
+            tenant,
+            namespace,
+        })?;
+        let fresh = inner.generations[answer.stripe].load(Ordering::Acquire) == answer.generation
+            && now < answer.dies_at
+            && *answer.credential_roles == *credential_roles;
+        fresh.then_some(answer)
+    }
+
+    /// Compiles the answer from the store (through the graph and assignment caches).
+    async fn load(
+        &self,
+        subject: &str,
+        tenant: &str,
+        namespace: &str,
+        credential_roles: &[String],
+        confined: bool,
+    ) -> StoreResult<Arc<Effective>> {
+        if confined {
+            self.sight(tenant, subject).await?;
+        }
+        let stripe = self.stripe(tenant);
+        // The generations are read before the store: a write that lands during the reads moves
+        // them, and what is cached here is then stale at once (it never outlives the write).
+        let generation = self.inner.generations[stripe].load(Ordering::SeqCst);
+        let now = self.now();
+        let graph = self.graph(tenant, stripe, now).await?;
+        let held = self.held(tenant, subject, generation, now).await?;
+        let answer = Arc::new(Effective::compute(
+            graph,
+            held,
+            namespace,
+            credential_roles,
+            now,
+            now.saturating_add(self.inner.ttl),
+            stripe,
+            generation,
+        ));
+        self.inner.effective.insert(
+            AnswerKey {
+                subject: subject.into(),
+                tenant: tenant.into(),
+                namespace: namespace.into(),
+            },
+            answer.clone(),
+        );
+        Ok(answer)
+    }
+
+    /// The tenant's compiled graph, from the cache or the store.
+    async fn graph(&self, tenant: &str, stripe: usize, now: i64) -> StoreResult<Arc<Graph>> {
+        let inner = &*self.inner;
+        let current = || inner.role_generations[stripe].load(Ordering::SeqCst);
+        let fresh = |entry: &Stamped<Graph>| entry.generation == current() && now < entry.dies_at;
+        if let Some(entry) = inner.graphs.get(tenant)
+            && fresh(&entry)
+        {
+            return Ok(entry.value);
+        }
+        let _one_at_a_time = inner.graph_loads[stripe % inner.graph_loads.len()]
+            .lock()
+            .await;
+        if let Some(entry) = inner.graphs.get(tenant)
+            && fresh(&entry)
+        {
+            return Ok(entry.value);
+        }
+        let generation = current();
+        let graph = Arc::new(Graph::compile(inner.store.tenant_roles(tenant).await?));
+        inner.graphs.insert(
+            tenant.into(),
+            Stamped {
+                generation,
+                dies_at: now.saturating_add(inner.ttl),
+                value: graph.clone(),
+            },
+        );
+        Ok(graph)
+    }
+
+    /// The subject's assignments in the tenant, from the cache or the store.
+    async fn held(
+        &self,
+        tenant: &str,
+        subject: &str,
+        generation: u64,
+        now: i64,
+    ) -> StoreResult<Arc<Held>> {
+        let inner = &*self.inner;
+        let key = (Box::<str>::from(tenant), Box::<str>::from(subject));
+        if let Some(entry) = inner.held.get(&key)
+            && entry.generation == generation
+            && now < entry.dies_at
+        {
+            return Ok(entry.value);
+        }
+        let assignments = inner.store.assignments_of(tenant, subject).await?;
+        let held = Arc::new(Held {
+            assignments: assignments.into(),
+        });
+        inner.held.insert(
+            key,
+            Stamped {
+                generation,
+                dies_at: now.saturating_add(inner.ttl),
+                value: held.clone(),
+            },
+        );
+        Ok(held)
+    }
+
+    /// First sight of a credential confined to the tenant: the store gives the default roles
+    /// once; this process asks it once per (tenant, subject).
+    async fn sight(&self, tenant: &str, subject: &str) -> StoreResult<()> {
+        let key = (Box::<str>::from(tenant), Box::<str>::from(subject));
+        if self.inner.seen.get(&key).is_some() {
+            return Ok(());
+        }
+        let given = self
+            .inner
+            .store
+            .first_sight(tenant, subject, self.now())
+            .await?;
+        if !given.is_empty() {
+            tracing::info!(
+                tenant,
+                subject,
+                roles = given.len(),
+                "default roles given on first sight"
+            );
+            self.assignments_changed(tenant);
+        }
+        self.inner.seen.insert(key, ());
+        Ok(())
+    }
+
+    /// Decides a check asked in `tenant` (see the module docs for the rules).
+    fn decide_in<'a>(
+        &'a self,
+        question: Question<'a>,
+        tenant: &'a str,
+    ) -> MaybeReady<'a, Decision> {
+        let ctx = question.context();
+        let at = question.scope();
+        let required = question.required();
+        let confined = match ctx.tenant() {
+            None => false,
+            Some(own) if own == tenant => true,
+            Some(_) => {
+                return MaybeReady::ready(Decision::new(Reason::DenyOtherTenant, at.clone()));
+            }
+        };
+        // The credential's application-wide permissions count in its own tenant, as without
+        // tenants: at once, before any cache.
+        if confined && allows_set(ctx.permissions(), required) {
+            return MaybeReady::ready(from_context(question));
+        }
+        let namespace = at.namespace().unwrap_or("");
+        let credential_roles: &[String] = if confined { ctx.roles() } else { &[] };
+        let now = self.now();
+        if let Some(answer) = self.cached(ctx.subject(), tenant, namespace, credential_roles, now) {
+            return MaybeReady::ready(self.answer(&answer, question, confined, now));
+        }
+        MaybeReady::new(async move {
+            match self
+                .load(ctx.subject(), tenant, namespace, credential_roles, confined)
+                .await
+            {
+                Ok(answer) => self.answer(&answer, question, confined, self.now()),
+                Err(error) => {
+                    tracing::warn!(%error, tenant, "tenant roles could not be read: check refused");
+                    Decision::new(Reason::Unavailable, at.clone())
+                }
+            }
+        })
+    }
+
+    /// The decision a compiled answer gives.
+    fn answer(
+        &self,
+        answer: &Effective,
+        question: Question<'_>,
+        confined: bool,
+        now: i64,
+    ) -> Decision {
+        let at = question.scope();
+        let required = question.required();
+        let resource = at.resource();
+        if answer.allows(required, resource) {
+            let decision = Decision::new(Reason::Allow, at.clone());
+            return match question
+                .wants_match()
+                .then(|| answer.explain(required, resource))
+            {
+                Some(Some(matched)) => decision.with_match(matched),
+                _ => decision,
+            };
+        }
+        let ctx = question.context();
+        let credential_holds_nothing =
+            !confined || (ctx.roles().is_empty() && ctx.permissions().is_empty());
+        let (reason, near) = answer.why_denied(required, resource, credential_holds_nothing, now);
+        let decision = Decision::new(reason, at.clone());
+        match near {
+            Some(near) if question.wants_match() => decision.with_near_miss(near),
+            _ => decision,
+        }
+    }
+
+    /// The first of `grants` that `ctx` does not hold itself at `at` (by the credential's own
+    /// permissions in its tenant, or the tenant's roles): whoever puts a grant on a role or gives
+    /// a role to someone must hold what it grants, so a delegated administrator cannot raise
+    /// anyone, themselves included, above their own rights.
+    pub async fn first_not_held(
+        &self,
+        ctx: &UserContext,
+        at: &Scope,
+        grants: &[Grant],
+    ) -> Result<Option<Grant>, TenantError> {
+        let Some(tenant) = at.tenant_id() else {
+            return Ok(grants
+                .iter()
+                .find(|g| !covers(ctx.permissions(), g))
+                .cloned());
+        };
+        let confined = match ctx.tenant() {
+            None => false,
+            Some(own) if own == tenant => true,
+            Some(_) => return Ok(grants.first().cloned()),
+        };
+        let namespace = at.namespace().unwrap_or("");
+        let credential_roles: &[String] = if confined { ctx.roles() } else { &[] };
+        let answer = match self.cached(
+            ctx.subject(),
+            tenant,
+            namespace,
+            credential_roles,
+            self.now(),
+        ) {
+            Some(answer) => answer,
+            None => {
+                self.load(ctx.subject(), tenant, namespace, credential_roles, confined)
+                    .await?
+            }
+        };
+        Ok(grants
+            .iter()
+            .find(|g| !(covers(&answer.set, g) || confined && covers(ctx.permissions(), g)))
+            .cloned())
+    }
+
+    /// Every grant a role gives, its parents' included.
+    pub async fn inherited_grants(
+        &self,
+        tenant: &str,
+        role_id: &str,
+    ) -> Result<Vec<Grant>, TenantError> {
+        let graph = self.graph(tenant, self.stripe(tenant), self.now()).await?;
+        let role = graph
+            .by_id(role_id)
+            .ok_or(TenantError::NotFound(crate::store::roles::NO_ROLE))?;
+        let mut grants = Vec::new();
+        for &r in graph.node(role).chain.iter() {
+            if let Some(own) = graph.index.role(r) {
+                grants.extend(own.permissions.iter().cloned().map(Grant::Permission));
+                grants.extend(own.actions.iter().cloned().map(Grant::Action));
+            }
+        }
+        grants.sort();
+        grants.dedup();
+        Ok(grants)
+    }
+
+    /// The decision this engine makes for `required` at `at`, with the full role path that
+    /// allowed it ([`Decision::matched`]) or the nearest miss ([`Decision::near_miss`]). Asked
+    /// of this engine directly, not shown to observers (a question about a decision, for admin
+    /// screens and reviews); [`authz::explain`](crate::authz::explain) asks the gateway's.
+    pub async fn explain(&self, ctx: &UserContext, required: &Requirement, at: &Scope) -> Decision {
+        self.decide(Question::new(ctx, required, at).explained())
+            .await
+    }
+
+    /// The actions the caller may perform at `at`, sorted: every action registered (by any
+    /// service, or by `service` only) that a check would allow. For showing and hiding controls;
+    /// answered by this engine without observers (each is a look at the compiled answer, not an
+    /// access decision).
+    pub async fn user_actions(
+        &self,
+        ctx: &UserContext,
+        at: &Scope,
+        service: Option<&str>,
+    ) -> Result<Vec<String>, TenantError> {
+        let registered = self.inner.store.actions(service).await?;
+        let mut allowed = Vec::new();
+        for record in registered {
+            let Ok(action) = Action::parse(&record.action) else {
+                continue;
+            };
+            let required = Requirement::Action(action);
+            let decision = self.decide(Question::new(ctx, &required, at)).await;
+            match decision.reason() {
+                Reason::Allow => allowed.push(record.action),
+                Reason::Unavailable => return Err(TenantError::Unavailable),
+                _ => {}
+            }
+        }
+        allowed.sort_unstable();
+        allowed.dedup();
+        Ok(allowed)
+    }
+}
+
+impl<S: TenantStore> Authorizer for Tenancy<S> {
+    fn decide<'a>(&'a self, question: Question<'a>) -> MaybeReady<'a, Decision> {
+        match question.scope().tenant_id() {
+            Some(tenant) => self.decide_in(question, tenant),
+            // The application as a whole: the credential's own permissions, as without tenants.
+            None => MaybeReady::ready(from_context(question)),
+        }
+    }
+}
+
+/// Whether a permission set covers a grant (a permission grant as a requirement, an action
+/// grant whole).
+fn covers(set: &crate::rbac::PermissionSet, grant: &Grant) -> bool {
+    match grant {
+        Grant::Permission(p) => set.allows(p),
+        Grant::Action(a) => set.allows_action_grant(a),
+    }
+}
+
+/// Sentinel's `check_action(token, action, workspace)`: asks the seam of the gateway that
+/// admitted `ctx` (so its observers and audit trail see it) whether the caller may perform
+/// `action` in `tenant`. Configure a [`Tenancy`] as that gateway's authorizer.
+pub async fn check_action(
+    ctx: &UserContext,
+    action: &Action,
+    tenant: &str,
+) -> Result<Decision, ScopeError> {
+    let at = Scope::tenant(tenant)?;
+    let required = Requirement::Action(action.clone());
+    Ok(DecisionPoint::of(ctx).decide(ctx, &required, &at).await)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,725 @@
+//! The management routes of the tenant role model: see [`Tenancy::router`].
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::manage::{MAX_PAGE, NewAction, NewAssignment, NewRole, RoleUpdate, TenantError};
+use super::{Tenancy, TenantStore};
+use crate::authz::{Decision, Granted, Scope, ScopeRule, Via};
+use crate::context::{AuthMethod, UserContext};
+use crate::error::Requirement;
+use crate::rbac::{Action, ActionGrant, Permission};
+use crate::render::{Problem, RenderProblemsLayer};
+use crate::require::RequireLayer;
+use crate::store::roles::{AssignmentFilter, Grant, RoleFilter, RoleRecord, SubjectKind};
+
+/// Largest request body the routes accept (413 beyond): a role with every grant it may have
+/// and its metadata fit well inside.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+impl From<TenantError> for Problem {
+    fn from(error: TenantError) -> Self {
+        let conflict =
+            |code, detail: &'static str| Problem::new(StatusCode::CONFLICT, code, detail);
+        match error {
+            TenantError::InvalidInput { field, message } => {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid_input", message).with_field(field)
+            }
+            TenantError::NotFound("parent role") => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+                "The parent is not a role of the same tenant and namespace.",
+            )
+            .with_field("parent"),
+            TenantError::NotFound(what) => Problem::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("No such {what}."),
+            ),
+            TenantError::Duplicate(what) => Problem::new(
+                StatusCode::CONFLICT,
+                "duplicate",
+                format!("That {what} exists already."),
+            ),
+            TenantError::Cycle => conflict("cycle", "The parent would make the roles a cycle."),
+            TenantError::TooDeep => conflict(
+                "too_deep",
+                "The role hierarchy would be deeper than 16 roles.",
+            ),
+            TenantError::SystemRole => conflict("system_role", "A system role cannot be changed."),
+            TenantError::RoleFull => {
+                conflict("role_full", "The role has as many members as it may have.")
+            }
+            TenantError::HasChildren => conflict(
+                "has_children",
+                "Other roles inherit from this role; change them first.",
+            ),
+            TenantError::Unavailable => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Temporarily unavailable; try again shortly.",
+            ),
+        }
+    }
+}
+
+impl IntoResponse for TenantError {
+    fn into_response(self) -> Response {
+        Problem::from(self).into_response()
+    }
+}
+
+/// A route's failure: the engine's, or a refusal of the route's own.
+enum Failure {
+    Engine(TenantError),
+    Forbidden(String),
+}
+
+impl From<TenantError> for Failure {
+    fn from(error: TenantError) -> Self {
+        Self::Engine(error)
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Engine(error) => error.into_response(),
+            Self::Forbidden(why) => {
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", why).into_response()
+            }
+        }
+    }
+}
+
+type Answer = Result<Response, Failure>;
+
+fn scope_of(tenant: &str, namespace: &str) -> Result<Scope, TenantError> {
+    let invalid = |e: crate::authz::ScopeError| TenantError::InvalidInput {
+        field: "namespace",
+        message: e.to_string(),
+    };
+    let scope = Scope::tenant(tenant).map_err(|e| TenantError::InvalidInput {
+        field: "tenant",
+        message: e.to_string(),
+    })?;
+    if namespace.is_empty() {
+        Ok(scope)
+    } else {
+        scope.in_namespace(namespace).map_err(invalid)
+    }
+}
+
+/// Refuses unless the caller holds every grant at the namespace (see the module docs).
+async fn must_hold<S: TenantStore>(
+    t: &Tenancy<S>,
+    ctx: &UserContext,
+    tenant: &str,
+    namespace: &str,
+    grants: &[Grant],
+) -> Result<(), Failure> {
+    let at = scope_of(tenant, namespace)?;
+    match t.first_not_held(ctx, &at, grants).await? {
+        None => Ok(()),
+        Some(grant) => Err(Failure::Forbidden(format!(
+            "you cannot hand on {grant}: you do not hold it yourself"
+        ))),
+    }
+}
+
+#[derive(Serialize)]
+struct RoleView {
+    #[serde(flatten)]
+    role: RoleRecord,
+    permissions: Vec<String>,
+    actions: Vec<String>,
+}
+
+fn view(role: RoleRecord, grants: Vec<Grant>) -> RoleView {
+    let GrantsBody {
+        permissions,
+        actions,
+    } = split(grants);
+    RoleView {
+        role,
+        permissions,
+        actions,
+    }
+}
+
+/// Grants as the routes show them: permissions and actions apart.
+fn split(grants: Vec<Grant>) -> GrantsBody {
+    let mut body = GrantsBody::default();
+    for grant in grants {
+        match grant {
+            Grant::Permission(p) => body.permissions.push(p.as_str().to_owned()),
+            Grant::Action(a) => body.actions.push(a.as_str().to_owned()),
+        }
+    }
+    body
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleQuery {
+    namespace: Option<String>,
+    namespace_prefix: Option<String>,
+    system: Option<bool>,
+    default: Option<bool>,
+    parent: Option<String>,
+    search: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+async fn list_roles<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Path(tenant): Path<String>,
+    Query(q): Query<RoleQuery>,
+) -> Answer {
+    let filter = RoleFilter {
+        tenant,
+        namespace: q.namespace,
+        namespace_prefix: q.namespace_prefix,
+        system: q.system,
+        default: q.default,
+        parent: q.parent,
+        search: q.search,
+        limit: q.limit.unwrap_or(100).min(MAX_PAGE),
+        offset: q.offset.unwrap_or(0),
+    };
+    let total = t.count_roles(filter.clone()).await?;
+    let roles = t.list_roles(filter).await?;
+    Ok(Json(serde_json::json!({ "roles": roles, "total": total })).into_response())
+}
+
+async fn create_role<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    ctx: UserContext,
+    Path(tenant): Path<String>,
+    Json(new): Json<NewRole>,
+) -> Answer {
+    // What the role would give: its own grants and everything its parent gives.
+    let mut grants = super::manage::parsed_grants(&new)?;
+    if let Some(parent) = &new.parent
+        && let Some(parent) = t.role_by_slug(&tenant, &new.namespace, parent).await?
+    {
+        grants.extend(t.inherited_grants(&tenant, &parent.id).await?);
+    }
+    must_hold(&t, &ctx, &tenant, &new.namespace, &grants).await?;
+    let role = t.create_role(&tenant, new).await?;
+    let grants = t.role_grants(&tenant, &role.id).await?;
+    Ok((StatusCode::CREATED, Json(view(role, grants))).into_response())
+}
+
+async fn get_role<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Answer {
+    let role = t
+        .role(&tenant, &id)
+        .await?
+        .ok_or(TenantError::NotFound("role"))?;
+    let grants = t.role_grants(&tenant, &id).await?;
+    Ok(Json(view(role, grants)).into_response())
+}
+
+async fn update_role<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    ctx: UserContext,
+    Path((tenant, id)): Path<(String, String)>,
+    Json(change): Json<RoleUpdate>,
+) -> Answer {
+    if let Some(Some(parent)) = &change.parent {
+        let role = t
+            .role(&tenant, &id)
+            .await?
+            .ok_or(TenantError::NotFound("role"))?;
+        if let Some(parent) = t.role_by_slug(&tenant, &role.namespace, parent).await? {
+            let grants = t.inherited_grants(&tenant, &parent.id).await?;
+            must_hold(&t, &ctx, &tenant, &role.namespace, &grants).await?;
+        }
+    }
+    Ok(Json(t.update_role(&tenant, &id, change).await?).into_response())
+}
+
+async fn delete_role<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Answer {
+    t.delete_role(&tenant, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+struct GrantsBody {
+    #[serde(default)]
+    permissions: Vec<String>,
+    #[serde(default)]
+    actions: Vec<String>,
+}
+
+async fn get_grants<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Answer {
+    Ok(Json(split(t.role_grants(&tenant, &id).await?)).into_response())
+}
+
+async fn namespace_of<S: TenantStore>(
+    t: &Tenancy<S>,
+    tenant: &str,
+    id: &str,
+) -> Result<String, TenantError> {
+    Ok(t.role(tenant, id)
+        .await?
+        .ok_or(TenantError::NotFound("role"))?
+        .namespace)
+}
+
+async fn set_grants<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    ctx: UserContext,
+    Path((tenant, id)): Path<(String, String)>,
+    Json(body): Json<GrantsBody>,
+) -> Answer {
+    let new = NewRole {
+        permissions: body.permissions,
+        actions: body.actions,
+        ..NewRole::default()
+    };
+    let grants = super::manage::parsed_grants(&new)?;
+    let namespace = namespace_of(&t, &tenant, &id).await?;
+    must_hold(&t, &ctx, &tenant, &namespace, &grants).await?;
+    t.set_grants(&tenant, &id, &grants).await?;
+    get_grants(State(t), Path((tenant, id))).await
+}
+
+fn permission_grant(text: &str) -> Result<Grant, TenantError> {
+    Permission::parse(text)
+        .map(Grant::Permission)
+        .map_err(|e| TenantError::InvalidInput {
+            field: "permission",
+            message: e.to_string(),
+        })
+}
+
+fn action_grant(text: &str) -> Result<Grant, TenantError> {
+    ActionGrant::parse(text)
+        .map(Grant::Action)
+        .map_err(|e| TenantError::InvalidInput {
+            field: "action",
+            message: e.to_string(),
+        })
+}
+
+async fn attach<S: TenantStore>(
+    t: Tenancy<S>,
+    ctx: UserContext,
+    tenant: String,
+    id: String,
+    grant: Grant,
+) -> Answer {
+    let namespace = namespace_of(&t, &tenant, &id).await?;
+    must_hold(&t, &ctx, &tenant, &namespace, std::slice::from_ref(&grant)).await?;
+    t.attach_grant(&tenant, &id, &grant).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn attach_permission<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    ctx: UserContext,
+    Path((tenant, id, grant)): Path<(String, String, String)>,
+) -> Answer {
+    let grant = permission_grant(&grant)?;
+    attach(t, ctx, tenant, id, grant).await
+}
+
+async fn attach_action<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    ctx: UserContext,
+    Path((tenant, id, grant)): Path<(String, String, String)>,
+) -> Answer {
+    let grant = action_grant(&grant)?;
+    attach(t, ctx, tenant, id, grant).await
+}
+
+async fn detach_permission<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Path((tenant, id, grant)): Path<(String, String, String)>,
+) -> Answer {
+    t.detach_grant(&tenant, &id, &permission_grant(&grant)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn detach_action<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Path((tenant, id, grant)): Path<(String, String, String)>,
+) -> Answer {
+    t.detach_grant(&tenant, &id, &action_grant(&grant)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn children<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Answer {
+    let role = t
+        .role(&tenant, &id)
+        .await?
+        .ok_or(TenantError::NotFound("role"))?;
+    let roles = t.child_roles(&tenant, &role.namespace, &role.slug).await?;
+    Ok(Json(serde_json::json!({ "roles": roles })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignmentQuery {
+    role_id: Option<String>,
+    subject_kind: Option<SubjectKind>,
+    subject: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+async fn list_assignments<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Path(tenant): Path<String>,
+    Query(q): Query<AssignmentQuery>,
+) -> Answer {
+    let subject = match (q.subject_kind, q.subject) {
+        (Some(kind), Some(id)) => Some((kind, id)),
+        (None, Some(id)) => Some((SubjectKind::User, id)),
+        (Some(_), None) => {
+            return Err(TenantError::InvalidInput {
+                field: "subject",
+                message: "subject_kind needs a subject".into(),
+            }
+            .into());
+        }
+        (None, None) => None,
+    };
+    let filter = AssignmentFilter {
+        tenant,
+        role_id: q.role_id,
+        subject,
+        limit: q.limit.unwrap_or(100),
+        offset: q.offset.unwrap_or(0),
+    };
+    let assignments = t.assignments(filter).await?;
+    Ok(Json(serde_json::json!({ "assignments": assignments })).into_response())
+}
+
+async fn assign<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    ctx: UserContext,
+    Path(tenant): Path<String>,
+    Json(mut new): Json<NewAssignment>,
+) -> Answer {
+    let role = t
+        .role(&tenant, &new.role_id)
+        .await?
+        .ok_or(TenantError::NotFound("role"))?;
+    let grants = t.inherited_grants(&tenant, &role.id).await?;
+    must_hold(&t, &ctx, &tenant, &role.namespace, &grants).await?;
+    new.granted_by = ctx.subject().to_owned();
+    let made = t.assign(&tenant, new).await?;
+    Ok((StatusCode::CREATED, Json(made)).into_response())
+}
+
+async fn get_assignment<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Answer {
+    let found = t
+        .assignment(&tenant, &id)
+        .await?
+        .ok_or(TenantError::NotFound("assignment"))?;
+    Ok(Json(found).into_response())
+}
+
+async fn unassign<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Answer {
+    t.unassign(&tenant, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn members<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Path((tenant, group)): Path<(String, String)>,
+) -> Answer {
+    let members = t.members(&tenant, &group).await?;
+    Ok(Json(serde_json::json!({ "members": members })).into_response())
+}
+
+async fn add_member<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Path((tenant, group, subject)): Path<(String, String, String)>,
+) -> Answer {
+    t.add_member(&tenant, &group, &subject).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn remove_member<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Path((tenant, group, subject)): Path<(String, String, String)>,
+) -> Answer {
+    t.remove_member(&tenant, &group, &subject).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Question {
+    permission: Option<String>,
+    action: Option<String>,
+    #[serde(default)]
+    namespace: String,
+    subject: Option<String>,
+}
+
+impl Question {
+    fn requirement(&self) -> Result<Requirement, TenantError> {
+        let invalid = |field, message: String| TenantError::InvalidInput { field, message };
+        match (&self.permission, &self.action) {
+            (Some(p), None) => Permission::parse(p)
+                .map(Requirement::Permission)
+                .map_err(|e| invalid("permission", e.to_string())),
+            (None, Some(a)) => Action::parse(a)
+                .map(Requirement::Action)
+                .map_err(|e| invalid("action", e.to_string())),
+            _ => Err(invalid(
+                "permission",
+                "give one of permission or action".into(),
+            )),
+        }
+    }
+}
+
+async fn who_can<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Path(tenant): Path<String>,
+    Query(q): Query<Question>,
+) -> Answer {
+    let required = q.requirement()?;
+    let holders = t.who_can(&required, &tenant, &q.namespace).await?;
+    Ok(Json(serde_json::json!({ "holders": holders })).into_response())
+}
+
+#[derive(Serialize)]
+struct GrantedView<'a> {
+    role: Option<&'a str>,
+    grant: &'a str,
+    path: Vec<&'a str>,
+    namespace: Option<&'a str>,
+    via: Option<serde_json::Value>,
+}
+
+fn granted_view(g: &Granted) -> GrantedView<'_> {
+    let via = g.how().map(|via| match via {
+        Via::Credential => serde_json::json!({ "kind": "credential" }),
+        Via::Assignment { id, expires_at } => {
+            serde_json::json!({ "kind": "assignment", "id": &**id, "expires_at": expires_at })
+        }
+        Via::Group {
+            group,
+            id,
+            expires_at,
+        } => serde_json::json!({
+            "kind": "group", "group": &**group, "id": &**id, "expires_at": expires_at
+        }),
+    });
+    GrantedView {
+        role: g.role(),
+        grant: g.grant(),
+        path: g.path().iter().map(|s| &**s).collect(),
+        namespace: g.namespace(),
+        via,
+    }
+}
+
+/// A decision as the explain route shows it.
+fn decision_json(decision: &Decision) -> serde_json::Value {
+    serde_json::json!({
+        "allowed": decision.is_allowed(),
+        "reason": decision.reason().code(),
+        "matched": decision.matched().map(granted_view),
+        "near_miss": decision.near_miss().map(granted_view),
+    })
+}
+
+async fn explain<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Path(tenant): Path<String>,
+    Query(q): Query<Question>,
+) -> Answer {
+    let required = q.requirement()?;
+    let Some(subject) = &q.subject else {
+        return Err(TenantError::InvalidInput {
+            field: "subject",
+            message: "name the subject to explain".into(),
+        }
+        .into());
+    };
+    if subject.is_empty() || subject.len() > 256 || !subject.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(TenantError::InvalidInput {
+            field: "subject",
+            message: "1 to 256 printable ASCII characters".into(),
+        }
+        .into());
+    }
+    // The subject's own login (a credential of no tenant): what the tenant's assignments give.
+    let ctx = UserContext::new(subject.as_str(), AuthMethod::Custom("explain"));
+    let at = scope_of(&tenant, &q.namespace)?;
+    let decision = t.explain(&ctx, &required, &at).await;
+    if decision.reason() == crate::error::Reason::Unavailable {
+        return Err(TenantError::Unavailable.into());
+    }
+    Ok(Json(decision_json(&decision)).into_response())
+}
+
+async fn delete_tenant<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Path(tenant): Path<String>,
+) -> Answer {
+    t.delete_tenant(&tenant).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceQuery {
+    service: Option<String>,
+}
+
+async fn list_actions<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Query(q): Query<ServiceQuery>,
+) -> Answer {
+    let actions = t.actions(q.service.as_deref()).await?;
+    Ok(Json(serde_json::json!({ "actions": actions })).into_response())
+}
+
+async fn register_actions<S: TenantStore>(
+    State(t): State<Tenancy<S>>,
+    Path(service): Path<String>,
+    Json(actions): Json<Vec<NewAction>>,
+) -> Answer {
+    t.register_actions(&service, &actions).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+impl<S: TenantStore> Tenancy<S> {
+    /// The management routes, to merge into an application router behind the gateway. Every
+    /// route requires `admin`: in the path's tenant for the tenant routes, for the application
+    /// for the action routes.
+    ///
+    /// | route | answer |
+    /// |---|---|
+    /// | `GET /tenants/{tenant}/roles?namespace&namespace_prefix&system&default&parent&search&limit&offset` | `{roles, total}` |
+    /// | `POST /tenants/{tenant}/roles` [`NewRole`] | 201, the role with its grants |
+    /// | `GET /tenants/{tenant}/roles/{id}` | the role with its grants |
+    /// | `PATCH /tenants/{tenant}/roles/{id}` [`RoleUpdate`] | the role |
+    /// | `DELETE /tenants/{tenant}/roles/{id}` | 204 |
+    /// | `GET`, `PUT /tenants/{tenant}/roles/{id}/grants` `{permissions, actions}` | the grants; `PUT` replaces them |
+    /// | `PUT`, `DELETE /tenants/{tenant}/roles/{id}/permissions/{permission}` | 204: attach, detach |
+    /// | `PUT`, `DELETE /tenants/{tenant}/roles/{id}/actions/{action}` | 204 |
+    /// | `GET /tenants/{tenant}/roles/{id}/children` | the roles inheriting from it |
+    /// | `GET /tenants/{tenant}/assignments?role_id&subject_kind&subject&limit&offset` | `{assignments}` |
+    /// | `POST /tenants/{tenant}/assignments` [`NewAssignment`] | 201 (`granted_by` is the caller) |
+    /// | `GET`, `DELETE /tenants/{tenant}/assignments/{id}` | the assignment; 204 |
+    /// | `GET /tenants/{tenant}/groups/{group}/members` | `{members}` |
+    /// | `PUT`, `DELETE /tenants/{tenant}/groups/{group}/members/{subject}` | 204 |
+    /// | `GET /tenants/{tenant}/who-can?permission=…` (or `action=…`) `&namespace=…` | `{holders}` |
+    /// | `GET /tenants/{tenant}/explain?subject=…&permission=…` (or `action=…`) `&namespace=…` | the decision for that subject's login |
+    /// | `DELETE /tenants/{tenant}` | 204: everything of the tenant |
+    /// | `GET /actions?service=…` | `{actions}` |
+    /// | `POST /actions/{service}` `[{action, description}]` | 204 |
+    ///
+    /// Every tenant route requires the administrator permission *in that tenant* (so a tenant's
+    /// own administrators manage it, and nobody else's); the action routes require it for the
+    /// application. Nobody hands on what they do not hold: putting a grant on a role, giving a role
+    /// (with everything it inherits) or re-parenting one is refused (403) unless the caller holds
+    /// each grant at that namespace. Errors are problem+json (or the gateway's renderer): 400
+    /// invalid input (a missing parent too), 403, 404, 409 duplicate, cycle, too deep, full role,
+    /// system role, role with children; 503 when the store cannot answer.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use portcullis::rbac::Permission;
+    /// use portcullis::store::MemoryStore;
+    /// use portcullis::tenant::Tenancy;
+    ///
+    /// let tenancy = Tenancy::new(MemoryStore::new());
+    /// let admin: Router = tenancy.router(Permission::parse("manage:Roles")?);
+    /// # Ok::<(), portcullis::rbac::GrammarError>(())
+    /// ```
+    pub fn router(&self, admin: Permission) -> Router {
+        let in_tenant = RequireLayer::requiring(Requirement::Permission(admin.clone()))
+            .in_scope(ScopeRule::tenant_from_path("tenant"));
+        let tenants = Router::new()
+            .route(
+                "/tenants/{tenant}",
+                axum::routing::delete(delete_tenant::<S>),
+            )
+            .route(
+                "/tenants/{tenant}/roles",
+                get(list_roles::<S>).post(create_role::<S>),
+            )
+            .route(
+                "/tenants/{tenant}/roles/{id}",
+                get(get_role::<S>)
+                    .patch(update_role::<S>)
+                    .delete(delete_role::<S>),
+            )
+            .route(
+                "/tenants/{tenant}/roles/{id}/grants",
+                get(get_grants::<S>).put(set_grants::<S>),
+            )
+            .route(
+                "/tenants/{tenant}/roles/{id}/permissions/{grant}",
+                put(attach_permission::<S>).delete(detach_permission::<S>),
+            )
+            .route(
+                "/tenants/{tenant}/roles/{id}/actions/{grant}",
+                put(attach_action::<S>).delete(detach_action::<S>),
+            )
+            .route("/tenants/{tenant}/roles/{id}/children", get(children::<S>))
+            .route(
+                "/tenants/{tenant}/assignments",
+                get(list_assignments::<S>).post(assign::<S>),
+            )
+            .route(
+                "/tenants/{tenant}/assignments/{id}",
+                get(get_assignment::<S>).delete(unassign::<S>),
+            )
+            .route(
+                "/tenants/{tenant}/groups/{group}/members",
+                get(members::<S>),
+            )
+            .route(
+                "/tenants/{tenant}/groups/{group}/members/{subject}",
+                put(add_member::<S>).delete(remove_member::<S>),
+            )
+            .route("/tenants/{tenant}/who-can", get(who_can::<S>))
+            .route("/tenants/{tenant}/explain", get(explain::<S>))
+            .route_layer(in_tenant);
+        let actions = Router::new()
+            .route("/actions", get(list_actions::<S>))
+            .route("/actions/{service}", post(register_actions::<S>))
+            .route_layer(RequireLayer::requiring(Requirement::Permission(admin)).in_global_scope());
+        tenants
+            .merge(actions)
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .route_layer(RenderProblemsLayer)
+            .with_state(self.clone())
+    }
+}

@@ -7,8 +7,10 @@
 //! ends every credential made before a logout-all, a password change or a disable). Answers are
 //! cached (a few seconds, bounded in bytes); every change made through the identity voids the
 //! cached answer before it returns, and fills that read the store before that change can never
-//! land on top of it (see `fresh_cache`). Access tokens (15 minutes) keep the roles they were
-//! issued with until they expire; disabling and deleting end them at once through the cutoff.
+//! land on top of it (see `fresh_cache`). Access tokens are read the same way
+//! ([`IdentityBearer`](super::IdentityBearer)): they act with the account's roles as they are
+//! now, not the ones they were issued with; disabling and deleting end them at once through
+//! the cutoff.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,8 +79,12 @@ impl<S: UserStore> Accounts<S> {
             AuthError::Unavailable
         })?;
         let state = user.map(|user| {
+            // Sorted as a context keeps them, so a token's roles compare equal at a glance.
+            let mut roles = user.roles;
+            roles.sort_unstable();
+            roles.dedup();
             Arc::new(AccountState {
-                roles: user.roles.into(),
+                roles: roles.into(),
                 email: user.email,
                 disabled: user.disabled,
             })
@@ -204,9 +210,9 @@ impl<S: Store> super::Identity<S> {
         Ok(())
     }
 
-    /// Replaces a user's roles. Browser sessions and API keys act with the new roles from the
-    /// next request on; access tokens already issued keep theirs until they expire (at most
-    /// [`IdentityConfig::access_ttl`]).
+    /// Replaces a user's roles. Access tokens, browser sessions and API keys act with the new
+    /// roles from the next request on (in this process; in others within
+    /// [`ACCOUNT_STATE_TTL`]).
     pub async fn set_roles(&self, user_id: &str, roles: &[String]) -> Result<(), IdentityError> {
         let roles = checked_roles(roles)?;
         match self.store.set_roles(user_id, &roles).await {

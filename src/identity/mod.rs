@@ -30,6 +30,7 @@ mod accounts;
 mod credentials;
 mod families;
 mod grace;
+mod live;
 mod routes;
 mod signing;
 mod stored_keys;
@@ -43,6 +44,7 @@ use serde::Serialize;
 use accounts::Accounts;
 pub use accounts::{ACCOUNT_CACHE_BYTES, ACCOUNT_STATE_TTL, AccountState};
 pub use grace::MAX_REFRESH_REUSE_GRACE;
+pub use live::IdentityBearer;
 pub use routes::{IDENTITY_PUBLIC_PATHS, MAX_BODY_BYTES};
 pub use throttle::ThrottleConfig;
 
@@ -255,7 +257,7 @@ pub struct Identity<S: Store> {
     hasher: PasswordHasher,
     revocation: Arc<RevocationCache<S>>,
     stored_keys: Arc<stored_keys::StoredKeys<S>>,
-    accounts: Accounts<S>,
+    accounts: Arc<Accounts<S>>,
     grace: Option<grace::RefreshGrace>,
 }
 
@@ -330,7 +332,7 @@ impl<S: Store> Identity<S> {
             gate: crate::token::FetchGate::new(stored_keys::COOLDOWN),
         });
         Ok(Self {
-            accounts: Accounts::new(store.clone()),
+            accounts: Arc::new(Accounts::new(store.clone())),
             grace: config.refresh_reuse_grace.map(grace::RefreshGrace::new),
             store,
             config,
@@ -372,14 +374,17 @@ impl<S: Store> Identity<S> {
     }
 
     /// The gateway strategy for this identity's tokens: the same key ring, the access-token rules,
-    /// revocation checked through the cache, and the store asked for a key the ring lacks (one
-    /// another instance sharing the store created), so a rotation elsewhere is seen at once.
-    pub fn bearer(&self) -> BearerStrategy {
-        BearerStrategy::new(self.ring.clone(), self.token_rules())
+    /// revocation checked through the cache, the store asked for a key the ring lacks (one
+    /// another instance sharing the store created), so a rotation elsewhere is seen at once, and
+    /// the account's roles as they are now rather than as the token was issued (see
+    /// [`IdentityBearer`]).
+    pub fn bearer(&self) -> IdentityBearer<S> {
+        let inner = BearerStrategy::new(self.ring.clone(), self.token_rules())
             .keep_claims(["sid"])
             .method(crate::context::AuthMethod::Identity)
             .revocation(self.revocation.clone())
-            .key_source(self.stored_keys.clone())
+            .key_source(self.stored_keys.clone());
+        IdentityBearer::new(inner, self.accounts.clone())
     }
 
     fn now(&self) -> i64 {

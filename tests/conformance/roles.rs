@@ -686,6 +686,8 @@ pub async fn role_filters<S: RoleBackend>(s: &S) {
             "Writes code in the EU",
         ),
         make("Engineering", "audit", "CAFÉ auditor", "Checks"),
+        // Namespaces are case-sensitive: `engineering` is no prefix of this one.
+        make("Engineering/ops", "oncall", "On call", "Pages"),
     ];
     for r in &roles {
         s.create_role(r).await.unwrap();
@@ -702,6 +704,7 @@ pub async fn role_filters<S: RoleBackend>(s: &S) {
         ":member",
         ":owner",
         "Engineering:audit",
+        "Engineering/ops:oncall",
         "engineering:dev",
         "engineering:lead",
         "engineering-eu:dev",
@@ -734,6 +737,13 @@ pub async fn role_filters<S: RoleBackend>(s: &S) {
                 "engineering:lead",
                 "engineering/platform:sre",
             ],
+        ),
+        (
+            RoleFilter {
+                namespace_prefix: Some("Engineering".into()),
+                ..base.clone()
+            },
+            vec!["Engineering:audit", "Engineering/ops:oncall"],
         ),
         (
             RoleFilter {
@@ -917,8 +927,8 @@ pub async fn role_filters<S: RoleBackend>(s: &S) {
         everything[5..]
     );
     assert!(s.list_roles(&page(0, 0)).await.unwrap().is_empty());
-    assert!(s.list_roles(&page(5, 7)).await.unwrap().is_empty());
-    assert_eq!(s.count_roles(&page(1, 6)).await.unwrap(), 7);
+    assert!(s.list_roles(&page(5, 8)).await.unwrap().is_empty());
+    assert_eq!(s.count_roles(&page(1, 6)).await.unwrap(), 8);
 }
 
 /// Grants: attach is idempotent, detach of a missing one is fine, set replaces all; listings

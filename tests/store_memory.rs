@@ -4,3 +4,13 @@
 mod conformance;
 
 conformance!(async { Some((portcullis::store::MemoryStore::new(), ())) });
+
+/// Refused role writes leave the whole store as it was, down to the fingerprint.
+#[tokio::test]
+async fn refused_role_writes_leave_the_fingerprint() {
+    let store = portcullis::store::MemoryStore::new();
+    conformance::refused_role_writes_observed(&store, |s: &portcullis::store::MemoryStore| {
+        Some(s.fingerprint())
+    })
+    .await;
+}

@@ -69,3 +69,41 @@ async fn data_survives_a_reopen() {
         .unwrap();
     assert_eq!(mode, "wal");
 }
+
+/// A pool handed in by the application may leave foreign keys off: deleting a role or a tenant
+/// must still take the grants and assignments, with no cascade to rely on.
+mod without_foreign_keys {
+    use super::*;
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+    async fn store() -> SqliteStore {
+        let options = "sqlite::memory:"
+            .parse::<SqliteConnectOptions>()
+            .unwrap()
+            .foreign_keys(false);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .unwrap();
+        let store = SqliteStore::from_pool(pool).await.unwrap();
+        let on: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(on, 0, "the check needs foreign keys off");
+        store
+    }
+
+    #[tokio::test]
+    async fn deleting_a_role() {
+        conformance::deleting_a_role(&store().await).await;
+    }
+
+    #[tokio::test]
+    async fn deleting_a_tenant() {
+        conformance::deleting_a_tenant(&store().await).await;
+    }
+}

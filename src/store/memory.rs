@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+mod roles;
+
 use super::{
     ApiKeyRecord, ApiKeyStore, Consumed, ExternalIdentityStore, Failures, KeyStore, RefreshRecord,
     RefreshStore, RevocationStore, SessionRecord, SessionStore, StoreError, StoreResult, StoredKey,
@@ -23,6 +25,8 @@ struct State {
     api_keys: Vec<ApiKeyRecord>,
     sessions: HashMap<[u8; 32], SessionRecord>,
     external: HashMap<(String, String), String>,
+    /// The tenant role model (`memory/roles.rs`).
+    roles: roles::RoleState,
 }
 
 /// A store that keeps everything in this process's memory. Clones share the same data.
@@ -85,6 +89,7 @@ impl MemoryStore {
             .iter()
             .for_each(|d| state.sessions[*d].hash(&mut hasher));
         sorted(state.external.iter().collect()).hash(&mut hasher);
+        state.roles.hash_into(&mut hasher);
         hasher.finish()
     }
 

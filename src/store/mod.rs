@@ -20,6 +20,8 @@ pub mod postgres;
 pub mod roles;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_roles;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

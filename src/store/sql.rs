@@ -55,6 +55,9 @@ pub(crate) struct Statements {
     /// Serialises key creation per owner where one statement alone would not (PostgreSQL's
     /// read-committed snapshots let two concurrent capped inserts both see room).
     pub(crate) lock_owner: Option<Cow<'static, str>>,
+    /// The tenant role model's statements (`sql_roles.rs`, kept apart so this file stays about
+    /// the identity).
+    pub(crate) roles: super::sql_roles::RoleStatements,
 }
 
 /// The dialects differ in placeholders (`?` or `$n`) and in the two-argument maximum.
@@ -208,12 +211,13 @@ impl Statements {
                 Dialect::Sqlite => None, // writers are serialised by the database itself
                 Dialect::Postgres => Some(q("SELECT pg_advisory_xact_lock(hashtext(?))")),
             },
+            roles: super::sql_roles::RoleStatements::new(dialect),
         }
     }
 }
 
 /// `?` placeholders to `$1, $2, …` (no statement here has a `?` inside a string literal).
-fn numbered(sql: &str) -> String {
+pub(crate) fn numbered(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
     let mut n = 0;
     for c in sql.chars() {

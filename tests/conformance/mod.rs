@@ -2,6 +2,9 @@
 //! `#[tokio::test]` per check for a backend given by an async constructor.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+mod roles;
+pub use roles::*;
+
 use portcullis::store::{
     ApiKeyRecord, ApiKeyStore, Consumed, ExternalIdentityStore, RefreshRecord, SessionRecord,
     SessionStore, Store, StoreError, StoredKey, UserRecord,
@@ -604,7 +607,15 @@ macro_rules! conformance {
             users, refresh_rotation, refresh_user_families, concurrent_consume_has_one_winner,
             revocation, throttle, keys, api_keys, sessions, external_identities,
             roles_and_deletion, maintenance_purges, api_key_cap_holds_under_concurrency,
-            released_failures);
+            released_failures,
+            // The tenant role model (`roles.rs`).
+            role_crud, role_slugs_are_unique_per_namespace, refused_role_writes_change_nothing,
+            roles_are_confined_to_their_tenant, role_hierarchy_stays_sound,
+            system_roles_never_change, deleting_a_role, role_filters, role_grants,
+            role_assignments, group_members, max_members_counts_live_subjects,
+            max_members_holds_under_concurrency, first_sight_gives_default_roles_once,
+            concurrent_cycles_are_refused, tenant_versions_only_grow, deleting_a_tenant,
+            declared_actions);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(

@@ -532,7 +532,11 @@ macro_rules! sql_role_store {
             }
 
             impl RoleStore for $store {
-                async fn create_role(&self, role: &RoleRecord) -> StoreResult<()> {
+                async fn create_role(
+                    &self,
+                    role: &RoleRecord,
+                    grants: &[Grant],
+                ) -> StoreResult<()> {
                     let sql = &self.sql.roles;
                     let metadata = serde_json::to_string(&role.metadata)
                         .map_err(|_| corrupt("role metadata"))?;
@@ -562,6 +566,16 @@ macro_rules! sql_role_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| keyed_conflict(e, "slug", ROLE_SLUG_TAKEN, "role id"))?;
+                    // In the same transaction: a system role gets its grants now or never.
+                    for grant in grants {
+                        sqlx::query(&sql.attach_grant)
+                            .bind(&role.id)
+                            .bind(grant.kind())
+                            .bind(grant.text())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(unavailable)?;
+                    }
                     tx.commit().await.map_err(unavailable)
                 }
 

@@ -124,8 +124,8 @@ pub async fn role_crud<S: RoleBackend>(s: &S) {
         .as_object()
         .unwrap()
         .clone();
-    s.create_role(&r).await.unwrap();
-    s.create_role(&role("acme", "engineering", "lead"))
+    s.create_role(&r, &[]).await.unwrap();
+    s.create_role(&role("acme", "engineering", "lead"), &[])
         .await
         .unwrap();
     assert_eq!(s.role("acme", &r.id).await.unwrap(), Some(r.clone()));
@@ -191,12 +191,14 @@ pub async fn role_crud<S: RoleBackend>(s: &S) {
         Err(StoreError::NotFound(NO_ROLE))
     );
     // The slug is free again.
-    s.create_role(&r).await.unwrap();
+    s.create_role(&r, &[]).await.unwrap();
 }
 
 /// A slug is unique per (tenant, namespace), and only there.
 pub async fn role_slugs_are_unique_per_namespace<S: RoleBackend>(s: &S) {
-    s.create_role(&role("acme", "", "admin")).await.unwrap();
+    s.create_role(&role("acme", "", "admin"), &[])
+        .await
+        .unwrap();
     let version = s.tenant_version("acme").await.unwrap();
     let again = RoleRecord {
         id: "rol_other".into(),
@@ -204,7 +206,7 @@ pub async fn role_slugs_are_unique_per_namespace<S: RoleBackend>(s: &S) {
         ..role("acme", "", "admin")
     };
     assert_eq!(
-        s.create_role(&again).await,
+        s.create_role(&again, &[]).await,
         Err(StoreError::Conflict(ROLE_SLUG_TAKEN))
     );
     assert_eq!(s.role("acme", "rol_other").await.unwrap(), None);
@@ -223,15 +225,17 @@ pub async fn role_slugs_are_unique_per_namespace<S: RoleBackend>(s: &S) {
         ..role("acme", "", "auditor")
     };
     assert!(matches!(
-        s.create_role(&same_id).await,
+        s.create_role(&same_id, &[]).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(s.role_by_slug("acme", "", "auditor").await.unwrap(), None);
     // Another namespace, another tenant: the slug is free there.
-    s.create_role(&role("acme", "engineering", "admin"))
+    s.create_role(&role("acme", "engineering", "admin"), &[])
         .await
         .unwrap();
-    s.create_role(&role("globex", "", "admin")).await.unwrap();
+    s.create_role(&role("globex", "", "admin"), &[])
+        .await
+        .unwrap();
     assert_eq!(
         s.count_roles(&RoleFilter::tenant("acme", 10))
             .await
@@ -252,26 +256,34 @@ pub async fn refused_role_writes_observed<S: RoleBackend>(
     s: &S,
     fingerprint: impl Fn(&S) -> Option<u64>,
 ) {
-    s.create_role(&role("acme", "", "base")).await.unwrap();
-    s.create_role(&child("acme", "", "mid", "base"))
+    s.create_role(&role("acme", "", "base"), &[]).await.unwrap();
+    s.create_role(&child("acme", "", "mid", "base"), &[])
         .await
         .unwrap();
-    s.create_role(&child("acme", "", "leaf", "mid"))
+    s.create_role(&child("acme", "", "leaf", "mid"), &[])
         .await
         .unwrap();
-    s.create_role(&RoleRecord {
-        is_system: true,
-        ..role("acme", "", "sys")
-    })
+    s.create_role(
+        &RoleRecord {
+            is_system: true,
+            ..role("acme", "", "sys")
+        },
+        &[],
+    )
     .await
     .unwrap();
-    s.create_role(&RoleRecord {
-        max_members: Some(1),
-        ..role("acme", "", "capped")
-    })
+    s.create_role(
+        &RoleRecord {
+            max_members: Some(1),
+            ..role("acme", "", "capped")
+        },
+        &[],
+    )
     .await
     .unwrap();
-    s.create_role(&role("globex", "", "other")).await.unwrap();
+    s.create_role(&role("globex", "", "other"), &[])
+        .await
+        .unwrap();
     let base = role_id("acme", "", "base");
     let sys = role_id("acme", "", "sys");
     let capped = role_id("acme", "", "capped");
@@ -293,29 +305,34 @@ pub async fn refused_role_writes_observed<S: RoleBackend>(
     let conflict = |e| Err(StoreError::Conflict(e));
     let not_found = |e| Err(StoreError::NotFound(e));
     assert_eq!(
-        s.create_role(&role("acme", "", "base")).await,
+        s.create_role(&role("acme", "", "base"), &[]).await,
         conflict(ROLE_SLUG_TAKEN)
     );
     assert!(matches!(
-        s.create_role(&RoleRecord {
-            id: base.clone(),
-            ..role("acme", "", "fresh")
-        })
+        s.create_role(
+            &RoleRecord {
+                id: base.clone(),
+                ..role("acme", "", "fresh")
+            },
+            &[]
+        )
         .await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
-        s.create_role(&child("acme", "", "orphan", "nobody")).await,
+        s.create_role(&child("acme", "", "orphan", "nobody"), &[])
+            .await,
         not_found(NO_PARENT)
     );
     assert_eq!(
-        s.create_role(&child("acme", "engineering", "orphan", "base"))
+        s.create_role(&child("acme", "engineering", "orphan", "base"), &[])
             .await,
         not_found(NO_PARENT),
         "a parent of another namespace is no parent"
     );
     assert_eq!(
-        s.create_role(&child("initech", "", "orphan", "base")).await,
+        s.create_role(&child("initech", "", "orphan", "base"), &[])
+            .await,
         not_found(NO_PARENT),
         "nor is one of another tenant"
     );
@@ -399,7 +416,7 @@ pub async fn refused_role_writes_change_nothing<S: RoleBackend>(s: &S) {
 /// A role of one tenant cannot be read, changed, deleted or assigned through another, even by
 /// its id.
 pub async fn roles_are_confined_to_their_tenant<S: RoleBackend>(s: &S) {
-    s.create_role(&role("acme", "", "base")).await.unwrap();
+    s.create_role(&role("acme", "", "base"), &[]).await.unwrap();
     let id = role_id("acme", "", "base");
     s.attach_grant("acme", &id, &perm("read:Catalog"))
         .await
@@ -472,10 +489,16 @@ pub async fn roles_are_confined_to_their_tenant<S: RoleBackend>(s: &S) {
 /// nor a descendant's.
 pub async fn role_hierarchy_stays_sound<S: RoleBackend>(s: &S) {
     // a → b → c (a is b's parent, b is c's).
-    s.create_role(&role("acme", "", "a")).await.unwrap();
-    s.create_role(&child("acme", "", "b", "a")).await.unwrap();
-    s.create_role(&child("acme", "", "c", "b")).await.unwrap();
-    s.create_role(&role("acme", "sales", "lone")).await.unwrap();
+    s.create_role(&role("acme", "", "a"), &[]).await.unwrap();
+    s.create_role(&child("acme", "", "b", "a"), &[])
+        .await
+        .unwrap();
+    s.create_role(&child("acme", "", "c", "b"), &[])
+        .await
+        .unwrap();
+    s.create_role(&role("acme", "sales", "lone"), &[])
+        .await
+        .unwrap();
     assert_eq!(
         s.update_role(&child("acme", "", "a", "c")).await,
         Err(StoreError::Conflict(ROLE_CYCLE))
@@ -508,33 +531,38 @@ pub async fn role_hierarchy_stays_sound<S: RoleBackend>(s: &S) {
     assert_eq!(children, ["b", "c"]);
 
     // A chain r0 ← r1 ← … ← r15 is as deep as allowed; r16 would be one too many.
-    s.create_role(&role("acme", "deep", "r0")).await.unwrap();
+    s.create_role(&role("acme", "deep", "r0"), &[])
+        .await
+        .unwrap();
     for i in 1..MAX_ROLE_DEPTH {
-        s.create_role(&child(
-            "acme",
-            "deep",
-            &format!("r{i}"),
-            &format!("r{}", i - 1),
-        ))
+        s.create_role(
+            &child("acme", "deep", &format!("r{i}"), &format!("r{}", i - 1)),
+            &[],
+        )
         .await
         .unwrap_or_else(|e| panic!("r{i}: {e}"));
     }
     let too_deep = Err(StoreError::Conflict(ROLE_TOO_DEEP));
     let last = format!("r{}", MAX_ROLE_DEPTH - 1);
     assert_eq!(
-        s.create_role(&child("acme", "deep", "r16", &last)).await,
+        s.create_role(&child("acme", "deep", "r16", &last), &[])
+            .await,
         too_deep
     );
     assert_eq!(s.role_by_slug("acme", "deep", "r16").await.unwrap(), None);
     // A new root above r0 would make r15's chain 17 long.
-    s.create_role(&role("acme", "deep", "top")).await.unwrap();
+    s.create_role(&role("acme", "deep", "top"), &[])
+        .await
+        .unwrap();
     assert_eq!(
         s.update_role(&child("acme", "deep", "r0", "top")).await,
         too_deep
     );
     // A subtree s ← s1 moved under r14 puts s1 at depth 17; under r13 it fits.
-    s.create_role(&role("acme", "deep", "s")).await.unwrap();
-    s.create_role(&child("acme", "deep", "s1", "s"))
+    s.create_role(&role("acme", "deep", "s"), &[])
+        .await
+        .unwrap();
+    s.create_role(&child("acme", "deep", "s1", "s"), &[])
         .await
         .unwrap();
     assert_eq!(
@@ -568,7 +596,10 @@ pub async fn system_roles_never_change<S: RoleBackend>(s: &S) {
         is_system: true,
         ..role("acme", "", "owner")
     };
-    s.create_role(&sys).await.unwrap();
+    // Its grants come with it, in the same transaction: the only way it can get any.
+    s.create_role(&sys, &[act("reports:*"), act("*")])
+        .await
+        .unwrap();
     let refused = Err(StoreError::Conflict(SYSTEM_ROLE));
     let renamed = RoleRecord {
         name: "Renamed".into(),
@@ -580,7 +611,25 @@ pub async fn system_roles_never_change<S: RoleBackend>(s: &S) {
     assert_eq!(s.detach_grant("acme", &sys.id, &act("*")).await, refused);
     assert_eq!(s.set_grants("acme", &sys.id, &[act("*")]).await, refused);
     assert_eq!(s.role("acme", &sys.id).await.unwrap(), Some(sys.clone()));
-    assert!(s.role_grants("acme", &sys.id).await.unwrap().is_empty());
+    assert_eq!(
+        s.role_grants("acme", &sys.id).await.unwrap(),
+        [act("*"), act("reports:*")]
+    );
+    // A create refused for its slug leaves no grant behind under the new id.
+    let clash = RoleRecord {
+        id: "rol_clash".into(),
+        ..role("acme", "", "owner")
+    };
+    assert_eq!(
+        s.create_role(&clash, &[act("x:*")]).await,
+        Err(StoreError::Conflict(ROLE_SLUG_TAKEN))
+    );
+    assert_eq!(
+        s.role_grants("acme", "rol_clash").await,
+        Err(StoreError::NotFound(NO_ROLE))
+    );
+    let tenant = s.tenant_roles("acme").await.unwrap();
+    assert!(tenant.grants.iter().all(|(id, _)| id != "rol_clash"));
     s.assign(&user_asg("asg_1", "acme", &sys.id, "u1"), 100)
         .await
         .unwrap();
@@ -595,8 +644,8 @@ pub async fn system_roles_never_change<S: RoleBackend>(s: &S) {
 
 /// A role with children stays; deleting one takes its grants and assignments, and nothing else.
 pub async fn deleting_a_role<S: RoleBackend>(s: &S) {
-    s.create_role(&role("acme", "", "base")).await.unwrap();
-    s.create_role(&child("acme", "", "kid", "base"))
+    s.create_role(&role("acme", "", "base"), &[]).await.unwrap();
+    s.create_role(&child("acme", "", "kid", "base"), &[])
         .await
         .unwrap();
     let base = role_id("acme", "", "base");
@@ -628,7 +677,7 @@ pub async fn deleting_a_role<S: RoleBackend>(s: &S) {
     let all = s.tenant_roles("acme").await.unwrap();
     assert_eq!(all.grants, vec![(base.clone(), perm("write:Catalog"))]);
     // A role made again under the same id starts with nothing.
-    s.create_role(&child("acme", "", "kid", "base"))
+    s.create_role(&child("acme", "", "kid", "base"), &[])
         .await
         .unwrap();
     assert!(s.role_grants("acme", &kid).await.unwrap().is_empty());
@@ -690,13 +739,16 @@ pub async fn role_filters<S: RoleBackend>(s: &S) {
         make("Engineering/ops", "oncall", "On call", "Pages"),
     ];
     for r in &roles {
-        s.create_role(r).await.unwrap();
+        s.create_role(r, &[]).await.unwrap();
     }
-    s.create_role(&RoleRecord {
-        tenant: "globex".into(),
-        id: "rol_globex_dev".into(),
-        ..make("", "dev", "Developer", "Writes code")
-    })
+    s.create_role(
+        &RoleRecord {
+            tenant: "globex".into(),
+            id: "rol_globex_dev".into(),
+            ..make("", "dev", "Developer", "Writes code")
+        },
+        &[],
+    )
     .await
     .unwrap();
 
@@ -934,9 +986,15 @@ pub async fn role_filters<S: RoleBackend>(s: &S) {
 /// Grants: attach is idempotent, detach of a missing one is fine, set replaces all; listings
 /// are sorted; a permission and an action with the same text are two grants.
 pub async fn role_grants<S: RoleBackend>(s: &S) {
-    s.create_role(&role("acme", "", "analyst")).await.unwrap();
-    s.create_role(&role("acme", "sales", "rep")).await.unwrap();
-    s.create_role(&role("globex", "", "other")).await.unwrap();
+    s.create_role(&role("acme", "", "analyst"), &[])
+        .await
+        .unwrap();
+    s.create_role(&role("acme", "sales", "rep"), &[])
+        .await
+        .unwrap();
+    s.create_role(&role("globex", "", "other"), &[])
+        .await
+        .unwrap();
     let analyst = role_id("acme", "", "analyst");
     let rep = role_id("acme", "sales", "rep");
     assert!(s.role_grants("acme", &analyst).await.unwrap().is_empty());
@@ -1020,9 +1078,15 @@ pub async fn role_grants<S: RoleBackend>(s: &S) {
 /// Assignments: the natural key is unique, resources and expiry are kept, a user's assignments
 /// include those of its groups in the same tenant only, and listings filter and page.
 pub async fn role_assignments<S: RoleBackend>(s: &S) {
-    s.create_role(&role("acme", "", "editor")).await.unwrap();
-    s.create_role(&role("acme", "", "viewer")).await.unwrap();
-    s.create_role(&role("globex", "", "viewer")).await.unwrap();
+    s.create_role(&role("acme", "", "editor"), &[])
+        .await
+        .unwrap();
+    s.create_role(&role("acme", "", "viewer"), &[])
+        .await
+        .unwrap();
+    s.create_role(&role("globex", "", "viewer"), &[])
+        .await
+        .unwrap();
     let editor = role_id("acme", "", "editor");
     let viewer = role_id("acme", "", "viewer");
     let globex_viewer = role_id("globex", "", "viewer");
@@ -1196,10 +1260,13 @@ pub async fn group_members<S: RoleBackend>(s: &S) {
 /// `max_members` counts subjects with live assignments: expired ones do not count, a subject
 /// holding the role for another resource is no new member, and a group is a member.
 pub async fn max_members_counts_live_subjects<S: RoleBackend>(s: &S) {
-    s.create_role(&RoleRecord {
-        max_members: Some(2),
-        ..role("acme", "", "seat")
-    })
+    s.create_role(
+        &RoleRecord {
+            max_members: Some(2),
+            ..role("acme", "", "seat")
+        },
+        &[],
+    )
     .await
     .unwrap();
     let seat = role_id("acme", "", "seat");
@@ -1259,10 +1326,13 @@ pub async fn max_members_counts_live_subjects<S: RoleBackend>(s: &S) {
 
 /// Twenty concurrent assignments to a role with room for three: exactly three land.
 pub async fn max_members_holds_under_concurrency<S: RoleBackend>(s: &S) {
-    s.create_role(&RoleRecord {
-        max_members: Some(3),
-        ..role("acme", "", "scarce")
-    })
+    s.create_role(
+        &RoleRecord {
+            max_members: Some(3),
+            ..role("acme", "", "scarce")
+        },
+        &[],
+    )
     .await
     .unwrap();
     let scarce = role_id("acme", "", "scarce");
@@ -1301,22 +1371,30 @@ pub async fn first_sight_gives_default_roles_once<S: RoleBackend>(s: &S) {
         is_default: true,
         ..role("acme", namespace, slug)
     };
-    s.create_role(&default("", "member")).await.unwrap();
-    s.create_role(&default("engineering", "reader"))
+    s.create_role(&default("", "member"), &[]).await.unwrap();
+    s.create_role(&default("engineering", "reader"), &[])
         .await
         .unwrap();
-    s.create_role(&RoleRecord {
-        max_members: Some(1),
-        ..default("", "pilot")
-    })
+    s.create_role(
+        &RoleRecord {
+            max_members: Some(1),
+            ..default("", "pilot")
+        },
+        &[],
+    )
     .await
     .unwrap();
-    s.create_role(&default("", "given")).await.unwrap();
-    s.create_role(&role("acme", "", "plain")).await.unwrap();
-    s.create_role(&RoleRecord {
-        is_default: true,
-        ..role("globex", "", "member")
-    })
+    s.create_role(&default("", "given"), &[]).await.unwrap();
+    s.create_role(&role("acme", "", "plain"), &[])
+        .await
+        .unwrap();
+    s.create_role(
+        &RoleRecord {
+            is_default: true,
+            ..role("globex", "", "member")
+        },
+        &[],
+    )
     .await
     .unwrap();
     let id = |ns: &str, slug: &str| role_id("acme", ns, slug);
@@ -1405,8 +1483,12 @@ pub async fn first_sight_gives_default_roles_once<S: RoleBackend>(s: &S) {
 pub async fn concurrent_cycles_are_refused<S: RoleBackend>(s: &S) {
     for round in 0..20 {
         let namespace = format!("race{round}");
-        s.create_role(&role("acme", &namespace, "a")).await.unwrap();
-        s.create_role(&role("acme", &namespace, "b")).await.unwrap();
+        s.create_role(&role("acme", &namespace, "a"), &[])
+            .await
+            .unwrap();
+        s.create_role(&role("acme", &namespace, "b"), &[])
+            .await
+            .unwrap();
         let start = Arc::new(Barrier::new(2));
         let mut tasks = Vec::new();
         for (slug, parent) in [("a", "b"), ("b", "a")] {
@@ -1453,7 +1535,7 @@ pub async fn concurrent_cycles_are_refused<S: RoleBackend>(s: &S) {
 /// never takes it back.
 pub async fn tenant_versions_only_grow<S: RoleBackend>(s: &S) {
     assert_eq!(s.tenant_version("acme").await.unwrap(), 0);
-    s.create_role(&role("globex", "", "x")).await.unwrap();
+    s.create_role(&role("globex", "", "x"), &[]).await.unwrap();
     let globex = s.tenant_version("globex").await.unwrap();
     assert!(globex > 0);
 
@@ -1463,10 +1545,13 @@ pub async fn tenant_versions_only_grow<S: RoleBackend>(s: &S) {
         assert!(now > last, "{what}: {now} after {last}");
         last = now;
     };
-    s.create_role(&RoleRecord {
-        is_default: true,
-        ..role("acme", "", "base")
-    })
+    s.create_role(
+        &RoleRecord {
+            is_default: true,
+            ..role("acme", "", "base")
+        },
+        &[],
+    )
     .await
     .unwrap();
     grew("create_role").await;
@@ -1501,7 +1586,7 @@ pub async fn tenant_versions_only_grow<S: RoleBackend>(s: &S) {
     grew("remove_member").await;
     assert_eq!(s.first_sight("acme", "u2", 100).await.unwrap().len(), 1);
     grew("first_sight").await;
-    s.create_role(&role("acme", "", "gone")).await.unwrap();
+    s.create_role(&role("acme", "", "gone"), &[]).await.unwrap();
     grew("create_role").await;
     s.delete_role("acme", &role_id("acme", "", "gone"))
         .await
@@ -1509,7 +1594,9 @@ pub async fn tenant_versions_only_grow<S: RoleBackend>(s: &S) {
     grew("delete_role").await;
     assert_eq!(s.delete_tenant("acme").await.unwrap(), 1);
     grew("delete_tenant").await;
-    s.create_role(&role("acme", "", "again")).await.unwrap();
+    s.create_role(&role("acme", "", "again"), &[])
+        .await
+        .unwrap();
     grew("create_role after delete_tenant").await;
     assert_eq!(
         s.tenant_version("globex").await.unwrap(),
@@ -1525,16 +1612,21 @@ pub async fn tenant_versions_only_grow<S: RoleBackend>(s: &S) {
 /// and nothing of another tenant's.
 pub async fn deleting_a_tenant<S: RoleBackend>(s: &S) {
     for tenant in ["acme", "globex"] {
-        s.create_role(&RoleRecord {
-            is_default: true,
-            ..role(tenant, "", "member")
-        })
+        s.create_role(
+            &RoleRecord {
+                is_default: true,
+                ..role(tenant, "", "member")
+            },
+            &[],
+        )
         .await
         .unwrap();
-        s.create_role(&child(tenant, "", "lead", "member"))
+        s.create_role(&child(tenant, "", "lead", "member"), &[])
             .await
             .unwrap();
-        s.create_role(&role(tenant, "sales", "rep")).await.unwrap();
+        s.create_role(&role(tenant, "sales", "rep"), &[])
+            .await
+            .unwrap();
         let member = role_id(tenant, "", "member");
         s.attach_grant(tenant, &member, &perm("read:Catalog"))
             .await
@@ -1569,10 +1661,13 @@ pub async fn deleting_a_tenant<S: RoleBackend>(s: &S) {
     assert!(s.tenant_version("acme").await.unwrap() > version);
     assert_eq!(snapshot(s, "globex", &["g1"]).await, globex);
     // The sighting went too: a new default role is given to u1 as to a stranger.
-    s.create_role(&RoleRecord {
-        is_default: true,
-        ..role("acme", "", "member")
-    })
+    s.create_role(
+        &RoleRecord {
+            is_default: true,
+            ..role("acme", "", "member")
+        },
+        &[],
+    )
     .await
     .unwrap();
     let member = role_id("acme", "", "member");

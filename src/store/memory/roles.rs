@@ -151,7 +151,7 @@ fn by_place(a: &RoleRecord, b: &RoleRecord) -> std::cmp::Ordering {
 }
 
 impl RoleStore for MemoryStore {
-    async fn create_role(&self, role: &RoleRecord) -> StoreResult<()> {
+    async fn create_role(&self, role: &RoleRecord, grants: &[Grant]) -> StoreResult<()> {
         let mut state = self.lock();
         let roles = &mut state.roles;
         let edges = roles.edges(&role.tenant, &role.namespace);
@@ -163,6 +163,11 @@ impl RoleStore for MemoryStore {
             return Err(StoreError::Conflict("role id"));
         }
         roles.roles.insert(role.id.clone(), role.clone());
+        if !grants.is_empty() {
+            roles
+                .grants
+                .insert(role.id.clone(), grants.iter().cloned().collect());
+        }
         roles.bump(&role.tenant);
         Ok(())
     }

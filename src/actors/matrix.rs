@@ -215,7 +215,7 @@ const STANDARD_ROLES: [StandardRole; 10] = [
 /// `editor` and `admin`). The other roles grant nothing of their own: the matrix says who an
 /// actor is, not what an operator or a deployer may do in your application. They inherit their
 /// parent's grants and answer role checks ([`Requirement::Roles`](crate::Requirement::Roles),
-/// the actors' `authorize`); give them grants with roles of your own
+/// [`Actors::authorize`](super::Actors::authorize)); give them grants with roles of your own
 /// (a role of the same name replaces the standard one in a
 /// [`RolePolicyBuilder`](crate::rbac::RolePolicyBuilder)). `service-account` grants nothing.
 ///

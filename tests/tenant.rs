@@ -1130,3 +1130,64 @@ async fn check_action_asks_the_gateways_seam() {
     assert_eq!(reply.text(), "allow deny_no_roles");
     assert_eq!(*seen.lock().unwrap(), [Reason::Allow, Reason::DenyNoRoles]);
 }
+
+#[tokio::test]
+async fn the_standard_matrix_installs_as_a_hierarchy_that_gives_each_actor_its_roles() {
+    let t = engine();
+    let created = t.install_standard_roles("acme", "").await.unwrap();
+    assert_eq!(created.len(), 10);
+    // Installing again creates nothing and keeps what is there.
+    assert!(
+        t.install_standard_roles("acme", "")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for (actor, roles) in portcullis::actors::STANDARD_ROLE_MATRIX {
+        let slug = actor.replace('_', "-");
+        let role = t.role_by_slug("acme", "", &slug).await.unwrap().unwrap();
+        let subject = format!("actor-{slug}");
+        t.assign(
+            "acme",
+            NewAssignment::new(&role.id, SubjectKind::User, &subject),
+        )
+        .await
+        .unwrap();
+        let wanted: Vec<String> = roles.iter().map(|r| r.replace('_', "-")).collect();
+        let ctx = user(&subject);
+        let holds = Requirement::Roles(wanted.clone().into());
+        assert_eq!(
+            t.explain(&ctx, &holds, &at("acme", None)).await.reason(),
+            Reason::Allow,
+            "{actor}"
+        );
+        // And no role of the set beyond the matrix's.
+        for other in portcullis::actors::standard_roles() {
+            if wanted.iter().any(|w| w == other.slug) {
+                continue;
+            }
+            let more = Requirement::Roles(vec![other.slug.to_owned()].into());
+            assert_ne!(
+                t.explain(&ctx, &more, &at("acme", None)).await.reason(),
+                Reason::Allow,
+                "{actor} holds {}",
+                other.slug
+            );
+        }
+    }
+    let admin = user("actor-admin");
+    assert_eq!(
+        reason(&t, &admin, "delete:Anything", &at("acme", None)).await,
+        Reason::Allow
+    );
+    assert_eq!(
+        reason(
+            &t,
+            &user("actor-viewer"),
+            "write:Anything",
+            &at("acme", None)
+        )
+        .await,
+        Reason::DenyNoPermission
+    );
+}

@@ -459,6 +459,46 @@ impl<S: TenantStore> Tenancy<S> {
         Ok(record)
     }
 
+    /// Installs spanforge's standard role set ([`standard_roles`](crate::actors::standard_roles):
+    /// the ten actors of [`STANDARD_ROLE_MATRIX`](crate::actors::STANDARD_ROLE_MATRIX) as a
+    /// hierarchy) at a namespace of the tenant, so that holding `admin` is holding `viewer`,
+    /// `editor` and `admin`, as the matrix says. A role whose slug the namespace already has is
+    /// left as it is; returns the roles created.
+    pub async fn install_standard_roles(
+        &self,
+        tenant: &str,
+        namespace: &str,
+    ) -> Result<Vec<RoleRecord>, TenantError> {
+        let mut created = Vec::new();
+        // Parents come before their children in the set.
+        for standard in crate::actors::standard_roles() {
+            if self
+                .role_by_slug(tenant, namespace, standard.slug)
+                .await?
+                .is_some()
+            {
+                continue;
+            }
+            let mut new = NewRole::new(namespace, standard.slug)
+                .name(standard.name)
+                .describe(standard.description);
+            new.parent = standard.parent.map(str::to_owned);
+            new.permissions = standard
+                .permissions
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect();
+            new.actions = standard.actions.iter().map(|a| (*a).to_owned()).collect();
+            match self.create_role(tenant, new).await {
+                Ok(role) => created.push(role),
+                // Made meanwhile by another caller: left as it is.
+                Err(TenantError::Duplicate(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(created)
+    }
+
     /// The role with this id in the tenant.
     pub async fn role(&self, tenant: &str, id: &str) -> Result<Option<RoleRecord>, TenantError> {
         check_tenant(tenant)?;

@@ -1165,3 +1165,40 @@ async fn a_password_made_of_the_email_is_refused_with_advice() {
     // The same password is fine for another account.
     t.register("someone.else@example.com", made_of_it).await;
 }
+
+/// An access token acts with the account's roles as they are now: a role taken away is gone at
+/// the next request, one given is there at once, a deleted account's token is refused, all
+/// without waiting for the token to expire.
+#[tokio::test]
+async fn access_tokens_act_with_the_accounts_live_roles() {
+    let t = TestApp::memory().await;
+    t.register("ada@example.com", PASSWORD).await;
+    let login = t.login("ada@example.com", PASSWORD).await;
+    let access = login.json()["access_token"].as_str().unwrap().to_owned();
+    let id = t.get("/me", Some(&access)).await.json()["subject"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(t.get("/books", Some(&access)).await.status, StatusCode::OK);
+    // Demoted: the token still says `viewer`, the account holds nothing.
+    t.identity.set_roles(&id, &[]).await.unwrap();
+    let demoted = t.get("/books", Some(&access)).await;
+    assert_eq!(demoted.status, StatusCode::FORBIDDEN, "{}", demoted.text());
+    assert_eq!(t.get("/me", Some(&access)).await.json()["roles"], json!([]));
+    // Promoted: the same token now acts as an editor.
+    t.identity
+        .set_roles(&id, &["editor".into(), "viewer".into()])
+        .await
+        .unwrap();
+    assert_eq!(t.get("/books", Some(&access)).await.status, StatusCode::OK);
+    assert_eq!(
+        t.get("/me", Some(&access)).await.json()["roles"],
+        json!(["editor", "viewer"])
+    );
+    // Gone: refused, not served with stale roles.
+    t.identity.delete_user(&id).await.unwrap();
+    assert_eq!(
+        t.get("/me", Some(&access)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -10,10 +10,15 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use portcullis::api_key::{ApiKeyStrategy, ApiKeys};
+use portcullis::authz::ScopeRule;
 use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig, IdentityError};
+use portcullis::rbac::Permission;
 use portcullis::store::sqlite::SqliteStore;
+use portcullis::store::{SubjectKind, UserStore};
+use portcullis::tenant::{NewAssignment, NewRole, Tenancy, TenantError};
 use portcullis::{
     AuthGateway, AuthService, RequireAction, RequirePermission, UserContext, action, permission,
+    scope,
 };
 use serde::{Deserialize, Serialize};
 use tower_layer::Layer;
@@ -22,6 +27,8 @@ permission!(ReadCatalog = "read:Catalog");
 permission!(WriteReview = "write:Catalog.Review");
 permission!(DeleteCatalog = "delete:Catalog");
 action!(ExportReports = "reports:export");
+// The organisation's routes ask their checks in the tenant named by the path.
+scope!(InOrg = ScopeRule::tenant_from_path("org"));
 
 /// A book of the catalog.
 #[derive(Clone, Serialize)]
@@ -77,10 +84,20 @@ async fn add_review(
     Path(id): Path<u32>,
     Json(review): Json<NewReview>,
 ) -> Result<(StatusCode, Json<Book>), StatusCode> {
+    review_book(&catalog, id, &user, review)
+}
+
+/// Adds a review to book `id` of `catalog`.
+fn review_book(
+    catalog: &Catalog,
+    id: u32,
+    user: &UserContext,
+    review: NewReview,
+) -> Result<(StatusCode, Json<Book>), StatusCode> {
     if review.text.is_empty() || review.text.len() > 2000 {
         return Err(StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let mut books = lock(&catalog);
+    let mut books = lock(catalog);
     let book = books.get_mut(&id).ok_or(StatusCode::NOT_FOUND)?;
     book.reviews.push(Review {
         by: user.subject().to_owned(),
@@ -114,11 +131,14 @@ async fn export_reports(_: RequireAction<ExportReports>, State(catalog): State<C
 }
 
 fn seed() -> Catalog {
-    let titles = [
+    catalog_of(&[
         "The Left Hand of Darkness",
         "A Wizard of Earthsea",
         "The Dispossessed",
-    ];
+    ])
+}
+
+fn catalog_of(titles: &[&str]) -> Catalog {
     let books = titles
         .iter()
         .zip(1..)
@@ -134,6 +154,92 @@ fn seed() -> Catalog {
         })
         .collect();
     Arc::new(Mutex::new(books))
+}
+
+/// Each organisation's own books: the tenants of the demo.
+pub type Orgs = Arc<BTreeMap<String, Catalog>>;
+
+/// The demo's two organisations (tenants) and their books.
+pub const ORGS: [(&str, &[&str]); 2] = [
+    ("acme", &["Solaris", "Roadside Picnic"]),
+    ("globex", &["Kindred", "Parable of the Sower", "Dawn"]),
+];
+
+async fn org_books(
+    _: RequirePermission<ReadCatalog, InOrg>,
+    State(orgs): State<Orgs>,
+    Path(org): Path<String>,
+) -> Result<Json<Vec<Book>>, StatusCode> {
+    let catalog = orgs.get(&org).ok_or(StatusCode::NOT_FOUND)?;
+    Ok(books(catalog))
+}
+
+async fn org_review(
+    RequirePermission(user, ..): RequirePermission<WriteReview, InOrg>,
+    State(orgs): State<Orgs>,
+    Path((org, id)): Path<(String, u32)>,
+    Json(review): Json<NewReview>,
+) -> Result<(StatusCode, Json<Book>), StatusCode> {
+    review_book(
+        orgs.get(&org).ok_or(StatusCode::NOT_FOUND)?,
+        id,
+        &user,
+        review,
+    )
+}
+
+/// Who holds what in each organisation (created on first start): the editor is a librarian at
+/// acme and a reader at globex, the viewer a reader at globex only, the admin administers both
+/// (it may manage their roles through `/tenants/{org}/…`).
+pub const MEMBERSHIPS: [(&str, &str, &str); 5] = [
+    ("editor@example.com", "acme", "librarian"),
+    ("editor@example.com", "globex", "reader"),
+    ("viewer@example.com", "globex", "reader"),
+    ("admin@example.com", "acme", "org-admin"),
+    ("admin@example.com", "globex", "org-admin"),
+];
+
+/// Each organisation's roles (a hierarchy: an org-admin is a librarian is a reader) and the
+/// demo's memberships; whatever exists already is left as it is.
+async fn seed_orgs(
+    tenancy: &Tenancy<SqliteStore>,
+    store: &SqliteStore,
+) -> Result<(), Box<dyn std::error::Error>> {
+    for (org, _) in ORGS {
+        let roles = [
+            ("reader", None, &["read:Catalog"][..]),
+            ("librarian", Some("reader"), &["write:Catalog.Review"][..]),
+            (
+                "org-admin",
+                Some("librarian"),
+                &["manage:Roles", "delete:Catalog"][..],
+            ),
+        ];
+        for (slug, parent, grants) in roles {
+            if tenancy.role_by_slug(org, "", slug).await?.is_some() {
+                continue;
+            }
+            let mut new = NewRole::new("", slug);
+            new.parent = parent.map(str::to_owned);
+            new.permissions = grants.iter().map(|g| (*g).to_owned()).collect();
+            tenancy.create_role(org, new).await?;
+        }
+    }
+    for (email, org, slug) in MEMBERSHIPS {
+        let (Some(user), Some(role)) = (
+            store.user_by_email(email).await?,
+            tenancy.role_by_slug(org, "", slug).await?,
+        ) else {
+            continue;
+        };
+        let assignment =
+            NewAssignment::new(&role.id, SubjectKind::User, &user.id).granted_by("quickstart");
+        match tenancy.assign(org, assignment).await {
+            Ok(_) | Err(TenantError::Duplicate(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Demo accounts created on first start. Their passwords are public: this is a demo.
@@ -175,9 +281,16 @@ pub async fn open(path: &str) -> Result<(App, Catalog), Box<dyn std::error::Erro
         .build();
     api_keys.spawn_flusher(std::time::Duration::from_secs(60));
 
+    // Organisations' roles and memberships live in the same database; every check asked in an
+    // organisation (a tenant) is answered from them, and their administrators manage them at
+    // /tenants/{org}/… with `manage:Roles` held in that organisation.
+    let tenancy = Tenancy::new(store.clone());
+    seed_orgs(&tenancy, &store).await?;
+
     let gateway = AuthGateway::new()
         .strategy(identity.bearer())
         .strategy(ApiKeyStrategy::new(api_keys.clone()))
+        .authorizer(tenancy.clone())
         .public_path("/health")
         .public_paths(IDENTITY_PUBLIC_PATHS)
         .realm("book-catalog")
@@ -192,6 +305,8 @@ pub async fn open(path: &str) -> Result<(App, Catalog), Box<dyn std::error::Erro
         .route("/books/{id}", delete(delete_book))
         .route("/reports/export", get(export_reports))
         .with_state(catalog.clone())
+        .merge(orgs_router())
+        .merge(tenancy.router(Permission::parse("manage:Roles")?))
         .merge(identity.router())
         .merge(api_keys.router());
     // Around the whole router rather than `router.layer(gateway)`, which axum applies to each
@@ -199,6 +314,19 @@ pub async fn open(path: &str) -> Result<(App, Catalog), Box<dyn std::error::Erro
     // (axum boxes and clones each layered route per call), and a path that matches no route is
     // answered 401 without credentials too, so routes cannot be probed anonymously.
     Ok((gateway.layer(router), catalog))
+}
+
+/// The organisations' routes, with their books.
+fn orgs_router() -> Router {
+    let orgs: Orgs = Arc::new(
+        ORGS.iter()
+            .map(|(org, titles)| ((*org).to_owned(), catalog_of(titles)))
+            .collect(),
+    );
+    Router::new()
+        .route("/orgs/{org}/books", get(org_books))
+        .route("/orgs/{org}/books/{id}/reviews", post(org_review))
+        .with_state(orgs)
 }
 
 /// `GET /books` with the same handler body and the same books, and no gateway in front: the

@@ -12,6 +12,13 @@
 //! | `POST /books/{id}/reviews` | permission `write:Catalog.Review` |
 //! | `DELETE /books/{id}` | permission `delete:Catalog` |
 //! | `GET /reports/export` | action `reports:export` |
+//! | `GET /orgs/{org}/books` | `read:Catalog` in the organisation `org` (`acme`, `globex`) |
+//! | `POST /orgs/{org}/books/{id}/reviews` | `write:Catalog.Review` in `org` |
+//! | `/tenants/{org}/roles`, `/assignments`, `/who-can`, … | `manage:Roles` in `org` |
+//!
+//! In the organisations, what an account may do comes from that organisation's roles: the
+//! editor is a librarian at acme and a reader at globex, the viewer a reader at globex, the admin
+//! an org-admin of both (see `app::MEMBERSHIPS`).
 //!
 //! Accounts live in an SQLite file (`portcullis-quickstart.db`, or `PORTCULLIS_DB`): on first
 //! start it gets a signing key and three demo accounts (viewer, editor, admin) whose passwords are
@@ -71,7 +78,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  curl -i -X POST {base}/auth/logout -H \"Authorization: Bearer $TOKEN\"   # 204; the token is dead"
     );
     println!(
+        "  curl -i {base}/orgs/acme/books -H \"Authorization: Bearer $TOKEN\"   # editor is acme's librarian: 200"
+    );
+    println!(
+        "  curl -i {base}/orgs/globex/books -H \"Authorization: Bearer $TOKEN\"   # and globex's reader: 200"
+    );
+    println!(
         "\nviewer: reads only; editor: reads and reviews; admin: everything, including delete and export."
+    );
+    println!(
+        "Organisations (tenants): acme and globex, each with its own books and roles (reader < librarian < org-admin)."
     );
 
     axum::serve(

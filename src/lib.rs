@@ -45,6 +45,11 @@
 //!   into a [`PermissionSet`](rbac::PermissionSet); [`Enricher`] to plug in your own.
 //! - [`RequirePermission`], [`RequireAction`], [`require_permission`], [`require_action`]:
 //!   per-route checks, declared with [`permission!`] and [`action!`].
+//! - [`authz`]: the one decision point every check goes through ([`Authorizer`](authz::Authorizer),
+//!   [`Decision`](authz::Decision) with a reason code, observers, where a route's checks are
+//!   asked); [`tenant`]: roles per tenant and namespace, stored, with inheritance, assignments,
+//!   expiry and their management routes, as an authorizer; [`actors`]: spanforge's standard role
+//!   matrix and actor manifests.
 //! - [`AuthError`] and [`ErrorRenderer`]: what failed and how it is answered (401 with a
 //!   challenge, 403 with what was required, 503 when a store cannot answer).
 //! - Services with their own routes: [`identity`] (accounts, passwords, refresh tokens),

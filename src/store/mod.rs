@@ -2,8 +2,9 @@
 //! `postgres`).
 //!
 //! Engines take a store by trait, never by backend. The traits are deliberately narrow (a handful
-//! of methods each) so that later capabilities (role assignments, API keys, resources, audit
-//! records) join as new traits beside these rather than as changes to them. One conformance suite
+//! of methods each) so that later capabilities join as new traits beside these rather than as
+//! changes to them: the tenant role model's ([`roles`]: [`RoleStore`], [`AssignmentStore`],
+//! [`ActionStore`]) did. One conformance suite
 //! (`tests/conformance/mod.rs`, run by `tests/store_memory.rs`, `tests/store_sqlite.rs` and
 //! `tests/store_postgres.rs`) runs against every backend.
 //!

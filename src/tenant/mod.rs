@@ -41,7 +41,7 @@
 //!
 //! - **Tenants and credentials.** A credential confined to a tenant (a token's tenant claim, an
 //!   API key made for one) is refused in every other tenant (`deny_other_tenant`), whatever it
-//!   holds; in its own, the roles it names count (the application's [`RolePolicy`] roles, as
+//!   holds; in its own, the roles it names count (the application's [`RolePolicy`](crate::rbac::RolePolicy) roles, as
 //!   without tenants, and the tenant's roles of the same slug at the namespace or an ancestor),
 //!   and the first time it is seen there it is given the tenant's default roles. A credential of
 //!   no tenant (a user's own login) holds in a tenant exactly what the tenant's assignments give
@@ -83,8 +83,9 @@ use std::time::Duration;
 use quick_cache::Equivalent;
 
 pub use manage::{
-    Holder, MAX_GRANTS_PER_ROLE, MAX_METADATA_BYTES, NewAction, NewAssignment, NewRole, RoleUpdate,
-    TenantError,
+    Holder, MAX_ACTIONS_PER_REGISTRATION, MAX_DESCRIPTION_BYTES, MAX_GRANTS_PER_ROLE,
+    MAX_METADATA_BYTES, MAX_PAGE, MAX_ROLE_NAME_BYTES, MAX_SUBJECT_BYTES, NewAction, NewAssignment,
+    NewRole, RoleUpdate, TenantError,
 };
 
 use self::effective::{Effective, Held, allows_set};

@@ -1191,3 +1191,28 @@ async fn the_standard_matrix_installs_as_a_hierarchy_that_gives_each_actor_its_r
         Reason::DenyNoPermission
     );
 }
+
+#[tokio::test]
+async fn an_answer_cached_for_a_login_does_not_spare_a_tenant_credential_its_first_sight() {
+    let t = engine();
+    role_with(
+        &t,
+        "acme",
+        NewRole::new("", "member")
+            .default_role()
+            .grant(perm("read:Books")),
+    )
+    .await;
+    let acme = at("acme", None);
+    // Ada's own login asks first (and the answer is cached)…
+    assert_eq!(
+        reason(&t, &user("ada"), "read:Books", &acme).await,
+        Reason::DenyNoRoles
+    );
+    // …then a credential of acme, with no roles of its own: it is seen, and given the default.
+    let confined = user("ada").with_tenant("acme");
+    assert_eq!(
+        reason(&t, &confined, "read:Books", &acme).await,
+        Reason::Allow
+    );
+}

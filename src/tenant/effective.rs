@@ -39,6 +39,10 @@ pub(crate) struct Effective {
     pub(crate) dies_at: i64,
     /// The credential's roles it was computed with (empty for a credential of no tenant).
     pub(crate) credential_roles: Box<[String]>,
+    /// Whether it was computed for a credential confined to the tenant (whose first sight was
+    /// recorded then): a credential of no tenant's answer must not spare a confined one its
+    /// first sight.
+    pub(crate) confined: bool,
     /// Every role held here, chains expanded (for role requirements and explanations).
     roles: Box<[u32]>,
     /// Their grants.
@@ -107,6 +111,7 @@ impl Effective {
         held: Arc<Held>,
         namespace: &str,
         credential_roles: &[String],
+        confined: bool,
         now: i64,
         ttl_ends: i64,
         stripe: usize,
@@ -148,6 +153,7 @@ impl Effective {
             generation,
             dies_at,
             credential_roles: credential_roles.into(),
+            confined,
             roles: roles.into(),
             set,
             resource_bound,

@@ -319,6 +319,7 @@ impl<S: TenantStore> Tenancy<S> {
         tenant: &str,
         namespace: &str,
         credential_roles: &[String],
+        confined: bool,
         now: i64,
     ) -> Option<Arc<Effective>> {
         let inner = &*self.inner;
@@ -329,6 +330,7 @@ impl<S: TenantStore> Tenancy<S> {
         })?;
         let fresh = inner.generations[answer.stripe].load(Ordering::Acquire) == answer.generation
             && now < answer.dies_at
+            && answer.confined == confined
             && *answer.credential_roles == *credential_roles;
         fresh.then_some(answer)
     }
@@ -357,6 +359,7 @@ impl<S: TenantStore> Tenancy<S> {
             held,
             namespace,
             credential_roles,
+            confined,
             now,
             now.saturating_add(self.inner.ttl),
             stripe,
@@ -484,7 +487,14 @@ impl<S: TenantStore> Tenancy<S> {
         let namespace = at.namespace().unwrap_or("");
         let credential_roles: &[String] = if confined { ctx.roles() } else { &[] };
         let now = self.now();
-        if let Some(answer) = self.cached(ctx.subject(), tenant, namespace, credential_roles, now) {
+        if let Some(answer) = self.cached(
+            ctx.subject(),
+            tenant,
+            namespace,
+            credential_roles,
+            confined,
+            now,
+        ) {
             return MaybeReady::ready(self.answer(&answer, question, confined, now));
         }
         MaybeReady::new(async move {
@@ -561,6 +571,7 @@ impl<S: TenantStore> Tenancy<S> {
             tenant,
             namespace,
             credential_roles,
+            confined,
             self.now(),
         ) {
             Some(answer) => answer,

@@ -1216,3 +1216,45 @@ async fn an_answer_cached_for_a_login_does_not_spare_a_tenant_credential_its_fir
         Reason::Allow
     );
 }
+
+#[tokio::test]
+async fn another_instance_sees_a_write_within_the_cache_ttl() {
+    // Two engines over one store, as two processes would be: a write through one is seen by the
+    // other once its cached answer is older than the TTL, never later.
+    let clock = TestClock::starting(1_800_000_000);
+    let store = MemoryStore::new();
+    let a = Tenancy::with_options(
+        store.clone(),
+        1 << 20,
+        Duration::from_secs(5),
+        clock.clock(),
+    );
+    let b = Tenancy::with_options(store, 1 << 20, Duration::from_secs(5), clock.clock());
+    let editor = role_with(
+        &a,
+        "acme",
+        NewRole::new("", "editor").grant(perm("write:Books")),
+    )
+    .await;
+    let given = a
+        .assign(
+            "acme",
+            NewAssignment::new(&editor, SubjectKind::User, "ada"),
+        )
+        .await
+        .unwrap();
+    let (ada, acme) = (user("ada"), at("acme", None));
+    assert_eq!(reason(&b, &ada, "write:Books", &acme).await, Reason::Allow);
+    a.unassign("acme", &given.id).await.unwrap();
+    assert_eq!(
+        reason(&a, &ada, "write:Books", &acme).await,
+        Reason::DenyNoRoles,
+        "the writer at once"
+    );
+    clock.advance(5);
+    assert_eq!(
+        reason(&b, &ada, "write:Books", &acme).await,
+        Reason::DenyNoRoles,
+        "the other within the TTL"
+    );
+}

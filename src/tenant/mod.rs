@@ -86,6 +86,7 @@ pub use manage::{
     Holder, MAX_GRANTS_PER_ROLE, MAX_METADATA_BYTES, NewAction, NewAssignment, NewRole, RoleUpdate,
     TenantError,
 };
+pub use routes::MAX_BODY_BYTES;
 
 use self::effective::{Effective, Held, allows_set};
 use self::graph::Graph;

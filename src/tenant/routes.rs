@@ -58,11 +58,13 @@ impl From<TenantError> for Problem {
                 "has_children",
                 "Other roles inherit from this role; change them first.",
             ),
+            // As the gateway's and the identity routes' 503: a client's retry logic sees it.
             TenantError::Unavailable => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Temporarily unavailable; try again shortly.",
-            ),
+            )
+            .with_header(http::header::RETRY_AFTER, http::HeaderValue::from_static("5")),
         }
     }
 }
@@ -650,7 +652,7 @@ impl<S: TenantStore> Tenancy<S> {
     /// (with everything it inherits) or re-parenting one is refused (403) unless the caller holds
     /// each grant at that namespace. Errors are problem+json (or the gateway's renderer): 400
     /// invalid input (a missing parent too), 403, 404, 409 duplicate, cycle, too deep, full role,
-    /// system role, role with children; 503 when the store cannot answer.
+    /// system role, role with children; 503 with `Retry-After` when the store cannot answer.
     ///
     /// ```
     /// use axum::Router;

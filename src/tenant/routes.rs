@@ -1,10 +1,11 @@
 //! The management routes of the tenant role model: see [`Tenancy::router`].
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use http::StatusCode;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::manage::{MAX_PAGE, NewAction, NewAssignment, NewRole, RoleUpdate, TenantError};
@@ -64,7 +65,10 @@ impl From<TenantError> for Problem {
                 "unavailable",
                 "Temporarily unavailable; try again shortly.",
             )
-            .with_header(http::header::RETRY_AFTER, http::HeaderValue::from_static("5")),
+            .with_header(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("5"),
+            ),
         }
     }
 }
@@ -99,6 +103,76 @@ impl IntoResponse for Failure {
 }
 
 type Answer = Result<Response, Failure>;
+
+/// The problem for an extractor's rejection: the routes answer problem+json for a body, query
+/// or path segment that does not deserialize as for any other bad input.
+fn rejected(status: StatusCode, text: String) -> Problem {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
+            status,
+            "body_too_large",
+            format!("The body is larger than {} KiB.", MAX_BODY_BYTES / 1024),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Problem::new(
+            status,
+            "unsupported_media_type",
+            "The body must be application/json.",
+        ),
+        // An unknown field, a wrong type, broken JSON (axum says 422 or 400): bad input.
+        status if status.is_client_error() => {
+            Problem::new(StatusCode::BAD_REQUEST, "invalid_input", text)
+        }
+        status => Problem::new(status, "internal_error", text),
+    }
+}
+
+/// [`Json`] with its rejection as a problem.
+struct Payload<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Payload<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(e) => Err(rejected(e.status(), e.body_text())),
+        }
+    }
+}
+
+/// [`Query`] with its rejection as a problem.
+struct Params<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Problem> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(e) => Err(rejected(e.status(), e.body_text())),
+        }
+    }
+}
+
+/// [`Path`] with its rejection as a problem (a segment that is not UTF-8 once decoded).
+struct Segments<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Segments<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Problem> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(e) => Err(rejected(e.status(), e.body_text())),
+        }
+    }
+}
 
 fn scope_of(tenant: &str, namespace: &str) -> Result<Scope, TenantError> {
     let invalid = |e: crate::authz::ScopeError| TenantError::InvalidInput {
@@ -180,8 +254,8 @@ struct RoleQuery {
 
 async fn list_roles<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path(tenant): Path<String>,
-    Query(q): Query<RoleQuery>,
+    Segments(tenant): Segments<String>,
+    Params(q): Params<RoleQuery>,
 ) -> Answer {
     let filter = RoleFilter {
         tenant,
@@ -202,8 +276,8 @@ async fn list_roles<S: TenantStore>(
 async fn create_role<S: TenantStore>(
     State(t): State<Tenancy<S>>,
     ctx: UserContext,
-    Path(tenant): Path<String>,
-    Json(new): Json<NewRole>,
+    Segments(tenant): Segments<String>,
+    Payload(new): Payload<NewRole>,
 ) -> Answer {
     // What the role would give: its own grants and everything its parent gives.
     let mut grants = super::manage::parsed_grants(&new)?;
@@ -220,7 +294,7 @@ async fn create_role<S: TenantStore>(
 
 async fn get_role<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, id)): Path<(String, String)>,
+    Segments((tenant, id)): Segments<(String, String)>,
 ) -> Answer {
     let role = t
         .role(&tenant, &id)
@@ -233,8 +307,8 @@ async fn get_role<S: TenantStore>(
 async fn update_role<S: TenantStore>(
     State(t): State<Tenancy<S>>,
     ctx: UserContext,
-    Path((tenant, id)): Path<(String, String)>,
-    Json(change): Json<RoleUpdate>,
+    Segments((tenant, id)): Segments<(String, String)>,
+    Payload(change): Payload<RoleUpdate>,
 ) -> Answer {
     if let Some(Some(parent)) = &change.parent {
         let role = t
@@ -251,7 +325,7 @@ async fn update_role<S: TenantStore>(
 
 async fn delete_role<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, id)): Path<(String, String)>,
+    Segments((tenant, id)): Segments<(String, String)>,
 ) -> Answer {
     t.delete_role(&tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -268,7 +342,7 @@ struct GrantsBody {
 
 async fn get_grants<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, id)): Path<(String, String)>,
+    Segments((tenant, id)): Segments<(String, String)>,
 ) -> Answer {
     Ok(Json(split(t.role_grants(&tenant, &id).await?)).into_response())
 }
@@ -287,8 +361,8 @@ async fn namespace_of<S: TenantStore>(
 async fn set_grants<S: TenantStore>(
     State(t): State<Tenancy<S>>,
     ctx: UserContext,
-    Path((tenant, id)): Path<(String, String)>,
-    Json(body): Json<GrantsBody>,
+    Segments((tenant, id)): Segments<(String, String)>,
+    Payload(body): Payload<GrantsBody>,
 ) -> Answer {
     let new = NewRole {
         permissions: body.permissions,
@@ -299,7 +373,7 @@ async fn set_grants<S: TenantStore>(
     let namespace = namespace_of(&t, &tenant, &id).await?;
     must_hold(&t, &ctx, &tenant, &namespace, &grants).await?;
     t.set_grants(&tenant, &id, &grants).await?;
-    get_grants(State(t), Path((tenant, id))).await
+    get_grants(State(t), Segments((tenant, id))).await
 }
 
 fn permission_grant(text: &str) -> Result<Grant, TenantError> {
@@ -336,7 +410,7 @@ async fn attach<S: TenantStore>(
 async fn attach_permission<S: TenantStore>(
     State(t): State<Tenancy<S>>,
     ctx: UserContext,
-    Path((tenant, id, grant)): Path<(String, String, String)>,
+    Segments((tenant, id, grant)): Segments<(String, String, String)>,
 ) -> Answer {
     let grant = permission_grant(&grant)?;
     attach(t, ctx, tenant, id, grant).await
@@ -345,7 +419,7 @@ async fn attach_permission<S: TenantStore>(
 async fn attach_action<S: TenantStore>(
     State(t): State<Tenancy<S>>,
     ctx: UserContext,
-    Path((tenant, id, grant)): Path<(String, String, String)>,
+    Segments((tenant, id, grant)): Segments<(String, String, String)>,
 ) -> Answer {
     let grant = action_grant(&grant)?;
     attach(t, ctx, tenant, id, grant).await
@@ -353,7 +427,7 @@ async fn attach_action<S: TenantStore>(
 
 async fn detach_permission<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, id, grant)): Path<(String, String, String)>,
+    Segments((tenant, id, grant)): Segments<(String, String, String)>,
 ) -> Answer {
     t.detach_grant(&tenant, &id, &permission_grant(&grant)?)
         .await?;
@@ -362,7 +436,7 @@ async fn detach_permission<S: TenantStore>(
 
 async fn detach_action<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, id, grant)): Path<(String, String, String)>,
+    Segments((tenant, id, grant)): Segments<(String, String, String)>,
 ) -> Answer {
     t.detach_grant(&tenant, &id, &action_grant(&grant)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -370,7 +444,7 @@ async fn detach_action<S: TenantStore>(
 
 async fn children<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, id)): Path<(String, String)>,
+    Segments((tenant, id)): Segments<(String, String)>,
 ) -> Answer {
     let role = t
         .role(&tenant, &id)
@@ -392,8 +466,8 @@ struct AssignmentQuery {
 
 async fn list_assignments<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path(tenant): Path<String>,
-    Query(q): Query<AssignmentQuery>,
+    Segments(tenant): Segments<String>,
+    Params(q): Params<AssignmentQuery>,
 ) -> Answer {
     let subject = match (q.subject_kind, q.subject) {
         (Some(kind), Some(id)) => Some((kind, id)),
@@ -421,8 +495,8 @@ async fn list_assignments<S: TenantStore>(
 async fn assign<S: TenantStore>(
     State(t): State<Tenancy<S>>,
     ctx: UserContext,
-    Path(tenant): Path<String>,
-    Json(mut new): Json<NewAssignment>,
+    Segments(tenant): Segments<String>,
+    Payload(mut new): Payload<NewAssignment>,
 ) -> Answer {
     let role = t
         .role(&tenant, &new.role_id)
@@ -437,7 +511,7 @@ async fn assign<S: TenantStore>(
 
 async fn get_assignment<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, id)): Path<(String, String)>,
+    Segments((tenant, id)): Segments<(String, String)>,
 ) -> Answer {
     let found = t
         .assignment(&tenant, &id)
@@ -448,7 +522,7 @@ async fn get_assignment<S: TenantStore>(
 
 async fn unassign<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, id)): Path<(String, String)>,
+    Segments((tenant, id)): Segments<(String, String)>,
 ) -> Answer {
     t.unassign(&tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -456,7 +530,7 @@ async fn unassign<S: TenantStore>(
 
 async fn members<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, group)): Path<(String, String)>,
+    Segments((tenant, group)): Segments<(String, String)>,
 ) -> Answer {
     let members = t.members(&tenant, &group).await?;
     Ok(Json(serde_json::json!({ "members": members })).into_response())
@@ -464,7 +538,7 @@ async fn members<S: TenantStore>(
 
 async fn add_member<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, group, subject)): Path<(String, String, String)>,
+    Segments((tenant, group, subject)): Segments<(String, String, String)>,
 ) -> Answer {
     t.add_member(&tenant, &group, &subject).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -472,7 +546,7 @@ async fn add_member<S: TenantStore>(
 
 async fn remove_member<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, group, subject)): Path<(String, String, String)>,
+    Segments((tenant, group, subject)): Segments<(String, String, String)>,
 ) -> Answer {
     t.remove_member(&tenant, &group, &subject).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -508,8 +582,8 @@ impl Question {
 
 async fn who_can<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path(tenant): Path<String>,
-    Query(q): Query<Question>,
+    Segments(tenant): Segments<String>,
+    Params(q): Params<Question>,
 ) -> Answer {
     let required = q.requirement()?;
     let holders = t.who_can(&required, &tenant, &q.namespace).await?;
@@ -560,8 +634,8 @@ fn decision_json(decision: &Decision) -> serde_json::Value {
 
 async fn explain<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path(tenant): Path<String>,
-    Query(q): Query<Question>,
+    Segments(tenant): Segments<String>,
+    Params(q): Params<Question>,
 ) -> Answer {
     let required = q.requirement()?;
     let Some(subject) = &q.subject else {
@@ -590,7 +664,7 @@ async fn explain<S: TenantStore>(
 
 async fn delete_tenant<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path(tenant): Path<String>,
+    Segments(tenant): Segments<String>,
 ) -> Answer {
     t.delete_tenant(&tenant).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -604,7 +678,7 @@ struct ServiceQuery {
 
 async fn list_actions<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Query(q): Query<ServiceQuery>,
+    Params(q): Params<ServiceQuery>,
 ) -> Answer {
     let actions = t.actions(q.service.as_deref()).await?;
     Ok(Json(serde_json::json!({ "actions": actions })).into_response())
@@ -612,8 +686,8 @@ async fn list_actions<S: TenantStore>(
 
 async fn register_actions<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path(service): Path<String>,
-    Json(actions): Json<Vec<NewAction>>,
+    Segments(service): Segments<String>,
+    Payload(actions): Payload<Vec<NewAction>>,
 ) -> Answer {
     t.register_actions(&service, &actions).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -651,8 +725,10 @@ impl<S: TenantStore> Tenancy<S> {
     /// application. Nobody hands on what they do not hold: putting a grant on a role, giving a role
     /// (with everything it inherits) or re-parenting one is refused (403) unless the caller holds
     /// each grant at that namespace. Errors are problem+json (or the gateway's renderer): 400
-    /// invalid input (a missing parent too), 403, 404, 409 duplicate, cycle, too deep, full role,
-    /// system role, role with children; 503 with `Retry-After` when the store cannot answer.
+    /// invalid input (a missing parent too, and a body, query or path segment that does not
+    /// deserialize, an unknown field included), 403, 404, 409 duplicate, cycle, too deep, full
+    /// role, system role, role with children, 413 for a body over [`MAX_BODY_BYTES`], 415 for a
+    /// body that is not `application/json`; 503 with `Retry-After` when the store cannot answer.
     ///
     /// ```
     /// use axum::Router;

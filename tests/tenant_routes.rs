@@ -2418,6 +2418,19 @@ async fn a_delegated_administrator_cannot_hand_on_what_they_do_not_hold() {
     )
     .await;
     assert_eq!(ok(&reply, StatusCode::OK)["is_default"], true);
+    let reply = call(
+        &app,
+        Method::PATCH,
+        &reader_uri,
+        DAN,
+        Some(json!({"is_default": true, "parent": null})),
+    )
+    .await;
+    let body = ok(&reply, StatusCode::OK);
+    assert_eq!(
+        (&body["is_default"], &body["parent"]),
+        (&json!(true), &Value::Null)
+    );
     // Taking away is never an escalation.
     let reply = call(
         &app,

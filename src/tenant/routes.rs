@@ -310,15 +310,29 @@ async fn update_role<S: TenantStore>(
     Segments((tenant, id)): Segments<(String, String)>,
     Payload(change): Payload<RoleUpdate>,
 ) -> Answer {
-    if let Some(Some(parent)) = &change.parent {
+    let new_parent = matches!(change.parent, Some(Some(_)));
+    let made_default = change.is_default == Some(true);
+    if new_parent || made_default {
         let role = t
             .role(&tenant, &id)
             .await?
             .ok_or(TenantError::NotFound("role"))?;
-        if let Some(parent) = t.role_by_slug(&tenant, &role.namespace, parent).await? {
-            let grants = t.inherited_grants(&tenant, &parent.id).await?;
-            must_hold(&t, &ctx, &tenant, &role.namespace, &grants).await?;
+        let mut grants = Vec::new();
+        if let Some(Some(parent)) = &change.parent
+            && let Some(parent) = t.role_by_slug(&tenant, &role.namespace, parent).await?
+        {
+            grants.extend(t.inherited_grants(&tenant, &parent.id).await?);
         }
+        // A default role is given to every credential of the tenant on first sight: making one
+        // hands on everything it gives (its own grants, and its parent's chain as it will be).
+        if made_default {
+            if change.parent.is_some() {
+                grants.extend(t.role_grants(&tenant, &role.id).await?);
+            } else {
+                grants.extend(t.inherited_grants(&tenant, &role.id).await?);
+            }
+        }
+        must_hold(&t, &ctx, &tenant, &role.namespace, &grants).await?;
     }
     Ok(Json(t.update_role(&tenant, &id, change).await?).into_response())
 }
@@ -536,10 +550,46 @@ async fn members<S: TenantStore>(
     Ok(Json(serde_json::json!({ "members": members })).into_response())
 }
 
+/// Refuses unless the caller holds everything the group's live assignments give: a member holds
+/// what its group holds, so putting someone in a group gives them each of its roles.
+async fn must_hold_group<S: TenantStore>(
+    t: &Tenancy<S>,
+    ctx: &UserContext,
+    tenant: &str,
+    group: &str,
+) -> Result<(), Failure> {
+    let now = t.now();
+    let mut offset = 0;
+    loop {
+        let page = t
+            .assignments(AssignmentFilter {
+                tenant: tenant.to_owned(),
+                role_id: None,
+                subject: Some((SubjectKind::Group, group.to_owned())),
+                limit: MAX_PAGE,
+                offset,
+            })
+            .await?;
+        for held in page.iter().filter(|a| a.is_live(now)) {
+            let Some(role) = t.role(tenant, &held.role_id).await? else {
+                continue;
+            };
+            let grants = t.inherited_grants(tenant, &role.id).await?;
+            must_hold(t, ctx, tenant, &role.namespace, &grants).await?;
+        }
+        if page.len() < MAX_PAGE as usize {
+            return Ok(());
+        }
+        offset += MAX_PAGE;
+    }
+}
+
 async fn add_member<S: TenantStore>(
     State(t): State<Tenancy<S>>,
+    ctx: UserContext,
     Segments((tenant, group, subject)): Segments<(String, String, String)>,
 ) -> Answer {
+    must_hold_group(&t, &ctx, &tenant, &group).await?;
     t.add_member(&tenant, &group, &subject).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -723,8 +773,9 @@ impl<S: TenantStore> Tenancy<S> {
     /// Every tenant route requires the administrator permission *in that tenant* (so a tenant's
     /// own administrators manage it, and nobody else's); the action routes require it for the
     /// application. Nobody hands on what they do not hold: putting a grant on a role, giving a role
-    /// (with everything it inherits) or re-parenting one is refused (403) unless the caller holds
-    /// each grant at that namespace. Errors are problem+json (or the gateway's renderer): 400
+    /// (with everything it inherits), re-parenting one, making one a default role, or putting a
+    /// subject in a group (which gives it the group's roles) is refused (403) unless the caller
+    /// holds each grant at that namespace. Errors are problem+json (or the gateway's renderer): 400
     /// invalid input (a missing parent too, and a body, query or path segment that does not
     /// deserialize, an unknown field included), 403, 404, 409 duplicate, cycle, too deep, full
     /// role, system role, role with children, 413 for a body over [`MAX_BODY_BYTES`], 415 for a

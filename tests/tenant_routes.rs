@@ -545,7 +545,7 @@ async fn a_credential_confined_to_a_tenant_uses_its_application_roles_for_the_ac
 
 #[tokio::test]
 async fn roles_are_created_read_listed_changed_and_deleted() {
-    let (app, t, s) = setup().await;
+    let (app, t, _) = setup().await;
     let editor = create_role(
         &app,
         "acme",
@@ -840,7 +840,6 @@ async fn roles_are_created_read_listed_changed_and_deleted() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
-    let _ = s;
 }
 
 #[tokio::test]
@@ -1305,8 +1304,16 @@ async fn a_body_or_query_that_does_not_deserialize_is_a_problem_too() {
             request = request.header(*name, *value);
         }
         let reply = send(&app, request.body(Body::from(body)).unwrap()).await;
-        problem(&reply, StatusCode::BAD_REQUEST, "invalid_input");
-        let _ = (method, uri);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{method} {uri} {body}"
+        );
+        let got = problem(&reply, StatusCode::BAD_REQUEST, "invalid_input");
+        assert!(
+            got["detail"].as_str().unwrap().starts_with("Failed to "),
+            "{got}"
+        );
     }
     // No content type.
     let reply = send(
@@ -1507,6 +1514,7 @@ async fn conflicts_are_409_with_their_code_and_change_nothing() {
     assert_eq!(assign("u1").await.status, StatusCode::CREATED);
     let before = t.store().fingerprint();
     problem(&assign("u2").await, StatusCode::CONFLICT, "role_full");
+    assert_eq!(t.store().fingerprint(), before);
     let pair = create_role(
         &app,
         "acme",
@@ -1535,7 +1543,6 @@ async fn conflicts_are_409_with_their_code_and_change_nothing() {
     .await;
     problem(&reply, StatusCode::CONFLICT, "duplicate");
     assert_eq!(t.store().fingerprint(), before_twice);
-    let _ = before;
     // system_role: made with its grants, then never changed, but can be held.
     let system = create_role(
         &app,

@@ -87,6 +87,7 @@ pub use manage::{
     MAX_METADATA_BYTES, MAX_PAGE, MAX_ROLE_NAME_BYTES, MAX_SUBJECT_BYTES, NewAction, NewAssignment,
     NewRole, RoleUpdate, TenantError,
 };
+pub use routes::MAX_BODY_BYTES;
 
 use self::effective::{Effective, Held, allows_set};
 use self::graph::Graph;

@@ -1,10 +1,11 @@
 //! The management routes of the tenant role model: see [`Tenancy::router`].
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use http::StatusCode;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::manage::{MAX_PAGE, NewAction, NewAssignment, NewRole, RoleUpdate, TenantError};
@@ -58,10 +59,15 @@ impl From<TenantError> for Problem {
                 "has_children",
                 "Other roles inherit from this role; change them first.",
             ),
+            // As the gateway's and the identity routes' 503: a client's retry logic sees it.
             TenantError::Unavailable => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Temporarily unavailable; try again shortly.",
+            )
+            .with_header(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("5"),
             ),
         }
     }
@@ -97,6 +103,76 @@ impl IntoResponse for Failure {
 }
 
 type Answer = Result<Response, Failure>;
+
+/// The problem for an extractor's rejection: the routes answer problem+json for a body, query
+/// or path segment that does not deserialize as for any other bad input.
+fn rejected(status: StatusCode, text: String) -> Problem {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
+            status,
+            "body_too_large",
+            format!("The body is larger than {} KiB.", MAX_BODY_BYTES / 1024),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Problem::new(
+            status,
+            "unsupported_media_type",
+            "The body must be application/json.",
+        ),
+        // An unknown field, a wrong type, broken JSON (axum says 422 or 400): bad input.
+        status if status.is_client_error() => {
+            Problem::new(StatusCode::BAD_REQUEST, "invalid_input", text)
+        }
+        status => Problem::new(status, "internal_error", text),
+    }
+}
+
+/// [`Json`] with its rejection as a problem.
+struct Payload<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Payload<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(e) => Err(rejected(e.status(), e.body_text())),
+        }
+    }
+}
+
+/// [`Query`] with its rejection as a problem.
+struct Params<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Problem> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(e) => Err(rejected(e.status(), e.body_text())),
+        }
+    }
+}
+
+/// [`Path`] with its rejection as a problem (a segment that is not UTF-8 once decoded).
+struct Segments<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Segments<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Problem> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(e) => Err(rejected(e.status(), e.body_text())),
+        }
+    }
+}
 
 fn scope_of(tenant: &str, namespace: &str) -> Result<Scope, TenantError> {
     let invalid = |e: crate::authz::ScopeError| TenantError::InvalidInput {
@@ -178,8 +254,8 @@ struct RoleQuery {
 
 async fn list_roles<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path(tenant): Path<String>,
-    Query(q): Query<RoleQuery>,
+    Segments(tenant): Segments<String>,
+    Params(q): Params<RoleQuery>,
 ) -> Answer {
     let filter = RoleFilter {
         tenant,
@@ -200,8 +276,8 @@ async fn list_roles<S: TenantStore>(
 async fn create_role<S: TenantStore>(
     State(t): State<Tenancy<S>>,
     ctx: UserContext,
-    Path(tenant): Path<String>,
-    Json(new): Json<NewRole>,
+    Segments(tenant): Segments<String>,
+    Payload(new): Payload<NewRole>,
 ) -> Answer {
     // What the role would give: its own grants and everything its parent gives.
     let mut grants = super::manage::parsed_grants(&new)?;
@@ -218,7 +294,7 @@ async fn create_role<S: TenantStore>(
 
 async fn get_role<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, id)): Path<(String, String)>,
+    Segments((tenant, id)): Segments<(String, String)>,
 ) -> Answer {
     let role = t
         .role(&tenant, &id)
@@ -231,25 +307,39 @@ async fn get_role<S: TenantStore>(
 async fn update_role<S: TenantStore>(
     State(t): State<Tenancy<S>>,
     ctx: UserContext,
-    Path((tenant, id)): Path<(String, String)>,
-    Json(change): Json<RoleUpdate>,
+    Segments((tenant, id)): Segments<(String, String)>,
+    Payload(change): Payload<RoleUpdate>,
 ) -> Answer {
-    if let Some(Some(parent)) = &change.parent {
+    let new_parent = matches!(change.parent, Some(Some(_)));
+    let made_default = change.is_default == Some(true);
+    if new_parent || made_default {
         let role = t
             .role(&tenant, &id)
             .await?
             .ok_or(TenantError::NotFound("role"))?;
-        if let Some(parent) = t.role_by_slug(&tenant, &role.namespace, parent).await? {
-            let grants = t.inherited_grants(&tenant, &parent.id).await?;
-            must_hold(&t, &ctx, &tenant, &role.namespace, &grants).await?;
+        let mut grants = Vec::new();
+        if let Some(Some(parent)) = &change.parent
+            && let Some(parent) = t.role_by_slug(&tenant, &role.namespace, parent).await?
+        {
+            grants.extend(t.inherited_grants(&tenant, &parent.id).await?);
         }
+        // A default role is given to every credential of the tenant on first sight: making one
+        // hands on everything it gives (its own grants, and its parent's chain as it will be).
+        if made_default {
+            if change.parent.is_some() {
+                grants.extend(t.role_grants(&tenant, &role.id).await?);
+            } else {
+                grants.extend(t.inherited_grants(&tenant, &role.id).await?);
+            }
+        }
+        must_hold(&t, &ctx, &tenant, &role.namespace, &grants).await?;
     }
     Ok(Json(t.update_role(&tenant, &id, change).await?).into_response())
 }
 
 async fn delete_role<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, id)): Path<(String, String)>,
+    Segments((tenant, id)): Segments<(String, String)>,
 ) -> Answer {
     t.delete_role(&tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -266,7 +356,7 @@ struct GrantsBody {
 
 async fn get_grants<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, id)): Path<(String, String)>,
+    Segments((tenant, id)): Segments<(String, String)>,
 ) -> Answer {
     Ok(Json(split(t.role_grants(&tenant, &id).await?)).into_response())
 }
@@ -285,8 +375,8 @@ async fn namespace_of<S: TenantStore>(
 async fn set_grants<S: TenantStore>(
     State(t): State<Tenancy<S>>,
     ctx: UserContext,
-    Path((tenant, id)): Path<(String, String)>,
-    Json(body): Json<GrantsBody>,
+    Segments((tenant, id)): Segments<(String, String)>,
+    Payload(body): Payload<GrantsBody>,
 ) -> Answer {
     let new = NewRole {
         permissions: body.permissions,
@@ -297,7 +387,7 @@ async fn set_grants<S: TenantStore>(
     let namespace = namespace_of(&t, &tenant, &id).await?;
     must_hold(&t, &ctx, &tenant, &namespace, &grants).await?;
     t.set_grants(&tenant, &id, &grants).await?;
-    get_grants(State(t), Path((tenant, id))).await
+    get_grants(State(t), Segments((tenant, id))).await
 }
 
 fn permission_grant(text: &str) -> Result<Grant, TenantError> {
@@ -334,7 +424,7 @@ async fn attach<S: TenantStore>(
 async fn attach_permission<S: TenantStore>(
     State(t): State<Tenancy<S>>,
     ctx: UserContext,
-    Path((tenant, id, grant)): Path<(String, String, String)>,
+    Segments((tenant, id, grant)): Segments<(String, String, String)>,
 ) -> Answer {
     let grant = permission_grant(&grant)?;
     attach(t, ctx, tenant, id, grant).await
@@ -343,7 +433,7 @@ async fn attach_permission<S: TenantStore>(
 async fn attach_action<S: TenantStore>(
     State(t): State<Tenancy<S>>,
     ctx: UserContext,
-    Path((tenant, id, grant)): Path<(String, String, String)>,
+    Segments((tenant, id, grant)): Segments<(String, String, String)>,
 ) -> Answer {
     let grant = action_grant(&grant)?;
     attach(t, ctx, tenant, id, grant).await
@@ -351,7 +441,7 @@ async fn attach_action<S: TenantStore>(
 
 async fn detach_permission<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, id, grant)): Path<(String, String, String)>,
+    Segments((tenant, id, grant)): Segments<(String, String, String)>,
 ) -> Answer {
     t.detach_grant(&tenant, &id, &permission_grant(&grant)?)
         .await?;
@@ -360,7 +450,7 @@ async fn detach_permission<S: TenantStore>(
 
 async fn detach_action<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, id, grant)): Path<(String, String, String)>,
+    Segments((tenant, id, grant)): Segments<(String, String, String)>,
 ) -> Answer {
     t.detach_grant(&tenant, &id, &action_grant(&grant)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -368,7 +458,7 @@ async fn detach_action<S: TenantStore>(
 
 async fn children<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, id)): Path<(String, String)>,
+    Segments((tenant, id)): Segments<(String, String)>,
 ) -> Answer {
     let role = t
         .role(&tenant, &id)
@@ -390,8 +480,8 @@ struct AssignmentQuery {
 
 async fn list_assignments<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path(tenant): Path<String>,
-    Query(q): Query<AssignmentQuery>,
+    Segments(tenant): Segments<String>,
+    Params(q): Params<AssignmentQuery>,
 ) -> Answer {
     let subject = match (q.subject_kind, q.subject) {
         (Some(kind), Some(id)) => Some((kind, id)),
@@ -419,8 +509,8 @@ async fn list_assignments<S: TenantStore>(
 async fn assign<S: TenantStore>(
     State(t): State<Tenancy<S>>,
     ctx: UserContext,
-    Path(tenant): Path<String>,
-    Json(mut new): Json<NewAssignment>,
+    Segments(tenant): Segments<String>,
+    Payload(mut new): Payload<NewAssignment>,
 ) -> Answer {
     let role = t
         .role(&tenant, &new.role_id)
@@ -435,7 +525,7 @@ async fn assign<S: TenantStore>(
 
 async fn get_assignment<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, id)): Path<(String, String)>,
+    Segments((tenant, id)): Segments<(String, String)>,
 ) -> Answer {
     let found = t
         .assignment(&tenant, &id)
@@ -446,7 +536,7 @@ async fn get_assignment<S: TenantStore>(
 
 async fn unassign<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, id)): Path<(String, String)>,
+    Segments((tenant, id)): Segments<(String, String)>,
 ) -> Answer {
     t.unassign(&tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -454,23 +544,59 @@ async fn unassign<S: TenantStore>(
 
 async fn members<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, group)): Path<(String, String)>,
+    Segments((tenant, group)): Segments<(String, String)>,
 ) -> Answer {
     let members = t.members(&tenant, &group).await?;
     Ok(Json(serde_json::json!({ "members": members })).into_response())
 }
 
+/// Refuses unless the caller holds everything the group's live assignments give: a member holds
+/// what its group holds, so putting someone in a group gives them each of its roles.
+async fn must_hold_group<S: TenantStore>(
+    t: &Tenancy<S>,
+    ctx: &UserContext,
+    tenant: &str,
+    group: &str,
+) -> Result<(), Failure> {
+    let now = t.now();
+    let mut offset = 0;
+    loop {
+        let page = t
+            .assignments(AssignmentFilter {
+                tenant: tenant.to_owned(),
+                role_id: None,
+                subject: Some((SubjectKind::Group, group.to_owned())),
+                limit: MAX_PAGE,
+                offset,
+            })
+            .await?;
+        for held in page.iter().filter(|a| a.is_live(now)) {
+            let Some(role) = t.role(tenant, &held.role_id).await? else {
+                continue;
+            };
+            let grants = t.inherited_grants(tenant, &role.id).await?;
+            must_hold(t, ctx, tenant, &role.namespace, &grants).await?;
+        }
+        if page.len() < MAX_PAGE as usize {
+            return Ok(());
+        }
+        offset += MAX_PAGE;
+    }
+}
+
 async fn add_member<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, group, subject)): Path<(String, String, String)>,
+    ctx: UserContext,
+    Segments((tenant, group, subject)): Segments<(String, String, String)>,
 ) -> Answer {
+    must_hold_group(&t, &ctx, &tenant, &group).await?;
     t.add_member(&tenant, &group, &subject).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn remove_member<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path((tenant, group, subject)): Path<(String, String, String)>,
+    Segments((tenant, group, subject)): Segments<(String, String, String)>,
 ) -> Answer {
     t.remove_member(&tenant, &group, &subject).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -506,8 +632,8 @@ impl Question {
 
 async fn who_can<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path(tenant): Path<String>,
-    Query(q): Query<Question>,
+    Segments(tenant): Segments<String>,
+    Params(q): Params<Question>,
 ) -> Answer {
     let required = q.requirement()?;
     let holders = t.who_can(&required, &tenant, &q.namespace).await?;
@@ -558,8 +684,8 @@ fn decision_json(decision: &Decision) -> serde_json::Value {
 
 async fn explain<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path(tenant): Path<String>,
-    Query(q): Query<Question>,
+    Segments(tenant): Segments<String>,
+    Params(q): Params<Question>,
 ) -> Answer {
     let required = q.requirement()?;
     let Some(subject) = &q.subject else {
@@ -588,7 +714,7 @@ async fn explain<S: TenantStore>(
 
 async fn delete_tenant<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path(tenant): Path<String>,
+    Segments(tenant): Segments<String>,
 ) -> Answer {
     t.delete_tenant(&tenant).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -602,7 +728,7 @@ struct ServiceQuery {
 
 async fn list_actions<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Query(q): Query<ServiceQuery>,
+    Params(q): Params<ServiceQuery>,
 ) -> Answer {
     let actions = t.actions(q.service.as_deref()).await?;
     Ok(Json(serde_json::json!({ "actions": actions })).into_response())
@@ -610,8 +736,8 @@ async fn list_actions<S: TenantStore>(
 
 async fn register_actions<S: TenantStore>(
     State(t): State<Tenancy<S>>,
-    Path(service): Path<String>,
-    Json(actions): Json<Vec<NewAction>>,
+    Segments(service): Segments<String>,
+    Payload(actions): Payload<Vec<NewAction>>,
 ) -> Answer {
     t.register_actions(&service, &actions).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -647,10 +773,13 @@ impl<S: TenantStore> Tenancy<S> {
     /// Every tenant route requires the administrator permission *in that tenant* (so a tenant's
     /// own administrators manage it, and nobody else's); the action routes require it for the
     /// application. Nobody hands on what they do not hold: putting a grant on a role, giving a role
-    /// (with everything it inherits) or re-parenting one is refused (403) unless the caller holds
-    /// each grant at that namespace. Errors are problem+json (or the gateway's renderer): 400
-    /// invalid input (a missing parent too), 403, 404, 409 duplicate, cycle, too deep, full role,
-    /// system role, role with children; 503 when the store cannot answer.
+    /// (with everything it inherits), re-parenting one, making one a default role, or putting a
+    /// subject in a group (which gives it the group's roles) is refused (403) unless the caller
+    /// holds each grant at that namespace. Errors are problem+json (or the gateway's renderer): 400
+    /// invalid input (a missing parent too, and a body, query or path segment that does not
+    /// deserialize, an unknown field included), 403, 404, 409 duplicate, cycle, too deep, full
+    /// role, system role, role with children, 413 for a body over [`MAX_BODY_BYTES`], 415 for a
+    /// body that is not `application/json`; 503 with `Retry-After` when the store cannot answer.
     ///
     /// ```
     /// use axum::Router;

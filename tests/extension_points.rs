@@ -318,12 +318,12 @@ mod renderer {
         assert_eq!(reply.header("content-type"), Some(PROBLEM_JSON));
         assert_eq!(
             reply.text(),
-            r#"{"type":"about:blank","title":"Unauthorized","status":401,"detail":"The e-mail address or password is incorrect."}"#
+            r#"{"type":"about:blank","title":"Unauthorized","status":401,"detail":"The e-mail address or password is incorrect.","code":"bad_credentials"}"#
         );
         let reply = send(&app, get_as("/books", Some("alice"))).await;
         assert_eq!(
             reply.text(),
-            r#"{"type":"about:blank","title":"Forbidden","status":403,"detail":"This request requires the permission read:Catalog.","reason":"deny_no_roles","required":{"permission":"read:Catalog"}}"#
+            r#"{"type":"about:blank","title":"Forbidden","status":403,"detail":"This request requires the permission read:Catalog.","reason":"deny_no_roles","required":{"permission":"read:Catalog"},"code":"forbidden"}"#
         );
     }
 }

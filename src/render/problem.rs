@@ -238,6 +238,7 @@ impl Problem {
             field: self.field,
             reason: self.reason,
             required,
+            code: self.code,
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (self.status, bytes).into_response();
@@ -280,7 +281,9 @@ impl IntoResponse for Problem {
 }
 
 /// The default body. Field order and the absent members are what clients have seen so far:
-/// keep them byte for byte.
+/// keep them byte for byte, and add new members only at the end (`code`, the problem's stable
+/// machine code, came last, so that clients can tell a `cycle` from a `duplicate` without
+/// reading the detail).
 #[derive(Serialize)]
 struct Body<'a> {
     #[serde(rename = "type")]
@@ -294,6 +297,7 @@ struct Body<'a> {
     reason: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     required: Option<RequiredBody<'a>>,
+    code: &'static str,
 }
 
 #[derive(Serialize)]

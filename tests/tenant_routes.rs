@@ -2448,6 +2448,7 @@ async fn a_delegated_administrator_cannot_hand_on_what_they_do_not_hold() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    // But a role stronger than dan is not his to change, even harmlessly.
     let reply = call(
         &app,
         Method::PATCH,
@@ -2456,7 +2457,66 @@ async fn a_delegated_administrator_cannot_hand_on_what_they_do_not_hold() {
         Some(json!({"is_default": false, "name": "Strong"})),
     )
     .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    escalation(&reply);
+}
+
+#[tokio::test]
+async fn a_delegated_administrator_cannot_take_away_or_delete_what_is_stronger() {
+    let (app, t, s) = setup().await;
+    t.assign(
+        "acme",
+        NewAssignment::new(&s.owner, SubjectKind::Group, "admins"),
+    )
+    .await
+    .unwrap();
+    t.add_member("acme", "admins", "olga").await.unwrap();
+    let olga_owner = t
+        .assignments(portcullis::store::AssignmentFilter {
+            tenant: "acme".into(),
+            subject: Some((SubjectKind::User, "olga".into())),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .remove(0)
+        .id;
+    let owner_uri = format!("/tenants/acme/roles/{}", s.owner);
+    let before = t.store().fingerprint();
+    let attempts: Vec<(Method, String)> = vec![
+        (Method::DELETE, owner_uri.clone()),
+        (Method::DELETE, format!("{owner_uri}/permissions/*:*")),
+        (Method::DELETE, format!("{owner_uri}/actions/*")),
+        (
+            Method::DELETE,
+            format!("/tenants/acme/assignments/{olga_owner}"),
+        ),
+        (
+            Method::DELETE,
+            "/tenants/acme/groups/admins/members/olga".into(),
+        ),
+        (Method::DELETE, "/tenants/acme".into()),
+    ];
+    for (method, uri) in &attempts {
+        let reply = call(&app, method.clone(), uri, DAN, None).await;
+        escalation(&reply);
+    }
+    let reply = call(
+        &app,
+        Method::PUT,
+        &format!("{owner_uri}/grants"),
+        DAN,
+        Some(json!({"permissions": ["read:*"]})),
+    )
+    .await;
+    escalation(&reply);
+    assert_eq!(t.store().fingerprint(), before, "nothing changed");
+    // The owner may do each of them.
+    let reply = call(&app, Method::DELETE, &attempts[4].1, OLGA, None).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
+    let reply = call(&app, Method::DELETE, "/tenants/acme", OLGA, None).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
+    assert!(t.role("acme", &s.owner).await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -587,6 +587,21 @@ impl<S: TenantStore> Tenancy<S> {
             .cloned())
     }
 
+    /// Every grant any role of the tenant gives, sorted.
+    pub async fn tenant_grants(&self, tenant: &str) -> Result<Vec<Grant>, TenantError> {
+        let graph = self.graph(tenant, self.stripe(tenant), self.now()).await?;
+        let mut grants = Vec::new();
+        for role in 0..graph.nodes.len() {
+            if let Some(own) = u32::try_from(role).ok().and_then(|r| graph.index.role(r)) {
+                grants.extend(own.permissions.iter().cloned().map(Grant::Permission));
+                grants.extend(own.actions.iter().cloned().map(Grant::Action));
+            }
+        }
+        grants.sort();
+        grants.dedup();
+        Ok(grants)
+    }
+
     /// Every grant a role gives, its parents' included.
     pub async fn inherited_grants(
         &self,

@@ -207,6 +207,24 @@ async fn must_hold<S: TenantStore>(
     }
 }
 
+/// Refuses unless the caller holds everything role `id` gives, its parents' grants included:
+/// nobody changes, takes away or deletes a role stronger than their own rights (a delegated
+/// administrator cannot strip the owner).
+async fn must_hold_role<S: TenantStore>(
+    t: &Tenancy<S>,
+    ctx: &UserContext,
+    tenant: &str,
+    id: &str,
+) -> Result<RoleRecord, Failure> {
+    let role = t
+        .role(tenant, id)
+        .await?
+        .ok_or(TenantError::NotFound("role"))?;
+    let grants = t.inherited_grants(tenant, &role.id).await?;
+    must_hold(t, ctx, tenant, &role.namespace, &grants).await?;
+    Ok(role)
+}
+
 #[derive(Serialize)]
 struct RoleView {
     #[serde(flatten)]
@@ -310,6 +328,7 @@ async fn update_role<S: TenantStore>(
     Segments((tenant, id)): Segments<(String, String)>,
     Payload(change): Payload<RoleUpdate>,
 ) -> Answer {
+    must_hold_role(&t, &ctx, &tenant, &id).await?;
     let new_parent = matches!(change.parent, Some(Some(_)));
     let made_default = change.is_default == Some(true);
     if new_parent || made_default {
@@ -339,8 +358,10 @@ async fn update_role<S: TenantStore>(
 
 async fn delete_role<S: TenantStore>(
     State(t): State<Tenancy<S>>,
+    ctx: UserContext,
     Segments((tenant, id)): Segments<(String, String)>,
 ) -> Answer {
+    must_hold_role(&t, &ctx, &tenant, &id).await?;
     t.delete_role(&tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -384,8 +405,9 @@ async fn set_grants<S: TenantStore>(
         ..NewRole::default()
     };
     let grants = super::manage::parsed_grants(&new)?;
-    let namespace = namespace_of(&t, &tenant, &id).await?;
-    must_hold(&t, &ctx, &tenant, &namespace, &grants).await?;
+    // What it gives now (nobody rewrites a stronger role) and what it will give.
+    let role = must_hold_role(&t, &ctx, &tenant, &id).await?;
+    must_hold(&t, &ctx, &tenant, &role.namespace, &grants).await?;
     t.set_grants(&tenant, &id, &grants).await?;
     get_grants(State(t), Segments((tenant, id))).await
 }
@@ -441,8 +463,10 @@ async fn attach_action<S: TenantStore>(
 
 async fn detach_permission<S: TenantStore>(
     State(t): State<Tenancy<S>>,
+    ctx: UserContext,
     Segments((tenant, id, grant)): Segments<(String, String, String)>,
 ) -> Answer {
+    must_hold_role(&t, &ctx, &tenant, &id).await?;
     t.detach_grant(&tenant, &id, &permission_grant(&grant)?)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -450,8 +474,10 @@ async fn detach_permission<S: TenantStore>(
 
 async fn detach_action<S: TenantStore>(
     State(t): State<Tenancy<S>>,
+    ctx: UserContext,
     Segments((tenant, id, grant)): Segments<(String, String, String)>,
 ) -> Answer {
+    must_hold_role(&t, &ctx, &tenant, &id).await?;
     t.detach_grant(&tenant, &id, &action_grant(&grant)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -536,8 +562,14 @@ async fn get_assignment<S: TenantStore>(
 
 async fn unassign<S: TenantStore>(
     State(t): State<Tenancy<S>>,
+    ctx: UserContext,
     Segments((tenant, id)): Segments<(String, String)>,
 ) -> Answer {
+    let held = t
+        .assignment(&tenant, &id)
+        .await?
+        .ok_or(TenantError::NotFound("assignment"))?;
+    must_hold_role(&t, &ctx, &tenant, &held.role_id).await?;
     t.unassign(&tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -596,8 +628,10 @@ async fn add_member<S: TenantStore>(
 
 async fn remove_member<S: TenantStore>(
     State(t): State<Tenancy<S>>,
+    ctx: UserContext,
     Segments((tenant, group, subject)): Segments<(String, String, String)>,
 ) -> Answer {
+    must_hold_group(&t, &ctx, &tenant, &group).await?;
     t.remove_member(&tenant, &group, &subject).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -714,8 +748,12 @@ async fn explain<S: TenantStore>(
 
 async fn delete_tenant<S: TenantStore>(
     State(t): State<Tenancy<S>>,
+    ctx: UserContext,
     Segments(tenant): Segments<String>,
 ) -> Answer {
+    // Everything of the tenant goes: only someone who holds everything any of its roles gives.
+    let grants = t.tenant_grants(&tenant).await?;
+    must_hold(&t, &ctx, &tenant, "", &grants).await?;
     t.delete_tenant(&tenant).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -775,7 +813,11 @@ impl<S: TenantStore> Tenancy<S> {
     /// application. Nobody hands on what they do not hold: putting a grant on a role, giving a role
     /// (with everything it inherits), re-parenting one, making one a default role, or putting a
     /// subject in a group (which gives it the group's roles) is refused (403) unless the caller
-    /// holds each grant at that namespace. Errors are problem+json (or the gateway's renderer): 400
+    /// holds each grant at that namespace; and nobody changes, strips, takes away (unassigns,
+    /// removes from its group) or deletes a role stronger than themselves: the caller must hold
+    /// everything it gives, and deleting the tenant needs everything any of its roles gives. So
+    /// a delegated administrator can neither raise anyone above their own rights nor remove
+    /// the owner. Errors are problem+json (or the gateway's renderer): 400
     /// invalid input (a missing parent too, and a body, query or path segment that does not
     /// deserialize, an unknown field included), 403, 404, 409 duplicate, cycle, too deep, full
     /// role, system role, role with children, 413 for a body over [`MAX_BODY_BYTES`], 415 for a

@@ -46,6 +46,9 @@ pub const ROLE_HAS_CHILDREN: &str = "role has children";
 /// [`StoreError::Conflict`](super::StoreError::Conflict): the subject already holds the role for
 /// the same resource.
 pub const ASSIGNED_TWICE: &str = "assignment";
+/// [`StoreError::Conflict`](super::StoreError::Conflict): the role changed since the caller read
+/// it (see [`RoleStore::update_role`]).
+pub const ROLE_CHANGED: &str = "role changed";
 /// [`StoreError::NotFound`](super::StoreError::NotFound): no role with this id in the tenant.
 pub const NO_ROLE: &str = "role";
 /// [`StoreError::NotFound`](super::StoreError::NotFound): the parent slug names no role of the
@@ -363,8 +366,14 @@ pub trait RoleStore: Send + Sync {
     /// Replaces the role's name, description, parent, `is_default`, `max_members`, metadata and
     /// `updated_at` (found by tenant and id; the rest never changes). [`NO_ROLE`]; [`SYSTEM_ROLE`]
     /// when the stored role is a system role; for a new parent, [`NO_PARENT`], [`ROLE_CYCLE`]
-    /// and [`ROLE_TOO_DEEP`] (the chain of every descendant counts).
-    fn update_role(&self, role: &RoleRecord) -> impl Future<Output = StoreResult<()>> + Send;
+    /// and [`ROLE_TOO_DEEP`] (the chain of every descendant counts). With `expected` (the role as
+    /// the caller read it), [`ROLE_CHANGED`] when the stored role is no longer that, checked in
+    /// the writing transaction: a change made on a stale read never undoes another writer's.
+    fn update_role(
+        &self,
+        role: &RoleRecord,
+        expected: Option<&RoleRecord>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Deletes the role with its grants and assignments. [`NO_ROLE`], [`SYSTEM_ROLE`],
     /// [`ROLE_HAS_CHILDREN`].

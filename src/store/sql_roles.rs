@@ -47,6 +47,8 @@ pub(crate) struct RoleStatements {
     pub(crate) delete_tenant: [Cow<'static, str>; 5],
     pub(crate) room: Cow<'static, str>,
     pub(crate) insert_assignment: Cow<'static, str>,
+    /// Drops an expired assignment of the same natural key, so that the role can be given again.
+    pub(crate) drop_expired_twin: Cow<'static, str>,
     /// The same insert, skipping a (role, subject, resource) the subject holds already.
     pub(crate) insert_default_assignment: Cow<'static, str>,
     pub(crate) unassign: Cow<'static, str>,
@@ -179,6 +181,9 @@ impl RoleStatements {
                     FROM portcullis_assignments WHERE role_id = ? AND {LIVE}) AS live) AS members, \
                 (SELECT COUNT(*) FROM portcullis_assignments \
                     WHERE role_id = ? AND subject_kind = ? AND subject = ? AND {LIVE}) AS holding"),
+            drop_expired_twin: q("DELETE FROM portcullis_assignments \
+                WHERE role_id = ? AND subject_kind = ? AND subject = ? AND resource_type = ? \
+                AND resource_id = ? AND expires_at IS NOT NULL AND expires_at <= ?"),
             insert_assignment: q("INSERT INTO portcullis_assignments \
                 (id, tenant, role_id, subject_kind, subject, resource_type, resource_id, \
                  granted_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
@@ -319,7 +324,7 @@ macro_rules! sql_role_store {
             use sqlx::Row as _;
 
             use $crate::store::roles::{
-                ASSIGNED_TWICE, DEFAULT_GRANTOR, NO_ASSIGNMENT, NO_ROLE, ROLE_FULL,
+                ASSIGNED_TWICE, DEFAULT_GRANTOR, NO_ASSIGNMENT, NO_ROLE, ROLE_CHANGED, ROLE_FULL,
                 ROLE_HAS_CHILDREN, ROLE_SLUG_TAKEN, SYSTEM_ROLE, check_hierarchy, new_id,
             };
             use $crate::store::sql::{corrupt, found, unavailable};
@@ -605,7 +610,11 @@ macro_rules! sql_role_store {
                     row.as_ref().map(role_of).transpose()
                 }
 
-                async fn update_role(&self, role: &RoleRecord) -> StoreResult<()> {
+                async fn update_role(
+                    &self,
+                    role: &RoleRecord,
+                    expected: Option<&RoleRecord>,
+                ) -> StoreResult<()> {
                     let sql = &self.sql.roles;
                     let metadata = serde_json::to_string(&role.metadata)
                         .map_err(|_| corrupt("role metadata"))?;
@@ -613,6 +622,9 @@ macro_rules! sql_role_store {
                     lock_tenant(sql, &mut tx, &role.tenant).await?;
                     // The stored role's namespace and slug, never the record's: they never change.
                     let stored = changeable_role(sql, &mut tx, &role.tenant, &role.id).await?;
+                    if expected.is_some_and(|read| *read != stored) {
+                        return Err(StoreError::Conflict(ROLE_CHANGED));
+                    }
                     let edges = edges(sql, &mut tx, &stored.tenant, &stored.namespace).await?;
                     check_hierarchy(&edges, &stored.slug, role.parent.as_deref())?;
                     let done = sqlx::query(&sql.update_role)
@@ -856,6 +868,18 @@ macro_rules! sql_role_store {
                     let role = stored_role(sql, &mut tx, &a.tenant, &a.role_id)
                         .await?
                         .ok_or(StoreError::NotFound(NO_ROLE))?;
+                    // An expired assignment of the same key never grants again: renewing the
+                    // role replaces it rather than being refused as a duplicate.
+                    sqlx::query(&sql.drop_expired_twin)
+                        .bind(&a.role_id)
+                        .bind(a.subject_kind.as_str())
+                        .bind(&a.subject)
+                        .bind(a.resource_type.clone().unwrap_or_default())
+                        .bind(a.resource_id.clone().unwrap_or_default())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
                     if !has_room(sql, &mut tx, &role, a.subject_kind, &a.subject, now).await? {
                         return Err(StoreError::Conflict(ROLE_FULL));
                     }

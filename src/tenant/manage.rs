@@ -521,7 +521,10 @@ impl<S: TenantStore> Tenancy<S> {
             .await?)
     }
 
-    /// Changes a role (see [`RoleUpdate`]); refused for system roles.
+    /// Changes a role (see [`RoleUpdate`]); refused for system roles. Only the fields the change
+    /// sets are written: it is applied to the role as stored and written only if nobody changed
+    /// the role meanwhile (else read again and re-applied, a few times), so two administrators
+    /// changing different fields at once both keep their change.
     pub async fn update_role(
         &self,
         tenant: &str,
@@ -529,45 +532,32 @@ impl<S: TenantStore> Tenancy<S> {
         change: RoleUpdate,
     ) -> Result<RoleRecord, TenantError> {
         check_tenant(tenant)?;
-        let mut role = self
-            .inner
-            .store
-            .role(tenant, id)
-            .await?
-            .ok_or(TenantError::NotFound(roles::NO_ROLE))?;
-        if role.is_system {
-            return Err(TenantError::SystemRole);
-        }
-        if let Some(name) = change.name {
-            check_text("name", &name, MAX_ROLE_NAME_BYTES)?;
-            role.name = name;
-        }
-        if let Some(description) = change.description {
-            check_text("description", &description, MAX_DESCRIPTION_BYTES)?;
-            role.description = description;
-        }
-        if let Some(parent) = change.parent {
-            if let Some(slug) = &parent {
-                check_slug("parent", slug)?;
+        check_id("id", id)?;
+        check_change(&change)?;
+        let mut attempts = 0;
+        loop {
+            let read = self
+                .inner
+                .store
+                .role(tenant, id)
+                .await?
+                .ok_or(TenantError::NotFound(roles::NO_ROLE))?;
+            if read.is_system {
+                return Err(TenantError::SystemRole);
             }
-            role.parent = parent;
+            let mut role = read.clone();
+            apply(&mut role, &change);
+            role.updated_at = self.now();
+            let updated = self.inner.store.update_role(&role, Some(&read)).await;
+            self.roles_changed(tenant);
+            match updated {
+                Err(StoreError::Conflict(roles::ROLE_CHANGED)) if attempts < 4 => attempts += 1,
+                other => {
+                    other?;
+                    return Ok(role);
+                }
+            }
         }
-        if let Some(is_default) = change.is_default {
-            role.is_default = is_default;
-        }
-        if let Some(max) = change.max_members {
-            check_max_members(max)?;
-            role.max_members = max;
-        }
-        if let Some(metadata) = change.metadata {
-            check_metadata(&metadata)?;
-            role.metadata = metadata;
-        }
-        role.updated_at = self.now();
-        let updated = self.inner.store.update_role(&role).await;
-        self.roles_changed(tenant);
-        updated?;
-        Ok(role)
     }
 
     /// Deletes a role with its grants and assignments; refused for system roles and for roles
@@ -913,6 +903,48 @@ impl<S: TenantStore> Tenancy<S> {
             ))
         });
         Ok(holders)
+    }
+}
+
+/// Checks every field a role change sets.
+fn check_change(change: &RoleUpdate) -> Result<(), TenantError> {
+    if let Some(name) = &change.name {
+        check_text("name", name, MAX_ROLE_NAME_BYTES)?;
+    }
+    if let Some(description) = &change.description {
+        check_text("description", description, MAX_DESCRIPTION_BYTES)?;
+    }
+    if let Some(Some(slug)) = &change.parent {
+        check_slug("parent", slug)?;
+    }
+    if let Some(max) = change.max_members {
+        check_max_members(max)?;
+    }
+    if let Some(metadata) = &change.metadata {
+        check_metadata(metadata)?;
+    }
+    Ok(())
+}
+
+/// Sets what the change sets (already checked).
+fn apply(role: &mut RoleRecord, change: &RoleUpdate) {
+    if let Some(name) = &change.name {
+        role.name.clone_from(name);
+    }
+    if let Some(description) = &change.description {
+        role.description.clone_from(description);
+    }
+    if let Some(parent) = &change.parent {
+        role.parent.clone_from(parent);
+    }
+    if let Some(is_default) = change.is_default {
+        role.is_default = is_default;
+    }
+    if let Some(max) = change.max_members {
+        role.max_members = max;
+    }
+    if let Some(metadata) = &change.metadata {
+        role.metadata.clone_from(metadata);
     }
 }
 

@@ -615,7 +615,8 @@ macro_rules! conformance {
             role_assignments, group_members, max_members_counts_live_subjects,
             max_members_holds_under_concurrency, first_sight_gives_default_roles_once,
             concurrent_cycles_are_refused, tenant_versions_only_grow, deleting_a_tenant,
-            declared_actions);
+            declared_actions, an_expired_assignment_is_renewed_not_refused,
+            a_stale_role_update_is_refused);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use portcullis::rbac::{ActionGrant, Permission};
 use portcullis::store::roles::{
-    ASSIGNED_TWICE, DEFAULT_GRANTOR, MAX_ROLE_DEPTH, NO_ASSIGNMENT, NO_PARENT, NO_ROLE, ROLE_CYCLE,
-    ROLE_FULL, ROLE_HAS_CHILDREN, ROLE_SLUG_TAKEN, ROLE_TOO_DEEP, SYSTEM_ROLE,
+    ASSIGNED_TWICE, DEFAULT_GRANTOR, MAX_ROLE_DEPTH, NO_ASSIGNMENT, NO_PARENT, NO_ROLE,
+    ROLE_CHANGED, ROLE_CYCLE, ROLE_FULL, ROLE_HAS_CHILDREN, ROLE_SLUG_TAKEN, ROLE_TOO_DEEP,
+    SYSTEM_ROLE,
 };
 use portcullis::store::{
     ActionRecord, ActionStore, AssignmentFilter, AssignmentRecord, AssignmentStore, Grant,
@@ -151,7 +152,7 @@ pub async fn role_crud<S: RoleBackend>(s: &S) {
         updated_at: 200,
         ..r.clone()
     };
-    s.update_role(&changed).await.unwrap();
+    s.update_role(&changed, None).await.unwrap();
     let expected = RoleRecord {
         name: "Developer".into(),
         description: "Writes code".into(),
@@ -168,15 +169,19 @@ pub async fn role_crud<S: RoleBackend>(s: &S) {
         vec![expected.clone()]
     );
     assert_eq!(
-        s.update_role(&role("acme", "engineering", "ghost")).await,
+        s.update_role(&role("acme", "engineering", "ghost"), None)
+            .await,
         Err(StoreError::NotFound(NO_ROLE))
     );
 
     // Back to no parent, then gone.
-    s.update_role(&RoleRecord {
-        parent: None,
-        ..expected.clone()
-    })
+    s.update_role(
+        &RoleRecord {
+            parent: None,
+            ..expected.clone()
+        },
+        None,
+    )
     .await
     .unwrap();
     assert_eq!(s.role("acme", &r.id).await.unwrap().unwrap().parent, None);
@@ -337,19 +342,24 @@ pub async fn refused_role_writes_observed<S: RoleBackend>(
         "nor is one of another tenant"
     );
     assert_eq!(
-        s.update_role(&child("acme", "", "base", "leaf")).await,
+        s.update_role(&child("acme", "", "base", "leaf"), None)
+            .await,
         conflict(ROLE_CYCLE)
     );
     assert_eq!(
-        s.update_role(&child("acme", "", "ghost", "base")).await,
+        s.update_role(&child("acme", "", "ghost", "base"), None)
+            .await,
         not_found(NO_ROLE)
     );
     assert_eq!(
-        s.update_role(&RoleRecord {
-            name: "Renamed".into(),
-            is_system: true,
-            ..role("acme", "", "sys")
-        })
+        s.update_role(
+            &RoleRecord {
+                name: "Renamed".into(),
+                is_system: true,
+                ..role("acme", "", "sys")
+            },
+            None
+        )
         .await,
         conflict(SYSTEM_ROLE)
     );
@@ -434,7 +444,7 @@ pub async fn roles_are_confined_to_their_tenant<S: RoleBackend>(s: &S) {
         ..role("acme", "", "base")
     };
     let no_role = Err(StoreError::NotFound(NO_ROLE));
-    assert_eq!(s.update_role(&through_globex).await, no_role);
+    assert_eq!(s.update_role(&through_globex, None).await, no_role);
     assert_eq!(s.delete_role("globex", &id).await, no_role);
     assert_eq!(
         s.attach_grant("globex", &id, &perm("write:Catalog")).await,
@@ -500,15 +510,16 @@ pub async fn role_hierarchy_stays_sound<S: RoleBackend>(s: &S) {
         .await
         .unwrap();
     assert_eq!(
-        s.update_role(&child("acme", "", "a", "c")).await,
+        s.update_role(&child("acme", "", "a", "c"), None).await,
         Err(StoreError::Conflict(ROLE_CYCLE))
     );
     assert_eq!(
-        s.update_role(&child("acme", "", "b", "b")).await,
+        s.update_role(&child("acme", "", "b", "b"), None).await,
         Err(StoreError::Conflict(ROLE_CYCLE))
     );
     assert_eq!(
-        s.update_role(&child("acme", "sales", "lone", "a")).await,
+        s.update_role(&child("acme", "sales", "lone", "a"), None)
+            .await,
         Err(StoreError::NotFound(NO_PARENT))
     );
     assert_eq!(
@@ -520,7 +531,9 @@ pub async fn role_hierarchy_stays_sound<S: RoleBackend>(s: &S) {
         None
     );
     // Moving c under a is fine.
-    s.update_role(&child("acme", "", "c", "a")).await.unwrap();
+    s.update_role(&child("acme", "", "c", "a"), None)
+        .await
+        .unwrap();
     let children: Vec<String> = s
         .child_roles("acme", "", "a")
         .await
@@ -555,7 +568,8 @@ pub async fn role_hierarchy_stays_sound<S: RoleBackend>(s: &S) {
         .await
         .unwrap();
     assert_eq!(
-        s.update_role(&child("acme", "deep", "r0", "top")).await,
+        s.update_role(&child("acme", "deep", "r0", "top"), None)
+            .await,
         too_deep
     );
     // A subtree s ← s1 moved under r14 puts s1 at depth 17; under r13 it fits.
@@ -566,7 +580,8 @@ pub async fn role_hierarchy_stays_sound<S: RoleBackend>(s: &S) {
         .await
         .unwrap();
     assert_eq!(
-        s.update_role(&child("acme", "deep", "s", "r14")).await,
+        s.update_role(&child("acme", "deep", "s", "r14"), None)
+            .await,
         too_deep
     );
     assert_eq!(
@@ -577,7 +592,7 @@ pub async fn role_hierarchy_stays_sound<S: RoleBackend>(s: &S) {
             .parent,
         None
     );
-    s.update_role(&child("acme", "deep", "s", "r13"))
+    s.update_role(&child("acme", "deep", "s", "r13"), None)
         .await
         .unwrap();
     assert_eq!(
@@ -605,7 +620,7 @@ pub async fn system_roles_never_change<S: RoleBackend>(s: &S) {
         name: "Renamed".into(),
         ..sys.clone()
     };
-    assert_eq!(s.update_role(&renamed).await, refused);
+    assert_eq!(s.update_role(&renamed, None).await, refused);
     assert_eq!(s.delete_role("acme", &sys.id).await, refused);
     assert_eq!(s.attach_grant("acme", &sys.id, &act("*")).await, refused);
     assert_eq!(s.detach_grant("acme", &sys.id, &act("*")).await, refused);
@@ -1499,7 +1514,7 @@ pub async fn concurrent_cycles_are_refused<S: RoleBackend>(s: &S) {
             );
             tasks.push(tokio::spawn(async move {
                 start.wait().await;
-                s.update_role(&update).await
+                s.update_role(&update, None).await
             }));
         }
         let mut outcomes = Vec::new();
@@ -1556,11 +1571,14 @@ pub async fn tenant_versions_only_grow<S: RoleBackend>(s: &S) {
     .unwrap();
     grew("create_role").await;
     let base = role_id("acme", "", "base");
-    s.update_role(&RoleRecord {
-        name: "Base".into(),
-        is_default: true,
-        ..role("acme", "", "base")
-    })
+    s.update_role(
+        &RoleRecord {
+            name: "Base".into(),
+            is_default: true,
+            ..role("acme", "", "base")
+        },
+        None,
+    )
     .await
     .unwrap();
     grew("update_role").await;
@@ -1766,4 +1784,58 @@ pub async fn declared_actions<S: RoleBackend>(s: &S) {
         ]
     );
     assert_eq!(s.actions(None).await.unwrap().len(), 3);
+}
+
+/// An expired assignment never blocks giving the role again: the renewal replaces it. A live one
+/// still does.
+pub async fn an_expired_assignment_is_renewed_not_refused<S: RoleBackend>(s: &S) {
+    let r = role("acme", "", "oncall");
+    s.create_role(&r, &[]).await.unwrap();
+    let first = AssignmentRecord {
+        expires_at: Some(150),
+        ..user_asg("asg_1", "acme", &r.id, "u1")
+    };
+    s.assign(&first, 100).await.unwrap();
+    // Still live at 120: a second one is a duplicate.
+    assert_eq!(
+        s.assign(&user_asg("asg_2", "acme", &r.id, "u1"), 120).await,
+        Err(StoreError::Conflict(ASSIGNED_TWICE))
+    );
+    // Past its expiry, the renewal replaces it.
+    s.assign(&user_asg("asg_3", "acme", &r.id, "u1"), 200)
+        .await
+        .unwrap();
+    let held = s.assignments_of("acme", "u1").await.unwrap();
+    assert_eq!(ids(&held), ["asg_3"]);
+    assert_eq!(held[0].expires_at, None);
+}
+
+/// A change made on a stale read is refused in the writing transaction, and changes nothing.
+pub async fn a_stale_role_update_is_refused<S: RoleBackend>(s: &S) {
+    let read = role("acme", "", "editor");
+    s.create_role(&read, &[]).await.unwrap();
+    let first = RoleRecord {
+        name: "Editors".into(),
+        updated_at: 2,
+        ..read.clone()
+    };
+    s.update_role(&first, Some(&read)).await.unwrap();
+    let second = RoleRecord {
+        is_default: true,
+        updated_at: 3,
+        ..read.clone()
+    };
+    assert_eq!(
+        s.update_role(&second, Some(&read)).await,
+        Err(StoreError::Conflict(ROLE_CHANGED))
+    );
+    assert_eq!(s.role("acme", &read.id).await.unwrap(), Some(first.clone()));
+    // Read again, it goes through and keeps the first change.
+    let again = RoleRecord {
+        is_default: true,
+        updated_at: 3,
+        ..first.clone()
+    };
+    s.update_role(&again, Some(&first)).await.unwrap();
+    assert_eq!(s.role("acme", &read.id).await.unwrap(), Some(again));
 }

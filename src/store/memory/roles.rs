@@ -7,8 +7,8 @@ use std::hash::{Hash, Hasher};
 
 use super::MemoryStore;
 use crate::store::roles::{
-    ASSIGNED_TWICE, DEFAULT_GRANTOR, NO_ASSIGNMENT, NO_ROLE, ROLE_FULL, ROLE_HAS_CHILDREN,
-    ROLE_SLUG_TAKEN, SYSTEM_ROLE, check_hierarchy, new_id,
+    ASSIGNED_TWICE, DEFAULT_GRANTOR, NO_ASSIGNMENT, NO_ROLE, ROLE_CHANGED, ROLE_FULL,
+    ROLE_HAS_CHILDREN, ROLE_SLUG_TAKEN, SYSTEM_ROLE, check_hierarchy, new_id,
 };
 use crate::store::{
     ActionRecord, ActionStore, AssignmentFilter, AssignmentRecord, AssignmentStore, Grant,
@@ -191,10 +191,17 @@ impl RoleStore for MemoryStore {
             .cloned())
     }
 
-    async fn update_role(&self, role: &RoleRecord) -> StoreResult<()> {
+    async fn update_role(
+        &self,
+        role: &RoleRecord,
+        expected: Option<&RoleRecord>,
+    ) -> StoreResult<()> {
         let mut state = self.lock();
         let roles = &mut state.roles;
         let stored = roles.changeable(&role.tenant, &role.id)?;
+        if expected.is_some_and(|read| read != stored) {
+            return Err(StoreError::Conflict(ROLE_CHANGED));
+        }
         let edges = roles.edges(&stored.tenant, &stored.namespace);
         check_hierarchy(&edges, &stored.slug, role.parent.as_deref())?;
         let stored = roles
@@ -395,15 +402,34 @@ impl AssignmentStore for MemoryStore {
         let role = roles
             .role_in(&a.tenant, &a.role_id)
             .ok_or(StoreError::NotFound(NO_ROLE))?;
+        // An expired assignment of the same key never grants again: renewing replaces it. Only
+        // once the new one is sure to be written (the checks below), so a refusal changes
+        // nothing.
+        let twin = roles
+            .assignments
+            .values()
+            .find(|b| {
+                b.role_id == a.role_id
+                    && b.subject_kind == a.subject_kind
+                    && b.subject == a.subject
+                    && b.resource_type == a.resource_type
+                    && b.resource_id == a.resource_id
+                    && !b.is_live(now)
+            })
+            .map(|b| b.id.clone());
         // The SQL backends' order: the limit, then the natural key, then the id.
         if !roles.has_room(role, a.subject_kind, &a.subject, now) {
             return Err(StoreError::Conflict(ROLE_FULL));
         }
-        if roles.holds_key(&a) {
+        let live_twin = roles.holds_key(&a) && twin.is_none();
+        if live_twin {
             return Err(StoreError::Conflict(ASSIGNED_TWICE));
         }
         if roles.assignments.contains_key(&a.id) {
             return Err(StoreError::Conflict("assignment id"));
+        }
+        if let Some(expired) = twin {
+            roles.assignments.remove(&expired);
         }
         let tenant = a.tenant.clone();
         roles.assignments.insert(a.id.clone(), a);

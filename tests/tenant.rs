@@ -797,15 +797,22 @@ async fn actions_registered_granted_checked_and_listed() {
 #[tokio::test]
 async fn role_requirements_count_the_hierarchy_and_resource_roles() {
     let t = engine();
-    role_with(&t, "acme", NewRole::new("", "viewer")).await;
-    let editor = role_with(&t, "acme", NewRole::new("", "editor").parent("viewer")).await;
-    let writer = role_with(&t, "acme", NewRole::new("", "claims-writer")).await;
-    t.assign(
+    // By name, only system roles count (made from code): an administrator's role of the same
+    // name would forge nothing.
+    role_with(&t, "acme", NewRole::new("", "viewer").system()).await;
+    let editor = role_with(
+        &t,
         "acme",
-        NewAssignment::new(&editor, SubjectKind::User, "ada"),
+        NewRole::new("", "editor").parent("viewer").system(),
     )
-    .await
-    .unwrap();
+    .await;
+    let writer = role_with(&t, "acme", NewRole::new("", "claims-writer").system()).await;
+    let forged = role_with(&t, "acme", NewRole::new("", "superadmin")).await;
+    for role in [&editor, &forged] {
+        t.assign("acme", NewAssignment::new(role, SubjectKind::User, "ada"))
+            .await
+            .unwrap();
+    }
     t.assign(
         "acme",
         NewAssignment::new(&writer, SubjectKind::User, "ada").for_resource("claims", None),
@@ -830,6 +837,21 @@ async fn role_requirements_count_the_hierarchy_and_resource_roles() {
     let claims = at("acme", None).on("claims", None).unwrap();
     assert_eq!(
         t.explain(&ada, &roles(&["editor", "claims-writer"]), &claims)
+            .await
+            .reason(),
+        Reason::Allow
+    );
+    assert_eq!(
+        t.explain(&ada, &roles(&["superadmin"]), &acme)
+            .await
+            .reason(),
+        Reason::DenyMissingRoles,
+        "a role that is not a system role forges no name"
+    );
+    // A name the credential itself carries counts (its issuer's word).
+    let carried = user("ada").with_tenant("acme").with_roles(["superadmin"]);
+    assert_eq!(
+        t.explain(&carried, &roles(&["superadmin"]), &acme)
             .await
             .reason(),
         Reason::Allow

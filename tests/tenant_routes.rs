@@ -642,13 +642,24 @@ async fn roles_are_created_read_listed_changed_and_deleted() {
         json!({"namespace": "engine", "slug": "mechanic"}),
     )
     .await;
-    create_role(
+    // System roles are made from code only; a body that tries is refused.
+    let reply = call(
         &app,
-        "acme",
+        Method::POST,
+        "/tenants/acme/roles",
         OLGA,
-        json!({"slug": "auditor", "is_system": true, "permissions": ["read:Audit"]}),
+        Some(json!({"slug": "auditor", "is_system": true, "permissions": ["read:Audit"]})),
     )
     .await;
+    problem(&reply, StatusCode::BAD_REQUEST, "invalid_input");
+    t.create_role(
+        "acme",
+        NewRole::new("", "auditor")
+            .system()
+            .grant(perm("read:Audit")),
+    )
+    .await
+    .unwrap();
 
     // Listing, with every filter and the total of what the filter matches (not of the page).
     let list = |query: &str| {
@@ -1544,13 +1555,20 @@ async fn conflicts_are_409_with_their_code_and_change_nothing() {
     problem(&reply, StatusCode::CONFLICT, "duplicate");
     assert_eq!(t.store().fingerprint(), before_twice);
     // system_role: made with its grants, then never changed, but can be held.
-    let system = create_role(
-        &app,
-        "acme",
-        OLGA,
-        json!({"slug": "auditor", "is_system": true, "permissions": ["read:Audit"], "actions": ["audit:*"]}),
-    )
-    .await;
+    let made = t
+        .create_role(
+            "acme",
+            NewRole::new("", "auditor")
+                .system()
+                .grant(perm("read:Audit"))
+                .grant(act("audit:*")),
+        )
+        .await
+        .unwrap();
+    let system = ok(
+        &get(&app, &format!("{roles}/{}", made.id), OLGA).await,
+        StatusCode::OK,
+    );
     assert_eq!(system["is_system"], true);
     assert_eq!(system["permissions"], json!(["read:Audit"]));
     let sys = format!("{roles}/{}", system["id"].as_str().unwrap());
@@ -2852,4 +2870,212 @@ async fn a_store_that_fails_answers_503_with_retry_after_never_2xx() {
             }
         }
     }
+}
+
+/// A role name is authority only for system roles: a delegate may make and hold a role named
+/// like one an application checks, and it forges nothing; a system role's name is handed on
+/// only by someone who holds it.
+#[tokio::test]
+async fn role_names_cannot_be_forged_or_handed_on_by_a_delegate() {
+    let (app, t, s) = setup().await;
+    let forged = create_role(
+        &app,
+        "acme",
+        DAN,
+        json!({"slug": "superadmin", "permissions": ["read:Catalog"]}),
+    )
+    .await;
+    let reply = call(
+        &app,
+        Method::POST,
+        "/tenants/acme/assignments",
+        DAN,
+        Some(json!({"role_id": forged["id"], "subject_kind": "user", "subject": "dan"})),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let needs = portcullis::Requirement::Roles(vec!["superadmin".into()].into());
+    let acme = portcullis::authz::Scope::tenant("acme").unwrap();
+    let dan = UserContext::new("dan", AuthMethod::Custom("headers"));
+    assert_eq!(
+        t.explain(&dan, &needs, &acme).await.reason(),
+        portcullis::Reason::DenyMissingRoles
+    );
+    // A system role whose grants dan holds (read:*) but whose name he does not: refused.
+    let auditor = t
+        .create_role(
+            "acme",
+            NewRole::new("", "auditor")
+                .system()
+                .grant(perm("read:Audit")),
+        )
+        .await
+        .unwrap();
+    let before = t.store().fingerprint();
+    let reply = call(
+        &app,
+        Method::POST,
+        "/tenants/acme/assignments",
+        DAN,
+        Some(json!({"role_id": auditor.id, "subject_kind": "user", "subject": "nina"})),
+    )
+    .await;
+    escalation(&reply);
+    assert!(reply.text().contains("role auditor"), "{}", reply.text());
+    assert_eq!(t.store().fingerprint(), before);
+    // The owner holds `*:*`: every name.
+    let reply = call(
+        &app,
+        Method::POST,
+        "/tenants/acme/assignments",
+        OLGA,
+        Some(json!({"role_id": auditor.id, "subject_kind": "user", "subject": "nina"})),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let _ = s;
+}
+
+/// Management decisions never rest on another instance's stale cache: a grant attached through
+/// one instance is seen by the other's escalation check at once (its answers on the request
+/// path keep their TTL bound).
+#[tokio::test]
+async fn another_instances_write_is_seen_by_management_checks() {
+    let store = MemoryStore::new();
+    let a = Tenancy::new(store.clone());
+    let b = Tenancy::new(store);
+    let _ = seed(&a).await;
+    let ops = a
+        .create_role("acme", NewRole::new("", "ops").grant(perm("read:Ops")))
+        .await
+        .unwrap();
+    let app_a = app_over(&a, true);
+    // Instance A compiles acme now: dan holds read:* and may give `ops`.
+    let assign =
+        |who: &'static str| json!({"role_id": ops.id, "subject_kind": "user", "subject": who});
+    let reply = call(
+        &app_a,
+        Method::POST,
+        "/tenants/acme/assignments",
+        DAN,
+        Some(assign("nina")),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    // Through B, the owner makes `ops` strong.
+    b.attach_grant("acme", &ops.id, &perm("write:*"))
+        .await
+        .unwrap();
+    // A's cached graph still says `ops` is weak; its management check must not believe it.
+    let reply = call(
+        &app_a,
+        Method::POST,
+        "/tenants/acme/assignments",
+        DAN,
+        Some(assign("dan")),
+    )
+    .await;
+    escalation(&reply);
+}
+
+/// A right held through an expiring assignment is handed on only until it expires: never for
+/// good, never through a group membership (which does not expire).
+#[tokio::test]
+async fn a_temporary_right_is_not_laundered_into_a_permanent_one() {
+    let (app, t, s) = setup().await;
+    let writer = t
+        .create_role(
+            "acme",
+            NewRole::new("", "writer").grant(perm("write:Catalog")),
+        )
+        .await
+        .unwrap();
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 3600;
+    t.assign(
+        "acme",
+        NewAssignment::new(&writer.id, SubjectKind::User, "dan").expires_at(until),
+    )
+    .await
+    .unwrap();
+    let mine = create_role(
+        &app,
+        "acme",
+        DAN,
+        json!({"slug": "mine", "permissions": ["write:Catalog"]}),
+    )
+    .await;
+    let before = t.store().fingerprint();
+    for expires in [Value::Null, json!(until + 1)] {
+        let reply = call(
+            &app,
+            Method::POST,
+            "/tenants/acme/assignments",
+            DAN,
+            Some(json!({"role_id": mine["id"], "subject_kind": "user", "subject": "dan", "expires_at": expires})),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text());
+        assert!(reply.text().contains("only until"), "{}", reply.text());
+    }
+    // A group holding `mine`: putting someone in it would give it for good.
+    t.assign(
+        "acme",
+        NewAssignment::new(mine["id"].as_str().unwrap(), SubjectKind::Group, "writers"),
+    )
+    .await
+    .unwrap();
+    let before_group = t.store().fingerprint();
+    let reply = call(
+        &app,
+        Method::PUT,
+        "/tenants/acme/groups/writers/members/nina",
+        DAN,
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text());
+    assert_eq!(t.store().fingerprint(), before_group);
+    // Making it a default role would too.
+    let reply = call(
+        &app,
+        Method::PATCH,
+        &format!("/tenants/acme/roles/{}", mine["id"].as_str().unwrap()),
+        DAN,
+        Some(json!({"is_default": true})),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text());
+    // Until no later than his own: given.
+    let reply = call(
+        &app,
+        Method::POST,
+        "/tenants/acme/assignments",
+        DAN,
+        Some(json!({"role_id": mine["id"], "subject_kind": "user", "subject": "nina", "expires_at": until})),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    assert_ne!(t.store().fingerprint(), before);
+    let _ = s;
+}
+
+/// Attaching, even a grant one holds, to a role stronger than oneself is a change to it.
+#[tokio::test]
+async fn a_delegate_cannot_change_a_stronger_role_by_attaching() {
+    let (app, t, s) = setup().await;
+    let before = t.store().fingerprint();
+    let reply = call(
+        &app,
+        Method::PUT,
+        &format!("/tenants/acme/roles/{}/permissions/read:Catalog", s.owner),
+        DAN,
+        None,
+    )
+    .await;
+    escalation(&reply);
+    assert_eq!(t.store().fingerprint(), before);
 }

@@ -202,8 +202,12 @@ impl Effective {
 
     fn allows_with(&self, required: &Requirement, roles: &[u32]) -> bool {
         match required {
+            // By name, a stored role counts only if it is a system role: only code can make one,
+            // so a tenant administrator cannot forge a name an application checks (any role of
+            // that name they create holds no authority by it). The names a credential carries
+            // are its issuer's word, and count.
             Requirement::Roles(wanted) => wanted.iter().all(|slug| {
-                roles.iter().any(|&r| *self.graph.node(r).slug == **slug)
+                roles.iter().any(|&r| self.graph.is_named(r, slug))
                     || self.credential_roles.binary_search(slug).is_ok()
             }),
             other => {
@@ -243,7 +247,7 @@ impl Effective {
             let slugs_ok = |wanted: &[String]| {
                 wanted
                     .iter()
-                    .any(|w| chain.iter().any(|&r| *graph.node(r).slug == **w))
+                    .all(|w| chain.iter().any(|&r| graph.is_named(r, w)))
             };
             let (matched, grant) = match required {
                 Requirement::Permission(p) => {
@@ -323,6 +327,33 @@ impl Effective {
         (reason, None)
     }
 
+    /// Until when this answer's roles give something (as `gives` judges a role's chain):
+    /// `None` if no role held here gives it, `Some(None)` if one held without end does (the
+    /// credential's, or an assignment with no expiry), else the latest expiry of the assignments
+    /// that give it. Assignments for one resource do not count: they give nothing everywhere.
+    pub(crate) fn held_until(&self, gives: impl Fn(&[u32]) -> bool) -> Option<Option<i64>> {
+        let graph = &self.graph;
+        if credential_held(graph, &self.namespace, &self.credential_roles)
+            .any(|role| gives(&graph.node(role).chain))
+        {
+            return Some(None);
+        }
+        let mut latest: Option<i64> = None;
+        for a in self.live_here().filter(|a| a.resource_type.is_none()) {
+            let Some(role) = graph.by_id(&a.role_id) else {
+                continue;
+            };
+            if !gives(&graph.node(role).chain) {
+                continue;
+            }
+            match a.expires_at {
+                None => return Some(None),
+                Some(at) => latest = Some(latest.map_or(at, |l| l.max(at))),
+            }
+        }
+        latest.map(Some)
+    }
+
     /// What allowed an allowed check: the grant, the role path from the role held down to the
     /// one with the grant, its namespace and how it is held.
     pub(crate) fn explain(
@@ -359,10 +390,12 @@ impl Effective {
             );
         for (held, source) in sources {
             let chain = &graph.node(held).chain;
-            if let Some(&to) = chain
-                .iter()
-                .find(|&&r| *graph.node(r).slug == *target && roles.contains(&r))
-            {
+            let by_name = matches!(required, Requirement::Roles(_));
+            if let Some(&to) = chain.iter().find(|&&r| {
+                *graph.node(r).slug == *target
+                    && roles.contains(&r)
+                    && (!by_name || graph.node(r).is_system)
+            }) {
                 let path = graph.path(held, to).unwrap_or_default();
                 return Some(
                     Granted::new(Some(&target), &grant)

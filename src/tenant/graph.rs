@@ -17,6 +17,8 @@ pub(crate) struct Node {
     pub(crate) id: Box<str>,
     pub(crate) slug: Box<str>,
     pub(crate) namespace: Box<str>,
+    /// A system role: only its name is authority for role requirements (see `effective`).
+    pub(crate) is_system: bool,
     /// This role, then each ancestor (indexes into the graph), at most [`MAX_ROLE_DEPTH`].
     pub(crate) chain: Box<[u32]>,
 }
@@ -88,6 +90,7 @@ impl Graph {
                     id: role.id.as_str().into(),
                     slug: role.slug.as_str().into(),
                     namespace: role.namespace.as_str().into(),
+                    is_system: role.is_system,
                     chain: chain.into(),
                 }
             })
@@ -109,6 +112,13 @@ impl Graph {
     /// The role with this slug at exactly this namespace.
     pub(crate) fn by_slug(&self, namespace: &str, slug: &str) -> Option<u32> {
         self.by_slug.get(&(namespace.into(), slug.into())).copied()
+    }
+
+    /// Whether role `i` is a system role named `slug`: the one way a stored role meets a role
+    /// requirement by its name.
+    pub(crate) fn is_named(&self, i: u32, slug: &str) -> bool {
+        let node = self.node(i);
+        node.is_system && *node.slug == *slug
     }
 
     /// The node of role `i`.

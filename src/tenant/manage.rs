@@ -114,13 +114,15 @@ pub struct NewRole {
     /// The slug of the role it inherits from, in the same namespace.
     #[serde(default)]
     pub parent: Option<String>,
-    /// A system role never changes once created.
-    #[serde(default)]
+    /// A system role never changes once created. Set from code only, never from a request
+    /// body: an immutable role made by a delegated administrator could not be undone.
+    #[serde(skip)]
     pub is_system: bool,
     /// Given to credentials of the tenant the first time they are seen.
     #[serde(default)]
     pub is_default: bool,
-    /// Most members at once.
+    /// Most members at once: users or groups holding it (a group counts as one member,
+    /// whatever its size).
     #[serde(default)]
     pub max_members: Option<u32>,
     /// Anything to keep with the role (at most [`MAX_METADATA_BYTES`]).
@@ -459,7 +461,7 @@ impl<S: TenantStore> Tenancy<S> {
         Ok(record)
     }
 
-    /// Installs spanforge's standard role set ([`standard_roles`](crate::actors::standard_roles):
+    /// Installs spanforge's standard role set, as system roles ([`standard_roles`](crate::actors::standard_roles):
     /// the ten actors of [`STANDARD_ROLE_MATRIX`](crate::actors::STANDARD_ROLE_MATRIX) as a
     /// hierarchy) at a namespace of the tenant, so that holding `admin` is holding `viewer`,
     /// `editor` and `admin`, as the matrix says. A role whose slug the namespace already has is
@@ -479,9 +481,12 @@ impl<S: TenantStore> Tenancy<S> {
             {
                 continue;
             }
+            // System roles: a standard set does not change, and its names are authority for
+            // role requirements (spanforge's `authorize`).
             let mut new = NewRole::new(namespace, standard.slug)
                 .name(standard.name)
-                .describe(standard.description);
+                .describe(standard.description)
+                .system();
             new.parent = standard.parent.map(str::to_owned);
             new.permissions = standard
                 .permissions
@@ -502,6 +507,7 @@ impl<S: TenantStore> Tenancy<S> {
     /// The role with this id in the tenant.
     pub async fn role(&self, tenant: &str, id: &str) -> Result<Option<RoleRecord>, TenantError> {
         check_tenant(tenant)?;
+        check_id("id", id)?;
         Ok(self.inner.store.role(tenant, id).await?)
     }
 
@@ -564,6 +570,7 @@ impl<S: TenantStore> Tenancy<S> {
     /// others inherit from.
     pub async fn delete_role(&self, tenant: &str, id: &str) -> Result<(), TenantError> {
         check_tenant(tenant)?;
+        check_id("id", id)?;
         let deleted = self.inner.store.delete_role(tenant, id).await;
         self.roles_changed(tenant);
         Ok(deleted?)
@@ -584,6 +591,7 @@ impl<S: TenantStore> Tenancy<S> {
     /// A role's grants, sorted.
     pub async fn role_grants(&self, tenant: &str, id: &str) -> Result<Vec<Grant>, TenantError> {
         check_tenant(tenant)?;
+        check_id("id", id)?;
         Ok(self.inner.store.role_grants(tenant, id).await?)
     }
 
@@ -595,6 +603,7 @@ impl<S: TenantStore> Tenancy<S> {
         grant: &Grant,
     ) -> Result<(), TenantError> {
         check_tenant(tenant)?;
+        check_id("id", id)?;
         let done = self.inner.store.attach_grant(tenant, id, grant).await;
         self.roles_changed(tenant);
         Ok(done?)
@@ -608,6 +617,7 @@ impl<S: TenantStore> Tenancy<S> {
         grant: &Grant,
     ) -> Result<(), TenantError> {
         check_tenant(tenant)?;
+        check_id("id", id)?;
         let done = self.inner.store.detach_grant(tenant, id, grant).await;
         self.roles_changed(tenant);
         Ok(done?)
@@ -621,6 +631,7 @@ impl<S: TenantStore> Tenancy<S> {
         grants: &[Grant],
     ) -> Result<(), TenantError> {
         check_tenant(tenant)?;
+        check_id("id", id)?;
         let grants = grants_of(&[], &[], grants)?;
         let done = self.inner.store.set_grants(tenant, id, &grants).await;
         self.roles_changed(tenant);
@@ -702,6 +713,7 @@ impl<S: TenantStore> Tenancy<S> {
     /// Deletes an assignment.
     pub async fn unassign(&self, tenant: &str, id: &str) -> Result<(), TenantError> {
         check_tenant(tenant)?;
+        check_id("id", id)?;
         let done = self.inner.store.unassign(tenant, id).await;
         self.assignments_changed(tenant);
         Ok(done?)
@@ -714,6 +726,7 @@ impl<S: TenantStore> Tenancy<S> {
         id: &str,
     ) -> Result<Option<AssignmentRecord>, TenantError> {
         check_tenant(tenant)?;
+        check_id("id", id)?;
         Ok(self.inner.store.assignment(tenant, id).await?)
     }
 
@@ -853,7 +866,7 @@ impl<S: TenantStore> Tenancy<S> {
                     .map(|m| (m.role().map(str::to_owned), m.grant().to_owned())),
                 Requirement::Roles(wanted) => wanted
                     .iter()
-                    .all(|w| node.chain.iter().any(|&r| *graph.node(r).slug == **w))
+                    .all(|w| node.chain.iter().any(|&r| graph.is_named(r, w)))
                     .then(|| (None, String::new())),
             };
             if let Some((by, grant)) = found {

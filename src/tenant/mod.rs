@@ -50,7 +50,11 @@
 //! - **Roles** live at a (tenant, namespace); one held at a namespace applies there and at every
 //!   namespace below it. A role inherits its parent's grants (same tenant and namespace); cycles
 //!   and chains deeper than [`MAX_ROLE_DEPTH`](crate::store::roles::MAX_ROLE_DEPTH) are refused
-//!   when written, never found at check time. System roles never change.
+//!   when written, never found at check time. System roles never change, are made from code
+//!   only, and are the only stored roles whose *name* is authority: a role requirement
+//!   ([`Requirement::Roles`], spanforge's `authorize`) is met by a system role of that name held
+//!   here, or by a name the credential itself carries, never by a role a tenant administrator
+//!   created with that name.
 //! - **Assignments** give a role to a user or group, for everything or for one resource type or
 //!   resource ([`Scope::on`]); an assignment past its expiry never grants, and the check says
 //!   `deny_assignment_expired`. `max_members` is enforced by the store, atomically.
@@ -72,6 +76,7 @@
 
 mod effective;
 mod graph;
+mod holding;
 mod manage;
 mod routes;
 
@@ -82,6 +87,7 @@ use std::time::Duration;
 
 use quick_cache::Equivalent;
 
+pub use holding::Holding;
 pub use manage::{
     Holder, MAX_ACTIONS_PER_REGISTRATION, MAX_DESCRIPTION_BYTES, MAX_GRANTS_PER_ROLE,
     MAX_METADATA_BYTES, MAX_PAGE, MAX_ROLE_NAME_BYTES, MAX_SUBJECT_BYTES, NewAction, NewAssignment,
@@ -100,7 +106,7 @@ use crate::error::{Reason, Requirement};
 use crate::future::MaybeReady;
 use crate::rbac::Action;
 use crate::store::StoreResult;
-use crate::store::roles::{ActionStore, AssignmentStore, Grant, RoleStore};
+use crate::store::roles::{ActionStore, AssignmentStore, RoleStore};
 
 /// Everything [`Tenancy`] needs from one backend.
 pub trait TenantStore: RoleStore + AssignmentStore + ActionStore + Clone + 'static {}
@@ -228,6 +234,8 @@ struct Inner<S> {
     held: Map<(Box<str>, Box<str>), Stamped<Held>>,
     /// (tenant, subject) pairs known to have been seen: first sight is asked of the store once.
     seen: Map<(Box<str>, Box<str>), ()>,
+    /// The store's version of each tenant when this process last synced it (see `sync`).
+    versions: Map<Box<str>, u64>,
     /// One compile of a tenant's graph at a time per stripe (many subjects of a tenant missing
     /// at once after a role write must not each read and compile every role).
     graph_loads: Box<[tokio::sync::Mutex<()>]>,
@@ -248,6 +256,7 @@ impl<S: TenantStore> Tenancy<S> {
     /// The engine with its caches bounded at `cache_bytes` (split between the compiled
     /// answers, the tenants' graphs and the subjects' assignments), cached answers trusted at
     /// most `cache_ttl` (whole seconds, at least one), and `clock` judging expiry.
+    #[allow(clippy::borrowed_box)] // the weighers take `&K`, and some keys are boxed strings
     pub fn with_options(store: S, cache_bytes: u64, cache_ttl: Duration, clock: Clock) -> Self {
         let stripes = || (0..STRIPES).map(|_| AtomicU64::new(0)).collect();
         Self {
@@ -262,7 +271,6 @@ impl<S: TenantStore> Tenancy<S> {
                     (k.subject.len() + k.tenant.len() + k.namespace.len()) as u64
                         + u64::from(v.weight())
                 }),
-                #[allow(clippy::borrowed_box)] // the weigher takes `&K`
                 graphs: map(cache_bytes / 4, |k: &Box<str>, v: &Stamped<Graph>| {
                     k.len() as u64 + u64::from(v.value.weight)
                 }),
@@ -274,6 +282,9 @@ impl<S: TenantStore> Tenancy<S> {
                 ),
                 seen: map(cache_bytes / 64, |k: &(Box<str>, Box<str>), _: &()| {
                     (k.0.len() + k.1.len() + 48) as u64
+                }),
+                versions: map(cache_bytes / 64, |k: &Box<str>, _: &u64| {
+                    (k.len() + 40) as u64
                 }),
                 graph_loads: (0..16).map(|_| tokio::sync::Mutex::new(())).collect(),
             }),
@@ -309,6 +320,10 @@ impl<S: TenantStore> Tenancy<S> {
         let stripe = self.stripe(tenant);
         self.inner.role_generations[stripe].fetch_add(1, Ordering::SeqCst);
         self.inner.generations[stripe].fetch_add(1, Ordering::SeqCst);
+        // Each answer holds the graph it was compiled over: stale answers of subjects that ask
+        // no more would keep every old graph alive past the cache's bound. Role writes are
+        // administration, rare beside checks: walking the answers here is the cheaper side.
+        self.inner.effective.retain(|key, _| *key.tenant != *tenant);
     }
 
     /// The cached answer for the subject at (tenant, namespace), if it is still the one a check
@@ -329,11 +344,23 @@ impl<S: TenantStore> Tenancy<S> {
             tenant,
             namespace,
         })?;
-        let fresh = inner.generations[answer.stripe].load(Ordering::Acquire) == answer.generation
-            && now < answer.dies_at
-            && answer.confined == confined
-            && *answer.credential_roles == *credential_roles;
-        fresh.then_some(answer)
+        let current = inner.generations[answer.stripe].load(Ordering::Acquire) == answer.generation;
+        if !current || now >= answer.dies_at {
+            // Dead: gone now rather than when the cache's bound pushes it out (only this one,
+            // not a fresher answer stored meanwhile).
+            inner.effective.remove_if(
+                &AnswerRef {
+                    subject,
+                    tenant,
+                    namespace,
+                },
+                |live| Arc::ptr_eq(live, &answer),
+            );
+            return None;
+        }
+        let same_credential =
+            answer.confined == confined && *answer.credential_roles == *credential_roles;
+        same_credential.then_some(answer)
     }
 
     /// Compiles the answer from the store (through the graph and assignment caches).
@@ -452,9 +479,9 @@ impl<S: TenantStore> Tenancy<S> {
             .first_sight(tenant, subject, self.now())
             .await?;
         if !given.is_empty() {
+            // Without the subject: an id may be an e-mail address, which logs must not collect.
             tracing::info!(
                 tenant,
-                subject,
                 roles = given.len(),
                 "default roles given on first sight"
             );
@@ -544,86 +571,6 @@ impl<S: TenantStore> Tenancy<S> {
         }
     }
 
-    /// The first of `grants` that `ctx` does not hold itself at `at` (by the credential's own
-    /// permissions in its tenant, or the tenant's roles): whoever puts a grant on a role or gives
-    /// a role to someone must hold what it grants, so a delegated administrator cannot raise
-    /// anyone, themselves included, above their own rights.
-    pub async fn first_not_held(
-        &self,
-        ctx: &UserContext,
-        at: &Scope,
-        grants: &[Grant],
-    ) -> Result<Option<Grant>, TenantError> {
-        let Some(tenant) = at.tenant_id() else {
-            return Ok(grants
-                .iter()
-                .find(|g| !covers(ctx.permissions(), g))
-                .cloned());
-        };
-        let confined = match ctx.tenant() {
-            None => false,
-            Some(own) if own == tenant => true,
-            Some(_) => return Ok(grants.first().cloned()),
-        };
-        let namespace = at.namespace().unwrap_or("");
-        let credential_roles: &[String] = if confined { ctx.roles() } else { &[] };
-        let answer = match self.cached(
-            ctx.subject(),
-            tenant,
-            namespace,
-            credential_roles,
-            confined,
-            self.now(),
-        ) {
-            Some(answer) => answer,
-            None => {
-                self.load(ctx.subject(), tenant, namespace, credential_roles, confined)
-                    .await?
-            }
-        };
-        Ok(grants
-            .iter()
-            .find(|g| !(covers(&answer.set, g) || confined && covers(ctx.permissions(), g)))
-            .cloned())
-    }
-
-    /// Every grant any role of the tenant gives, sorted.
-    pub async fn tenant_grants(&self, tenant: &str) -> Result<Vec<Grant>, TenantError> {
-        let graph = self.graph(tenant, self.stripe(tenant), self.now()).await?;
-        let mut grants = Vec::new();
-        for role in 0..graph.nodes.len() {
-            if let Some(own) = u32::try_from(role).ok().and_then(|r| graph.index.role(r)) {
-                grants.extend(own.permissions.iter().cloned().map(Grant::Permission));
-                grants.extend(own.actions.iter().cloned().map(Grant::Action));
-            }
-        }
-        grants.sort();
-        grants.dedup();
-        Ok(grants)
-    }
-
-    /// Every grant a role gives, its parents' included.
-    pub async fn inherited_grants(
-        &self,
-        tenant: &str,
-        role_id: &str,
-    ) -> Result<Vec<Grant>, TenantError> {
-        let graph = self.graph(tenant, self.stripe(tenant), self.now()).await?;
-        let role = graph
-            .by_id(role_id)
-            .ok_or(TenantError::NotFound(crate::store::roles::NO_ROLE))?;
-        let mut grants = Vec::new();
-        for &r in graph.node(role).chain.iter() {
-            if let Some(own) = graph.index.role(r) {
-                grants.extend(own.permissions.iter().cloned().map(Grant::Permission));
-                grants.extend(own.actions.iter().cloned().map(Grant::Action));
-            }
-        }
-        grants.sort();
-        grants.dedup();
-        Ok(grants)
-    }
-
     /// The decision this engine makes for `required` at `at`, with the full role path that
     /// allowed it ([`Decision::matched`]) or the nearest miss ([`Decision::near_miss`]). Asked
     /// of this engine directly, not shown to observers (a question about a decision, for admin
@@ -670,15 +617,6 @@ impl<S: TenantStore> Authorizer for Tenancy<S> {
             // The application as a whole: the credential's own permissions, as without tenants.
             None => MaybeReady::ready(from_context(question)),
         }
-    }
-}
-
-/// Whether a permission set covers a grant (a permission grant as a requirement, an action
-/// grant whole).
-fn covers(set: &crate::rbac::PermissionSet, grant: &Grant) -> bool {
-    match grant {
-        Grant::Permission(p) => set.allows(p),
-        Grant::Action(a) => set.allows_action_grant(a),
     }
 }
 

@@ -190,39 +190,53 @@ fn scope_of(tenant: &str, namespace: &str) -> Result<Scope, TenantError> {
     }
 }
 
-/// Refuses unless the caller holds every grant at the namespace (see the module docs).
+/// Refuses unless the caller holds every grant and role name at the namespace (see
+/// `holding`); answers until when they hold it all (`None`: without end).
 async fn must_hold<S: TenantStore>(
     t: &Tenancy<S>,
     ctx: &UserContext,
     tenant: &str,
     namespace: &str,
     grants: &[Grant],
-) -> Result<(), Failure> {
+    roles: &[String],
+) -> Result<Option<i64>, Failure> {
     let at = scope_of(tenant, namespace)?;
-    match t.first_not_held(ctx, &at, grants).await? {
-        None => Ok(()),
-        Some(grant) => Err(Failure::Forbidden(format!(
-            "you cannot hand on {grant}: you do not hold it yourself"
+    let holding = t.holding(ctx, &at, grants, roles).await?;
+    match holding.lacks {
+        None => Ok(holding.until),
+        Some(what) => Err(Failure::Forbidden(format!(
+            "you cannot hand on {what}: you do not hold it yourself"
         ))),
     }
 }
 
-/// Refuses unless the caller holds everything role `id` gives, its parents' grants included:
-/// nobody changes, takes away or deletes a role stronger than their own rights (a delegated
-/// administrator cannot strip the owner).
+/// Refuses what would be given without end when the caller holds it only until `until`.
+fn for_good(until: Option<i64>) -> Result<(), Failure> {
+    match until {
+        None => Ok(()),
+        Some(at) => Err(Failure::Forbidden(format!(
+            "you hold this only until {at}: you cannot give it without end"
+        ))),
+    }
+}
+
+/// Refuses unless the caller holds everything role `id` gives (its parents' grants and names
+/// included): nobody changes, takes away or deletes a role stronger than their own rights (a
+/// delegated administrator cannot strip the owner). Answers the role and until when the caller
+/// holds what it gives.
 async fn must_hold_role<S: TenantStore>(
     t: &Tenancy<S>,
     ctx: &UserContext,
     tenant: &str,
     id: &str,
-) -> Result<RoleRecord, Failure> {
+) -> Result<(RoleRecord, Option<i64>), Failure> {
     let role = t
         .role(tenant, id)
         .await?
         .ok_or(TenantError::NotFound("role"))?;
-    let grants = t.inherited_grants(tenant, &role.id).await?;
-    must_hold(t, ctx, tenant, &role.namespace, &grants).await?;
-    Ok(role)
+    let (grants, names) = t.gives(tenant, &role.id).await?;
+    let until = must_hold(t, ctx, tenant, &role.namespace, &grants, &names).await?;
+    Ok((role, until))
 }
 
 #[derive(Serialize)]
@@ -297,14 +311,23 @@ async fn create_role<S: TenantStore>(
     Segments(tenant): Segments<String>,
     Payload(new): Payload<NewRole>,
 ) -> Answer {
-    // What the role would give: its own grants and everything its parent gives.
+    t.sync(&tenant).await?;
+    // What the role would give: its own grants and everything its parent gives. (Its own name
+    // is new: nobody holds it until it is given, and giving it is checked then.)
     let mut grants = super::manage::parsed_grants(&new)?;
+    let mut names = Vec::new();
     if let Some(parent) = &new.parent
         && let Some(parent) = t.role_by_slug(&tenant, &new.namespace, parent).await?
     {
-        grants.extend(t.inherited_grants(&tenant, &parent.id).await?);
+        let (more, parents) = t.gives(&tenant, &parent.id).await?;
+        grants.extend(more);
+        names = parents;
     }
-    must_hold(&t, &ctx, &tenant, &new.namespace, &grants).await?;
+    let until = must_hold(&t, &ctx, &tenant, &new.namespace, &grants, &names).await?;
+    if new.is_default {
+        // Given to every credential of the tenant on first sight, for good.
+        for_good(until)?;
+    }
     let role = t.create_role(&tenant, new).await?;
     let grants = t.role_grants(&tenant, &role.id).await?;
     Ok((StatusCode::CREATED, Json(view(role, grants))).into_response())
@@ -328,30 +351,21 @@ async fn update_role<S: TenantStore>(
     Segments((tenant, id)): Segments<(String, String)>,
     Payload(change): Payload<RoleUpdate>,
 ) -> Answer {
-    must_hold_role(&t, &ctx, &tenant, &id).await?;
-    let new_parent = matches!(change.parent, Some(Some(_)));
-    let made_default = change.is_default == Some(true);
-    if new_parent || made_default {
-        let role = t
-            .role(&tenant, &id)
-            .await?
-            .ok_or(TenantError::NotFound("role"))?;
-        let mut grants = Vec::new();
-        if let Some(Some(parent)) = &change.parent
-            && let Some(parent) = t.role_by_slug(&tenant, &role.namespace, parent).await?
-        {
-            grants.extend(t.inherited_grants(&tenant, &parent.id).await?);
-        }
-        // A default role is given to every credential of the tenant on first sight: making one
-        // hands on everything it gives (its own grants, and its parent's chain as it will be).
-        if made_default {
-            if change.parent.is_some() {
-                grants.extend(t.role_grants(&tenant, &role.id).await?);
-            } else {
-                grants.extend(t.inherited_grants(&tenant, &role.id).await?);
-            }
-        }
-        must_hold(&t, &ctx, &tenant, &role.namespace, &grants).await?;
+    t.sync(&tenant).await?;
+    let (role, mut until) = must_hold_role(&t, &ctx, &tenant, &id).await?;
+    if let Some(Some(parent)) = &change.parent
+        && let Some(parent) = t.role_by_slug(&tenant, &role.namespace, parent).await?
+    {
+        let (grants, names) = t.gives(&tenant, &parent.id).await?;
+        let parent_until = must_hold(&t, &ctx, &tenant, &role.namespace, &grants, &names).await?;
+        until = match (until, parent_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    if change.is_default == Some(true) {
+        // A default role is given to every credential of the tenant on first sight, for good.
+        for_good(until)?;
     }
     Ok(Json(t.update_role(&tenant, &id, change).await?).into_response())
 }
@@ -361,6 +375,7 @@ async fn delete_role<S: TenantStore>(
     ctx: UserContext,
     Segments((tenant, id)): Segments<(String, String)>,
 ) -> Answer {
+    t.sync(&tenant).await?;
     must_hold_role(&t, &ctx, &tenant, &id).await?;
     t.delete_role(&tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -382,17 +397,6 @@ async fn get_grants<S: TenantStore>(
     Ok(Json(split(t.role_grants(&tenant, &id).await?)).into_response())
 }
 
-async fn namespace_of<S: TenantStore>(
-    t: &Tenancy<S>,
-    tenant: &str,
-    id: &str,
-) -> Result<String, TenantError> {
-    Ok(t.role(tenant, id)
-        .await?
-        .ok_or(TenantError::NotFound("role"))?
-        .namespace)
-}
-
 async fn set_grants<S: TenantStore>(
     State(t): State<Tenancy<S>>,
     ctx: UserContext,
@@ -405,9 +409,10 @@ async fn set_grants<S: TenantStore>(
         ..NewRole::default()
     };
     let grants = super::manage::parsed_grants(&new)?;
+    t.sync(&tenant).await?;
     // What it gives now (nobody rewrites a stronger role) and what it will give.
-    let role = must_hold_role(&t, &ctx, &tenant, &id).await?;
-    must_hold(&t, &ctx, &tenant, &role.namespace, &grants).await?;
+    let (role, _) = must_hold_role(&t, &ctx, &tenant, &id).await?;
+    must_hold(&t, &ctx, &tenant, &role.namespace, &grants, &[]).await?;
     t.set_grants(&tenant, &id, &grants).await?;
     get_grants(State(t), Segments((tenant, id))).await
 }
@@ -437,8 +442,17 @@ async fn attach<S: TenantStore>(
     id: String,
     grant: Grant,
 ) -> Answer {
-    let namespace = namespace_of(&t, &tenant, &id).await?;
-    must_hold(&t, &ctx, &tenant, &namespace, std::slice::from_ref(&grant)).await?;
+    t.sync(&tenant).await?;
+    let (role, _) = must_hold_role(&t, &ctx, &tenant, &id).await?;
+    must_hold(
+        &t,
+        &ctx,
+        &tenant,
+        &role.namespace,
+        std::slice::from_ref(&grant),
+        &[],
+    )
+    .await?;
     t.attach_grant(&tenant, &id, &grant).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -466,6 +480,7 @@ async fn detach_permission<S: TenantStore>(
     ctx: UserContext,
     Segments((tenant, id, grant)): Segments<(String, String, String)>,
 ) -> Answer {
+    t.sync(&tenant).await?;
     must_hold_role(&t, &ctx, &tenant, &id).await?;
     t.detach_grant(&tenant, &id, &permission_grant(&grant)?)
         .await?;
@@ -477,6 +492,7 @@ async fn detach_action<S: TenantStore>(
     ctx: UserContext,
     Segments((tenant, id, grant)): Segments<(String, String, String)>,
 ) -> Answer {
+    t.sync(&tenant).await?;
     must_hold_role(&t, &ctx, &tenant, &id).await?;
     t.detach_grant(&tenant, &id, &action_grant(&grant)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -538,12 +554,17 @@ async fn assign<S: TenantStore>(
     Segments(tenant): Segments<String>,
     Payload(mut new): Payload<NewAssignment>,
 ) -> Answer {
-    let role = t
-        .role(&tenant, &new.role_id)
-        .await?
-        .ok_or(TenantError::NotFound("role"))?;
-    let grants = t.inherited_grants(&tenant, &role.id).await?;
-    must_hold(&t, &ctx, &tenant, &role.namespace, &grants).await?;
+    t.sync(&tenant).await?;
+    let (_, until) = must_hold_role(&t, &ctx, &tenant, &new.role_id).await?;
+    // Nobody gives for longer than they hold: a right held through an expiring assignment is
+    // handed on only until then.
+    if let Some(held_until) = until
+        && new.expires_at.is_none_or(|at| at > held_until)
+    {
+        return Err(Failure::Forbidden(format!(
+            "you hold this role's rights only until {held_until}: give it with an expires_at no later"
+        )));
+    }
     new.granted_by = ctx.subject().to_owned();
     let made = t.assign(&tenant, new).await?;
     Ok((StatusCode::CREATED, Json(made)).into_response())
@@ -569,6 +590,7 @@ async fn unassign<S: TenantStore>(
         .assignment(&tenant, &id)
         .await?
         .ok_or(TenantError::NotFound("assignment"))?;
+    t.sync(&tenant).await?;
     must_hold_role(&t, &ctx, &tenant, &held.role_id).await?;
     t.unassign(&tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -583,13 +605,16 @@ async fn members<S: TenantStore>(
 }
 
 /// Refuses unless the caller holds everything the group's live assignments give: a member holds
-/// what its group holds, so putting someone in a group gives them each of its roles.
+/// what its group holds, so putting someone in a group gives them each of its roles (`giving`:
+/// for as long as the membership lasts, which is without end, so it must be held for good).
 async fn must_hold_group<S: TenantStore>(
     t: &Tenancy<S>,
     ctx: &UserContext,
     tenant: &str,
     group: &str,
+    giving: bool,
 ) -> Result<(), Failure> {
+    t.sync(tenant).await?;
     let now = t.now();
     let mut offset = 0;
     loop {
@@ -603,11 +628,13 @@ async fn must_hold_group<S: TenantStore>(
             })
             .await?;
         for held in page.iter().filter(|a| a.is_live(now)) {
-            let Some(role) = t.role(tenant, &held.role_id).await? else {
+            if t.role(tenant, &held.role_id).await?.is_none() {
                 continue;
-            };
-            let grants = t.inherited_grants(tenant, &role.id).await?;
-            must_hold(t, ctx, tenant, &role.namespace, &grants).await?;
+            }
+            let (_, until) = must_hold_role(t, ctx, tenant, &held.role_id).await?;
+            if giving {
+                for_good(until)?;
+            }
         }
         if page.len() < MAX_PAGE as usize {
             return Ok(());
@@ -621,7 +648,7 @@ async fn add_member<S: TenantStore>(
     ctx: UserContext,
     Segments((tenant, group, subject)): Segments<(String, String, String)>,
 ) -> Answer {
-    must_hold_group(&t, &ctx, &tenant, &group).await?;
+    must_hold_group(&t, &ctx, &tenant, &group, true).await?;
     t.add_member(&tenant, &group, &subject).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -631,7 +658,7 @@ async fn remove_member<S: TenantStore>(
     ctx: UserContext,
     Segments((tenant, group, subject)): Segments<(String, String, String)>,
 ) -> Answer {
-    must_hold_group(&t, &ctx, &tenant, &group).await?;
+    must_hold_group(&t, &ctx, &tenant, &group, false).await?;
     t.remove_member(&tenant, &group, &subject).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -752,8 +779,9 @@ async fn delete_tenant<S: TenantStore>(
     Segments(tenant): Segments<String>,
 ) -> Answer {
     // Everything of the tenant goes: only someone who holds everything any of its roles gives.
-    let grants = t.tenant_grants(&tenant).await?;
-    must_hold(&t, &ctx, &tenant, "", &grants).await?;
+    t.sync(&tenant).await?;
+    let (grants, names) = t.tenant_gives(&tenant).await?;
+    must_hold(&t, &ctx, &tenant, "", &grants, &names).await?;
     t.delete_tenant(&tenant).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -15,7 +15,11 @@
 //! the quickstart's bearer path: the built-in identity's access token, with its revocation
 //! checks (the token, its session, its owner's cutoff), on a memory store. `bearer_tenant` is
 //! `bearer_around` on a tenant's route (`/orgs/{org}/books`, the tenant from the path, checked
-//! against the token's).
+//! against the token's). `bearer_tenant_store` is `bearer_tenant_typed` answered by a
+//! [`Tenancy`](portcullis::tenant::Tenancy) on a memory store: the token is the user's own (no
+//! tenant), and a role assigned to them in `acme` gives `read:Catalog`, from the engine's cached
+//! answer after the first request. `bearer_tenant_store_static` is the same engine asked by a token
+//! of `acme` whose own roles allow (answered before any cache).
 
 use axum::Router;
 use axum::body::Body;
@@ -25,8 +29,10 @@ use portcullis::api_key::{ApiKeyStrategy, ApiKeys, NewApiKey};
 use portcullis::authz::{ScopeLayer, ScopeRule};
 use portcullis::identity::{Identity, IdentityConfig};
 use portcullis::password::{HashParams, PasswordHasher};
-use portcullis::store::MemoryStore;
+use portcullis::rbac::Permission;
+use portcullis::store::{Grant, MemoryStore, SubjectKind};
 use portcullis::strategy::{BearerStrategy, Strategy};
+use portcullis::tenant::{NewAssignment, NewRole, Tenancy};
 use portcullis::token::{Key, KeyRing, TokenClaims, TokenIssuer, TokenRules};
 use portcullis::{AuthGateway, RequirePermission, permission};
 use tower::ServiceExt;
@@ -81,7 +87,8 @@ where
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let usage = "usage: request_cost \
-        <bare|bearer|api_key|identity|bearer_around|bare_tenant|bearer_tenant|bearer_tenant_typed> \
+        <bare|bearer|api_key|identity|bearer_around|bare_tenant|bearer_tenant|bearer_tenant_typed|\
+        bearer_tenant_store|bearer_tenant_store_static> \
         <requests>";
     let variant = args.next().ok_or(usage)?;
     let requests: usize = args.next().ok_or(usage)?.parse()?;
@@ -155,6 +162,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             gateway.layer(Router::new().route("/orgs/{org}/books", get(guarded_in_org)))
         };
+        let authorization = format!("Bearer {token}");
+        return drive(
+            &rt,
+            app,
+            "/orgs/acme/books",
+            requests,
+            &api_key,
+            &authorization,
+        );
+    }
+    if variant == "bearer_tenant_store" || variant == "bearer_tenant_store_static" {
+        let tenancy = Tenancy::new(MemoryStore::new());
+        let reader = rt.block_on(tenancy.create_role(
+            "acme",
+            NewRole::new("", "reader").grant(Grant::Permission(Permission::parse("read:Catalog")?)),
+        ))?;
+        rt.block_on(tenancy.assign(
+            "acme",
+            NewAssignment::new(&reader.id, SubjectKind::User, "load").granted_by("admin"),
+        ))?;
+        let claims = if variant == "bearer_tenant_store" {
+            // The user's own login: what it holds in acme is what acme assigned it.
+            TokenClaims::new("load")
+        } else {
+            TokenClaims::new("load").roles(["viewer"]).tenant("acme")
+        };
+        let token = TokenIssuer::new(ring.clone())
+            .issuer("bench")
+            .audience("bench")
+            .issue(&claims)?;
+        let gateway = AuthGateway::new()
+            .strategy(BearerStrategy::new(
+                ring,
+                TokenRules::new().issuer("bench").audience("bench"),
+            ))
+            .authorizer(tenancy)
+            .build()?;
+        let app = gateway.layer(Router::new().route("/orgs/{org}/books", get(guarded_in_org)));
         let authorization = format!("Bearer {token}");
         return drive(
             &rt,

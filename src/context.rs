@@ -121,6 +121,35 @@ struct ContextData {
     /// role names on every request. Any change to the data starts it afresh.
     #[serde(skip)]
     resolved: std::sync::OnceLock<Resolved>,
+    /// The last answer a decision engine compiled for this credential (see [`Memo`]).
+    #[serde(skip)]
+    memo: MemoSlot,
+}
+
+/// A decision engine's last compiled answer for one credential at one place (the tenant
+/// engine's, at a tenant and namespace), kept in the data a credential cache shares between
+/// requests: the next request of the credential finds it with one atomic load and three short
+/// comparisons instead of hashing three strings into a shared map. Type-erased because engines
+/// ask about contexts (naming them here would make the modules import each other); the engine
+/// that stored it judges whether it is still fresh.
+pub(crate) struct Memo {
+    /// Which engine (a number no other engine of the process has): never an address, which a
+    /// dropped engine's successor could reuse.
+    pub(crate) engine: u64,
+    pub(crate) tenant: Arc<str>,
+    pub(crate) namespace: Option<Arc<str>>,
+    pub(crate) answer: Arc<dyn Any + Send + Sync>,
+}
+
+/// Holds at most one [`Memo`]; a copy of the data starts empty (what it remembers was computed
+/// from data that may now change).
+#[derive(Default)]
+struct MemoSlot(arc_swap::ArcSwapOption<Memo>);
+
+impl Clone for MemoSlot {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
 }
 
 impl UserContext {
@@ -141,6 +170,7 @@ impl UserContext {
             carried_permissions: Vec::new(),
             resource_roles: BTreeMap::new(),
             resolved: std::sync::OnceLock::new(),
+            memo: MemoSlot::default(),
         };
         Self {
             data: Arc::new(data),
@@ -158,7 +188,18 @@ impl UserContext {
         }
         let data = Arc::make_mut(&mut self.data);
         data.resolved = std::sync::OnceLock::new();
+        data.memo = MemoSlot::default();
         data
+    }
+
+    /// The engine's memo (see [`Memo`]), if one is kept: no lock, no reference count.
+    pub(crate) fn memo(&self) -> arc_swap::Guard<Option<Arc<Memo>>> {
+        self.data.memo.0.load()
+    }
+
+    /// Keeps `memo` for the next request of this credential (replacing any other).
+    pub(crate) fn remember(&self, memo: Memo) {
+        self.data.memo.0.store(Some(Arc::new(memo)));
     }
 
     /// Takes the permissions that `policy` (by its id) resolved these roles to before, if it

@@ -1280,3 +1280,43 @@ async fn another_instance_sees_a_write_within_the_cache_ttl() {
         "the other within the TTL"
     );
 }
+
+#[tokio::test]
+async fn one_context_asked_of_two_engines_gets_each_engines_answer() {
+    // A context remembers the last answer an engine compiled for it (the next request of a
+    // cached credential finds it without a look-up): another engine must never take it for its
+    // own, even at the same tenant and namespace, whichever was asked first, and even when both
+    // engines saw the same number of writes (so no generation tells their answers apart).
+    let (holds, lacks) = (engine(), engine());
+    for (t, who) in [(&holds, "ada"), (&lacks, "bob")] {
+        let editor = role_with(
+            t,
+            "acme",
+            NewRole::new("", "editor").grant(perm("write:Books")),
+        )
+        .await;
+        t.assign("acme", NewAssignment::new(&editor, SubjectKind::User, who))
+            .await
+            .unwrap();
+    }
+    let (ada, acme) = (user("ada"), at("acme", None));
+    for _ in 0..3 {
+        assert_eq!(
+            reason(&holds, &ada, "write:Books", &acme).await,
+            Reason::Allow
+        );
+        assert_eq!(
+            reason(&lacks, &ada, "write:Books", &acme).await,
+            Reason::DenyNoRoles
+        );
+    }
+    // And a remembered answer is for its place only.
+    assert_eq!(
+        reason(&holds, &ada, "write:Books", &at("globex", None)).await,
+        Reason::DenyNoRoles
+    );
+    assert_eq!(
+        reason(&holds, &ada, "write:Books", &acme).await,
+        Reason::Allow
+    );
+}

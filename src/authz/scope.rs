@@ -171,6 +171,11 @@ impl Scope {
         self.resource.as_deref()
     }
 
+    /// The tenant and namespace, shared (a reference count each, no copy).
+    pub(crate) fn place(&self) -> (Option<&Arc<str>>, Option<&Arc<str>>) {
+        (self.tenant.as_ref(), self.namespace.as_ref())
+    }
+
     /// The tenant id, if the check is about one.
     pub fn tenant_id(&self) -> Option<&str> {
         self.tenant.as_deref()

@@ -52,6 +52,10 @@ pub(crate) struct Effective {
     /// Whether the subject holds anything at all in the tenant (live, at any namespace).
     holds_anything: bool,
     namespace: Box<str>,
+    /// The assignments that can explain a refusal (expired, or held at a namespace that does
+    /// not apply here), as indexes into `held`: a refusal walks these, not every assignment
+    /// (a subject with a thousand live roles here is refused without a thousand probes).
+    explainers: Box<[u32]>,
     pub(crate) graph: Arc<Graph>,
     held: Arc<Held>,
 }
@@ -121,15 +125,18 @@ impl Effective {
         let mut dies_at = ttl_ends;
         let mut resource_bound = false;
         let mut holds_anything = false;
-        for a in held.assignments.iter() {
+        let mut explainers = Vec::new();
+        for (a, index) in held.assignments.iter().zip(0u32..) {
             let Some(role) = graph.by_id(&a.role_id) else {
                 continue;
             };
             if !a.is_live(now) {
+                explainers.push(index);
                 continue;
             }
             holds_anything = true;
             if !applies(&graph.node(role).namespace, namespace) {
+                explainers.push(index);
                 continue;
             }
             if let Some(at) = a.expires_at {
@@ -159,6 +166,7 @@ impl Effective {
             resource_bound,
             holds_anything,
             namespace: namespace.into(),
+            explainers: explainers.into(),
             graph,
             held,
         }
@@ -167,7 +175,8 @@ impl Effective {
     /// Roughly what the answer holds, in bytes.
     pub(crate) fn weight(&self) -> u32 {
         let roles: usize = self.credential_roles.iter().map(|r| r.len() + 24).sum();
-        u32::try_from(roles + self.roles.len() * 4 + self.namespace.len() + 256).unwrap_or(u32::MAX)
+        let indexes = (self.roles.len() + self.explainers.len()) * 4;
+        u32::try_from(roles + indexes + self.namespace.len() + 256).unwrap_or(u32::MAX)
     }
 
     /// Whether the subject's roles here meet `required` (the credential's own
@@ -278,7 +287,13 @@ impl Effective {
             )
         };
         let mut elsewhere = None;
-        for a in self.held.assignments.iter() {
+        // An assignment live when this answer was compiled and held here stays live while the
+        // answer counts (it dies at the first such expiry): only the explainers can explain.
+        let explainers = self
+            .explainers
+            .iter()
+            .filter_map(|&i| self.held.assignments.get(i as usize));
+        for a in explainers {
             let Some(role) = graph.by_id(&a.role_id) else {
                 continue;
             };
@@ -298,7 +313,7 @@ impl Effective {
                 elsewhere = Some(near.via(Source::Assignment(a).via()));
             }
         }
-        if elsewhere.is_none() {
+        if elsewhere.is_none() && !self.credential_roles.is_empty() {
             // A role the credential names, defined at a namespace that does not apply here.
             elsewhere = graph
                 .nodes

@@ -5,6 +5,11 @@ mod conformance;
 
 conformance!(async { Some((portcullis::store::MemoryStore::new(), ())) });
 
+mod acl {
+    use super::conformance;
+    conformance!(@acl async { Some((portcullis::store::MemoryStore::new(), ())) });
+}
+
 /// Refused role writes leave the whole store as it was, down to the fingerprint.
 #[tokio::test]
 async fn refused_role_writes_leave_the_fingerprint() {

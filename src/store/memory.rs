@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+mod acl;
 mod roles;
 
 use super::{
@@ -27,6 +28,8 @@ struct State {
     external: HashMap<(String, String), String>,
     /// The tenant role model (`memory/roles.rs`).
     roles: roles::RoleState,
+    /// Entity permissions (`memory/acl.rs`).
+    acl: acl::AclState,
 }
 
 /// A store that keeps everything in this process's memory. Clones share the same data.
@@ -90,6 +93,7 @@ impl MemoryStore {
             .for_each(|d| state.sessions[*d].hash(&mut hasher));
         sorted(state.external.iter().collect()).hash(&mut hasher);
         state.roles.hash_into(&mut hasher);
+        state.acl.hash_into(&mut hasher);
         hasher.finish()
     }
 

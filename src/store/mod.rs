@@ -15,6 +15,7 @@
 use std::fmt;
 use std::future::Future;
 
+pub mod acl;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -26,6 +27,10 @@ mod sql_roles;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+pub use acl::{
+    Access, AccessibleQuery, EntityStore, Lineage, Registered, ResourceKey, ResourceRecord,
+    ShareRecord, Visibility,
+};
 pub use memory::MemoryStore;
 pub use roles::{
     ActionRecord, ActionStore, AssignmentFilter, AssignmentRecord, AssignmentStore, Grant,

@@ -1,0 +1,292 @@
+//! The entity permission store's contract (Sentinel's `PermissionClient` model, seed 001):
+//! resources of a tenant with an owner, a visibility and an optional parent folder, and shares
+//! to users and groups. Group memberships are the tenant's groups
+//! ([`AssignmentStore`](super::AssignmentStore)): one notion of a group for roles and shares.
+//!
+//! The store keeps the records and answers in one round trip what an evaluation needs (a
+//! resource with its folders and the shares that name the subject); the rules (who may share,
+//! what a visibility gives, the order of evaluation) are the engine's.
+
+use std::fmt;
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use super::StoreResult;
+use super::roles::SubjectKind;
+
+/// How deep folders nest: a resource under more than this many folders is refused when
+/// written, so an evaluation's walk up the folders is bounded.
+pub const MAX_FOLDER_DEPTH: usize = 32;
+
+/// [`StoreError::Conflict`](super::StoreError::Conflict): the resource is registered to another
+/// owner or tenant.
+pub const RESOURCE_TAKEN: &str = "resource owned by another";
+/// [`StoreError::Conflict`](super::StoreError::Conflict): the new parent is the resource itself or
+/// one of its descendants.
+pub const FOLDER_CYCLE: &str = "folder cycle";
+/// [`StoreError::Conflict`](super::StoreError::Conflict): the resource (or one below it) would
+/// sit under more than [`MAX_FOLDER_DEPTH`] folders.
+pub const FOLDER_TOO_DEEP: &str = "folder depth";
+/// [`StoreError::Conflict`](super::StoreError::Conflict): the parent belongs to another tenant.
+pub const FOLDER_OTHER_TENANT: &str = "folder of another tenant";
+/// [`StoreError::Conflict`](super::StoreError::Conflict): the resource still has resources
+/// inside it (deregister those first: nothing is orphaned or deleted behind the caller's back).
+pub const RESOURCE_HAS_CHILDREN: &str = "resource has children";
+/// [`StoreError::NotFound`](super::StoreError::NotFound): no such resource.
+pub const NO_RESOURCE: &str = "resource";
+/// [`StoreError::NotFound`](super::StoreError::NotFound): the parent named is not registered.
+pub const NO_FOLDER: &str = "parent resource";
+
+/// Who may see a resource besides its owner, its tenant's administrators and those it is
+/// shared with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Nobody else.
+    Private,
+    /// Every member of the resource's tenant may view it (Sentinel's `workspace`).
+    #[serde(alias = "workspace")]
+    Tenant,
+    /// Every authenticated user may view it.
+    Public,
+}
+
+impl Visibility {
+    /// The stored text: `private`, `tenant`, `public`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Private => "private",
+            Self::Tenant => "tenant",
+            Self::Public => "public",
+        }
+    }
+
+    /// The visibility a text names (`workspace` is Sentinel's word for `tenant`).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "private" => Some(Self::Private),
+            "tenant" | "workspace" => Some(Self::Tenant),
+            "public" => Some(Self::Public),
+            _ => None,
+        }
+    }
+}
+
+/// A level of access to a resource; `Edit` implies `View`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Read it.
+    View,
+    /// Change it (and read it).
+    Edit,
+}
+
+impl Access {
+    /// The stored text: `view`, `edit`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::View => "view",
+            Self::Edit => "edit",
+        }
+    }
+
+    /// The access a text names.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "view" => Some(Self::View),
+            "edit" => Some(Self::Edit),
+            _ => None,
+        }
+    }
+
+    /// Whether holding `self` gives `wanted`.
+    pub fn covers(self, wanted: Access) -> bool {
+        self >= wanted
+    }
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A resource's identity: the service that owns its type, the type, and its id in that type.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ResourceKey {
+    /// The service (`docs`).
+    pub service: String,
+    /// The resource type (`document`).
+    pub kind: String,
+    /// The resource's id (`42`).
+    pub id: String,
+}
+
+impl ResourceKey {
+    /// The key of `id` of type `kind` in `service`.
+    pub fn new(service: &str, kind: &str, id: &str) -> Self {
+        Self {
+            service: service.to_owned(),
+            kind: kind.to_owned(),
+            id: id.to_owned(),
+        }
+    }
+}
+
+/// A registered resource.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ResourceRecord {
+    /// Which resource.
+    pub key: ResourceKey,
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// Its owner (a user id).
+    pub owner: String,
+    /// Who else may see it.
+    pub visibility: Visibility,
+    /// The folder it is in (a resource of the same tenant), if any.
+    pub parent: Option<ResourceKey>,
+    /// When it was registered (seconds).
+    pub created_at: i64,
+}
+
+/// A share: `grantee` (a user or a group of the resource's tenant) may `access` the resource.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ShareRecord {
+    /// Which resource.
+    pub key: ResourceKey,
+    /// A user or a group.
+    pub grantee_kind: SubjectKind,
+    /// The user's or group's id.
+    pub grantee: String,
+    /// What the share gives.
+    pub access: Access,
+    /// Who shared it.
+    pub granted_by: String,
+    /// When it was shared, or its level last changed (seconds).
+    pub granted_at: i64,
+}
+
+/// What [`EntityStore::register`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Registered {
+    /// The resource is new.
+    Created,
+    /// The same owner registered it in the same tenant before: nothing changed.
+    Existing(Box<ResourceRecord>),
+}
+
+/// One level of a resource's lineage: the resource or one of its folders, with the shares on it
+/// that name the subject or one of its groups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lineage {
+    /// The resource (first) or a folder above it.
+    pub record: ResourceRecord,
+    /// Its shares to the subject or the subject's groups.
+    pub shares: Vec<ShareRecord>,
+}
+
+/// What [`EntityStore::accessible`] is asked: the resources of one type in one tenant that a
+/// subject may reach with at least `access`.
+#[derive(Clone, Debug)]
+pub struct AccessibleQuery<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// The service and type of the resources (the key's `id` is ignored).
+    pub service: &'a str,
+    /// The resource type.
+    pub kind: &'a str,
+    /// The subject (a user id).
+    pub subject: &'a str,
+    /// The subject's groups in the tenant.
+    pub groups: &'a [String],
+    /// Whether the subject is a member of the tenant (`tenant` visibility gives it `view`).
+    pub member: bool,
+    /// The access wanted.
+    pub access: Access,
+    /// Ids strictly after this one (the previous page's last), in id order.
+    pub after: Option<&'a str>,
+    /// At most this many ids.
+    pub limit: usize,
+}
+
+/// Resources, their folders and their shares.
+///
+/// Every write is atomic: its checks (owner, tenant, folder cycle and depth) and its change are
+/// one transaction, so two writers never build a cycle or a too-deep chain between them, and a
+/// refused write changes nothing.
+pub trait EntityStore: Send + Sync {
+    /// Registers a resource. The same owner registering the same resource in the same tenant
+    /// again is [`Registered::Existing`] and changes nothing; another owner or tenant is
+    /// [`RESOURCE_TAKEN`]. A parent must be registered ([`NO_FOLDER`]) in the same tenant
+    /// ([`FOLDER_OTHER_TENANT`]), at most [`MAX_FOLDER_DEPTH`] folders deep
+    /// ([`FOLDER_TOO_DEEP`]).
+    fn register(
+        &self,
+        record: &ResourceRecord,
+    ) -> impl Future<Output = StoreResult<Registered>> + Send;
+
+    /// The resource, if registered.
+    fn resource(
+        &self,
+        key: &ResourceKey,
+    ) -> impl Future<Output = StoreResult<Option<ResourceRecord>>> + Send;
+
+    /// Deregisters a resource and its shares; [`NO_RESOURCE`]; [`RESOURCE_HAS_CHILDREN`] while
+    /// resources are inside it.
+    fn deregister(&self, key: &ResourceKey) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Changes the resource's visibility and returns it as stored; [`NO_RESOURCE`].
+    fn set_visibility(
+        &self,
+        key: &ResourceKey,
+        visibility: Visibility,
+    ) -> impl Future<Output = StoreResult<ResourceRecord>> + Send;
+
+    /// Moves the resource into `parent` (or to the top with `None`); [`NO_RESOURCE`],
+    /// [`NO_FOLDER`], [`FOLDER_OTHER_TENANT`], [`FOLDER_CYCLE`], and [`FOLDER_TOO_DEEP`]
+    /// when the resource or anything inside it would sit too deep.
+    fn move_to(
+        &self,
+        key: &ResourceKey,
+        parent: Option<&ResourceKey>,
+    ) -> impl Future<Output = StoreResult<ResourceRecord>> + Send;
+
+    /// Shares the resource; sharing again with the same grantee replaces the level, the
+    /// grantor and the time (never a duplicate). [`NO_RESOURCE`].
+    fn share(&self, share: &ShareRecord) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Removes the share to this grantee; `false` if there was none. [`NO_RESOURCE`].
+    fn unshare(
+        &self,
+        key: &ResourceKey,
+        grantee_kind: SubjectKind,
+        grantee: &str,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// Every share of the resource, users first then groups, each by grantee.
+    fn shares(
+        &self,
+        key: &ResourceKey,
+    ) -> impl Future<Output = StoreResult<Vec<ShareRecord>>> + Send;
+
+    /// The resource and each folder above it, nearest first, each with its shares to `subject`
+    /// or one of `groups`, in one round trip; empty when the resource is not registered.
+    fn lineage(
+        &self,
+        key: &ResourceKey,
+        subject: &str,
+        groups: &[String],
+    ) -> impl Future<Output = StoreResult<Vec<Lineage>>> + Send;
+
+    /// The ids of the resources the query's subject reaches with at least its access, in id
+    /// order, without the tenant administrator's shortcut (the engine's): owned, public (for
+    /// `view`), tenant-visible to a member (for `view`), or shared to the subject or a group,
+    /// directly or on a folder above.
+    fn accessible(
+        &self,
+        query: &AccessibleQuery<'_>,
+    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+}

@@ -1,0 +1,285 @@
+//! Entity permissions in memory. Each operation is one section under the store's mutex, so its
+//! checks (owner, tenant, folder cycle and depth) and its change are atomic, as the SQL
+//! backends' transactions are; every check runs before the first change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+
+use super::MemoryStore;
+use crate::store::acl::{
+    AccessibleQuery, EntityStore, FOLDER_CYCLE, FOLDER_OTHER_TENANT, FOLDER_TOO_DEEP, Lineage,
+    MAX_FOLDER_DEPTH, NO_FOLDER, NO_RESOURCE, RESOURCE_HAS_CHILDREN, RESOURCE_TAKEN, Registered,
+    ResourceKey, ResourceRecord, ShareRecord, Visibility,
+};
+use crate::store::{StoreError, StoreResult, SubjectKind};
+
+#[derive(Default)]
+pub(super) struct AclState {
+    resources: BTreeMap<ResourceKey, ResourceRecord>,
+    /// Resource → (grantee kind, grantee) → share.
+    shares: HashMap<ResourceKey, BTreeMap<(SubjectKind, String), ShareRecord>>,
+}
+
+impl AclState {
+    /// Feeds everything held to `hasher`, in an order that does not depend on the maps'.
+    pub(super) fn hash_into(&self, hasher: &mut impl Hasher) {
+        self.resources.hash(hasher);
+        let mut shares: Vec<_> = self.shares.iter().filter(|(_, s)| !s.is_empty()).collect();
+        shares.sort_by(|a, b| a.0.cmp(b.0));
+        shares.hash(hasher);
+    }
+
+    /// The folders above `key`, nearest first (bounded: chains are checked when written).
+    fn folders_above(&self, key: &ResourceKey) -> Vec<&ResourceRecord> {
+        let mut above = Vec::new();
+        let mut next = self.resources.get(key).and_then(|r| r.parent.as_ref());
+        while let Some(parent) = next {
+            let Some(record) = self.resources.get(parent) else {
+                break;
+            };
+            above.push(record);
+            if above.len() > MAX_FOLDER_DEPTH {
+                break;
+            }
+            next = record.parent.as_ref();
+        }
+        above
+    }
+
+    /// How many levels lie below `key` (0 for a resource with nothing inside).
+    fn height(&self, key: &ResourceKey) -> usize {
+        self.resources
+            .values()
+            .filter(|r| r.parent.as_ref() == Some(key))
+            .map(|child| 1 + self.height(&child.key))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether `inner` is `outer` or lies inside it.
+    fn is_within(&self, inner: &ResourceKey, outer: &ResourceKey) -> bool {
+        inner == outer || self.folders_above(inner).iter().any(|f| f.key == *outer)
+    }
+
+    /// The checks for putting a resource of `tenant` (with `height` levels below it) into
+    /// `parent`.
+    fn check_parent(&self, tenant: &str, parent: &ResourceKey, height: usize) -> StoreResult<()> {
+        let folder = self
+            .resources
+            .get(parent)
+            .ok_or(StoreError::NotFound(NO_FOLDER))?;
+        if folder.tenant != tenant {
+            return Err(StoreError::Conflict(FOLDER_OTHER_TENANT));
+        }
+        // The parent and every folder above it, plus the resource's own levels below.
+        let depth = 1 + self.folders_above(parent).len() + height;
+        if depth > MAX_FOLDER_DEPTH {
+            return Err(StoreError::Conflict(FOLDER_TOO_DEEP));
+        }
+        Ok(())
+    }
+
+    /// Shares of `key` to the subject or one of its groups.
+    fn shares_naming(
+        &self,
+        key: &ResourceKey,
+        subject: &str,
+        groups: &[String],
+    ) -> Vec<ShareRecord> {
+        self.shares
+            .get(key)
+            .into_iter()
+            .flat_map(|s| s.values())
+            .filter(|s| match s.grantee_kind {
+                SubjectKind::User => s.grantee == subject,
+                SubjectKind::Group => groups.contains(&s.grantee),
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+impl EntityStore for MemoryStore {
+    async fn register(&self, record: &ResourceRecord) -> StoreResult<Registered> {
+        let mut state = self.lock();
+        let acl = &mut state.acl;
+        if let Some(existing) = acl.resources.get(&record.key) {
+            return if existing.owner == record.owner && existing.tenant == record.tenant {
+                Ok(Registered::Existing(Box::new(existing.clone())))
+            } else {
+                Err(StoreError::Conflict(RESOURCE_TAKEN))
+            };
+        }
+        if let Some(parent) = &record.parent {
+            acl.check_parent(&record.tenant, parent, 0)?;
+        }
+        acl.resources.insert(record.key.clone(), record.clone());
+        Ok(Registered::Created)
+    }
+
+    async fn resource(&self, key: &ResourceKey) -> StoreResult<Option<ResourceRecord>> {
+        Ok(self.lock().acl.resources.get(key).cloned())
+    }
+
+    async fn deregister(&self, key: &ResourceKey) -> StoreResult<()> {
+        let mut state = self.lock();
+        let acl = &mut state.acl;
+        if !acl.resources.contains_key(key) {
+            return Err(StoreError::NotFound(NO_RESOURCE));
+        }
+        if acl
+            .resources
+            .values()
+            .any(|r| r.parent.as_ref() == Some(key))
+        {
+            return Err(StoreError::Conflict(RESOURCE_HAS_CHILDREN));
+        }
+        acl.resources.remove(key);
+        acl.shares.remove(key);
+        Ok(())
+    }
+
+    async fn set_visibility(
+        &self,
+        key: &ResourceKey,
+        visibility: Visibility,
+    ) -> StoreResult<ResourceRecord> {
+        let mut state = self.lock();
+        let record = state
+            .acl
+            .resources
+            .get_mut(key)
+            .ok_or(StoreError::NotFound(NO_RESOURCE))?;
+        record.visibility = visibility;
+        Ok(record.clone())
+    }
+
+    async fn move_to(
+        &self,
+        key: &ResourceKey,
+        parent: Option<&ResourceKey>,
+    ) -> StoreResult<ResourceRecord> {
+        let mut state = self.lock();
+        let acl = &mut state.acl;
+        let tenant = acl
+            .resources
+            .get(key)
+            .ok_or(StoreError::NotFound(NO_RESOURCE))?
+            .tenant
+            .clone();
+        if let Some(parent) = parent {
+            if !acl.resources.contains_key(parent) {
+                return Err(StoreError::NotFound(NO_FOLDER));
+            }
+            if acl.is_within(parent, key) {
+                return Err(StoreError::Conflict(FOLDER_CYCLE));
+            }
+            acl.check_parent(&tenant, parent, acl.height(key))?;
+        }
+        let record = acl
+            .resources
+            .get_mut(key)
+            .ok_or(StoreError::NotFound(NO_RESOURCE))?;
+        record.parent = parent.cloned();
+        Ok(record.clone())
+    }
+
+    async fn share(&self, share: &ShareRecord) -> StoreResult<()> {
+        let mut state = self.lock();
+        let acl = &mut state.acl;
+        if !acl.resources.contains_key(&share.key) {
+            return Err(StoreError::NotFound(NO_RESOURCE));
+        }
+        acl.shares
+            .entry(share.key.clone())
+            .or_default()
+            .insert((share.grantee_kind, share.grantee.clone()), share.clone());
+        Ok(())
+    }
+
+    async fn unshare(
+        &self,
+        key: &ResourceKey,
+        grantee_kind: SubjectKind,
+        grantee: &str,
+    ) -> StoreResult<bool> {
+        let mut state = self.lock();
+        let acl = &mut state.acl;
+        if !acl.resources.contains_key(key) {
+            return Err(StoreError::NotFound(NO_RESOURCE));
+        }
+        Ok(acl
+            .shares
+            .get_mut(key)
+            .and_then(|s| s.remove(&(grantee_kind, grantee.to_owned())))
+            .is_some())
+    }
+
+    async fn shares(&self, key: &ResourceKey) -> StoreResult<Vec<ShareRecord>> {
+        let state = self.lock();
+        // Keyed by (kind, grantee), and users order before groups.
+        Ok(state
+            .acl
+            .shares
+            .get(key)
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn lineage(
+        &self,
+        key: &ResourceKey,
+        subject: &str,
+        groups: &[String],
+    ) -> StoreResult<Vec<Lineage>> {
+        let state = self.lock();
+        let acl = &state.acl;
+        let Some(record) = acl.resources.get(key) else {
+            return Ok(Vec::new());
+        };
+        Ok(std::iter::once(record)
+            .chain(acl.folders_above(key))
+            .map(|r| Lineage {
+                record: r.clone(),
+                shares: acl.shares_naming(&r.key, subject, groups),
+            })
+            .collect())
+    }
+
+    async fn accessible(&self, query: &AccessibleQuery<'_>) -> StoreResult<Vec<String>> {
+        let state = self.lock();
+        let acl = &state.acl;
+        let reaches = |record: &ResourceRecord| {
+            if record.owner == query.subject {
+                return true;
+            }
+            std::iter::once(record)
+                .chain(acl.folders_above(&record.key))
+                .any(|level| {
+                    let seen = match level.visibility {
+                        Visibility::Public => true,
+                        Visibility::Tenant => query.member,
+                        Visibility::Private => false,
+                    };
+                    (seen && query.access == crate::store::acl::Access::View)
+                        || acl
+                            .shares_naming(&level.key, query.subject, query.groups)
+                            .iter()
+                            .any(|s| s.access.covers(query.access))
+                })
+        };
+        Ok(acl
+            .resources
+            .values()
+            .filter(|r| {
+                r.tenant == query.tenant
+                    && r.key.service == query.service
+                    && r.key.kind == query.kind
+                    && query.after.is_none_or(|after| r.key.id.as_str() > after)
+            })
+            .filter(|r| reaches(r))
+            .map(|r| r.key.id.clone())
+            .take(query.limit)
+            .collect())
+    }
+}

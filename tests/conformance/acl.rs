@@ -1,0 +1,377 @@
+//! The entity permission store's checks: registration, folders, shares, lineage and the
+//! accessible set. Every backend must pass each one; the race runs its writers at once and
+//! checks the one outcome the rules allow.
+
+use std::sync::Arc;
+
+use portcullis::store::acl::{
+    FOLDER_CYCLE, FOLDER_OTHER_TENANT, FOLDER_TOO_DEEP, MAX_FOLDER_DEPTH, NO_FOLDER, NO_RESOURCE,
+    RESOURCE_HAS_CHILDREN, RESOURCE_TAKEN,
+};
+use portcullis::store::{
+    Access, AccessibleQuery, EntityStore, Registered, ResourceKey, ResourceRecord, ShareRecord,
+    StoreError, SubjectKind, Visibility,
+};
+use tokio::sync::Barrier;
+
+pub fn doc(id: &str) -> ResourceKey {
+    ResourceKey::new("docs", "document", id)
+}
+
+pub fn resource(id: &str, tenant: &str, owner: &str) -> ResourceRecord {
+    ResourceRecord {
+        key: doc(id),
+        tenant: tenant.into(),
+        owner: owner.into(),
+        visibility: Visibility::Private,
+        parent: None,
+        created_at: 1_700_000_000,
+    }
+}
+
+pub fn inside(id: &str, tenant: &str, owner: &str, parent: &str) -> ResourceRecord {
+    ResourceRecord {
+        parent: Some(doc(parent)),
+        ..resource(id, tenant, owner)
+    }
+}
+
+pub fn share_to(id: &str, kind: SubjectKind, grantee: &str, access: Access) -> ShareRecord {
+    ShareRecord {
+        key: doc(id),
+        grantee_kind: kind,
+        grantee: grantee.into(),
+        access,
+        granted_by: "owner".into(),
+        granted_at: 1_700_000_100,
+    }
+}
+
+fn query<'a>(subject: &'a str, groups: &'a [String], access: Access) -> AccessibleQuery<'a> {
+    AccessibleQuery {
+        tenant: "acme",
+        service: "docs",
+        kind: "document",
+        subject,
+        groups,
+        member: false,
+        access,
+        after: None,
+        limit: 100,
+    }
+}
+
+pub async fn registering_is_idempotent_for_the_owner_only<S: EntityStore>(s: &S) {
+    let a = resource("a", "acme", "ada");
+    assert_eq!(s.register(&a).await.unwrap(), Registered::Created);
+    assert_eq!(
+        s.register(&a).await.unwrap(),
+        Registered::Existing(Box::new(a.clone()))
+    );
+    // Another owner, or another tenant, is told: never silently ignored.
+    assert_eq!(
+        s.register(&resource("a", "acme", "bob")).await,
+        Err(StoreError::Conflict(RESOURCE_TAKEN))
+    );
+    assert_eq!(
+        s.register(&resource("a", "globex", "ada")).await,
+        Err(StoreError::Conflict(RESOURCE_TAKEN))
+    );
+    assert_eq!(s.resource(&doc("a")).await.unwrap(), Some(a));
+    assert_eq!(s.resource(&doc("none")).await.unwrap(), None);
+    // The same id in another type or service is another resource.
+    let other_type = ResourceRecord {
+        key: ResourceKey::new("docs", "folder", "a"),
+        ..resource("a", "globex", "bob")
+    };
+    assert_eq!(s.register(&other_type).await.unwrap(), Registered::Created);
+    let visible = s
+        .set_visibility(&doc("a"), Visibility::Public)
+        .await
+        .unwrap();
+    assert_eq!(visible.visibility, Visibility::Public);
+    assert_eq!(
+        s.set_visibility(&doc("none"), Visibility::Public).await,
+        Err(StoreError::NotFound(NO_RESOURCE))
+    );
+}
+
+pub async fn folders_stay_sound<S: EntityStore>(s: &S) {
+    s.register(&resource("root", "acme", "ada")).await.unwrap();
+    s.register(&resource("theirs", "globex", "ada"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.register(&inside("x", "acme", "ada", "missing")).await,
+        Err(StoreError::NotFound(NO_FOLDER))
+    );
+    assert_eq!(
+        s.register(&inside("x", "acme", "ada", "theirs")).await,
+        Err(StoreError::Conflict(FOLDER_OTHER_TENANT))
+    );
+    assert_eq!(
+        s.resource(&doc("x")).await.unwrap(),
+        None,
+        "a refused write wrote"
+    );
+    // A chain exactly as deep as allowed (l32 sits under 32 folders), and not one more.
+    let mut parent = "root".to_owned();
+    for level in 1..=MAX_FOLDER_DEPTH {
+        let id = format!("l{level}");
+        s.register(&inside(&id, "acme", "ada", &parent))
+            .await
+            .unwrap();
+        parent = id;
+    }
+    assert_eq!(
+        s.register(&inside("too-deep", "acme", "ada", &parent))
+            .await,
+        Err(StoreError::Conflict(FOLDER_TOO_DEEP))
+    );
+    // Moving a resource with levels below it counts them too: under l31, subsub would sit
+    // under 33 folders.
+    s.register(&resource("sub", "acme", "ada")).await.unwrap();
+    s.register(&inside("subsub", "acme", "ada", "sub"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.move_to(&doc("sub"), Some(&doc("l31"))).await,
+        Err(StoreError::Conflict(FOLDER_TOO_DEEP))
+    );
+    let moved = s.move_to(&doc("sub"), Some(&doc("l30"))).await.unwrap();
+    assert_eq!(moved.parent, Some(doc("l30")));
+    // No resource may go inside itself or anything inside it.
+    assert_eq!(
+        s.move_to(&doc("root"), Some(&doc("subsub"))).await,
+        Err(StoreError::Conflict(FOLDER_CYCLE))
+    );
+    assert_eq!(
+        s.move_to(&doc("sub"), Some(&doc("sub"))).await,
+        Err(StoreError::Conflict(FOLDER_CYCLE))
+    );
+    assert_eq!(
+        s.move_to(&doc("sub"), Some(&doc("theirs"))).await,
+        Err(StoreError::Conflict(FOLDER_OTHER_TENANT))
+    );
+    assert_eq!(
+        s.move_to(&doc("none"), None).await,
+        Err(StoreError::NotFound(NO_RESOURCE))
+    );
+    // Nothing is deleted or orphaned behind the caller's back.
+    assert_eq!(
+        s.deregister(&doc("sub")).await,
+        Err(StoreError::Conflict(RESOURCE_HAS_CHILDREN))
+    );
+    s.deregister(&doc("subsub")).await.unwrap();
+    s.deregister(&doc("sub")).await.unwrap();
+    assert_eq!(
+        s.deregister(&doc("sub")).await,
+        Err(StoreError::NotFound(NO_RESOURCE))
+    );
+    let top = s.move_to(&doc("l1"), None).await.unwrap();
+    assert_eq!(top.parent, None);
+}
+
+pub async fn sharing_twice_updates_the_level<S: EntityStore>(s: &S) {
+    s.register(&resource("a", "acme", "ada")).await.unwrap();
+    s.share(&share_to("a", SubjectKind::User, "bob", Access::View))
+        .await
+        .unwrap();
+    let again = ShareRecord {
+        granted_by: "admin".into(),
+        ..share_to("a", SubjectKind::User, "bob", Access::Edit)
+    };
+    s.share(&again).await.unwrap();
+    s.share(&share_to("a", SubjectKind::Group, "team", Access::View))
+        .await
+        .unwrap();
+    // A user and a group of the same name are two grantees.
+    s.share(&share_to("a", SubjectKind::Group, "bob", Access::View))
+        .await
+        .unwrap();
+    let shares = s.shares(&doc("a")).await.unwrap();
+    assert_eq!(
+        shares,
+        vec![
+            again,
+            share_to("a", SubjectKind::Group, "bob", Access::View),
+            share_to("a", SubjectKind::Group, "team", Access::View),
+        ]
+    );
+    assert_eq!(
+        s.share(&share_to("none", SubjectKind::User, "bob", Access::View))
+            .await,
+        Err(StoreError::NotFound(NO_RESOURCE))
+    );
+    assert!(
+        s.unshare(&doc("a"), SubjectKind::Group, "bob")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.unshare(&doc("a"), SubjectKind::Group, "bob")
+            .await
+            .unwrap()
+    );
+    // Deregistering takes the shares with it: registered again, the resource has none.
+    s.deregister(&doc("a")).await.unwrap();
+    s.register(&resource("a", "acme", "ada")).await.unwrap();
+    assert!(s.shares(&doc("a")).await.unwrap().is_empty());
+}
+
+pub async fn lineage_names_the_subject_and_its_groups_only<S: EntityStore>(s: &S) {
+    s.register(&resource("top", "acme", "ada")).await.unwrap();
+    s.register(&inside("mid", "acme", "ada", "top"))
+        .await
+        .unwrap();
+    s.register(&inside("leaf", "acme", "ada", "mid"))
+        .await
+        .unwrap();
+    s.share(&share_to("top", SubjectKind::Group, "team", Access::Edit))
+        .await
+        .unwrap();
+    s.share(&share_to("top", SubjectKind::Group, "other", Access::Edit))
+        .await
+        .unwrap();
+    s.share(&share_to("leaf", SubjectKind::User, "bob", Access::View))
+        .await
+        .unwrap();
+    s.share(&share_to("leaf", SubjectKind::User, "carl", Access::Edit))
+        .await
+        .unwrap();
+    let groups = vec!["team".to_owned()];
+    let lineage = s.lineage(&doc("leaf"), "bob", &groups).await.unwrap();
+    let keys: Vec<_> = lineage.iter().map(|l| l.record.key.id.as_str()).collect();
+    assert_eq!(keys, ["leaf", "mid", "top"]);
+    assert_eq!(
+        lineage[0].shares,
+        [share_to("leaf", SubjectKind::User, "bob", Access::View)]
+    );
+    assert!(lineage[1].shares.is_empty());
+    assert_eq!(
+        lineage[2].shares,
+        [share_to("top", SubjectKind::Group, "team", Access::Edit)]
+    );
+    assert!(
+        s.lineage(&doc("none"), "bob", &groups)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn ids<S: EntityStore>(s: &S, q: AccessibleQuery<'_>) -> Vec<String> {
+    s.accessible(&q).await.unwrap()
+}
+
+pub async fn accessible_follows_owners_visibility_shares_and_folders<S: EntityStore>(s: &S) {
+    let mut public = resource("p", "acme", "ada");
+    public.visibility = Visibility::Public;
+    let mut open = resource("t", "acme", "ada");
+    open.visibility = Visibility::Tenant;
+    for record in [
+        resource("mine", "acme", "bob"),
+        resource("private", "acme", "ada"),
+        public,
+        open,
+        resource("folder", "acme", "ada"),
+        inside("in-folder", "acme", "ada", "folder"),
+        resource("by-group", "acme", "ada"),
+        resource("elsewhere", "globex", "bob"),
+    ] {
+        s.register(&record).await.unwrap();
+    }
+    s.share(&share_to("folder", SubjectKind::User, "bob", Access::Edit))
+        .await
+        .unwrap();
+    s.share(&share_to(
+        "by-group",
+        SubjectKind::Group,
+        "team",
+        Access::View,
+    ))
+    .await
+    .unwrap();
+    let groups = vec!["team".to_owned()];
+    assert_eq!(
+        ids(s, query("bob", &groups, Access::View)).await,
+        ["by-group", "folder", "in-folder", "mine", "p"]
+    );
+    assert_eq!(
+        ids(
+            s,
+            AccessibleQuery {
+                member: true,
+                ..query("bob", &groups, Access::View)
+            }
+        )
+        .await,
+        ["by-group", "folder", "in-folder", "mine", "p", "t"]
+    );
+    // Visibility gives `view`, never `edit`; a `view` share is not an `edit` one.
+    assert_eq!(
+        ids(
+            s,
+            AccessibleQuery {
+                member: true,
+                ..query("bob", &groups, Access::Edit)
+            }
+        )
+        .await,
+        ["folder", "in-folder", "mine"]
+    );
+    assert_eq!(
+        ids(s, query("bob", &[], Access::View)).await,
+        ["folder", "in-folder", "mine", "p"]
+    );
+    // Pages: in id order, after the previous page's last.
+    let first = ids(
+        s,
+        AccessibleQuery {
+            limit: 2,
+            ..query("bob", &groups, Access::View)
+        },
+    )
+    .await;
+    assert_eq!(first, ["by-group", "folder"]);
+    let second = ids(
+        s,
+        AccessibleQuery {
+            limit: 2,
+            after: Some("folder"),
+            ..query("bob", &groups, Access::View)
+        },
+    )
+    .await;
+    assert_eq!(second, ["in-folder", "mine"]);
+    // Another tenant's resources never appear, even owned ones.
+    assert!(
+        !ids(s, query("bob", &groups, Access::View))
+            .await
+            .contains(&"elsewhere".to_owned())
+    );
+}
+
+pub async fn concurrent_moves_never_build_a_cycle<S: EntityStore + Clone + 'static>(s: &S) {
+    for round in 0..20 {
+        let (a, b) = (format!("a{round}"), format!("b{round}"));
+        s.register(&resource(&a, "acme", "ada")).await.unwrap();
+        s.register(&resource(&b, "acme", "ada")).await.unwrap();
+        let barrier = Arc::new(Barrier::new(2));
+        let moves = [(a.clone(), b.clone()), (b.clone(), a.clone())].map(|(what, into)| {
+            let (s, barrier) = (s.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                s.move_to(&doc(&what), Some(&doc(&into))).await
+            })
+        });
+        let mut moved = 0;
+        for outcome in moves {
+            match outcome.await.unwrap() {
+                Ok(_) => moved += 1,
+                Err(error) => assert_eq!(error, StoreError::Conflict(FOLDER_CYCLE)),
+            }
+        }
+        assert_eq!(moved, 1, "both moves landed: a cycle");
+    }
+}

@@ -31,6 +31,7 @@ use std::fmt;
 use http::StatusCode;
 
 use crate::rbac::{Action, Permission};
+use serde::{Deserialize, Serialize};
 
 /// Why a credential was refused. For logs and custom renderers only: the default renderer never
 /// puts it in a response, so a client cannot probe which check its token failed.
@@ -113,6 +114,85 @@ pub enum Requirement {
     /// Every one of these roles, held globally or for the check's resource (spanforge's
     /// `authorize`: required roles against an actor's effective roles).
     Roles(Box<[String]>),
+    /// Access to one resource (the check's [`Scope::on`](crate::authz::Scope::on)) of a
+    /// service, answered by the entity permission engine ([`Acl`](crate::acl::Acl)) from its
+    /// owner, visibility, shares and folders.
+    Access(EntityAccess),
+}
+
+/// A level of access to a resource; `Edit` implies `View`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Read it.
+    View,
+    /// Change it (and read it).
+    Edit,
+}
+
+impl Access {
+    /// The stored text: `view`, `edit`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::View => "view",
+            Self::Edit => "edit",
+        }
+    }
+
+    /// The access a text names.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "view" => Some(Self::View),
+            "edit" => Some(Self::Edit),
+            _ => None,
+        }
+    }
+
+    /// Whether holding `self` gives `wanted`.
+    pub fn covers(self, wanted: Access) -> bool {
+        self >= wanted
+    }
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What [`Requirement::Access`] asks: a level of access to a resource of one service.
+///
+/// ```
+/// use portcullis::{EntityAccess, Requirement};
+/// use portcullis::store::Access;
+///
+/// let edit = Requirement::Access(EntityAccess::new("docs", Access::Edit));
+/// assert_eq!(edit.to_string(), "edit on a docs resource");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EntityAccess {
+    service: Box<str>,
+    access: Access,
+}
+
+impl EntityAccess {
+    /// `access` to a resource of `service`.
+    pub fn new(service: &str, access: Access) -> Self {
+        Self {
+            service: service.into(),
+            access,
+        }
+    }
+
+    /// The service whose resource it is.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The level wanted.
+    pub fn access(&self) -> Access {
+        self.access
+    }
 }
 
 impl fmt::Display for Requirement {
@@ -121,6 +201,7 @@ impl fmt::Display for Requirement {
             Self::Permission(p) => write!(f, "permission {p}"),
             Self::Action(a) => write!(f, "action {a}"),
             Self::Roles(roles) => write!(f, "roles {}", roles.join(", ")),
+            Self::Access(a) => write!(f, "{} on a {} resource", a.access, a.service),
         }
     }
 }
@@ -153,6 +234,21 @@ pub enum Reason {
     DenyCrossOrigin,
     /// `error_unavailable`: a store the answer needs could not be asked; refused (fail closed).
     Unavailable,
+    /// `allow_owner`: the subject owns the resource.
+    AllowOwner,
+    /// `allow_admin`: the subject administers the resource's tenant.
+    AllowAdmin,
+    /// `allow_visibility`: the resource (or a folder above it) is visible to the subject: public,
+    /// or visible to its tenant's members.
+    AllowVisibility,
+    /// `allow_share`: the resource is shared with the subject.
+    AllowShare,
+    /// `allow_group`: the resource is shared with a group the subject belongs to.
+    AllowGroup,
+    /// `allow_parent`: a folder above the resource is shared with the subject or its group.
+    AllowParent,
+    /// `deny_no_record`: the resource is not registered.
+    DenyNoRecord,
 }
 
 impl Reason {
@@ -168,12 +264,28 @@ impl Reason {
             Self::DenyMissingRoles => "deny_missing_roles",
             Self::DenyCrossOrigin => "deny_cross_origin",
             Self::Unavailable => "error_unavailable",
+            Self::AllowOwner => "allow_owner",
+            Self::AllowAdmin => "allow_admin",
+            Self::AllowVisibility => "allow_visibility",
+            Self::AllowShare => "allow_share",
+            Self::AllowGroup => "allow_group",
+            Self::AllowParent => "allow_parent",
+            Self::DenyNoRecord => "deny_no_record",
         }
     }
 
     /// Whether the code allows.
     pub const fn allows(self) -> bool {
-        matches!(self, Self::Allow)
+        matches!(
+            self,
+            Self::Allow
+                | Self::AllowOwner
+                | Self::AllowAdmin
+                | Self::AllowVisibility
+                | Self::AllowShare
+                | Self::AllowGroup
+                | Self::AllowParent
+        )
     }
 }
 

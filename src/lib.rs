@@ -61,6 +61,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod acl;
 pub mod actors;
 pub mod api_key;
 pub mod authz;
@@ -91,7 +92,7 @@ pub mod token;
 pub use context::{AuthMethod, UserContext};
 pub use enrich::Enricher;
 pub use enrich_fn::{EnricherFn, enricher_fn};
-pub use error::{AuthError, Denial, Reason, Requirement, TokenRejection};
+pub use error::{AuthError, Denial, EntityAccess, Reason, Requirement, TokenRejection};
 pub use extract::{RequireAction, RequirePermission};
 pub use future::MaybeReady;
 pub use gateway::{AuthGateway, AuthLayer, AuthMode, AuthService, GatewayError, ResponseFuture};

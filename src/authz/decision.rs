@@ -183,7 +183,7 @@ impl Decision {
     /// requirement, or 503 when a store could not be asked.
     pub fn into_result(self, required: &Requirement) -> Result<(), AuthError> {
         match self.reason {
-            Reason::Allow => Ok(()),
+            reason if reason.allows() => Ok(()),
             Reason::Unavailable => Err(AuthError::Unavailable),
             reason => Err(AuthError::Forbidden(
                 Denial::new(reason).requiring(required.clone()),

@@ -167,7 +167,9 @@ pub(crate) fn from_context(question: Question<'_>) -> Decision {
     let allowed = match required {
         Requirement::Permission(p) => set.allows(p),
         Requirement::Action(a) => set.allows_action(a),
-        Requirement::Roles(_) => false,
+        // Roles are answered above; a resource's access only by the entity engine, which
+        // knows its records (a role policy holds none: fail closed).
+        Requirement::Roles(_) | Requirement::Access(_) => false,
     };
     if !allowed {
         let reason = if set.is_empty() && ctx.roles().is_empty() {
@@ -184,7 +186,7 @@ pub(crate) fn from_context(question: Question<'_>) -> Decision {
     let matched = match required {
         Requirement::Permission(p) => set.explain(p),
         Requirement::Action(a) => set.explain_action(a),
-        Requirement::Roles(_) => None,
+        Requirement::Roles(_) | Requirement::Access(_) => None,
     };
     match matched {
         Some(m) => decision.with_match(Granted::new(m.role(), m.grant())),
@@ -367,6 +369,22 @@ impl Seam {
                 decision
             }),
         }
+    }
+
+    /// Shows every observer a decision an engine made itself (the entity engine's, asked
+    /// through its own API rather than through this seam's authorizer).
+    pub(crate) fn report(
+        &self,
+        context: &UserContext,
+        required: &Requirement,
+        decision: &Decision,
+    ) {
+        self.observe(&DecisionEvent {
+            context,
+            required,
+            decision,
+            request: None,
+        });
     }
 
     /// Asks the authorizer for the decision with what matched, without observers: an

@@ -164,7 +164,7 @@ impl DecisionObserver for TracingObserver {
             };
         }
         match decision.reason() {
-            Reason::Allow => log!(debug),
+            reason if reason.allows() => log!(debug),
             Reason::Unavailable => log!(warn),
             _ => log!(info),
         }

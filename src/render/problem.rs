@@ -217,16 +217,25 @@ impl Problem {
                 permission: Some(p.as_str()),
                 action: None,
                 roles: None,
+                access: None,
             }),
             Some(Requirement::Action(a)) => Some(RequiredBody {
                 permission: None,
                 action: Some(a.as_str()),
                 roles: None,
+                access: None,
             }),
             Some(Requirement::Roles(roles)) => Some(RequiredBody {
                 permission: None,
                 action: None,
                 roles: Some(roles),
+                access: None,
+            }),
+            Some(Requirement::Access(a)) => Some(RequiredBody {
+                permission: None,
+                action: None,
+                roles: None,
+                access: Some(a.access().as_str()),
             }),
             None => None,
         };
@@ -308,6 +317,9 @@ struct RequiredBody<'a> {
     action: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     roles: Option<&'a [String]>,
+    /// A resource's access level (`view`, `edit`); the service is the server's business.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access: Option<&'static str>,
 }
 
 fn challenge(realm: &str, error: Option<&str>) -> Option<HeaderValue> {

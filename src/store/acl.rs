@@ -7,13 +7,15 @@
 //! resource with its folders and the shares that name the subject); the rules (who may share,
 //! what a visibility gives, the order of evaluation) are the engine's.
 
-use std::fmt;
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
 use super::StoreResult;
+// The level of access is part of a check's requirement (`error`), which stores must not be
+// imported by: it lives there and is shown here too.
 use super::roles::SubjectKind;
+pub use crate::error::Access;
 
 /// How deep folders nest: a resource under more than this many folders is refused when
 /// written, so an evaluation's walk up the folders is bounded.
@@ -70,46 +72,6 @@ impl Visibility {
             "public" => Some(Self::Public),
             _ => None,
         }
-    }
-}
-
-/// A level of access to a resource; `Edit` implies `View`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Access {
-    /// Read it.
-    View,
-    /// Change it (and read it).
-    Edit,
-}
-
-impl Access {
-    /// The stored text: `view`, `edit`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::View => "view",
-            Self::Edit => "edit",
-        }
-    }
-
-    /// The access a text names.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "view" => Some(Self::View),
-            "edit" => Some(Self::Edit),
-            _ => None,
-        }
-    }
-
-    /// Whether holding `self` gives `wanted`.
-    pub fn covers(self, wanted: Access) -> bool {
-        self >= wanted
-    }
-}
-
-impl fmt::Display for Access {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -204,6 +166,9 @@ pub struct AccessibleQuery<'a> {
     pub groups: &'a [String],
     /// Whether the subject is a member of the tenant (`tenant` visibility gives it `view`).
     pub member: bool,
+    /// Whether the subject is one of the tenant's editors (`tenant` visibility gives it `edit`
+    /// too).
+    pub editor: bool,
     /// The access wanted.
     pub access: Access,
     /// Ids strictly after this one (the previous page's last), in id order.

@@ -190,6 +190,8 @@ impl Effective {
             Requirement::Permission(p) => self.set.allows(p),
             Requirement::Action(a) => self.set.allows_action(a),
             Requirement::Roles(_) => self.allows_with(required, &self.roles),
+            // A resource's access is the entity engine's question: roles never answer it.
+            Requirement::Access(_) => false,
         }
     }
 
@@ -259,6 +261,7 @@ impl Effective {
                     .all(|w| chain.iter().any(|&r| graph.is_named(r, w)))
             };
             let (matched, grant) = match required {
+                Requirement::Access(_) => return None,
                 Requirement::Permission(p) => {
                     let m = set.explain(p)?;
                     (m.role()?.to_owned(), m.grant().to_owned())
@@ -380,6 +383,7 @@ impl Effective {
         let roles = self.with_resource(resource);
         let set = PermissionSet::holding(graph.index.clone(), roles.iter().copied());
         let (target, grant) = match required {
+            Requirement::Access(_) => return None,
             Requirement::Permission(p) => {
                 let m = set.explain(p)?;
                 (m.role()?.to_owned(), m.grant().to_owned())
@@ -429,7 +433,7 @@ pub(crate) fn allows_set(set: &PermissionSet, required: &Requirement) -> bool {
     match required {
         Requirement::Permission(p) => set.allows(p),
         Requirement::Action(a) => set.allows_action(a),
-        Requirement::Roles(_) => false,
+        Requirement::Roles(_) | Requirement::Access(_) => false,
     }
 }
 

@@ -868,6 +868,7 @@ impl<S: TenantStore> Tenancy<S> {
                     .iter()
                     .all(|w| node.chain.iter().any(|&r| graph.is_named(r, w)))
                     .then(|| (None, String::new())),
+                Requirement::Access(_) => None,
             };
             if let Some((by, grant)) = found {
                 let to = by

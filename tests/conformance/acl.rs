@@ -55,6 +55,7 @@ fn query<'a>(subject: &'a str, groups: &'a [String], access: Access) -> Accessib
         subject,
         groups,
         member: false,
+        editor: false,
         access,
         after: None,
         limit: 100,
@@ -319,6 +320,19 @@ pub async fn accessible_follows_owners_visibility_shares_and_folders<S: EntitySt
         )
         .await,
         ["folder", "in-folder", "mine"]
+    );
+    // An editor of the tenant edits what its members can see.
+    assert_eq!(
+        ids(
+            s,
+            AccessibleQuery {
+                member: true,
+                editor: true,
+                ..query("bob", &groups, Access::Edit)
+            }
+        )
+        .await,
+        ["folder", "in-folder", "mine", "t"]
     );
     assert_eq!(
         ids(s, query("bob", &[], Access::View)).await,

@@ -7,9 +7,9 @@ use std::hash::{Hash, Hasher};
 
 use super::MemoryStore;
 use crate::store::acl::{
-    AccessibleQuery, EntityStore, FOLDER_CYCLE, FOLDER_OTHER_TENANT, FOLDER_TOO_DEEP, Lineage,
-    MAX_FOLDER_DEPTH, NO_FOLDER, NO_RESOURCE, RESOURCE_HAS_CHILDREN, RESOURCE_TAKEN, Registered,
-    ResourceKey, ResourceRecord, ShareRecord, Visibility,
+    Access, AccessibleQuery, EntityStore, FOLDER_CYCLE, FOLDER_OTHER_TENANT, FOLDER_TOO_DEEP,
+    Lineage, MAX_FOLDER_DEPTH, NO_FOLDER, NO_RESOURCE, RESOURCE_HAS_CHILDREN, RESOURCE_TAKEN,
+    Registered, ResourceKey, ResourceRecord, ShareRecord, Visibility,
 };
 use crate::store::{StoreError, StoreResult, SubjectKind};
 
@@ -256,12 +256,13 @@ impl EntityStore for MemoryStore {
             std::iter::once(record)
                 .chain(acl.folders_above(&record.key))
                 .any(|level| {
-                    let seen = match level.visibility {
-                        Visibility::Public => true,
-                        Visibility::Tenant => query.member,
-                        Visibility::Private => false,
+                    let gives = match level.visibility {
+                        Visibility::Public => Some(Access::View),
+                        Visibility::Tenant if query.member && query.editor => Some(Access::Edit),
+                        Visibility::Tenant if query.member => Some(Access::View),
+                        _ => None,
                     };
-                    (seen && query.access == crate::store::acl::Access::View)
+                    gives.is_some_and(|given| given.covers(query.access))
                         || acl
                             .shares_naming(&level.key, query.subject, query.groups)
                             .iter()

@@ -1,0 +1,350 @@
+//! Entity permissions (Sentinel's `PermissionClient`, seed 001) on the decision seam: "may she
+//! edit document 42?", "which documents may she see?". A resource (service, type, id) belongs
+//! to a tenant and has an owner, a visibility (`private`, `tenant`, `public`) and optionally a
+//! parent folder; it is shared with users and groups of its tenant, `view` or `edit` (`edit`
+//! implies `view`). See [`Acl`].
+//!
+//! ```
+//! use portcullis::acl::{Acl, NewResource};
+//! use portcullis::store::{Access, MemoryStore, ResourceKey, SubjectKind, Visibility};
+//! use portcullis::tenant::{NewAssignment, NewRole, Tenancy};
+//! use portcullis::{AuthMethod, Reason, UserContext};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+//! let store = MemoryStore::new();
+//! let acl = Acl::new(store.clone()).over(Tenancy::new(store.clone()));
+//! let doc = ResourceKey::new("docs", "document", "42");
+//! acl.register(NewResource::new(doc.clone(), "acme", "ada").visibility(Visibility::Private))
+//!     .await?;
+//!
+//! let ada = UserContext::new("ada", AuthMethod::Bearer);
+//! let bob = UserContext::new("bob", AuthMethod::Bearer);
+//! assert_eq!(acl.can(&bob, &doc, Access::View).await?.reason(), Reason::DenyNoPermission);
+//!
+//! // Bob joins acme (any role there makes him a member), and Ada shares the document.
+//! let tenancy = Tenancy::new(store.clone());
+//! let member = tenancy.create_role("acme", NewRole::new("", "member")).await?;
+//! tenancy.assign("acme", NewAssignment::new(&member.id, SubjectKind::User, "bob")).await?;
+//! acl.share(&ada, &doc, SubjectKind::User, "bob", Access::Edit).await?;
+//! assert_eq!(acl.can(&bob, &doc, Access::Edit).await?.reason(), Reason::AllowShare);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The rules
+//!
+//! Evaluation follows Sentinel's order, with folders: no record → `deny_no_record`; a credential
+//! of another tenant → `deny_other_tenant`; the owner → `allow_owner`; a tenant administrator
+//! ([`Acl::admins`]) → `allow_admin`; the resource's visibility (`public`: `view` for anyone
+//! authenticated; `tenant`: `view` for its members, `edit` too for [`Acl::editors`]) →
+//! `allow_visibility`; a share to the subject → `allow_share`; a share to one of its groups
+//! (memberships as stored by the tenant model, never a token's say-so) → `allow_group`; the same
+//! on each folder above → `allow_parent`; else `deny_no_permission`.
+//!
+//! Sentinel's defects are not repeated: only the owner or a tenant administrator may share,
+//! unshare, change the visibility or move a resource; sharing twice updates the level (never
+//! a 500); a grantee must be a member of the resource's tenant (a group, one with members
+//! there); group shares match stored memberships.
+//!
+//! A member of a tenant: a credential of that tenant, or a subject holding a live role or a
+//! group membership there.
+//!
+//! # Where the decisions go
+//!
+//! [`Acl`] is an [`Authorizer`]: given to a gateway, it answers
+//! [`Requirement::Access`] itself and hands every other check to the authorizer it wraps
+//! ([`Acl::over`], the role policy's answer by default). Its own API ([`Acl::can`],
+//! [`Acl::check`]) decides directly and shows each decision to the observers of the gateway that
+//! admitted the context, so the audit trail sees entity checks like any other.
+
+mod evaluate;
+mod manage;
+
+use std::sync::Arc;
+
+pub use manage::{AclError, MAX_CHECKS, NewResource};
+
+use self::evaluate::{Asker, Outcome, evaluate};
+use crate::authz::{Authorizer, Decision, Granted, Question, Scope, from_context};
+use crate::clock::Clock;
+use crate::context::UserContext;
+use crate::error::{EntityAccess, Reason, Requirement};
+use crate::future::MaybeReady;
+use crate::store::StoreResult;
+use crate::store::acl::{Access, EntityStore, ResourceKey};
+use crate::store::roles::AssignmentStore;
+
+/// Everything [`Acl`] needs from one backend: the entity records and the tenant's groups and
+/// assignments (membership).
+pub trait AclStore: EntityStore + AssignmentStore + Clone + 'static {}
+
+impl<T> AclStore for T where T: EntityStore + AssignmentStore + Clone + 'static {}
+
+/// The entity permission engine over a store. Cheap to clone. See the [module docs](self).
+pub struct Acl<S> {
+    store: S,
+    rbac: Arc<dyn Authorizer>,
+    admin: Option<Arc<Requirement>>,
+    editor: Option<Arc<Requirement>>,
+    clock: Clock,
+}
+
+impl<S: Clone> Clone for Acl<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            rbac: self.rbac.clone(),
+            admin: self.admin.clone(),
+            editor: self.editor.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Acl<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acl")
+            .field("admin", &self.admin)
+            .field("editor", &self.editor)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The role policy's answer, as an authorizer: what an [`Acl`] wraps until told otherwise.
+struct FromContext;
+
+impl Authorizer for FromContext {
+    fn decide<'a>(&'a self, question: Question<'a>) -> MaybeReady<'a, Decision> {
+        MaybeReady::ready(from_context(question))
+    }
+}
+
+impl<S: AclStore> Acl<S> {
+    /// The engine over `store`, wrapping the role policy's answer, with no tenant
+    /// administrators or editors and the system clock.
+    pub fn new(store: S) -> Self {
+        Self {
+            store,
+            rbac: Arc::new(FromContext),
+            admin: None,
+            editor: None,
+            clock: Clock::system(),
+        }
+    }
+
+    /// Answers every check that is not about a resource's access with `rbac` (a
+    /// [`Tenancy`](crate::tenant::Tenancy), a remote authorizer, …), and asks it who
+    /// administers and who edits a tenant.
+    pub fn over(mut self, rbac: impl Authorizer) -> Self {
+        self.rbac = Arc::new(rbac);
+        self
+    }
+
+    /// Who administers a tenant: whoever `rbac` allows `required` in it (for example a
+    /// permission `manage:Documents` granted by a tenant role). Administrators may do anything
+    /// with the tenant's resources.
+    pub fn admins(mut self, required: Requirement) -> Self {
+        self.admin = Some(Arc::new(required));
+        self
+    }
+
+    /// Who edits what a tenant can see: members that `rbac` allows `required` in the tenant get
+    /// `edit` on resources of `tenant` visibility (Sentinel's editors).
+    pub fn editors(mut self, required: Requirement) -> Self {
+        self.editor = Some(Arc::new(required));
+        self
+    }
+
+    /// Judges assignment expiry (membership) with `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Whether `rbac` allows `required` to `ctx` in `tenant`.
+    async fn allowed_in(&self, ctx: &UserContext, required: &Requirement, tenant: &str) -> bool {
+        let Ok(at) = Scope::tenant(tenant) else {
+            return false;
+        };
+        self.rbac
+            .decide(Question::new(ctx, required, &at))
+            .await
+            .is_allowed()
+    }
+
+    /// Whether `ctx` administers `tenant`.
+    pub(crate) async fn is_admin(&self, ctx: &UserContext, tenant: &str) -> bool {
+        match &self.admin {
+            Some(required) => self.allowed_in(ctx, required, tenant).await,
+            None => false,
+        }
+    }
+
+    /// Whether `subject` is a member of `tenant` (see the module docs); `ctx` when the subject is
+    /// the caller.
+    pub(crate) async fn is_member(
+        &self,
+        ctx: Option<&UserContext>,
+        tenant: &str,
+        subject: &str,
+        groups: &[String],
+    ) -> StoreResult<bool> {
+        if ctx.is_some_and(|c| c.tenant() == Some(tenant)) || !groups.is_empty() {
+            return Ok(true);
+        }
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .assignments_of(tenant, subject)
+            .await?
+            .iter()
+            .any(|a| a.is_live(now)))
+    }
+
+    /// The evaluation of `wanted` on `key` for `ctx`, and the resource's tenant when it is
+    /// registered.
+    async fn evaluate(
+        &self,
+        ctx: &UserContext,
+        key: &ResourceKey,
+        wanted: Access,
+    ) -> StoreResult<(Outcome, Option<String>)> {
+        let Some(record) = self.store.resource(key).await? else {
+            return Ok((evaluate(&[], &never(ctx), wanted), None));
+        };
+        let tenant = record.tenant;
+        if ctx.tenant().is_some_and(|own| own != tenant) {
+            let outcome = Outcome {
+                reason: Reason::DenyOtherTenant,
+                path: Vec::new(),
+                grant: String::new(),
+            };
+            return Ok((outcome, Some(tenant)));
+        }
+        let subject = ctx.subject();
+        let groups = self.store.groups_of(&tenant, subject).await?;
+        let lineage = self.store.lineage(key, subject, &groups).await?;
+        let member = self.is_member(Some(ctx), &tenant, subject, &groups).await?;
+        let editor = member
+            && match &self.editor {
+                Some(required) => self.allowed_in(ctx, required, &tenant).await,
+                None => false,
+            };
+        let asker = Asker {
+            subject,
+            member,
+            editor,
+            admin: self.is_admin(ctx, &tenant).await,
+        };
+        Ok((evaluate(&lineage, &asker, wanted), Some(tenant)))
+    }
+
+    /// The decision for `wanted` on `key`, asked at `at` (a scope naming the tenant, if any, must
+    /// be the resource's).
+    async fn decide_access(
+        &self,
+        ctx: &UserContext,
+        key: &ResourceKey,
+        wanted: Access,
+        at: &Scope,
+        explain: bool,
+    ) -> Decision {
+        let (outcome, tenant) = match self.evaluate(ctx, key, wanted).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                tracing::warn!(%error, "entity permissions could not be read: check refused");
+                return Decision::new(Reason::Unavailable, at.clone());
+            }
+        };
+        let asked_elsewhere = matches!(
+            (at.tenant_id(), tenant.as_deref()),
+            (Some(asked), Some(held)) if asked != held
+        );
+        if asked_elsewhere {
+            return Decision::new(Reason::DenyOtherTenant, at.clone());
+        }
+        // The decision names the resource's tenant: the audit trail files it there.
+        let scope = tenant
+            .and_then(|t| Scope::tenant(&t).ok())
+            .and_then(|s| s.on(&key.kind, Some(&key.id)).ok())
+            .unwrap_or_else(|| at.clone());
+        let decision = Decision::new(outcome.reason, scope);
+        if explain && outcome.reason.allows() {
+            decision.with_match(Granted::new(None, &outcome.grant).with_path(outcome.path))
+        } else {
+            decision
+        }
+    }
+
+    /// May `ctx` have `wanted` access to `key`? Decided here and shown to the observers of the
+    /// gateway that admitted `ctx`. [`AclError::Invalid`] for a malformed key, before any store.
+    pub async fn can(
+        &self,
+        ctx: &UserContext,
+        key: &ResourceKey,
+        wanted: Access,
+    ) -> Result<Decision, AclError> {
+        manage::check_key(key)?;
+        let at = Scope::global()
+            .on(&key.kind, Some(&key.id))
+            .map_err(|_| AclError::Invalid("resource"))?;
+        let decision = self.decide_access(ctx, key, wanted, &at, false).await;
+        let required = Requirement::Access(EntityAccess::new(&key.service, wanted));
+        ctx.seam().report(ctx, &required, &decision);
+        Ok(decision)
+    }
+
+    /// Many [`can`](Self::can) questions at once (at most [`MAX_CHECKS`]), answered in order.
+    pub async fn check(
+        &self,
+        ctx: &UserContext,
+        checks: &[(ResourceKey, Access)],
+    ) -> Result<Vec<Decision>, AclError> {
+        if checks.len() > MAX_CHECKS {
+            return Err(AclError::Invalid("checks"));
+        }
+        for (key, _) in checks {
+            manage::check_key(key)?;
+        }
+        let mut decisions = Vec::with_capacity(checks.len());
+        for (key, wanted) in checks {
+            decisions.push(self.can(ctx, key, *wanted).await?);
+        }
+        Ok(decisions)
+    }
+}
+
+/// An asker who holds nothing (for a resource with no record, whose answer needs none).
+fn never(ctx: &UserContext) -> Asker<'_> {
+    Asker {
+        subject: ctx.subject(),
+        member: false,
+        editor: false,
+        admin: false,
+    }
+}
+
+impl<S: AclStore> Authorizer for Acl<S> {
+    fn decide<'a>(&'a self, question: Question<'a>) -> MaybeReady<'a, Decision> {
+        let Requirement::Access(access) = question.required() else {
+            return self.rbac.decide(question);
+        };
+        let at = question.scope();
+        let Some((kind, Some(id))) = at.resource().map(|r| (r.kind(), r.id())) else {
+            // An access check names its resource; one that does not cannot be allowed.
+            return MaybeReady::ready(Decision::new(Reason::DenyNoRecord, at.clone()));
+        };
+        let key = ResourceKey::new(access.service(), kind, id);
+        let wanted = access.access();
+        MaybeReady::new(async move {
+            self.decide_access(question.context(), &key, wanted, at, question.wants_match())
+                .await
+        })
+    }
+}

@@ -1,0 +1,509 @@
+//! Entity permissions through the engine: Sentinel's evaluation order with folders, the rules
+//! Sentinel left out (who may share, unshare, change visibility and move; grantees of the
+//! tenant; a second share an update; group shares from stored memberships), tenants, the
+//! accessible set, and revocation while checks run.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use portcullis::acl::{Acl, AclError, NewResource};
+use portcullis::authz::{Authorizer, Question, Scope};
+use portcullis::rbac::Permission;
+use portcullis::store::{
+    Access, Grant, MemoryStore, Registered, ResourceKey, SubjectKind, Visibility,
+};
+use portcullis::tenant::{NewAssignment, NewRole, Tenancy};
+use portcullis::{AuthMethod, EntityAccess, Reason, Requirement, UserContext};
+
+fn doc(id: &str) -> ResourceKey {
+    ResourceKey::new("docs", "document", id)
+}
+
+fn user(id: &str) -> UserContext {
+    UserContext::new(id, AuthMethod::Bearer)
+}
+
+fn manage() -> Requirement {
+    Requirement::Permission(Permission::parse("manage:Documents").unwrap())
+}
+
+/// An engine over a memory store whose tenant `acme` has members `bob`, `carl` (in group
+/// `team`) and `root` (an administrator: `manage:Documents`); `ada` owns what is registered.
+async fn setup() -> (Acl<MemoryStore>, Tenancy<MemoryStore>, MemoryStore) {
+    let store = MemoryStore::new();
+    let tenancy = Tenancy::new(store.clone());
+    let member = tenancy
+        .create_role("acme", NewRole::new("", "member"))
+        .await
+        .unwrap();
+    let admin = tenancy
+        .create_role(
+            "acme",
+            NewRole::new("", "admin").grant(Grant::Permission(
+                Permission::parse("manage:Documents").unwrap(),
+            )),
+        )
+        .await
+        .unwrap();
+    for who in ["ada", "bob"] {
+        tenancy
+            .assign(
+                "acme",
+                NewAssignment::new(&member.id, SubjectKind::User, who),
+            )
+            .await
+            .unwrap();
+    }
+    tenancy
+        .assign(
+            "acme",
+            NewAssignment::new(&admin.id, SubjectKind::User, "root"),
+        )
+        .await
+        .unwrap();
+    tenancy.add_member("acme", "team", "carl").await.unwrap();
+    let acl = Acl::new(store.clone())
+        .over(tenancy.clone())
+        .admins(manage());
+    (acl, tenancy, store)
+}
+
+async fn reason(acl: &Acl<MemoryStore>, who: &UserContext, key: &ResourceKey, a: Access) -> Reason {
+    acl.can(who, key, a).await.unwrap().reason()
+}
+
+#[tokio::test]
+async fn evaluation_follows_sentinels_order_with_folders() {
+    let (acl, _, _) = setup().await;
+    let (ada, bob, carl, root) = (user("ada"), user("bob"), user("carl"), user("root"));
+    let stranger = user("zed");
+    assert_eq!(
+        reason(&acl, &bob, &doc("none"), Access::View).await,
+        Reason::DenyNoRecord
+    );
+    acl.register(NewResource::new(doc("d"), "acme", "ada").visibility(Visibility::Private))
+        .await
+        .unwrap();
+    assert_eq!(
+        reason(&acl, &ada, &doc("d"), Access::Edit).await,
+        Reason::AllowOwner
+    );
+    assert_eq!(
+        reason(&acl, &root, &doc("d"), Access::Edit).await,
+        Reason::AllowAdmin
+    );
+    assert_eq!(
+        reason(&acl, &bob, &doc("d"), Access::View).await,
+        Reason::DenyNoPermission
+    );
+    // Tenant visibility: members view, nobody edits by it, strangers see nothing.
+    acl.set_visibility(&ada, &doc("d"), Visibility::Tenant)
+        .await
+        .unwrap();
+    assert_eq!(
+        reason(&acl, &bob, &doc("d"), Access::View).await,
+        Reason::AllowVisibility
+    );
+    assert_eq!(
+        reason(&acl, &carl, &doc("d"), Access::View).await,
+        Reason::AllowVisibility,
+        "a group member is a member"
+    );
+    assert_eq!(
+        reason(&acl, &bob, &doc("d"), Access::Edit).await,
+        Reason::DenyNoPermission
+    );
+    assert_eq!(
+        reason(&acl, &stranger, &doc("d"), Access::View).await,
+        Reason::DenyNoPermission
+    );
+    // Public: anyone authenticated may view.
+    acl.set_visibility(&ada, &doc("d"), Visibility::Public)
+        .await
+        .unwrap();
+    assert_eq!(
+        reason(&acl, &stranger, &doc("d"), Access::View).await,
+        Reason::AllowVisibility
+    );
+    acl.set_visibility(&ada, &doc("d"), Visibility::Private)
+        .await
+        .unwrap();
+    // Shares: direct, then group; a view share is not an edit one.
+    acl.share(&ada, &doc("d"), SubjectKind::User, "bob", Access::View)
+        .await
+        .unwrap();
+    assert_eq!(
+        reason(&acl, &bob, &doc("d"), Access::View).await,
+        Reason::AllowShare
+    );
+    assert_eq!(
+        reason(&acl, &bob, &doc("d"), Access::Edit).await,
+        Reason::DenyNoPermission
+    );
+    acl.share(&ada, &doc("d"), SubjectKind::Group, "team", Access::Edit)
+        .await
+        .unwrap();
+    assert_eq!(
+        reason(&acl, &carl, &doc("d"), Access::Edit).await,
+        Reason::AllowGroup
+    );
+    // Folders: what is shared on a folder applies to everything inside it.
+    acl.register(NewResource::new(doc("folder"), "acme", "ada").visibility(Visibility::Private))
+        .await
+        .unwrap();
+    acl.register(
+        NewResource::new(doc("inner"), "acme", "ada")
+            .visibility(Visibility::Private)
+            .inside(doc("folder")),
+    )
+    .await
+    .unwrap();
+    acl.share(&ada, &doc("folder"), SubjectKind::User, "bob", Access::Edit)
+        .await
+        .unwrap();
+    let decision = acl.can(&bob, &doc("inner"), Access::Edit).await.unwrap();
+    assert_eq!(decision.reason(), Reason::AllowParent);
+    assert_eq!(decision.scope().tenant_id(), Some("acme"));
+    // Moved out of the folder, it no longer inherits.
+    acl.move_to(&ada, &doc("inner"), None).await.unwrap();
+    assert_eq!(
+        reason(&acl, &bob, &doc("inner"), Access::View).await,
+        Reason::DenyNoPermission
+    );
+}
+
+#[tokio::test]
+async fn only_the_owner_or_an_admin_manages_a_resource() {
+    let (acl, _, store) = setup().await;
+    let (ada, bob, root) = (user("ada"), user("bob"), user("root"));
+    acl.register(NewResource::new(doc("d"), "acme", "ada").visibility(Visibility::Private))
+        .await
+        .unwrap();
+    acl.share(&ada, &doc("d"), SubjectKind::User, "bob", Access::Edit)
+        .await
+        .unwrap();
+    let before = store.fingerprint();
+    // Bob may edit the document, but not decide who else sees it (Sentinel let him).
+    assert_eq!(
+        acl.share(&bob, &doc("d"), SubjectKind::Group, "team", Access::View)
+            .await,
+        Err(AclError::Forbidden)
+    );
+    assert_eq!(
+        acl.unshare(&bob, &doc("d"), SubjectKind::User, "bob").await,
+        Err(AclError::Forbidden)
+    );
+    assert_eq!(
+        acl.set_visibility(&bob, &doc("d"), Visibility::Public)
+            .await,
+        Err(AclError::Forbidden)
+    );
+    assert_eq!(
+        acl.move_to(&bob, &doc("d"), None).await,
+        Err(AclError::Forbidden)
+    );
+    assert_eq!(acl.shares(&bob, &doc("d")).await, Err(AclError::Forbidden));
+    assert_eq!(
+        store.fingerprint(),
+        before,
+        "a refused write changed the store"
+    );
+    // A tenant administrator may.
+    acl.set_visibility(&root, &doc("d"), Visibility::Tenant)
+        .await
+        .unwrap();
+    assert!(
+        acl.unshare(&root, &doc("d"), SubjectKind::User, "bob")
+            .await
+            .unwrap()
+    );
+    // Nobody files into a folder they cannot edit.
+    acl.register(NewResource::new(doc("theirs"), "acme", "root").visibility(Visibility::Private))
+        .await
+        .unwrap();
+    assert_eq!(
+        acl.move_to(&ada, &doc("d"), Some(&doc("theirs"))).await,
+        Err(AclError::Forbidden)
+    );
+}
+
+#[tokio::test]
+async fn shares_go_to_members_and_a_second_share_updates_the_level() {
+    let (acl, tenancy, _) = setup().await;
+    let ada = user("ada");
+    acl.register(NewResource::new(doc("d"), "acme", "ada").visibility(Visibility::Private))
+        .await
+        .unwrap();
+    assert_eq!(
+        acl.share(&ada, &doc("d"), SubjectKind::User, "zed", Access::View)
+            .await,
+        Err(AclError::NotAMember)
+    );
+    assert_eq!(
+        acl.share(&ada, &doc("d"), SubjectKind::Group, "nobody", Access::View)
+            .await,
+        Err(AclError::NotAMember)
+    );
+    acl.share(&ada, &doc("d"), SubjectKind::User, "bob", Access::View)
+        .await
+        .unwrap();
+    acl.share(&ada, &doc("d"), SubjectKind::User, "bob", Access::Edit)
+        .await
+        .unwrap();
+    let shares = acl.shares(&ada, &doc("d")).await.unwrap();
+    assert_eq!(shares.len(), 1);
+    assert_eq!(shares[0].access, Access::Edit);
+    assert_eq!(
+        reason(&acl, &user("bob"), &doc("d"), Access::Edit).await,
+        Reason::AllowShare
+    );
+    // Group shares follow the stored membership, not a token's claim.
+    acl.share(&ada, &doc("d"), SubjectKind::Group, "team", Access::View)
+        .await
+        .unwrap();
+    let carl = user("carl");
+    assert_eq!(
+        reason(&acl, &carl, &doc("d"), Access::View).await,
+        Reason::AllowGroup
+    );
+    tenancy.remove_member("acme", "team", "carl").await.unwrap();
+    assert_eq!(
+        reason(&acl, &carl, &doc("d"), Access::View).await,
+        Reason::DenyNoPermission
+    );
+    let claims_team = user("carl").with_claim("groups", serde_json::json!(["team"]));
+    assert_eq!(
+        reason(&acl, &claims_team, &doc("d"), Access::View).await,
+        Reason::DenyNoPermission
+    );
+}
+
+#[tokio::test]
+async fn a_credential_of_another_tenant_is_refused_whatever_it_holds() {
+    let (acl, _, _) = setup().await;
+    acl.register(NewResource::new(doc("d"), "acme", "ada").visibility(Visibility::Public))
+        .await
+        .unwrap();
+    // Even its owner's id, even public: a globex credential asks nothing of acme.
+    let from_globex = user("ada").with_tenant("globex");
+    assert_eq!(
+        reason(&acl, &from_globex, &doc("d"), Access::View).await,
+        Reason::DenyOtherTenant
+    );
+    assert_eq!(
+        acl.set_visibility(&from_globex, &doc("d"), Visibility::Private)
+            .await,
+        Err(AclError::Forbidden)
+    );
+    let listed = acl
+        .accessible(
+            &from_globex,
+            "docs",
+            "document",
+            Access::View,
+            "acme",
+            100,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(listed.ids.is_empty() && !listed.full_access);
+    // Asked through the seam at another tenant's scope, the same.
+    let required = Requirement::Access(EntityAccess::new("docs", Access::View));
+    let at = Scope::tenant("globex")
+        .unwrap()
+        .on("document", Some("d"))
+        .unwrap();
+    let decision = acl
+        .decide(Question::new(&user("ada"), &required, &at))
+        .await;
+    assert_eq!(decision.reason(), Reason::DenyOtherTenant);
+}
+
+#[tokio::test]
+async fn the_seam_routes_access_checks_to_the_engine_and_the_rest_to_roles() {
+    let (acl, _, _) = setup().await;
+    acl.register(NewResource::new(doc("d"), "acme", "ada").visibility(Visibility::Private))
+        .await
+        .unwrap();
+    let required = Requirement::Access(EntityAccess::new("docs", Access::Edit));
+    let at = Scope::global().on("document", Some("d")).unwrap();
+    let owner = acl
+        .decide(Question::new(&user("ada"), &required, &at).explained())
+        .await;
+    assert_eq!(owner.reason(), Reason::AllowOwner);
+    assert_eq!(owner.matched().unwrap().grant(), "owner");
+    // No resource id: nothing to allow.
+    let untargeted = Scope::global().on("document", None).unwrap();
+    assert_eq!(
+        acl.decide(Question::new(&user("ada"), &required, &untargeted))
+            .await
+            .reason(),
+        Reason::DenyNoRecord
+    );
+    // A role question goes to the tenant engine underneath.
+    let acme = Scope::tenant("acme").unwrap();
+    assert_eq!(
+        acl.decide(Question::new(&user("root"), &manage(), &acme))
+            .await
+            .reason(),
+        Reason::Allow
+    );
+    // And an access check never falls to roles: a token with every permission owns nothing.
+    let god = user("god").with_permissions(
+        portcullis::rbac::RolePolicy::default().permissions_for(&["admin".into()]),
+    );
+    assert_eq!(
+        acl.decide(Question::new(&god, &required, &at))
+            .await
+            .reason(),
+        Reason::DenyNoPermission
+    );
+}
+
+#[tokio::test]
+async fn accessible_lists_pages_and_gives_admins_full_access() {
+    let (acl, _, _) = setup().await;
+    let ada = user("ada");
+    for id in ["a", "b", "c", "d"] {
+        acl.register(NewResource::new(doc(id), "acme", "ada").visibility(Visibility::Private))
+            .await
+            .unwrap();
+    }
+    for id in ["a", "c", "d"] {
+        acl.share(&ada, &doc(id), SubjectKind::User, "bob", Access::View)
+            .await
+            .unwrap();
+    }
+    let bob = user("bob");
+    let page = |after: Option<&'static str>| {
+        let (acl, bob) = (acl.clone(), bob.clone());
+        async move {
+            acl.accessible(&bob, "docs", "document", Access::View, "acme", 2, after)
+                .await
+                .unwrap()
+        }
+    };
+    let first = page(None).await;
+    assert_eq!(first.ids, ["a", "c"]);
+    assert!(!first.full_access);
+    assert_eq!(page(Some("c")).await.ids, ["d"]);
+    let edit = acl
+        .accessible(&bob, "docs", "document", Access::Edit, "acme", 100, None)
+        .await
+        .unwrap();
+    assert!(edit.ids.is_empty());
+    let root = acl
+        .accessible(
+            &user("root"),
+            "docs",
+            "document",
+            Access::Edit,
+            "acme",
+            100,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(root.full_access && root.ids.is_empty());
+    assert_eq!(
+        acl.accessible(&bob, "docs", "document", Access::View, "acme", 0, None)
+            .await,
+        Err(AclError::Invalid("limit"))
+    );
+}
+
+#[tokio::test]
+async fn registration_and_bad_input() {
+    let (acl, _, _) = setup().await;
+    let new = || NewResource::new(doc("d"), "acme", "ada");
+    assert_eq!(acl.register(new()).await.unwrap(), Registered::Created);
+    assert!(matches!(
+        acl.register(new()).await.unwrap(),
+        Registered::Existing(_)
+    ));
+    assert!(matches!(
+        acl.register(NewResource::new(doc("d"), "acme", "bob"))
+            .await,
+        Err(AclError::Conflict(_))
+    ));
+    let bad = [
+        ResourceKey::new("Docs", "document", "1"),
+        ResourceKey::new("docs", "", "1"),
+        ResourceKey::new("docs", "document", ""),
+        ResourceKey::new("docs", "document", &"x".repeat(300)),
+        ResourceKey::new("docs", "document", "has space"),
+    ];
+    for key in bad {
+        assert!(
+            matches!(
+                acl.can(&user("ada"), &key, Access::View).await,
+                Err(AclError::Invalid(_))
+            ),
+            "{key:?} was accepted"
+        );
+    }
+    assert_eq!(
+        acl.register(NewResource::new(doc("e"), "", "ada")).await,
+        Err(AclError::Invalid("tenant"))
+    );
+    let checks: Vec<_> = (0..101)
+        .map(|i| (doc(&i.to_string()), Access::View))
+        .collect();
+    assert_eq!(
+        acl.check(&user("ada"), &checks).await,
+        Err(AclError::Invalid("checks"))
+    );
+    let answers = acl
+        .check(
+            &user("ada"),
+            &[(doc("d"), Access::Edit), (doc("none"), Access::View)],
+        )
+        .await
+        .unwrap();
+    let reasons: Vec<_> = answers.iter().map(|d| d.reason()).collect();
+    assert_eq!(reasons, [Reason::AllowOwner, Reason::DenyNoRecord]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_check_allows_after_the_unshare_returned_while_checks_run() {
+    let (acl, _, _) = setup().await;
+    let ada = user("ada");
+    for round in 0..20 {
+        let key = doc(&format!("d{round}"));
+        acl.register(NewResource::new(key.clone(), "acme", "ada").visibility(Visibility::Private))
+            .await
+            .unwrap();
+        acl.share(&ada, &key, SubjectKind::User, "bob", Access::Edit)
+            .await
+            .unwrap();
+        let revoked = Arc::new(AtomicBool::new(false));
+        let checkers: Vec<_> = (0..4)
+            .map(|_| {
+                let (acl, revoked, key) = (acl.clone(), revoked.clone(), key.clone());
+                tokio::spawn(async move {
+                    let bob = user("bob");
+                    for _ in 0..100 {
+                        let after = revoked.load(Ordering::SeqCst);
+                        let allowed = acl
+                            .can(&bob, &key, Access::View)
+                            .await
+                            .unwrap()
+                            .is_allowed();
+                        assert!(!(after && allowed), "allowed after the unshare returned");
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        acl.unshare(&ada, &key, SubjectKind::User, "bob")
+            .await
+            .unwrap();
+        revoked.store(true, Ordering::SeqCst);
+        for checker in checkers {
+            checker.await.unwrap();
+        }
+    }
+}

@@ -369,6 +369,11 @@ pub enum AuthError {
     /// A store, cache or key source could not answer; the request is refused (fail closed).
     #[error("authentication temporarily unavailable")]
     Unavailable,
+    /// The resource does not exist, or the caller may not learn that it does: a refused entity
+    /// check that hides its refusals (so ids do not leak) answers as a missing resource would,
+    /// with no reason code.
+    #[error("not found")]
+    NotFound,
     /// A portcullis extractor or route layer ran on a request that never went through the named
     /// layer: a programming error.
     #[error("portcullis: {0}")]
@@ -383,6 +388,7 @@ impl AuthError {
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotFound => StatusCode::NOT_FOUND,
             Self::MissingGateway(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -4,16 +4,25 @@
 //! accessible set, and revocation while checks run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use portcullis::acl::{Acl, AclError, NewResource};
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use common::send;
+use http::{Request, StatusCode};
+use portcullis::acl::{AccessDef, Acl, AclError, NewResource, RequireAccess};
 use portcullis::authz::{Authorizer, Question, Scope};
 use portcullis::rbac::Permission;
 use portcullis::store::{
     Access, Grant, MemoryStore, Registered, ResourceKey, SubjectKind, Visibility,
 };
+use portcullis::strategy::{Outcome, strategy_fn};
 use portcullis::tenant::{NewAssignment, NewRole, Tenancy};
+use portcullis::{AuthGateway, MaybeReady};
 use portcullis::{AuthMethod, EntityAccess, Reason, Requirement, UserContext};
 
 fn doc(id: &str) -> ResourceKey {
@@ -506,4 +515,125 @@ async fn no_check_allows_after_the_unshare_returned_while_checks_run() {
             checker.await.unwrap();
         }
     }
+}
+
+struct EditDocument;
+impl AccessDef for EditDocument {
+    const SERVICE: &'static str = "docs";
+    const KIND: &'static str = "document";
+    const PARAM: &'static str = "id";
+    const ACCESS: Access = Access::Edit;
+}
+
+struct ViewDocumentOpenly;
+impl AccessDef for ViewDocumentOpenly {
+    const SERVICE: &'static str = "docs";
+    const KIND: &'static str = "document";
+    const PARAM: &'static str = "id";
+    const ACCESS: Access = Access::View;
+    const HIDE_REFUSALS: bool = false;
+}
+
+struct WrongParam;
+impl AccessDef for WrongParam {
+    const SERVICE: &'static str = "docs";
+    const KIND: &'static str = "document";
+    const PARAM: &'static str = "doc";
+    const ACCESS: Access = Access::View;
+}
+
+/// Believes the `x-user` header.
+fn header_strategy() -> impl portcullis::strategy::Strategy {
+    strategy_fn("headers", |parts| {
+        let user = parts.headers.get("x-user").and_then(|v| v.to_str().ok());
+        MaybeReady::ready(match user {
+            None => Outcome::NotMine,
+            Some(user) => {
+                Outcome::Authenticated(UserContext::new(user, AuthMethod::Custom("headers")))
+            }
+        })
+    })
+}
+
+async fn guarded_app() -> (Router, Acl<MemoryStore>) {
+    let (acl, _, _) = setup().await;
+    acl.register(NewResource::new(doc("d"), "acme", "ada").visibility(Visibility::Private))
+        .await
+        .unwrap();
+    acl.share(
+        &user("ada"),
+        &doc("d"),
+        SubjectKind::User,
+        "bob",
+        Access::View,
+    )
+    .await
+    .unwrap();
+    let gateway = AuthGateway::new()
+        .strategy(header_strategy())
+        .authorizer(acl.clone())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/docs/{id}/edit",
+            get(|doc: RequireAccess<EditDocument>| async move {
+                format!("{} {}", doc.id(), doc.reason())
+            }),
+        )
+        .route(
+            "/open/{id}",
+            get(|doc: RequireAccess<ViewDocumentOpenly>| async move { doc.id().to_owned() }),
+        )
+        .route(
+            "/wrong/{id}",
+            get(|doc: RequireAccess<WrongParam>| async move { doc.id().to_owned() }),
+        )
+        .layer(gateway);
+    (app, acl)
+}
+
+async fn get_as(app: &Router, path: &str, who: &str) -> (StatusCode, String) {
+    let request = Request::get(path)
+        .header("x-user", who)
+        .body(Body::empty())
+        .unwrap();
+    let reply = send(app, request).await;
+    (
+        reply.status,
+        String::from_utf8_lossy(&reply.body).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_route_guard_takes_the_id_from_the_path_and_hides_refusals() {
+    let (app, _acl) = guarded_app().await;
+    let (status, body) = get_as(&app, "/docs/d/edit", "ada").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "d allow_owner"));
+    // Bob may view, not edit: a refusal answers exactly as a missing document does.
+    let refused = get_as(&app, "/docs/d/edit", "bob").await;
+    let missing = get_as(&app, "/docs/nope/edit", "bob").await;
+    assert_eq!(refused.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        refused, missing,
+        "a refusal told apart from a missing resource"
+    );
+    assert!(
+        !refused.1.contains("deny"),
+        "a hidden refusal carries its reason: {}",
+        refused.1
+    );
+    // Told openly: 403 with the reason code.
+    let (status, body) = get_as(&app, "/open/d", "zed").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("deny_no_permission"), "{body}");
+    assert_eq!(get_as(&app, "/open/d", "bob").await.0, StatusCode::OK);
+    // Nobody at all: 401, before any check.
+    let anonymous = send(&app, Request::get("/open/d").body(Body::empty()).unwrap()).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    // A route naming a parameter it does not have is a programming error, never an allow.
+    assert_eq!(
+        get_as(&app, "/wrong/d", "ada").await.0,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
 }

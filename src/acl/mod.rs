@@ -59,11 +59,13 @@
 //! admitted the context, so the audit trail sees entity checks like any other.
 
 mod evaluate;
+mod guard;
 mod manage;
 
 use std::sync::Arc;
 
-pub use manage::{AclError, MAX_CHECKS, NewResource};
+pub use guard::{AccessDef, RequireAccess};
+pub use manage::{Accessible, AclError, MAX_CHECKS, MAX_PAGE, NewResource};
 
 use self::evaluate::{Asker, Outcome, evaluate};
 use crate::authz::{Authorizer, Decision, Granted, Question, Scope, from_context};

@@ -121,6 +121,7 @@ impl Problem {
     /// | [`InvalidRequest`](AuthError::InvalidRequest) | `invalid_request` |
     /// | [`Forbidden`](AuthError::Forbidden) | `forbidden` |
     /// | [`Unavailable`](AuthError::Unavailable) | `unavailable` |
+    /// | [`NotFound`](AuthError::NotFound) | `not_found` |
     /// | [`MissingGateway`](AuthError::MissingGateway) | `missing_gateway` |
     pub fn from_auth_error(error: &AuthError, realm: &str) -> Self {
         let status = error.status();
@@ -148,6 +149,8 @@ impl Problem {
                 "Authentication is temporarily unavailable; try again shortly.",
             ),
             AuthError::MissingGateway(what) => Self::new(status, "missing_gateway", *what),
+            // Exactly what a missing resource answers: nothing tells a refusal from absence.
+            AuthError::NotFound => Self::new(status, "not_found", "The resource does not exist."),
         };
         if (status == StatusCode::UNAUTHORIZED || status == StatusCode::BAD_REQUEST)
             && let Some(value) = challenge(realm, error.oauth_error_code())

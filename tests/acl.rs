@@ -40,6 +40,12 @@ fn manage() -> Requirement {
 /// An engine over a memory store whose tenant `acme` has members `bob`, `carl` (in group
 /// `team`) and `root` (an administrator: `manage:Documents`); `ada` owns what is registered.
 async fn setup() -> (Acl<MemoryStore>, Tenancy<MemoryStore>, MemoryStore) {
+    setup_with(true).await
+}
+
+/// The same, the engine caching (with a TTL of an hour, so only its generation can make a
+/// change seen) and watching the tenant engine, or not caching at all.
+async fn setup_with(cached: bool) -> (Acl<MemoryStore>, Tenancy<MemoryStore>, MemoryStore) {
     let store = MemoryStore::new();
     let tenancy = Tenancy::new(store.clone());
     let member = tenancy
@@ -72,9 +78,14 @@ async fn setup() -> (Acl<MemoryStore>, Tenancy<MemoryStore>, MemoryStore) {
         .await
         .unwrap();
     tenancy.add_member("acme", "team", "carl").await.unwrap();
-    let acl = Acl::new(store.clone())
+    let mut acl = Acl::new(store.clone())
         .over(tenancy.clone())
         .admins(manage());
+    if cached {
+        acl = acl
+            .cached(1 << 20, std::time::Duration::from_secs(3600))
+            .watching(&tenancy);
+    }
     (acl, tenancy, store)
 }
 
@@ -84,7 +95,16 @@ async fn reason(acl: &Acl<MemoryStore>, who: &UserContext, key: &ResourceKey, a:
 
 #[tokio::test]
 async fn evaluation_follows_sentinels_order_with_folders() {
-    let (acl, _, _) = setup().await;
+    evaluation_order(true).await;
+}
+
+#[tokio::test]
+async fn evaluation_follows_sentinels_order_with_folders_uncached() {
+    evaluation_order(false).await;
+}
+
+async fn evaluation_order(cached: bool) {
+    let (acl, _, _) = setup_with(cached).await;
     let (ada, bob, carl, root) = (user("ada"), user("bob"), user("carl"), user("root"));
     let stranger = user("zed");
     assert_eq!(
@@ -635,5 +655,132 @@ async fn a_route_guard_takes_the_id_from_the_path_and_hides_refusals() {
     assert_eq!(
         get_as(&app, "/wrong/d", "ada").await.0,
         StatusCode::INTERNAL_SERVER_ERROR
+    );
+}
+
+#[tokio::test]
+async fn who_can_lists_owner_shares_and_folders_with_their_reasons() {
+    use portcullis::acl::Holder;
+    let (acl, _, _) = setup().await;
+    let ada = user("ada");
+    acl.register(NewResource::new(doc("folder"), "acme", "ada").visibility(Visibility::Tenant))
+        .await
+        .unwrap();
+    acl.register(
+        NewResource::new(doc("d"), "acme", "ada")
+            .visibility(Visibility::Private)
+            .inside(doc("folder")),
+    )
+    .await
+    .unwrap();
+    acl.share(&ada, &doc("d"), SubjectKind::User, "bob", Access::View)
+        .await
+        .unwrap();
+    // Bob's edit on the folder outranks his view here; the team's is inherited.
+    acl.share(&ada, &doc("folder"), SubjectKind::User, "bob", Access::Edit)
+        .await
+        .unwrap();
+    acl.share(
+        &ada,
+        &doc("folder"),
+        SubjectKind::Group,
+        "team",
+        Access::View,
+    )
+    .await
+    .unwrap();
+    let who = acl.who_can(&ada, &doc("d")).await.unwrap();
+    let holder = |kind, id: &str, access, reason, via: &str| Holder {
+        kind,
+        id: id.into(),
+        access,
+        reason,
+        via: doc(via),
+    };
+    assert_eq!(
+        who.holders,
+        [
+            holder(
+                SubjectKind::User,
+                "ada",
+                Access::Edit,
+                Reason::AllowOwner,
+                "d"
+            ),
+            holder(
+                SubjectKind::User,
+                "bob",
+                Access::Edit,
+                Reason::AllowParent,
+                "folder"
+            ),
+            holder(
+                SubjectKind::Group,
+                "team",
+                Access::View,
+                Reason::AllowParent,
+                "folder"
+            ),
+        ]
+    );
+    assert_eq!(
+        who.visibility,
+        Visibility::Tenant,
+        "the folder's visibility reaches it"
+    );
+    // Each holder's level agrees with `can`.
+    assert_eq!(
+        reason(&acl, &user("bob"), &doc("d"), Access::Edit).await,
+        Reason::AllowParent
+    );
+    // The list is private: a grantee does not see who else holds it.
+    assert_eq!(
+        acl.who_can(&user("bob"), &doc("d")).await,
+        Err(AclError::Forbidden)
+    );
+}
+
+#[tokio::test]
+async fn a_cache_that_does_not_watch_the_tenant_engine_trusts_memberships_for_its_ttl() {
+    // The reason `watching` exists: a membership taken away through the tenant engine is
+    // invisible to a cache that is not told.
+    let (_, tenancy, store) = setup_with(false).await;
+    let unwatched = Acl::new(store.clone())
+        .over(tenancy.clone())
+        .cached(1 << 20, std::time::Duration::from_secs(3600));
+    let watched = Acl::new(store.clone())
+        .over(tenancy.clone())
+        .cached(1 << 20, std::time::Duration::from_secs(3600))
+        .watching(&tenancy);
+    unwatched
+        .register(NewResource::new(doc("d"), "acme", "ada").visibility(Visibility::Private))
+        .await
+        .unwrap();
+    unwatched
+        .share(
+            &user("ada"),
+            &doc("d"),
+            SubjectKind::Group,
+            "team",
+            Access::View,
+        )
+        .await
+        .unwrap();
+    let carl = user("carl");
+    for acl in [&unwatched, &watched] {
+        assert_eq!(
+            reason(acl, &carl, &doc("d"), Access::View).await,
+            Reason::AllowGroup
+        );
+    }
+    tenancy.remove_member("acme", "team", "carl").await.unwrap();
+    assert_eq!(
+        reason(&watched, &carl, &doc("d"), Access::View).await,
+        Reason::DenyNoPermission
+    );
+    assert_eq!(
+        reason(&unwatched, &carl, &doc("d"), Access::View).await,
+        Reason::AllowGroup,
+        "stale within its TTL, as documented"
     );
 }

@@ -118,6 +118,33 @@ fn check_tenant(tenant: &str) -> Result<(), AclError> {
         .map_err(|_| AclError::Invalid("tenant"))
 }
 
+/// Who holds access to a resource, and why (for sharing dialogs): see [`Acl::who_can`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holder {
+    /// A user or a group.
+    pub kind: SubjectKind,
+    /// The user's or group's id.
+    pub id: String,
+    /// The highest level it holds.
+    pub access: Access,
+    /// Why: `allow_owner`, `allow_share`, `allow_group`, or `allow_parent` (shared on a folder
+    /// above).
+    pub reason: crate::error::Reason,
+    /// The resource whose owner or share gives it (the resource itself or a folder above).
+    pub via: ResourceKey,
+}
+
+/// [`Acl::who_can`]'s answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WhoCan {
+    /// The owner, then every grantee, each once with its highest level (nearest share first
+    /// among equals), users before groups, by id.
+    pub holders: Vec<Holder>,
+    /// The widest visibility of the resource and the folders above it: `public` means every
+    /// authenticated user may view it, `tenant` every member of its tenant.
+    pub visibility: Visibility,
+}
+
 /// The ids one [`Acl::accessible`] page found, and whether the caller may skip filtering.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Accessible {
@@ -146,14 +173,18 @@ impl<S: AclStore> Acl<S> {
             parent: new.parent,
             created_at: self.clock.now(),
         };
-        Ok(self.store.register(&record).await?)
+        let registered = self.store.register(&record).await?;
+        self.changed();
+        Ok(registered)
     }
 
     /// Deregisters a resource and its shares (the calling service's word); a folder must be
     /// emptied first.
     pub async fn deregister(&self, key: &ResourceKey) -> Result<(), AclError> {
         check_key(key)?;
-        Ok(self.store.deregister(key).await?)
+        self.store.deregister(key).await?;
+        self.changed();
+        Ok(())
     }
 
     /// The resource, when `ctx` owns it or administers its tenant: what may manage it.
@@ -213,7 +244,9 @@ impl<S: AclStore> Acl<S> {
             granted_by: ctx.subject().to_owned(),
             granted_at: self.clock.now(),
         };
-        Ok(self.store.share(&share).await?)
+        self.store.share(&share).await?;
+        self.changed();
+        Ok(())
     }
 
     /// Takes a share back; `false` if there was none. Owner or tenant administrator only.
@@ -226,7 +259,9 @@ impl<S: AclStore> Acl<S> {
     ) -> Result<bool, AclError> {
         check_name(grantee, "grantee")?;
         self.managed_by(ctx, key).await?;
-        Ok(self.store.unshare(key, grantee_kind, grantee).await?)
+        let removed = self.store.unshare(key, grantee_kind, grantee).await?;
+        self.changed();
+        Ok(removed)
     }
 
     /// Changes who else may see `key`. Owner or tenant administrator only.
@@ -237,7 +272,9 @@ impl<S: AclStore> Acl<S> {
         visibility: Visibility,
     ) -> Result<ResourceRecord, AclError> {
         self.managed_by(ctx, key).await?;
-        Ok(self.store.set_visibility(key, visibility).await?)
+        let record = self.store.set_visibility(key, visibility).await?;
+        self.changed();
+        Ok(record)
     }
 
     /// Moves `key` into `folder` (or to the top). Owner or tenant administrator of the resource,
@@ -257,7 +294,9 @@ impl<S: AclStore> Acl<S> {
                 return Err(AclError::Forbidden);
             }
         }
-        Ok(self.store.move_to(key, folder).await?)
+        let record = self.store.move_to(key, folder).await?;
+        self.changed();
+        Ok(record)
     }
 
     /// The resources of one type in `tenant` that `ctx` reaches with `wanted`, a page of at most
@@ -317,6 +356,66 @@ impl<S: AclStore> Acl<S> {
         })
     }
 
+    /// Who may reach `key` and why: its owner, the users and groups it (or a folder above it) is
+    /// shared with, each with its highest level, and how widely it is visible. Tenant
+    /// administrators are not listed (they reach everything in their tenant; the role model's
+    /// `who_can` lists them). Owner or tenant administrator only: the list is itself private.
+    pub async fn who_can(&self, ctx: &UserContext, key: &ResourceKey) -> Result<WhoCan, AclError> {
+        use crate::error::Reason;
+        let record = self.managed_by(ctx, key).await?;
+        let mut holders = vec![Holder {
+            kind: SubjectKind::User,
+            id: record.owner.clone(),
+            access: Access::Edit,
+            reason: Reason::AllowOwner,
+            via: record.key.clone(),
+        }];
+        let mut visibility = record.visibility;
+        let mut level = Some(record);
+        let mut depth = 0;
+        while let Some(current) = level.take() {
+            for share in self.store.shares(&current.key).await? {
+                let reason = match (depth, share.grantee_kind) {
+                    (0, SubjectKind::User) => Reason::AllowShare,
+                    (0, SubjectKind::Group) => Reason::AllowGroup,
+                    _ => Reason::AllowParent,
+                };
+                let known = holders
+                    .iter_mut()
+                    .find(|h| h.kind == share.grantee_kind && h.id == share.grantee);
+                match known {
+                    // A nearer share (or the owner) of at least this level stands.
+                    Some(held) if held.access >= share.access => {}
+                    Some(held) => {
+                        held.access = share.access;
+                        held.reason = reason;
+                        held.via = current.key.clone();
+                    }
+                    None => holders.push(Holder {
+                        kind: share.grantee_kind,
+                        id: share.grantee,
+                        access: share.access,
+                        reason,
+                        via: current.key.clone(),
+                    }),
+                }
+            }
+            visibility = widest(visibility, current.visibility);
+            depth += 1;
+            if depth > crate::store::acl::MAX_FOLDER_DEPTH {
+                break;
+            }
+            if let Some(parent) = &current.parent {
+                level = self.store.resource(parent).await?;
+            }
+        }
+        holders[1..].sort_by(|a, b| (a.kind, &a.id).cmp(&(b.kind, &b.id)));
+        Ok(WhoCan {
+            holders,
+            visibility,
+        })
+    }
+
     /// Every share of `key`, for a sharing dialog. Owner or tenant administrator only.
     pub async fn shares(
         &self,
@@ -326,4 +425,14 @@ impl<S: AclStore> Acl<S> {
         self.managed_by(ctx, key).await?;
         Ok(self.store.shares(key).await?)
     }
+}
+
+/// The wider of two visibilities.
+fn widest(a: Visibility, b: Visibility) -> Visibility {
+    let rank = |v| match v {
+        Visibility::Private => 0,
+        Visibility::Tenant => 1,
+        Visibility::Public => 2,
+    };
+    if rank(b) > rank(a) { b } else { a }
 }

@@ -50,6 +50,19 @@
 //! A member of a tenant: a credential of that tenant, or a subject holding a live role or a
 //! group membership there.
 //!
+//! # Freshness
+//!
+//! Without a cache every check reads the store (three short reads: the resource, the subject's
+//! groups, the resource's lineage with the subject's shares). [`Acl::cached`] keeps what the
+//! store said per (subject, resource), bounded by bytes; every write through this engine, and
+//! every change of a tenant engine it is [`watching`](Acl::watching) (memberships decide group
+//! shares and `tenant` visibility), moves one generation after the store returned, so a revoked
+//! share or a removed member is never allowed again by this process once the call returned.
+//! The TTL bounds writes made elsewhere (other processes: issue #18 brings them in at once).
+//!
+//! [`Acl::who_can`] lists the owner and every user and group a resource (or a folder above it)
+//! is shared with, each with its highest level and why, for sharing dialogs.
+//!
 //! # Where the decisions go
 //!
 //! [`Acl`] is an [`Authorizer`]: given to a gateway, it answers
@@ -58,15 +71,19 @@
 //! [`Acl::check`]) decides directly and shows each decision to the observers of the gateway that
 //! admitted the context, so the audit trail sees entity checks like any other.
 
+mod cache;
 mod evaluate;
 mod guard;
 mod manage;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 pub use guard::{AccessDef, RequireAccess};
-pub use manage::{Accessible, AclError, MAX_CHECKS, MAX_PAGE, NewResource};
+pub use manage::{Accessible, AclError, Holder, MAX_CHECKS, MAX_PAGE, NewResource, WhoCan};
 
+use self::cache::{Cache, Found};
 use self::evaluate::{Asker, Outcome, evaluate};
 use crate::authz::{Authorizer, Decision, Granted, Question, Scope, from_context};
 use crate::clock::Clock;
@@ -90,6 +107,10 @@ pub struct Acl<S> {
     admin: Option<Arc<Requirement>>,
     editor: Option<Arc<Requirement>>,
     clock: Clock,
+    /// Moved by every write through this engine and every change of a watched tenant engine,
+    /// after the store returned.
+    generation: Arc<AtomicU64>,
+    cache: Option<Arc<Cache>>,
 }
 
 impl<S: Clone> Clone for Acl<S> {
@@ -100,6 +121,8 @@ impl<S: Clone> Clone for Acl<S> {
             admin: self.admin.clone(),
             editor: self.editor.clone(),
             clock: self.clock.clone(),
+            generation: self.generation.clone(),
+            cache: self.cache.clone(),
         }
     }
 }
@@ -132,7 +155,39 @@ impl<S: AclStore> Acl<S> {
             admin: None,
             editor: None,
             clock: Clock::system(),
+            generation: Arc::new(AtomicU64::new(0)),
+            cache: None,
         }
+    }
+
+    /// Caches what the store says about each (subject, resource) in at most `bytes`, trusted
+    /// at most `ttl` (whole seconds, at least one). Writes through this engine are seen by the
+    /// next check at once, and so are membership changes of a tenant engine it is
+    /// [`watching`](Self::watching); the TTL bounds what other processes (and unwatched
+    /// engines) write. What depends on the credential (its tenant, administrator and editor
+    /// checks) is asked per check, never cached.
+    pub fn cached(mut self, bytes: u64, ttl: Duration) -> Self {
+        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 4);
+        self.cache = Some(Arc::new(Cache::new(bytes, ttl, self.generation.clone())));
+        self
+    }
+
+    /// Sees every change `tenancy` makes or learns of (group memberships and role assignments
+    /// decide membership and group shares) at once: the cache drops what it held.
+    pub fn watching<T: crate::tenant::TenantStore>(
+        self,
+        tenancy: &crate::tenant::Tenancy<T>,
+    ) -> Self {
+        let generation = self.generation.clone();
+        tenancy.on_change(move |_| {
+            generation.fetch_add(1, Ordering::SeqCst);
+        });
+        self
+    }
+
+    /// Records a write, made already: nothing cached before it answers again.
+    pub(crate) fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Answers every check that is not about a resource's access with `rbac` (a
@@ -209,6 +264,55 @@ impl<S: AclStore> Acl<S> {
             .any(|a| a.is_live(now)))
     }
 
+    /// What the store says about (subject, key), from the cache when it still counts.
+    async fn facts(&self, subject: &str, key: &ResourceKey) -> StoreResult<Option<Arc<Found>>> {
+        let now = self.clock.now();
+        if let Some(cache) = &self.cache
+            && let Some(known) = cache.get(subject, key, now)
+        {
+            return Ok(known.found);
+        }
+        // Read before the store: a write landing during the reads moves it, and what is kept
+        // here is stale at once.
+        let generation = self.generation.load(Ordering::SeqCst);
+        let (found, until) = self.read_facts(subject, key, now).await?;
+        if let Some(cache) = &self.cache {
+            cache.put(subject, key, generation, now, until, found.clone());
+        }
+        Ok(found)
+    }
+
+    /// The store's part of an answer, and when it stops holding (the first expiry of an
+    /// assignment that makes the subject a member).
+    async fn read_facts(
+        &self,
+        subject: &str,
+        key: &ResourceKey,
+        now: i64,
+    ) -> StoreResult<(Option<Arc<Found>>, Option<i64>)> {
+        let Some(record) = self.store.resource(key).await? else {
+            return Ok((None, None));
+        };
+        let tenant = record.tenant;
+        let groups = self.store.groups_of(&tenant, subject).await?;
+        let lineage = self.store.lineage(key, subject, &groups).await?;
+        let (member, until) = if groups.is_empty() {
+            let assignments = self.store.assignments_of(&tenant, subject).await?;
+            let live = assignments.iter().filter(|a| a.is_live(now));
+            let ends = live.clone().filter_map(|a| a.expires_at).min();
+            (live.count() > 0, ends)
+        } else {
+            (true, None)
+        };
+        let found = Found {
+            tenant,
+            lineage,
+            groups,
+            member,
+        };
+        Ok((Some(Arc::new(found)), until))
+    }
+
     /// The evaluation of `wanted` on `key` for `ctx`, and the resource's tenant when it is
     /// registered.
     async fn evaluate(
@@ -217,34 +321,35 @@ impl<S: AclStore> Acl<S> {
         key: &ResourceKey,
         wanted: Access,
     ) -> StoreResult<(Outcome, Option<String>)> {
-        let Some(record) = self.store.resource(key).await? else {
+        let subject = ctx.subject();
+        let Some(found) = self.facts(subject, key).await? else {
             return Ok((evaluate(&[], &never(ctx), wanted), None));
         };
-        let tenant = record.tenant;
+        let tenant = found.tenant.as_str();
         if ctx.tenant().is_some_and(|own| own != tenant) {
             let outcome = Outcome {
                 reason: Reason::DenyOtherTenant,
                 path: Vec::new(),
                 grant: String::new(),
             };
-            return Ok((outcome, Some(tenant)));
+            return Ok((outcome, Some(tenant.to_owned())));
         }
-        let subject = ctx.subject();
-        let groups = self.store.groups_of(&tenant, subject).await?;
-        let lineage = self.store.lineage(key, subject, &groups).await?;
-        let member = self.is_member(Some(ctx), &tenant, subject, &groups).await?;
+        let member = found.member || ctx.tenant() == Some(tenant);
         let editor = member
             && match &self.editor {
-                Some(required) => self.allowed_in(ctx, required, &tenant).await,
+                Some(required) => self.allowed_in(ctx, required, tenant).await,
                 None => false,
             };
         let asker = Asker {
             subject,
             member,
             editor,
-            admin: self.is_admin(ctx, &tenant).await,
+            admin: self.is_admin(ctx, tenant).await,
         };
-        Ok((evaluate(&lineage, &asker, wanted), Some(tenant)))
+        Ok((
+            evaluate(&found.lineage, &asker, wanted),
+            Some(tenant.to_owned()),
+        ))
     }
 
     /// The decision for `wanted` on `key`, asked at `at` (a scope naming the tenant, if any, must

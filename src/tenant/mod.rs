@@ -261,7 +261,12 @@ struct Inner<S> {
     /// One compile of a tenant's graph at a time per stripe (many subjects of a tenant missing
     /// at once after a role write must not each read and compile every role).
     graph_loads: Box<[tokio::sync::Mutex<()>]>,
+    /// Told of every change this engine makes or learns of (see [`Tenancy::on_change`]).
+    listeners: arc_swap::ArcSwap<Vec<Listener>>,
 }
+
+/// A function told the tenant of each change (see [`Tenancy::on_change`]).
+type Listener = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl<S: TenantStore> Tenancy<S> {
     /// The engine over `store`, with [`DEFAULT_CACHE_BYTES`], [`DEFAULT_CACHE_TTL`] and the
@@ -310,6 +315,7 @@ impl<S: TenantStore> Tenancy<S> {
                     (k.len() + 40) as u64
                 }),
                 graph_loads: (0..16).map(|_| tokio::sync::Mutex::new(())).collect(),
+                listeners: arc_swap::ArcSwap::from_pointee(Vec::new()),
             }),
         }
     }
@@ -336,6 +342,28 @@ impl<S: TenantStore> Tenancy<S> {
     /// of the tenant is stale from now on.
     fn assignments_changed(&self, tenant: &str) {
         self.inner.generations[self.stripe(tenant)].fetch_add(1, Ordering::SeqCst);
+        self.tell(tenant);
+    }
+
+    /// Tells every listener that `tenant` changed.
+    fn tell(&self, tenant: &str) {
+        for listener in self.inner.listeners.load().iter() {
+            listener(tenant);
+        }
+    }
+
+    /// Calls `listener` with the tenant after every change to a tenant's roles, grants,
+    /// assignments or groups that this engine made (once the store returned) or learned of from
+    /// the store: engines that cache what depends on memberships (the entity permissions'
+    /// [`Acl::watching`](crate::acl::Acl::watching)) stay exact. The listener runs on the
+    /// writer's task: keep it to a counter's bump.
+    pub fn on_change(&self, listener: impl Fn(&str) + Send + Sync + 'static) {
+        let listener: Listener = Arc::new(listener);
+        self.inner.listeners.rcu(|current| {
+            let mut next = Vec::clone(current);
+            next.push(listener.clone());
+            next
+        });
     }
 
     /// Records a write to the tenant's roles or grants, made already.
@@ -347,6 +375,7 @@ impl<S: TenantStore> Tenancy<S> {
         // no more would keep every old graph alive past the cache's bound. Role writes are
         // administration, rare beside checks: walking the answers here is the cheaper side.
         self.inner.effective.retain(|key, _| *key.tenant != *tenant);
+        self.tell(tenant);
     }
 
     /// Whether a compiled answer is still the one a check would compile now.

@@ -61,3 +61,8 @@ async fn fresh() -> Option<(PostgresStore, Schema)> {
 }
 
 conformance!(fresh());
+
+mod acl {
+    use super::*;
+    conformance!(@acl fresh());
+}

@@ -32,6 +32,11 @@ fn fresh_dir() -> TempDir {
 mod in_memory {
     use super::*;
     conformance!(async { Some((SqliteStore::in_memory().await.unwrap(), ())) });
+
+    mod acl {
+        use super::*;
+        conformance!(@acl async { Some((SqliteStore::in_memory().await.unwrap(), ())) });
+    }
 }
 
 mod file {
@@ -41,6 +46,15 @@ mod file {
         let store = SqliteStore::open(dir.0.join("store.db")).await.unwrap();
         Some((store, dir))
     });
+
+    mod acl {
+        use super::*;
+        conformance!(@acl async {
+            let dir = fresh_dir();
+            let store = SqliteStore::open(dir.0.join("store.db")).await.unwrap();
+            Some((store, dir))
+        });
+    }
 }
 
 #[tokio::test]

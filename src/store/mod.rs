@@ -23,6 +23,8 @@ pub mod roles;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_acl;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql_roles;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

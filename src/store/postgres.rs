@@ -9,6 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::StoreError;
 use super::sql::{Dialect, Statements, sql_store, unavailable};
+use super::sql_acl::sql_acl_store;
 use super::sql_roles::sql_role_store;
 
 static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| Statements::new(Dialect::Postgres));
@@ -104,6 +105,7 @@ impl PostgresStore {
 
 sql_store!(PostgresStore, sqlx::Postgres);
 sql_role_store!(PostgresStore, sqlx::Postgres);
+sql_acl_store!(PostgresStore, sqlx::Postgres);
 
 #[cfg(test)]
 mod tests {

@@ -58,6 +58,8 @@ pub(crate) struct Statements {
     /// The tenant role model's statements (`sql_roles.rs`, kept apart so this file stays about
     /// the identity).
     pub(crate) roles: super::sql_roles::RoleStatements,
+    /// The entity permission store's statements (`sql_acl.rs`).
+    pub(crate) acl: super::sql_acl::AclStatements,
 }
 
 /// The dialects differ in placeholders (`?` or `$n`) and in the two-argument maximum.
@@ -212,6 +214,7 @@ impl Statements {
                 Dialect::Postgres => Some(q("SELECT pg_advisory_xact_lock(hashtext(?))")),
             },
             roles: super::sql_roles::RoleStatements::new(dialect),
+            acl: super::sql_acl::AclStatements::new(dialect),
         }
     }
 }

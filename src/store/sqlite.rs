@@ -14,6 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::StoreError;
 use super::sql::{Dialect, Statements, sql_store, unavailable};
+use super::sql_acl::sql_acl_store;
 use super::sql_roles::sql_role_store;
 
 static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| Statements::new(Dialect::Sqlite));
@@ -95,3 +96,4 @@ impl SqliteStore {
 
 sql_store!(SqliteStore, sqlx::Sqlite);
 sql_role_store!(SqliteStore, sqlx::Sqlite);
+sql_acl_store!(SqliteStore, sqlx::Sqlite);

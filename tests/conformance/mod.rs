@@ -4,8 +4,6 @@
 
 mod acl;
 mod roles;
-// Until the SQL backends have the entity store, only the memory suite uses these.
-#[allow(unused_imports)]
 pub use acl::*;
 pub use roles::*;
 
@@ -622,7 +620,7 @@ macro_rules! conformance {
             declared_actions, an_expired_assignment_is_renewed_not_refused,
             a_stale_role_update_is_refused);
     };
-    // The entity permission store (`acl.rs`): on the backends that have it so far.
+    // The entity permission store (`acl.rs`).
     (@acl $make:expr) => {
         $crate::conformance!(@each $make;
             registering_is_idempotent_for_the_owner_only, folders_stay_sound,

@@ -1,0 +1,744 @@
+//! Entity permissions on the SQL backends: their statements (written once with `?`, numbered
+//! for PostgreSQL) and one implementation of [`EntityStore`](super::EntityStore), instantiated
+//! per backend by `sql_acl_store!`.
+//!
+//! Every write is one transaction that first upserts the resource's tenant's row in
+//! `portcullis_acl_tenants` (a table of its own: `portcullis_tenants`' version drives the role
+//! caches, which a share must not flush). On PostgreSQL that row lock serialises the tenant's
+//! writers; on SQLite that first write takes the database's write lock before anything is read.
+//! Only then are the folder chain, the height below a resource or the existing owner read, the
+//! rule checked and the change written: two opposite moves can never build a cycle between them.
+//! Folders are always of their resource's tenant, so one tenant's lock covers every row a rule
+//! reads.
+
+use std::borrow::Cow;
+
+use super::acl::{
+    Access, FOLDER_CYCLE, FOLDER_OTHER_TENANT, FOLDER_TOO_DEEP, MAX_FOLDER_DEPTH, NO_FOLDER,
+    ResourceKey,
+};
+use super::sql::{Dialect, numbered};
+use super::{StoreError, StoreResult};
+
+/// The entity permission store's statements, in one backend's dialect.
+pub(crate) struct AclStatements {
+    /// Takes the tenant's lock row (creating it) and bumps its version: the first statement of
+    /// every write.
+    pub(crate) lock_tenant: Cow<'static, str>,
+    pub(crate) resource: Cow<'static, str>,
+    pub(crate) insert_resource: Cow<'static, str>,
+    pub(crate) children: Cow<'static, str>,
+    /// Run in order: the resource's shares, then the resource (foreign keys may be off, and
+    /// there are none to cascade anyway).
+    pub(crate) delete_resource: [Cow<'static, str>; 2],
+    pub(crate) set_visibility: Cow<'static, str>,
+    pub(crate) set_parent: Cow<'static, str>,
+    /// A resource and the folders above it, nearest first, with their tenants.
+    pub(crate) ancestry: Cow<'static, str>,
+    /// How many levels lie below a resource.
+    pub(crate) height: Cow<'static, str>,
+    pub(crate) share: Cow<'static, str>,
+    pub(crate) unshare: Cow<'static, str>,
+    pub(crate) shares: Cow<'static, str>,
+    pub(crate) lineage: Cow<'static, str>,
+    pub(crate) accessible: Cow<'static, str>,
+}
+
+/// A resource's key (and a share's resource), as bound: service, kind, id.
+const KEY: &str = "service = ? AND kind = ? AND resource_id = ?";
+
+/// A resource's columns, in `insert_resource`'s order.
+const COLUMNS: &str = "service, kind, resource_id, tenant, owner, visibility, \
+    parent_service, parent_kind, parent_id, created_at";
+
+/// The resource keyed by the three bound values and the folders above it, with `depth` (0 for
+/// the resource). Bounded like the memory store's walk (the resource and at most
+/// `MAX_FOLDER_DEPTH + 1` folders), so even a chain written around the checks ends.
+const CHAIN: &str = "WITH RECURSIVE chain (service, kind, resource_id, tenant, owner, \
+    visibility, parent_service, parent_kind, parent_id, created_at, depth) AS ( \
+    SELECT {COLUMNS}, CAST(0 AS BIGINT) FROM portcullis_resources \
+        WHERE service = ? AND kind = ? AND resource_id = ? \
+    UNION ALL \
+    SELECT p.service, p.kind, p.resource_id, p.tenant, p.owner, p.visibility, \
+        p.parent_service, p.parent_kind, p.parent_id, p.created_at, c.depth + 1 \
+        FROM chain c JOIN portcullis_resources p ON p.service = c.parent_service \
+        AND p.kind = c.parent_kind AND p.resource_id = c.parent_id \
+        WHERE c.depth < {BOUND})";
+
+/// A share's grantee is the bound subject (a user) or one of the bound groups (`{IN}`).
+const NAMES_SUBJECT: &str = "((s.grantee_kind = 'user' AND s.grantee = ?) \
+    OR (s.grantee_kind = 'group' AND s.grantee IN ({IN})))";
+
+/// Users before groups (as [`SubjectKind`](super::SubjectKind) orders), then by grantee.
+const SHARE_ORDER: &str = "CASE s.grantee_kind WHEN 'user' THEN 0 ELSE 1 END, s.grantee{C}";
+
+impl AclStatements {
+    pub(crate) fn new(dialect: Dialect) -> Self {
+        // Orderings must agree byte for byte with the memory store's (Rust's `Ord` on
+        // strings): PostgreSQL's would follow the database's locale. SQLite's BINARY already
+        // does. A list of values arrives as one JSON array: one statement for any number.
+        let (collate, list) = match dialect {
+            Dialect::Sqlite => ("", "SELECT value FROM json_each(?)"),
+            Dialect::Postgres => (
+                " COLLATE \"C\"",
+                "SELECT jsonb_array_elements_text(CAST(? AS jsonb))",
+            ),
+        };
+        let bound = (MAX_FOLDER_DEPTH + 1).to_string();
+        let q = |sql: &str| -> Cow<'static, str> {
+            let sql = sql
+                .replace("{CHAIN}", CHAIN)
+                .replace("{NAMES_SUBJECT}", NAMES_SUBJECT)
+                .replace("{SHARE_ORDER}", SHARE_ORDER)
+                .replace("{COLUMNS}", COLUMNS)
+                .replace("{BOUND}", &bound)
+                .replace("{IN}", list)
+                .replace("{C}", collate);
+            Cow::Owned(match dialect {
+                Dialect::Sqlite => sql,
+                Dialect::Postgres => numbered(&sql),
+            })
+        };
+        let keyed = |sql: &str| q(&sql.replace("{KEY}", KEY));
+        Self {
+            lock_tenant: q(
+                "INSERT INTO portcullis_acl_tenants (tenant, version) VALUES (?, 1) \
+                ON CONFLICT (tenant) DO UPDATE SET version = portcullis_acl_tenants.version + 1",
+            ),
+            resource: keyed("SELECT {COLUMNS} FROM portcullis_resources WHERE {KEY}"),
+            insert_resource: q("INSERT INTO portcullis_resources ({COLUMNS}) \
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            children: q("SELECT COUNT(*) AS n FROM portcullis_resources \
+                WHERE parent_service = ? AND parent_kind = ? AND parent_id = ?"),
+            delete_resource: [
+                keyed("DELETE FROM portcullis_shares WHERE {KEY}"),
+                keyed("DELETE FROM portcullis_resources WHERE {KEY}"),
+            ],
+            set_visibility: keyed(
+                "UPDATE portcullis_resources SET visibility = ? WHERE {KEY} RETURNING {COLUMNS}",
+            ),
+            set_parent: keyed(
+                "UPDATE portcullis_resources SET parent_service = ?, parent_kind = ?, \
+                parent_id = ? WHERE {KEY} RETURNING {COLUMNS}",
+            ),
+            ancestry: q(
+                "{CHAIN} SELECT service, kind, resource_id, tenant FROM chain \
+                ORDER BY depth",
+            ),
+            height: q(
+                "WITH RECURSIVE below (service, kind, resource_id, depth) AS ( \
+                SELECT service, kind, resource_id, CAST(1 AS BIGINT) FROM portcullis_resources \
+                    WHERE parent_service = ? AND parent_kind = ? AND parent_id = ? \
+                UNION ALL \
+                SELECT c.service, c.kind, c.resource_id, b.depth + 1 \
+                    FROM below b JOIN portcullis_resources c ON c.parent_service = b.service \
+                    AND c.parent_kind = b.kind AND c.parent_id = b.resource_id \
+                    WHERE b.depth < {BOUND}) \
+                SELECT COALESCE(MAX(depth), 0) AS n FROM below",
+            ),
+            share: q(
+                "INSERT INTO portcullis_shares (service, kind, resource_id, grantee_kind, \
+                grantee, access, granted_by, granted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                ON CONFLICT (service, kind, resource_id, grantee_kind, grantee) DO UPDATE SET \
+                access = excluded.access, granted_by = excluded.granted_by, \
+                granted_at = excluded.granted_at",
+            ),
+            unshare: keyed(
+                "DELETE FROM portcullis_shares WHERE {KEY} AND grantee_kind = ? AND grantee = ?",
+            ),
+            shares: q("SELECT s.* FROM portcullis_shares s \
+                WHERE s.service = ? AND s.kind = ? AND s.resource_id = ? ORDER BY {SHARE_ORDER}"),
+            // One round trip: the chain, each level left-joined with its shares to the subject.
+            lineage: q(
+                "{CHAIN} SELECT c.*, s.grantee_kind, s.grantee, s.access, s.granted_by, \
+                s.granted_at FROM chain c LEFT JOIN portcullis_shares s \
+                ON s.service = c.service AND s.kind = c.kind AND s.resource_id = c.resource_id \
+                AND {NAMES_SUBJECT} ORDER BY c.depth, {SHARE_ORDER}",
+            ),
+            // `granting`: the tenant's resources that give the access themselves, then
+            // everything inside them. UNION (not ALL) visits each resource once, however many
+            // folders above it give access.
+            accessible: q("WITH RECURSIVE granting (service, kind, resource_id) AS ( \
+                SELECT r.service, r.kind, r.resource_id FROM portcullis_resources r \
+                    WHERE r.tenant = ? AND ((? AND r.visibility = 'public') \
+                    OR (? AND r.visibility = 'tenant') \
+                    OR EXISTS (SELECT 1 FROM portcullis_shares s WHERE s.service = r.service \
+                        AND s.kind = r.kind AND s.resource_id = r.resource_id \
+                        AND s.access IN ({IN}) AND {NAMES_SUBJECT})) \
+                UNION \
+                SELECT c.service, c.kind, c.resource_id FROM granting g \
+                    JOIN portcullis_resources c ON c.parent_service = g.service \
+                    AND c.parent_kind = g.kind AND c.parent_id = g.resource_id) \
+                SELECT r.resource_id FROM portcullis_resources r \
+                WHERE r.tenant = ? AND r.service = ? AND r.kind = ? \
+                AND (? IS NULL OR r.resource_id{C} > ?) \
+                AND (r.owner = ? OR EXISTS (SELECT 1 FROM granting g \
+                    WHERE g.service = r.service AND g.kind = r.kind \
+                    AND g.resource_id = r.resource_id)) \
+                ORDER BY r.resource_id{C} LIMIT ?"),
+        }
+    }
+}
+
+/// The checks for putting a resource of `tenant` with `height` levels below it into the folder
+/// whose `chain` (the folder and those above it, nearest first, with their tenants) is given;
+/// `moving` is the resource when it exists already. In the memory store's order: [`NO_FOLDER`],
+/// [`FOLDER_CYCLE`], [`FOLDER_OTHER_TENANT`], [`FOLDER_TOO_DEEP`].
+pub(crate) fn check_folder(
+    chain: &[(ResourceKey, String)],
+    moving: Option<&ResourceKey>,
+    tenant: &str,
+    height: usize,
+) -> StoreResult<()> {
+    let Some((_, folder_tenant)) = chain.first() else {
+        return Err(StoreError::NotFound(NO_FOLDER));
+    };
+    if moving.is_some_and(|key| chain.iter().any(|(level, _)| level == key)) {
+        return Err(StoreError::Conflict(FOLDER_CYCLE));
+    }
+    if folder_tenant != tenant {
+        return Err(StoreError::Conflict(FOLDER_OTHER_TENANT));
+    }
+    // The folder and every one above it, plus the resource's own levels below.
+    if chain.len() + height > MAX_FOLDER_DEPTH {
+        return Err(StoreError::Conflict(FOLDER_TOO_DEEP));
+    }
+    Ok(())
+}
+
+/// What an [`AccessibleQuery`](super::AccessibleQuery) binds beyond its plain fields: whether
+/// `public` and `tenant` visibility give the wanted access, and the share levels that cover it
+/// (a JSON array).
+pub(crate) struct AccessBinds {
+    pub(crate) public_gives: bool,
+    pub(crate) tenant_gives: bool,
+    pub(crate) covering: String,
+}
+
+impl AccessBinds {
+    pub(crate) fn new(query: &super::AccessibleQuery<'_>) -> StoreResult<Self> {
+        // As the memory store: `public` gives view; `tenant` gives a member view, and an
+        // editor edit too.
+        let tenant_level = if query.editor {
+            Access::Edit
+        } else {
+            Access::View
+        };
+        let covering: Vec<&str> = [Access::View, Access::Edit]
+            .into_iter()
+            .filter(|held| held.covers(query.access))
+            .map(Access::as_str)
+            .collect();
+        Ok(Self {
+            public_gives: Access::View.covers(query.access),
+            tenant_gives: query.member && tenant_level.covers(query.access),
+            covering: json_list(&covering)?,
+        })
+    }
+}
+
+/// `items` as one JSON array text, for `json_each` / `jsonb_array_elements_text`.
+pub(crate) fn json_list<T: serde::Serialize>(items: &[T]) -> StoreResult<String> {
+    serde_json::to_string(items)
+        .map_err(|_| StoreError::Unavailable("a list could not be encoded".into()))
+}
+
+/// Implements [`EntityStore`](crate::store::EntityStore) for `$store` (a struct with a `pool`
+/// field and a `sql` `&'static Statements` field) over the sqlx database `$db`.
+macro_rules! sql_acl_store {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use sqlx::Row as _;
+
+            use $crate::store::acl::{
+                AccessibleQuery, EntityStore, Lineage, NO_RESOURCE, RESOURCE_HAS_CHILDREN,
+                RESOURCE_TAKEN, Registered, ResourceKey, ResourceRecord, ShareRecord, Visibility,
+            };
+            use $crate::store::sql::{corrupt, map_error, unavailable};
+            use $crate::store::sql_acl::{AccessBinds, AclStatements, check_folder, json_list};
+            use $crate::store::{Access, StoreError, StoreResult, SubjectKind};
+
+            type Row = <$db as sqlx::Database>::Row;
+            type Transaction = sqlx::Transaction<'static, $db>;
+
+            /// How often a write re-locks when its resource changed tenant between the read
+            /// that named the tenant and the lock (deregistered and registered again).
+            const LOCK_ATTEMPTS: usize = 4;
+
+            fn record_of(row: &Row) -> StoreResult<ResourceRecord> {
+                let visibility: String = row.try_get("visibility").map_err(unavailable)?;
+                let parent_service: Option<String> =
+                    row.try_get("parent_service").map_err(unavailable)?;
+                let parent_kind: Option<String> =
+                    row.try_get("parent_kind").map_err(unavailable)?;
+                let parent_id: Option<String> = row.try_get("parent_id").map_err(unavailable)?;
+                let parent = match (parent_service, parent_kind, parent_id) {
+                    (Some(service), Some(kind), Some(id)) => {
+                        Some(ResourceKey { service, kind, id })
+                    }
+                    (None, None, None) => None,
+                    _ => return Err(corrupt("resource parent")),
+                };
+                Ok(ResourceRecord {
+                    key: ResourceKey {
+                        service: row.try_get("service").map_err(unavailable)?,
+                        kind: row.try_get("kind").map_err(unavailable)?,
+                        id: row.try_get("resource_id").map_err(unavailable)?,
+                    },
+                    tenant: row.try_get("tenant").map_err(unavailable)?,
+                    owner: row.try_get("owner").map_err(unavailable)?,
+                    visibility: Visibility::parse(&visibility)
+                        .ok_or_else(|| corrupt("visibility"))?,
+                    parent,
+                    created_at: row.try_get("created_at").map_err(unavailable)?,
+                })
+            }
+
+            /// The share in `row` (its grantee columns) on `key`; `None` for a level of a
+            /// lineage with no share (the left join's NULLs).
+            fn share_of(row: &Row, key: &ResourceKey) -> StoreResult<Option<ShareRecord>> {
+                let kind: Option<String> = row.try_get("grantee_kind").map_err(unavailable)?;
+                let Some(kind) = kind else {
+                    return Ok(None);
+                };
+                let access: String = row.try_get("access").map_err(unavailable)?;
+                Ok(Some(ShareRecord {
+                    key: key.clone(),
+                    grantee_kind: SubjectKind::parse(&kind)
+                        .ok_or_else(|| corrupt("grantee kind"))?,
+                    grantee: row.try_get("grantee").map_err(unavailable)?,
+                    access: Access::parse(&access).ok_or_else(|| corrupt("access"))?,
+                    granted_by: row.try_get("granted_by").map_err(unavailable)?,
+                    granted_at: row.try_get("granted_at").map_err(unavailable)?,
+                }))
+            }
+
+            fn count_of(row: &Row) -> StoreResult<usize> {
+                let n: i64 = row.try_get("n").map_err(unavailable)?;
+                usize::try_from(n).map_err(|_| corrupt("count"))
+            }
+
+            async fn stored<'c, E>(
+                sql: &AclStatements,
+                executor: E,
+                key: &ResourceKey,
+            ) -> StoreResult<Option<ResourceRecord>>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
+                let row = sqlx::query(&sql.resource)
+                    .bind(&key.service)
+                    .bind(&key.kind)
+                    .bind(&key.id)
+                    .fetch_optional(executor)
+                    .await
+                    .map_err(unavailable)?;
+                row.as_ref().map(record_of).transpose()
+            }
+
+            /// The first statement of every write: see the module's documentation.
+            async fn lock_tenant(
+                sql: &AclStatements,
+                tx: &mut Transaction,
+                tenant: &str,
+            ) -> StoreResult<()> {
+                sqlx::query(&sql.lock_tenant)
+                    .bind(tenant)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(())
+            }
+
+            /// A transaction holding the lock of `key`'s tenant, and the resource as read under
+            /// it; [`NO_RESOURCE`]. The tenant is read before the transaction, so that on
+            /// SQLite its first statement is the lock's write (a read first would pin a snapshot
+            /// that a concurrent writer can make stale), and read again under the lock.
+            async fn locked(
+                sql: &AclStatements,
+                pool: &sqlx::Pool<$db>,
+                key: &ResourceKey,
+            ) -> StoreResult<(Transaction, ResourceRecord)> {
+                let mut tenant = stored(sql, pool, key)
+                    .await?
+                    .ok_or(StoreError::NotFound(NO_RESOURCE))?
+                    .tenant;
+                let mut tx = pool.begin().await.map_err(unavailable)?;
+                for _ in 0..LOCK_ATTEMPTS {
+                    lock_tenant(sql, &mut tx, &tenant).await?;
+                    let record = stored(sql, &mut *tx, key)
+                        .await?
+                        .ok_or(StoreError::NotFound(NO_RESOURCE))?;
+                    if record.tenant == tenant {
+                        return Ok((tx, record));
+                    }
+                    // Registered again in another tenant meanwhile: hold that one's lock too.
+                    tenant = record.tenant;
+                }
+                Err(StoreError::Unavailable(
+                    "a resource kept changing tenant".into(),
+                ))
+            }
+
+            /// The folder `key` and those above it, nearest first, with their tenants.
+            async fn ancestry(
+                sql: &AclStatements,
+                tx: &mut Transaction,
+                key: &ResourceKey,
+            ) -> StoreResult<Vec<(ResourceKey, String)>> {
+                let rows = sqlx::query(&sql.ancestry)
+                    .bind(&key.service)
+                    .bind(&key.kind)
+                    .bind(&key.id)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(unavailable)?;
+                rows.iter()
+                    .map(|row| {
+                        let key = ResourceKey {
+                            service: row.try_get("service").map_err(unavailable)?,
+                            kind: row.try_get("kind").map_err(unavailable)?,
+                            id: row.try_get("resource_id").map_err(unavailable)?,
+                        };
+                        Ok((key, row.try_get("tenant").map_err(unavailable)?))
+                    })
+                    .collect()
+            }
+
+            /// How many levels lie below `key` (bounded: deeper is too deep anyway).
+            async fn height(
+                sql: &AclStatements,
+                tx: &mut Transaction,
+                key: &ResourceKey,
+            ) -> StoreResult<usize> {
+                let row = sqlx::query(&sql.height)
+                    .bind(&key.service)
+                    .bind(&key.kind)
+                    .bind(&key.id)
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(unavailable)?;
+                count_of(&row)
+            }
+
+            impl EntityStore for $store {
+                async fn register(&self, record: &ResourceRecord) -> StoreResult<Registered> {
+                    let sql = &self.sql.acl;
+                    let mut tx = self.pool.begin().await.map_err(unavailable)?;
+                    lock_tenant(sql, &mut tx, &record.tenant).await?;
+                    if let Some(existing) = stored(sql, &mut *tx, &record.key).await? {
+                        // Nothing to write: dropping the transaction rolls the lock back.
+                        return if existing.owner == record.owner && existing.tenant == record.tenant
+                        {
+                            Ok(Registered::Existing(Box::new(existing)))
+                        } else {
+                            Err(StoreError::Conflict(RESOURCE_TAKEN))
+                        };
+                    }
+                    if let Some(parent) = &record.parent {
+                        let chain = ancestry(sql, &mut tx, parent).await?;
+                        check_folder(&chain, None, &record.tenant, 0)?;
+                    }
+                    let parent = record.parent.as_ref();
+                    sqlx::query(&sql.insert_resource)
+                        .bind(&record.key.service)
+                        .bind(&record.key.kind)
+                        .bind(&record.key.id)
+                        .bind(&record.tenant)
+                        .bind(&record.owner)
+                        .bind(record.visibility.as_str())
+                        .bind(parent.map(|p| p.service.as_str()))
+                        .bind(parent.map(|p| p.kind.as_str()))
+                        .bind(parent.map(|p| p.id.as_str()))
+                        .bind(record.created_at)
+                        .execute(&mut *tx)
+                        .await
+                        // Another tenant's writer (not serialised with this one) took the key
+                        // first.
+                        .map_err(|e| map_error(e, RESOURCE_TAKEN))?;
+                    tx.commit().await.map_err(unavailable)?;
+                    Ok(Registered::Created)
+                }
+
+                async fn resource(&self, key: &ResourceKey) -> StoreResult<Option<ResourceRecord>> {
+                    stored(&self.sql.acl, &self.pool, key).await
+                }
+
+                async fn deregister(&self, key: &ResourceKey) -> StoreResult<()> {
+                    let sql = &self.sql.acl;
+                    let (mut tx, _) = locked(sql, &self.pool, key).await?;
+                    let children = sqlx::query(&sql.children)
+                        .bind(&key.service)
+                        .bind(&key.kind)
+                        .bind(&key.id)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    if count_of(&children)? > 0 {
+                        return Err(StoreError::Conflict(RESOURCE_HAS_CHILDREN));
+                    }
+                    for statement in &sql.delete_resource {
+                        sqlx::query(statement)
+                            .bind(&key.service)
+                            .bind(&key.kind)
+                            .bind(&key.id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(unavailable)?;
+                    }
+                    tx.commit().await.map_err(unavailable)
+                }
+
+                async fn set_visibility(
+                    &self,
+                    key: &ResourceKey,
+                    visibility: Visibility,
+                ) -> StoreResult<ResourceRecord> {
+                    let sql = &self.sql.acl;
+                    let (mut tx, _) = locked(sql, &self.pool, key).await?;
+                    let row = sqlx::query(&sql.set_visibility)
+                        .bind(visibility.as_str())
+                        .bind(&key.service)
+                        .bind(&key.kind)
+                        .bind(&key.id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(unavailable)?
+                        .ok_or(StoreError::NotFound(NO_RESOURCE))?;
+                    let record = record_of(&row)?;
+                    tx.commit().await.map_err(unavailable)?;
+                    Ok(record)
+                }
+
+                async fn move_to(
+                    &self,
+                    key: &ResourceKey,
+                    parent: Option<&ResourceKey>,
+                ) -> StoreResult<ResourceRecord> {
+                    let sql = &self.sql.acl;
+                    let (mut tx, record) = locked(sql, &self.pool, key).await?;
+                    if let Some(parent) = parent {
+                        let chain = ancestry(sql, &mut tx, parent).await?;
+                        let below = height(sql, &mut tx, key).await?;
+                        check_folder(&chain, Some(key), &record.tenant, below)?;
+                    }
+                    let row = sqlx::query(&sql.set_parent)
+                        .bind(parent.map(|p| p.service.as_str()))
+                        .bind(parent.map(|p| p.kind.as_str()))
+                        .bind(parent.map(|p| p.id.as_str()))
+                        .bind(&key.service)
+                        .bind(&key.kind)
+                        .bind(&key.id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(unavailable)?
+                        .ok_or(StoreError::NotFound(NO_RESOURCE))?;
+                    let moved = record_of(&row)?;
+                    tx.commit().await.map_err(unavailable)?;
+                    Ok(moved)
+                }
+
+                async fn share(&self, share: &ShareRecord) -> StoreResult<()> {
+                    let sql = &self.sql.acl;
+                    let (mut tx, _) = locked(sql, &self.pool, &share.key).await?;
+                    sqlx::query(&sql.share)
+                        .bind(&share.key.service)
+                        .bind(&share.key.kind)
+                        .bind(&share.key.id)
+                        .bind(share.grantee_kind.as_str())
+                        .bind(&share.grantee)
+                        .bind(share.access.as_str())
+                        .bind(&share.granted_by)
+                        .bind(share.granted_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    tx.commit().await.map_err(unavailable)
+                }
+
+                async fn unshare(
+                    &self,
+                    key: &ResourceKey,
+                    grantee_kind: SubjectKind,
+                    grantee: &str,
+                ) -> StoreResult<bool> {
+                    let sql = &self.sql.acl;
+                    let (mut tx, _) = locked(sql, &self.pool, key).await?;
+                    let done = sqlx::query(&sql.unshare)
+                        .bind(&key.service)
+                        .bind(&key.kind)
+                        .bind(&key.id)
+                        .bind(grantee_kind.as_str())
+                        .bind(grantee)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    tx.commit().await.map_err(unavailable)?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn shares(&self, key: &ResourceKey) -> StoreResult<Vec<ShareRecord>> {
+                    let rows = sqlx::query(&self.sql.acl.shares)
+                        .bind(&key.service)
+                        .bind(&key.kind)
+                        .bind(&key.id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    rows.iter()
+                        .map(|row| share_of(row, key)?.ok_or_else(|| corrupt("share")))
+                        .collect()
+                }
+
+                async fn lineage(
+                    &self,
+                    key: &ResourceKey,
+                    subject: &str,
+                    groups: &[String],
+                ) -> StoreResult<Vec<Lineage>> {
+                    let rows = sqlx::query(&self.sql.acl.lineage)
+                        .bind(&key.service)
+                        .bind(&key.kind)
+                        .bind(&key.id)
+                        .bind(subject)
+                        .bind(json_list(groups)?)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    // One row per (level, share naming the subject), or one of NULLs for a
+                    // level without: rows of one level are consecutive (ordered by depth).
+                    let mut lineage: Vec<(i64, Lineage)> = Vec::new();
+                    for row in &rows {
+                        let depth: i64 = row.try_get("depth").map_err(unavailable)?;
+                        if lineage.last().is_none_or(|(last, _)| *last != depth) {
+                            let level = Lineage {
+                                record: record_of(row)?,
+                                shares: Vec::new(),
+                            };
+                            lineage.push((depth, level));
+                        }
+                        if let Some((_, level)) = lineage.last_mut()
+                            && let Some(share) = share_of(row, &level.record.key)?
+                        {
+                            level.shares.push(share);
+                        }
+                    }
+                    Ok(lineage.into_iter().map(|(_, level)| level).collect())
+                }
+
+                async fn accessible(
+                    &self,
+                    query: &AccessibleQuery<'_>,
+                ) -> StoreResult<Vec<String>> {
+                    let binds = AccessBinds::new(query)?;
+                    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+                    let rows = sqlx::query(&self.sql.acl.accessible)
+                        .bind(query.tenant)
+                        .bind(binds.public_gives)
+                        .bind(binds.tenant_gives)
+                        .bind(binds.covering)
+                        .bind(query.subject)
+                        .bind(json_list(query.groups)?)
+                        .bind(query.tenant)
+                        .bind(query.service)
+                        .bind(query.kind)
+                        .bind(query.after)
+                        .bind(query.after)
+                        .bind(query.subject)
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    rows.iter()
+                        .map(|row| row.try_get("resource_id").map_err(unavailable))
+                        .collect()
+                }
+            }
+        };
+    };
+}
+
+pub(crate) use sql_acl_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(ids: &[&str], tenant: &str) -> Vec<(ResourceKey, String)> {
+        ids.iter()
+            .map(|id| (ResourceKey::new("docs", "document", id), tenant.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn folder_checks_keep_the_memory_stores_order() {
+        let key = ResourceKey::new("docs", "document", "a");
+        assert_eq!(
+            check_folder(&[], Some(&key), "acme", 0),
+            Err(StoreError::NotFound(NO_FOLDER))
+        );
+        // A cycle is told before another tenant.
+        assert_eq!(
+            check_folder(&chain(&["b", "a"], "globex"), Some(&key), "acme", 0),
+            Err(StoreError::Conflict(FOLDER_CYCLE))
+        );
+        assert_eq!(
+            check_folder(&chain(&["b"], "globex"), Some(&key), "acme", 0),
+            Err(StoreError::Conflict(FOLDER_OTHER_TENANT))
+        );
+        let full: Vec<String> = (0..MAX_FOLDER_DEPTH).map(|n| n.to_string()).collect();
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        assert_eq!(check_folder(&chain(&full, "acme"), None, "acme", 0), Ok(()));
+        assert_eq!(
+            check_folder(&chain(&full[1..], "acme"), None, "acme", 1),
+            Ok(())
+        );
+        assert_eq!(
+            check_folder(&chain(&full, "acme"), None, "acme", 1),
+            Err(StoreError::Conflict(FOLDER_TOO_DEEP))
+        );
+    }
+
+    #[test]
+    fn statements_are_in_each_dialect() {
+        let pg = AclStatements::new(Dialect::Postgres);
+        assert!(!pg.accessible.contains('?') && pg.accessible.contains("$13"));
+        assert!(pg.lineage.contains("jsonb_array_elements_text") && pg.lineage.contains("$5"));
+        let lite = AclStatements::new(Dialect::Sqlite);
+        for statement in [
+            &lite.lineage,
+            &lite.accessible,
+            &lite.ancestry,
+            &lite.height,
+        ] {
+            assert!(!statement.contains('{'), "every template marker replaced");
+        }
+        assert!(!lite.shares.contains("COLLATE") && pg.shares.contains("COLLATE \"C\""));
+    }
+
+    #[test]
+    fn visibility_and_shares_give_what_the_memory_store_gives() -> StoreResult<()> {
+        let groups = Vec::new();
+        let query = |member, editor, access| super::super::AccessibleQuery {
+            tenant: "acme",
+            service: "docs",
+            kind: "document",
+            subject: "bob",
+            groups: &groups,
+            member,
+            editor,
+            access,
+            after: None,
+            limit: 1,
+        };
+        let view = AccessBinds::new(&query(true, false, Access::View))?;
+        assert!(view.public_gives && view.tenant_gives);
+        assert_eq!(view.covering, r#"["view","edit"]"#);
+        let edit = AccessBinds::new(&query(true, false, Access::Edit))?;
+        assert!(!edit.public_gives && !edit.tenant_gives);
+        assert_eq!(edit.covering, r#"["edit"]"#);
+        assert!(AccessBinds::new(&query(true, true, Access::Edit))?.tenant_gives);
+        assert!(!AccessBinds::new(&query(false, true, Access::Edit))?.tenant_gives);
+        Ok(())
+    }
+}

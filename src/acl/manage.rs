@@ -7,7 +7,8 @@ use crate::authz::Scope;
 use crate::context::UserContext;
 use crate::store::StoreError;
 use crate::store::acl::{
-    Access, AccessibleQuery, Registered, ResourceKey, ResourceRecord, ShareRecord, Visibility,
+    Access, AccessFilter, AccessibleQuery, Reach, Registered, ResourceKey, ResourceRecord,
+    ShareRecord, Visibility,
 };
 use crate::store::roles::SubjectKind;
 
@@ -299,6 +300,47 @@ impl<S: AclStore> Acl<S> {
         Ok(record)
     }
 
+    /// What `ctx` reaches of one type in `tenant` with `wanted`: nothing (a credential of
+    /// another tenant), everything (a tenant administrator), or what the store must work out.
+    async fn reach(
+        &self,
+        ctx: &UserContext,
+        service: &str,
+        kind: &str,
+        wanted: Access,
+        tenant: &str,
+    ) -> Result<AccessFilter, AclError> {
+        check_key(&ResourceKey::new(service, kind, "x"))?;
+        check_tenant(tenant)?;
+        let subject = ctx.subject();
+        let groups = self.store.groups_of(tenant, subject).await?;
+        let member = self.is_member(Some(ctx), tenant, subject, &groups).await?;
+        let editor = member
+            && match &self.editor {
+                Some(required) => self.allowed_in(ctx, required, tenant).await,
+                None => false,
+            };
+        let filter = AccessFilter::reachable(&AccessibleQuery {
+            tenant,
+            service,
+            kind,
+            subject,
+            groups: &groups,
+            member,
+            editor,
+            access: wanted,
+            after: None,
+            limit: 0,
+        });
+        Ok(if ctx.tenant().is_some_and(|own| own != tenant) {
+            filter.reaching(Reach::Nothing)
+        } else if self.is_admin(ctx, tenant).await {
+            filter.reaching(Reach::Everything)
+        } else {
+            filter
+        })
+    }
+
     /// The resources of one type in `tenant` that `ctx` reaches with `wanted`, a page of at most
     /// `limit` ids after `after` (the previous page's last id). A tenant administrator gets
     /// `full_access` and no ids: every resource is accessible, so the caller skips filtering.
@@ -313,47 +355,43 @@ impl<S: AclStore> Acl<S> {
         limit: usize,
         after: Option<&str>,
     ) -> Result<Accessible, AclError> {
-        check_key(&ResourceKey::new(service, kind, after.unwrap_or("x")))?;
-        check_tenant(tenant)?;
         if limit == 0 || limit > MAX_PAGE {
             return Err(AclError::Invalid("limit"));
         }
-        if ctx.tenant().is_some_and(|own| own != tenant) {
-            return Ok(Accessible {
-                ids: Vec::new(),
-                full_access: false,
-            });
+        if let Some(after) = after {
+            check_key(&ResourceKey::new(service, kind, after))?;
         }
-        if self.is_admin(ctx, tenant).await {
-            return Ok(Accessible {
-                ids: Vec::new(),
-                full_access: true,
-            });
-        }
-        let subject = ctx.subject();
-        let groups = self.store.groups_of(tenant, subject).await?;
-        let member = self.is_member(Some(ctx), tenant, subject, &groups).await?;
-        let editor = member
-            && match &self.editor {
-                Some(required) => self.allowed_in(ctx, required, tenant).await,
-                None => false,
-            };
-        let query = AccessibleQuery {
-            tenant,
-            service,
-            kind,
-            subject,
-            groups: &groups,
-            member,
-            editor,
-            access: wanted,
-            after,
-            limit,
+        let filter = self.reach(ctx, service, kind, wanted, tenant).await?;
+        let ids = match filter.reach {
+            Reach::Nothing | Reach::Everything => Vec::new(),
+            Reach::Reachable => {
+                let query = AccessibleQuery {
+                    after,
+                    limit,
+                    ..filter.as_query()
+                };
+                self.store.accessible(&query).await?
+            }
         };
         Ok(Accessible {
-            ids: self.store.accessible(&query).await?,
-            full_access: false,
+            ids,
+            full_access: filter.reach == Reach::Everything,
         })
+    }
+
+    /// The same set as a condition for the application's own SQL: its list endpoints filter
+    /// and page inside the database (`AccessFilter::push_sqlite` / `push_postgres`), joining
+    /// their own tables. A tenant administrator's filter keeps every registered resource of the
+    /// type; a credential of another tenant's keeps none.
+    pub async fn filter(
+        &self,
+        ctx: &UserContext,
+        service: &str,
+        kind: &str,
+        wanted: Access,
+        tenant: &str,
+    ) -> Result<AccessFilter, AclError> {
+        self.reach(ctx, service, kind, wanted, tenant).await
     }
 
     /// Who may reach `key` and why: its owner, the users and groups it (or a folder above it) is

@@ -177,6 +177,79 @@ pub struct AccessibleQuery<'a> {
     pub limit: usize,
 }
 
+/// The resources of one type in one tenant that a caller reaches with a level of access, as a
+/// condition for the application's own SQL (its list endpoints filter and page inside the
+/// database): made by [`Acl::filter`](crate::acl::Acl::filter), written into a query with
+/// `push_sqlite` or `push_postgres` (the `sqlite` and `postgres` features).
+#[derive(Clone, Debug)]
+pub struct AccessFilter {
+    pub(crate) reach: Reach,
+    pub(crate) tenant: String,
+    pub(crate) service: String,
+    pub(crate) kind: String,
+    pub(crate) subject: String,
+    pub(crate) groups: Vec<String>,
+    pub(crate) member: bool,
+    pub(crate) editor: bool,
+    pub(crate) access: Access,
+}
+
+/// How far an [`AccessFilter`] reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// Nothing (a credential of another tenant).
+    Nothing,
+    /// Every registered resource of the type in the tenant (its administrators).
+    Everything,
+    /// What the subject reaches: owned, visible, shared, or inside a folder that is.
+    Reachable,
+}
+
+impl AccessFilter {
+    /// Whether the caller administers the tenant: the filter keeps every registered resource
+    /// of the type (callers may skip filtering altogether).
+    pub fn full_access(&self) -> bool {
+        self.reach == Reach::Everything
+    }
+
+    /// The filter a query's subject gets.
+    pub(crate) fn reachable(query: &AccessibleQuery<'_>) -> Self {
+        Self {
+            reach: Reach::Reachable,
+            tenant: query.tenant.to_owned(),
+            service: query.service.to_owned(),
+            kind: query.kind.to_owned(),
+            subject: query.subject.to_owned(),
+            groups: query.groups.to_vec(),
+            member: query.member,
+            editor: query.editor,
+            access: query.access,
+        }
+    }
+
+    /// This filter reaching `reach` instead.
+    pub(crate) fn reaching(mut self, reach: Reach) -> Self {
+        self.reach = reach;
+        self
+    }
+
+    /// The query this filter stands for (paging fields unused).
+    pub(crate) fn as_query(&self) -> AccessibleQuery<'_> {
+        AccessibleQuery {
+            tenant: &self.tenant,
+            service: &self.service,
+            kind: &self.kind,
+            subject: &self.subject,
+            groups: &self.groups,
+            member: self.member,
+            editor: self.editor,
+            access: self.access,
+            after: None,
+            limit: 0,
+        }
+    }
+}
+
 /// Resources, their folders and their shares.
 ///
 /// Every write is atomic: its checks (owner, tenant, folder cycle and depth) and its change are

@@ -107,6 +107,33 @@ sql_store!(PostgresStore, sqlx::Postgres);
 sql_role_store!(PostgresStore, sqlx::Postgres);
 sql_acl_store!(PostgresStore, sqlx::Postgres);
 
+impl super::AccessFilter {
+    /// Writes the filter's condition on `column` (your table's column holding the resource
+    /// id: an identifier or `table.column` of your code, never user input) into `builder`,
+    /// binding its values: `WHERE <column> IN (…)`, to page and join inside the database.
+    /// An invalid column name is refused, and nothing is written.
+    ///
+    /// ```no_run
+    /// # async fn list(acl: &portcullis::acl::Acl<portcullis::store::postgres::PostgresStore>, ctx: &portcullis::UserContext, pool: &sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    /// use portcullis::store::Access;
+    /// let filter = acl.filter(ctx, "docs", "document", Access::View, "acme").await?;
+    /// let mut query = sqlx::QueryBuilder::new("SELECT id, title FROM documents WHERE ");
+    /// filter.push_postgres("id", &mut query)?;
+    /// query.push(" ORDER BY id LIMIT ").push_bind(20_i64);
+    /// let rows = query.build().fetch_all(pool).await?;
+    /// # let _ = rows; Ok(()) }
+    /// ```
+    pub fn push_postgres<'a>(
+        &self,
+        column: &str,
+        builder: &mut sqlx::QueryBuilder<'a, sqlx::Postgres>,
+    ) -> Result<(), StoreError> {
+        let (sql, binds) = super::sql_acl::access_filter_sql(Dialect::Postgres, column, self)?;
+        super::sql_acl::push_filter!(builder, sql, binds);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -237,6 +237,120 @@ impl AccessBinds {
     }
 }
 
+/// A value bound into an [`AccessFilter`](super::AccessFilter)'s SQL.
+pub(crate) enum FilterBind {
+    Text(String),
+    Flag(bool),
+}
+
+/// An application's column expression: an identifier or `table.column`, never user input (it
+/// is written into the SQL).
+fn check_column(column: &str) -> StoreResult<()> {
+    let mut parts = column.split('.');
+    let ident = |part: &str| {
+        part.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && part.len() <= 63
+    };
+    let ok = parts.clone().count() <= 2 && parts.all(ident);
+    ok.then_some(()).ok_or(StoreError::Unavailable(
+        "an access filter's column must be an identifier or table.column".into(),
+    ))
+}
+
+/// The filter's condition on `column`, with `?` where each bind goes (in order), in `dialect`'s
+/// list syntax; the caller's query builder numbers them.
+pub(crate) fn access_filter_sql(
+    dialect: Dialect,
+    column: &str,
+    filter: &super::AccessFilter,
+) -> StoreResult<(String, Vec<FilterBind>)> {
+    use super::acl::Reach;
+    check_column(column)?;
+    let list = match dialect {
+        Dialect::Sqlite => "SELECT value FROM json_each(?)",
+        Dialect::Postgres => "SELECT jsonb_array_elements_text(CAST(? AS jsonb))",
+    };
+    let text = |s: &str| FilterBind::Text(s.to_owned());
+    match filter.reach {
+        Reach::Nothing => Ok(("(1 = 0)".to_owned(), Vec::new())),
+        Reach::Everything => Ok((
+            format!(
+                "{column} IN (SELECT resource_id FROM portcullis_resources \
+                 WHERE tenant = ? AND service = ? AND kind = ?)"
+            ),
+            vec![
+                text(&filter.tenant),
+                text(&filter.service),
+                text(&filter.kind),
+            ],
+        )),
+        Reach::Reachable => {
+            let binds = AccessBinds::new(&filter.as_query())?;
+            // The `accessible` statement without its paging: what grants (visible, or shared
+            // with the subject or a group), everything inside it, and what the subject owns.
+            let sql = format!(
+                "{column} IN (WITH RECURSIVE granting (service, kind, resource_id) AS ( \
+                SELECT r.service, r.kind, r.resource_id FROM portcullis_resources r \
+                    WHERE r.tenant = ? AND ((? AND r.visibility = 'public') \
+                    OR (? AND r.visibility = 'tenant') \
+                    OR EXISTS (SELECT 1 FROM portcullis_shares s WHERE s.service = r.service \
+                        AND s.kind = r.kind AND s.resource_id = r.resource_id \
+                        AND s.access IN ({list}) AND {NAMES_SUBJECT})) \
+                UNION \
+                SELECT c.service, c.kind, c.resource_id FROM granting g \
+                    JOIN portcullis_resources c ON c.parent_service = g.service \
+                    AND c.parent_kind = g.kind AND c.parent_id = g.resource_id) \
+                SELECT r.resource_id FROM portcullis_resources r \
+                WHERE r.tenant = ? AND r.service = ? AND r.kind = ? \
+                AND (r.owner = ? OR EXISTS (SELECT 1 FROM granting g \
+                    WHERE g.service = r.service AND g.kind = r.kind \
+                    AND g.resource_id = r.resource_id)))"
+            )
+            .replace("{IN}", list);
+            let binds = vec![
+                text(&filter.tenant),
+                FilterBind::Flag(binds.public_gives),
+                FilterBind::Flag(binds.tenant_gives),
+                FilterBind::Text(binds.covering),
+                text(&filter.subject),
+                FilterBind::Text(json_list(&filter.groups)?),
+                text(&filter.tenant),
+                text(&filter.service),
+                text(&filter.kind),
+                text(&filter.subject),
+            ];
+            Ok((sql, binds))
+        }
+    }
+}
+
+/// Writes `sql` into `$builder`, binding `binds` at its `?`s in order.
+macro_rules! push_filter {
+    ($builder:expr, $sql:expr, $binds:expr) => {{
+        let mut binds = $binds.into_iter();
+        let mut pieces = $sql.split('?').peekable();
+        while let Some(piece) = pieces.next() {
+            $builder.push(piece);
+            if pieces.peek().is_some() {
+                match binds.next() {
+                    Some(crate::store::sql_acl::FilterBind::Text(value)) => {
+                        $builder.push_bind(value);
+                    }
+                    Some(crate::store::sql_acl::FilterBind::Flag(value)) => {
+                        $builder.push_bind(value);
+                    }
+                    None => {}
+                }
+            }
+        }
+    }};
+}
+
+pub(crate) use push_filter;
+
 /// `items` as one JSON array text, for `json_each` / `jsonb_array_elements_text`.
 pub(crate) fn json_list<T: serde::Serialize>(items: &[T]) -> StoreResult<String> {
     serde_json::to_string(items)

@@ -97,3 +97,30 @@ impl SqliteStore {
 sql_store!(SqliteStore, sqlx::Sqlite);
 sql_role_store!(SqliteStore, sqlx::Sqlite);
 sql_acl_store!(SqliteStore, sqlx::Sqlite);
+
+impl super::AccessFilter {
+    /// Writes the filter's condition on `column` (your table's column holding the resource
+    /// id: an identifier or `table.column` of your code, never user input) into `builder`,
+    /// binding its values: `WHERE <column> IN (…)`, to page and join inside the database.
+    /// An invalid column name is refused, and nothing is written.
+    ///
+    /// ```no_run
+    /// # async fn list(acl: &portcullis::acl::Acl<portcullis::store::sqlite::SqliteStore>, ctx: &portcullis::UserContext, pool: &sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
+    /// use portcullis::store::Access;
+    /// let filter = acl.filter(ctx, "docs", "document", Access::View, "acme").await?;
+    /// let mut query = sqlx::QueryBuilder::new("SELECT id, title FROM documents WHERE ");
+    /// filter.push_sqlite("id", &mut query)?;
+    /// query.push(" ORDER BY id LIMIT ").push_bind(20_i64);
+    /// let rows = query.build().fetch_all(pool).await?;
+    /// # let _ = rows; Ok(()) }
+    /// ```
+    pub fn push_sqlite<'a>(
+        &self,
+        column: &str,
+        builder: &mut sqlx::QueryBuilder<'a, sqlx::Sqlite>,
+    ) -> Result<(), StoreError> {
+        let (sql, binds) = super::sql_acl::access_filter_sql(Dialect::Sqlite, column, self)?;
+        super::sql_acl::push_filter!(builder, sql, binds);
+        Ok(())
+    }
+}

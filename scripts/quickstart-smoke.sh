@@ -67,6 +67,39 @@ check 200 "admin lists acme's roles"          -H "$(auth "$admin")" "$base/tenan
 reason=$(curl -s --max-time 5 -H "$(auth "$viewer")" "$base/orgs/acme/books" | field reason)
 if [ "$reason" = "deny_no_roles" ]; then passes=$((passes + 1)); else
   echo "FAIL: a non-member's reason code was: $reason"; failures=$((failures + 1)); fi
+# Documents: each one's owner, visibility and shares decide; the list pages inside SQLite.
+ids() { sed 's/"id":"\([^"]*\)"/\n\1\n/g' | grep -E '^(acme|globex)-' | tr '\n' ' '; }
+expect_ids() { # description expected-ids curl-args...
+  local what=$1 want=$2; shift 2
+  local got
+  got=$(curl -s --max-time 5 "$@" | ids)
+  if [ "$got" = "$want" ]; then passes=$((passes + 1)); else
+    echo "FAIL: $what: expected [$want], got [$got]"; failures=$((failures + 1)); fi
+}
+expect_ids "viewer (no member of acme) sees the public one" "acme-handbook " \
+  -H "$(auth "$viewer")" "$base/orgs/acme/documents"
+expect_ids "editor sees own, members', and the group's" "acme-handbook acme-minutes acme-notes acme-roadmap " \
+  -H "$(auth "$editor")" "$base/orgs/acme/documents"
+expect_ids "a page of two" "acme-handbook acme-minutes " \
+  -H "$(auth "$editor")" "$base/orgs/acme/documents?limit=2"
+expect_ids "the next page" "acme-notes acme-roadmap " \
+  -H "$(auth "$editor")" "$base/orgs/acme/documents?limit=2&after=acme-minutes"
+expect_ids "an org-admin sees everything" "acme-handbook acme-minutes acme-notes acme-roadmap " \
+  -H "$(auth "$admin")" "$base/orgs/acme/documents"
+check 200 "editor reads the roadmap (group share)"   -H "$(auth "$editor")" "$base/orgs/acme/documents/acme-roadmap"
+check 404 "editor cannot edit it: hidden as missing" -X PUT -H "$(auth "$editor")" -H 'content-type: application/json' \
+  -d '{"body":"changed"}' "$base/orgs/acme/documents/acme-roadmap"
+check 404 "viewer cannot read the editor's notes"    -H "$(auth "$viewer")" "$base/orgs/acme/documents/acme-notes"
+check 404 "a document asked in another org"          -H "$(auth "$admin")" "$base/orgs/globex/documents/acme-notes"
+check 204 "editor edits own notes"                   -X PUT -H "$(auth "$editor")" -H 'content-type: application/json' \
+  -d '{"body":"changed"}' "$base/orgs/acme/documents/acme-notes"
+check 403 "editor cannot share the admin's roadmap"  -X POST -H "$(auth "$editor")" -H 'content-type: application/json' \
+  -d '{"grantee_kind":"group","grantee":"librarians","access":"edit"}' "$base/orgs/acme/documents/acme-roadmap/shares"
+check 201 "the admin can"                            -X POST -H "$(auth "$admin")" -H 'content-type: application/json' \
+  -d '{"grantee_kind":"group","grantee":"librarians","access":"edit"}' "$base/orgs/acme/documents/acme-roadmap/shares"
+check 204 "and the next request sees it"             -X PUT -H "$(auth "$editor")" -H 'content-type: application/json' \
+  -d '{"body":"changed"}' "$base/orgs/acme/documents/acme-roadmap"
+
 # The admin makes the viewer a librarian of acme: the next request sees it.
 librarian=$(curl -s --max-time 5 -H "$(auth "$admin")" "$base/tenants/acme/roles?search=librarian" | sed -n 's/.*"id":"\(rol_[^"]*\)".*/\1/p' | head -n 1)
 viewer_id=$(curl -s --max-time 5 -H "$(auth "$viewer")" "$base/me" | field subject)

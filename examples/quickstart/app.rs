@@ -2,6 +2,9 @@
 //! gateway is put in front of them. `main.rs` serves it; `examples/quickstart_load.rs` serves the
 //! very same app beside its `/books` handler with no gateway, to measure what the gateway costs.
 
+#[path = "documents.rs"]
+mod documents;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -9,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use portcullis::acl::Acl;
 use portcullis::api_key::{ApiKeyStrategy, ApiKeys};
 use portcullis::authz::ScopeRule;
 use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig, IdentityError};
@@ -287,10 +291,24 @@ pub async fn open(path: &str) -> Result<(App, Catalog), Box<dyn std::error::Erro
     let tenancy = Tenancy::new(store.clone());
     seed_orgs(&tenancy, &store).await?;
 
+    // Documents are shared one by one (owner, visibility, shares to people and groups): the
+    // entity permission engine answers those checks and hands every other one to the
+    // organisations' roles. An org-admin (`manage:Roles` there) may manage every document of
+    // the organisation. Its cache is exact: every share, and every membership change made
+    // through the roles engine, is seen by the next request.
+    let acl = Acl::new(store.clone())
+        .over(tenancy.clone())
+        .admins(portcullis::Requirement::Permission(Permission::parse(
+            "manage:Roles",
+        )?))
+        .cached(16 << 20, std::time::Duration::from_secs(30))
+        .watching(&tenancy);
+    documents::seed(&store, &tenancy, &acl).await?;
+
     let gateway = AuthGateway::new()
         .strategy(identity.bearer())
         .strategy(ApiKeyStrategy::new(api_keys.clone()))
-        .authorizer(tenancy.clone())
+        .authorizer(acl.clone())
         .public_path("/health")
         .public_paths(IDENTITY_PUBLIC_PATHS)
         .realm("book-catalog")
@@ -306,6 +324,7 @@ pub async fn open(path: &str) -> Result<(App, Catalog), Box<dyn std::error::Erro
         .route("/reports/export", get(export_reports))
         .with_state(catalog.clone())
         .merge(orgs_router())
+        .merge(documents::router(acl, store.pool().clone()))
         .merge(tenancy.router(Permission::parse("manage:Roles")?))
         .merge(identity.router())
         .merge(api_keys.router());

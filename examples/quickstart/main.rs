@@ -15,6 +15,9 @@
 //! | `GET /orgs/{org}/books` | `read:Catalog` in the organisation `org` (`acme`, `globex`) |
 //! | `POST /orgs/{org}/books/{id}/reviews` | `write:Catalog.Review` in `org` |
 //! | `/tenants/{org}/roles`, `/assignments`, `/who-can`, … | `manage:Roles` in `org` |
+//! | `GET /orgs/{org}/documents` | any account: the documents it may see, paged in the database |
+//! | `GET`, `PUT /orgs/{org}/documents/{id}` | `view`, `edit` on the document (else 404) |
+//! | `POST /orgs/{org}/documents/{id}/shares` | the document's owner or an org-admin |
 //!
 //! In the organisations, what an account may do comes from that organisation's roles: the
 //! editor is a librarian at acme and a reader at globex, the viewer a reader at globex, the admin
@@ -82,6 +85,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!(
         "  curl -i {base}/orgs/globex/books -H \"Authorization: Bearer $TOKEN\"   # and globex's reader: 200"
+    );
+    println!(
+        "  curl -s {base}/orgs/acme/documents -H \"Authorization: Bearer $TOKEN\"   # what the editor may see: own, shared with a group, public"
     );
     println!(
         "\nviewer: reads only; editor: reads and reviews; admin: everything, including delete and export."

@@ -3,6 +3,10 @@
 //! [`Acl`](super::Acl) as its authorizer). A refusal answers 404 by default, exactly as a missing
 //! resource does, so ids do not leak; [`AccessDef::HIDE_REFUSALS`] `false` answers 403 with the
 //! reason code instead.
+//!
+//! It sits beside its engine rather than in `extract` (as the tenant model's routes sit in
+//! `tenant`): it names the engine's types, and `extract` stays free of any one engine; it asks
+//! the seam, never the engine directly, so observers and the audit trail see it.
 
 use std::fmt;
 use std::marker::PhantomData;

@@ -18,7 +18,7 @@ use portcullis::acl::{AccessDef, Acl, AclError, NewResource, RequireAccess};
 use portcullis::authz::{Authorizer, Question, Scope};
 use portcullis::rbac::Permission;
 use portcullis::store::{
-    Access, Grant, MemoryStore, Registered, ResourceKey, SubjectKind, Visibility,
+    Access, AssignmentStore, Grant, MemoryStore, Registered, ResourceKey, SubjectKind, Visibility,
 };
 use portcullis::strategy::{Outcome, strategy_fn};
 use portcullis::tenant::{NewAssignment, NewRole, Tenancy};
@@ -783,4 +783,54 @@ async fn a_cache_that_does_not_watch_the_tenant_engine_trusts_memberships_for_it
         Reason::AllowGroup,
         "stale within its TTL, as documented"
     );
+}
+
+#[tokio::test]
+async fn a_user_who_leaves_the_tenant_keeps_nothing_shared_with_them() {
+    for cached in [true, false] {
+        let (acl, tenancy, store) = setup_with(cached).await;
+        let ada = user("ada");
+        acl.register(NewResource::new(doc("d"), "acme", "ada").visibility(Visibility::Private))
+            .await
+            .unwrap();
+        acl.share(&ada, &doc("d"), SubjectKind::User, "bob", Access::Edit)
+            .await
+            .unwrap();
+        let bob = user("bob");
+        assert_eq!(
+            reason(&acl, &bob, &doc("d"), Access::Edit).await,
+            Reason::AllowShare
+        );
+        let listed = |acl: Acl<MemoryStore>, bob: UserContext| async move {
+            acl.accessible(&bob, "docs", "document", Access::View, "acme", 10, None)
+                .await
+                .unwrap()
+                .ids
+        };
+        assert_eq!(listed(acl.clone(), bob.clone()).await, ["d"]);
+        // Bob leaves acme: his only assignment there goes. The share is still stored, and
+        // gives him nothing, at once (the cache watches the tenant engine).
+        let held = store.assignments_of("acme", "bob").await.unwrap();
+        for assignment in &held {
+            tenancy.unassign("acme", &assignment.id).await.unwrap();
+        }
+        assert_eq!(acl.shares(&ada, &doc("d")).await.unwrap().len(), 1);
+        assert_eq!(
+            reason(&acl, &bob, &doc("d"), Access::View).await,
+            Reason::DenyNoPermission
+        );
+        assert!(listed(acl.clone(), bob.clone()).await.is_empty());
+        // Back in acme, the share counts again.
+        tenancy
+            .assign(
+                "acme",
+                NewAssignment::new(&held[0].role_id, SubjectKind::User, "bob"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            reason(&acl, &bob, &doc("d"), Access::Edit).await,
+            Reason::AllowShare
+        );
+    }
 }

@@ -56,7 +56,7 @@ async fn seed<S: TenantStore + portcullis::acl::AclStore>(store: &S) -> Acl<S> {
         .unwrap();
     tenancy.add_member("acme", "team", "carl").await.unwrap();
     let acl = Acl::new(store.clone())
-        .over(tenancy)
+        .over(tenancy.clone())
         .admins(Requirement::Permission(
             Permission::parse("manage:Documents").unwrap(),
         ));
@@ -116,6 +116,21 @@ async fn seed<S: TenantStore + portcullis::acl::AclStore>(store: &S) -> Acl<S> {
     acl.register(NewResource::new(doc("g1"), "globex", "ada").visibility(Visibility::Public))
         .await
         .unwrap();
+    // Dan was a member, was given two private documents directly, and left: shares to a user
+    // count only while the user is a member (a former member sees what any stranger sees).
+    let dan = tenancy
+        .assign(
+            "acme",
+            NewAssignment::new(&member.id, SubjectKind::User, "dan"),
+        )
+        .await
+        .unwrap();
+    for (id, access) in [("d03", Access::Edit), ("d11", Access::View)] {
+        acl.share(&ada, &doc(id), SubjectKind::User, "dan", access)
+            .await
+            .unwrap();
+    }
+    tenancy.unassign("acme", &dan.id).await.unwrap();
     acl
 }
 
@@ -127,6 +142,7 @@ fn callers() -> Vec<UserContext> {
         user("carl"),
         user("root"),
         user("zed"),
+        user("dan"),
         user("ada").with_tenant("globex"),
         user("bob").with_tenant("acme"),
     ]
@@ -202,6 +218,11 @@ async fn the_filter_in_sqlite_keeps_exactly_the_accessible_set() {
             assert_eq!(got, want_page, "page of {} {access}", who.subject());
         }
     }
+    // The former member's shares are gone from every answer, the reference's included.
+    let dan = UserContext::new("dan", AuthMethod::Bearer);
+    let dans = expected(&reference, &dan, Access::View).await;
+    assert!(!dans.contains(&"d03".to_owned()) && !dans.contains(&"d11".to_owned()));
+    assert!(expected(&reference, &dan, Access::Edit).await.is_empty());
     // Someone could be seen: the comparison is not between two empty lists.
     assert!(
         expected(&reference, &callers()[2], Access::Edit)
@@ -230,6 +251,16 @@ async fn the_filter_in_postgres_keeps_exactly_the_accessible_set() {
             .execute(pool)
             .await
             .unwrap();
+        // The application's own pool searches only its default schema, not the store's: the
+        // filter must name the store's tables by their schema to find them.
+        let schema: String = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let app = sqlx::PgPool::connect(&std::env::var("DATABASE_URL").unwrap())
+            .await
+            .unwrap();
+        let documents = format!("{schema}.documents");
         for id in all_ids()
             .iter()
             .chain([&"g1".to_owned(), &"unregistered".to_owned()])
@@ -253,15 +284,17 @@ async fn the_filter_in_postgres_keeps_exactly_the_accessible_set() {
                     .filter(&who, "docs", "document", access, "acme")
                     .await
                     .unwrap();
-                let mut query = sqlx::QueryBuilder::new("SELECT id FROM documents WHERE ");
-                filter.push_postgres("documents.id", &mut query).unwrap();
+                let mut query =
+                    sqlx::QueryBuilder::new(format!("SELECT id FROM {documents} WHERE "));
+                filter.push_postgres("id", &mut query).unwrap();
                 query
                     .push(" ORDER BY id COLLATE \"C\" LIMIT ")
                     .push_bind(100_i64);
-                let got: Vec<String> = query.build_query_scalar().fetch_all(pool).await.unwrap();
+                let got: Vec<String> = query.build_query_scalar().fetch_all(&app).await.unwrap();
                 assert_eq!(got, want, "{} {access}", who.subject());
             }
         }
+        app.close().await;
     })
     .await;
 }

@@ -49,8 +49,8 @@ fn visible(visibility: Visibility, asker: &Asker<'_>, wanted: Access) -> Option<
 
 /// Decides `wanted` for `asker` over `lineage` (the resource first, then each folder above it,
 /// each with its shares naming the asker or one of its groups). In order: no record; the
-/// owner; a tenant administrator; the resource's visibility; a share to the asker; a share to
-/// one of its groups; the same on each folder above (`allow_parent`); else refused.
+/// owner; a tenant administrator; the resource's visibility; a share to the asker while it is
+/// a member of the tenant; a share to one of its groups; the same on each folder above (`allow_parent`); else refused.
 pub(crate) fn evaluate(lineage: &[Lineage], asker: &Asker<'_>, wanted: Access) -> Outcome {
     let Some(first) = lineage.first() else {
         return Outcome::deny(Reason::DenyNoRecord);
@@ -87,7 +87,10 @@ pub(crate) fn evaluate(lineage: &[Lineage], asker: &Asker<'_>, wanted: Access) -
                 .filter(|s| s.grantee_kind == kind && s.access.covers(wanted))
                 .find(|s| kind == SubjectKind::Group || s.grantee == asker.subject)
         };
-        if let Some(s) = share(SubjectKind::User) {
+        // A share to the user counts while the user is a member of the tenant: someone who
+        // left keeps none of what was shared with them there (nor their groups, which are
+        // the tenant's).
+        if let Some(s) = share(SubjectKind::User).filter(|_| asker.member) {
             let grant = format!("user:{} {}", s.grantee, s.access);
             return at(here(Reason::AllowShare), depth, grant);
         }
@@ -218,6 +221,12 @@ mod tests {
         let others = level("d", "ada", Visibility::Private, &[(User, "carl", Edit)]);
         assert_eq!(
             evaluate(&[others], &bob(true), View).reason,
+            Reason::DenyNoPermission
+        );
+        // A share outlives nothing: the user left the tenant, the share gives nothing.
+        let left = level("d", "ada", Visibility::Private, &[(User, "bob", Edit)]);
+        assert_eq!(
+            evaluate(&[left], &bob(false), View).reason,
             Reason::DenyNoPermission
         );
         let grouped = level("d", "ada", Visibility::Private, &[(Group, "team", Edit)]);

@@ -331,7 +331,8 @@ impl<S: AclStore> Acl<S> {
             access: wanted,
             after: None,
             limit: 0,
-        });
+        })
+        .in_schema(self.store.tables_schema());
         Ok(if ctx.tenant().is_some_and(|own| own != tenant) {
             filter.reaching(Reach::Nothing)
         } else if self.is_admin(ctx, tenant).await {

@@ -164,7 +164,8 @@ pub struct AccessibleQuery<'a> {
     pub subject: &'a str,
     /// The subject's groups in the tenant.
     pub groups: &'a [String],
-    /// Whether the subject is a member of the tenant (`tenant` visibility gives it `view`).
+    /// Whether the subject is a member of the tenant: `tenant` visibility gives it `view`, and
+    /// shares to it count (a user who left the tenant keeps none).
     pub member: bool,
     /// Whether the subject is one of the tenant's editors (`tenant` visibility gives it `edit`
     /// too).
@@ -192,6 +193,9 @@ pub struct AccessFilter {
     pub(crate) member: bool,
     pub(crate) editor: bool,
     pub(crate) access: Access,
+    /// The schema of the store's tables, when the store names one
+    /// ([`EntityStore::tables_schema`]).
+    pub(crate) schema: Option<String>,
 }
 
 /// How far an [`AccessFilter`] reaches.
@@ -224,7 +228,14 @@ impl AccessFilter {
             member: query.member,
             editor: query.editor,
             access: query.access,
+            schema: None,
         }
+    }
+
+    /// This filter naming the store's tables in `schema`.
+    pub(crate) fn in_schema(mut self, schema: Option<&str>) -> Self {
+        self.schema = schema.map(str::to_owned);
+        self
     }
 
     /// This filter reaching `reach` instead.
@@ -321,10 +332,17 @@ pub trait EntityStore: Send + Sync {
 
     /// The ids of the resources the query's subject reaches with at least its access, in id
     /// order, without the tenant administrator's shortcut (the engine's): owned, public (for
-    /// `view`), tenant-visible to a member (for `view`), or shared to the subject or a group,
-    /// directly or on a folder above.
+    /// `view`), tenant-visible to a member (for `view`), or shared to the subject (while a
+    /// member) or one of its groups, directly or on a folder above.
     fn accessible(
         &self,
         query: &AccessibleQuery<'_>,
     ) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+
+    /// The schema the store's tables live in, for SQL that names them from another connection
+    /// (an [`AccessFilter`] in the application's own queries, whose connections may search
+    /// other schemas); `None` where any connection to the database finds them.
+    fn tables_schema(&self) -> Option<&str> {
+        None
+    }
 }

@@ -25,6 +25,9 @@ static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| Statements::new(Diale
 pub struct PostgresStore {
     pool: PgPool,
     sql: &'static Statements,
+    /// The schema the tables were migrated into (the connections' `current_schema()`), which
+    /// an access filter names: the application's own pool may search elsewhere.
+    schema: String,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -91,15 +94,24 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unavailable(super::BackendError::new("migration", e)))?;
+        let schema: String = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await
+            .map_err(unavailable)?;
         Ok(Self {
             pool,
             sql: &STATEMENTS,
+            schema,
         })
     }
 
     /// The connection pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    fn schema_of_tables(&self) -> Option<&str> {
+        Some(&self.schema)
     }
 }
 

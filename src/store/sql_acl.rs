@@ -69,6 +69,12 @@ const CHAIN: &str = "WITH RECURSIVE chain (service, kind, resource_id, tenant, o
 const NAMES_SUBJECT: &str = "((s.grantee_kind = 'user' AND s.grantee = ?) \
     OR (s.grantee_kind = 'group' AND s.grantee IN ({IN})))";
 
+/// The same for `accessible` and the filter, where a share to the user counts only while the
+/// user is a member of the tenant (the first bind; the evaluation's rule): a member who leaves
+/// keeps no direct share, as they keep no group.
+const SHARED_WITH: &str = "((? AND s.grantee_kind = 'user' AND s.grantee = ?) \
+    OR (s.grantee_kind = 'group' AND s.grantee IN ({IN})))";
+
 /// Users before groups (as [`SubjectKind`](super::SubjectKind) orders), then by grantee.
 const SHARE_ORDER: &str = "CASE s.grantee_kind WHEN 'user' THEN 0 ELSE 1 END, s.grantee{C}";
 
@@ -89,6 +95,7 @@ impl AclStatements {
             let sql = sql
                 .replace("{CHAIN}", CHAIN)
                 .replace("{NAMES_SUBJECT}", NAMES_SUBJECT)
+                .replace("{SHARED_WITH}", SHARED_WITH)
                 .replace("{SHARE_ORDER}", SHARE_ORDER)
                 .replace("{COLUMNS}", COLUMNS)
                 .replace("{BOUND}", &bound)
@@ -164,7 +171,7 @@ impl AclStatements {
                     OR (? AND r.visibility = 'tenant') \
                     OR EXISTS (SELECT 1 FROM portcullis_shares s WHERE s.service = r.service \
                         AND s.kind = r.kind AND s.resource_id = r.resource_id \
-                        AND s.access IN ({IN}) AND {NAMES_SUBJECT})) \
+                        AND s.access IN ({IN}) AND {SHARED_WITH})) \
                 UNION \
                 SELECT c.service, c.kind, c.resource_id FROM granting g \
                     JOIN portcullis_resources c ON c.parent_service = g.service \
@@ -260,6 +267,11 @@ fn check_column(column: &str) -> StoreResult<()> {
     ))
 }
 
+/// `name` as an SQL identifier, quoted (a schema name as the database reported it).
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// The filter's condition on `column`, with `?` where each bind goes (in order), in `dialect`'s
 /// list syntax; the caller's query builder numbers them.
 pub(crate) fn access_filter_sql(
@@ -274,11 +286,26 @@ pub(crate) fn access_filter_sql(
         Dialect::Postgres => "SELECT jsonb_array_elements_text(CAST(? AS jsonb))",
     };
     let text = |s: &str| FilterBind::Text(s.to_owned());
+    // The tables by the schema the store found them in: the application's connection may
+    // search other schemas first (or not the store's at all).
+    let (resources, shares) = match &filter.schema {
+        Some(schema) => {
+            let schema = quoted(schema);
+            (
+                format!("{schema}.portcullis_resources"),
+                format!("{schema}.portcullis_shares"),
+            )
+        }
+        None => (
+            "portcullis_resources".to_owned(),
+            "portcullis_shares".to_owned(),
+        ),
+    };
     match filter.reach {
         Reach::Nothing => Ok(("(1 = 0)".to_owned(), Vec::new())),
         Reach::Everything => Ok((
             format!(
-                "{column} IN (SELECT resource_id FROM portcullis_resources \
+                "{column} IN (SELECT resource_id FROM {resources} \
                  WHERE tenant = ? AND service = ? AND kind = ?)"
             ),
             vec![
@@ -293,17 +320,17 @@ pub(crate) fn access_filter_sql(
             // with the subject or a group), everything inside it, and what the subject owns.
             let sql = format!(
                 "{column} IN (WITH RECURSIVE granting (service, kind, resource_id) AS ( \
-                SELECT r.service, r.kind, r.resource_id FROM portcullis_resources r \
+                SELECT r.service, r.kind, r.resource_id FROM {resources} r \
                     WHERE r.tenant = ? AND ((? AND r.visibility = 'public') \
                     OR (? AND r.visibility = 'tenant') \
-                    OR EXISTS (SELECT 1 FROM portcullis_shares s WHERE s.service = r.service \
+                    OR EXISTS (SELECT 1 FROM {shares} s WHERE s.service = r.service \
                         AND s.kind = r.kind AND s.resource_id = r.resource_id \
-                        AND s.access IN ({list}) AND {NAMES_SUBJECT})) \
+                        AND s.access IN ({list}) AND {SHARED_WITH})) \
                 UNION \
                 SELECT c.service, c.kind, c.resource_id FROM granting g \
-                    JOIN portcullis_resources c ON c.parent_service = g.service \
+                    JOIN {resources} c ON c.parent_service = g.service \
                     AND c.parent_kind = g.kind AND c.parent_id = g.resource_id) \
-                SELECT r.resource_id FROM portcullis_resources r \
+                SELECT r.resource_id FROM {resources} r \
                 WHERE r.tenant = ? AND r.service = ? AND r.kind = ? \
                 AND (r.owner = ? OR EXISTS (SELECT 1 FROM granting g \
                     WHERE g.service = r.service AND g.kind = r.kind \
@@ -315,6 +342,7 @@ pub(crate) fn access_filter_sql(
                 FilterBind::Flag(binds.public_gives),
                 FilterBind::Flag(binds.tenant_gives),
                 FilterBind::Text(binds.covering),
+                FilterBind::Flag(filter.member),
                 text(&filter.subject),
                 FilterBind::Text(json_list(&filter.groups)?),
                 text(&filter.tenant),
@@ -536,6 +564,10 @@ macro_rules! sql_acl_store {
             }
 
             impl EntityStore for $store {
+                fn tables_schema(&self) -> Option<&str> {
+                    self.schema_of_tables()
+                }
+
                 async fn register(&self, record: &ResourceRecord) -> StoreResult<Registered> {
                     let sql = &self.sql.acl;
                     let mut tx = self.pool.begin().await.map_err(unavailable)?;
@@ -751,6 +783,7 @@ macro_rules! sql_acl_store {
                         .bind(binds.public_gives)
                         .bind(binds.tenant_gives)
                         .bind(binds.covering)
+                        .bind(query.member)
                         .bind(query.subject)
                         .bind(json_list(query.groups)?)
                         .bind(query.tenant)

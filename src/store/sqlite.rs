@@ -39,6 +39,11 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Every connection to the database file finds the tables: no schema to name.
+    fn schema_of_tables(&self) -> Option<&str> {
+        None
+    }
+
     /// Opens (creating if needed) the database file at `path` and migrates it.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new()

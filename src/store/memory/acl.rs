@@ -266,7 +266,10 @@ impl EntityStore for MemoryStore {
                         || acl
                             .shares_naming(&level.key, query.subject, query.groups)
                             .iter()
-                            .any(|s| s.access.covers(query.access))
+                            .any(|s| {
+                                s.access.covers(query.access)
+                                    && (query.member || s.grantee_kind == SubjectKind::Group)
+                            })
                 })
         };
         Ok(acl

@@ -253,6 +253,78 @@ async fn only_the_owner_or_an_admin_manages_a_resource() {
         .unwrap();
     assert_eq!(
         acl.move_to(&ada, &doc("d"), Some(&doc("theirs"))).await,
+        Err(AclError::NotFound("parent resource"))
+    );
+}
+
+#[tokio::test]
+async fn management_calls_are_no_oracle_for_which_ids_exist() {
+    let (acl, _, store) = setup().await;
+    let ada = user("ada");
+    acl.register(NewResource::new(doc("secret"), "acme", "ada").visibility(Visibility::Private))
+        .await
+        .unwrap();
+    acl.register(NewResource::new(doc("seen"), "acme", "ada").visibility(Visibility::Private))
+        .await
+        .unwrap();
+    acl.share(&ada, &doc("seen"), SubjectKind::User, "bob", Access::View)
+        .await
+        .unwrap();
+    let before = store.fingerprint();
+    // Whoever may not view a resource gets the answer an id never registered gets, on every
+    // management call: a member, a stranger, the owner's own login from another tenant.
+    let hidden = Err::<(), _>(AclError::NotFound("resource"));
+    for who in [user("bob"), user("zed"), user("ada").with_tenant("globex")] {
+        for id in ["secret", "never-registered"] {
+            let key = doc(id);
+            let answers = [
+                acl.share(&who, &key, SubjectKind::User, "bob", Access::Edit)
+                    .await,
+                acl.unshare(&who, &key, SubjectKind::User, "bob")
+                    .await
+                    .map(drop),
+                acl.set_visibility(&who, &key, Visibility::Public)
+                    .await
+                    .map(drop),
+                acl.move_to(&who, &key, None).await.map(drop),
+                acl.shares(&who, &key).await.map(drop),
+                acl.who_can(&who, &key).await.map(drop),
+            ];
+            for answer in answers {
+                assert_eq!(answer, hidden, "{} on {id}", who.subject());
+            }
+        }
+    }
+    // Someone who may view it learns only that they may not manage it.
+    assert_eq!(
+        acl.share(
+            &user("bob"),
+            &doc("seen"),
+            SubjectKind::User,
+            "carl",
+            Access::View
+        )
+        .await,
+        Err(AclError::Forbidden)
+    );
+    assert_eq!(
+        store.fingerprint(),
+        before,
+        "a refused call changed the store"
+    );
+    // Filing into a folder: one the caller cannot see is not found, one it sees but may not
+    // edit is forbidden.
+    acl.register(NewResource::new(doc("mine"), "acme", "bob").visibility(Visibility::Private))
+        .await
+        .unwrap();
+    assert_eq!(
+        acl.move_to(&user("bob"), &doc("mine"), Some(&doc("secret")))
+            .await,
+        Err(AclError::NotFound("parent resource"))
+    );
+    assert_eq!(
+        acl.move_to(&user("bob"), &doc("mine"), Some(&doc("seen")))
+            .await,
         Err(AclError::Forbidden)
     );
 }
@@ -320,10 +392,11 @@ async fn a_credential_of_another_tenant_is_refused_whatever_it_holds() {
         reason(&acl, &from_globex, &doc("d"), Access::View).await,
         Reason::DenyOtherTenant
     );
+    // Nor does it learn that the id exists there.
     assert_eq!(
         acl.set_visibility(&from_globex, &doc("d"), Visibility::Private)
             .await,
-        Err(AclError::Forbidden)
+        Err(AclError::NotFound("resource"))
     );
     let listed = acl
         .accessible(
@@ -695,7 +768,7 @@ async fn who_can_lists_owner_shares_and_folders_with_their_reasons() {
         id: id.into(),
         access,
         reason,
-        via: doc(via),
+        via: Some(doc(via)),
     };
     assert_eq!(
         who.holders,
@@ -738,6 +811,48 @@ async fn who_can_lists_owner_shares_and_folders_with_their_reasons() {
         acl.who_can(&user("bob"), &doc("d")).await,
         Err(AclError::Forbidden)
     );
+    // Ada's document filed (by the service) in root's private folder, which root shares with
+    // the team: Ada is told the team reaches her document, not which folder of root's gives it.
+    // Root, who administers acme, is told the folder.
+    let root = user("root");
+    acl.register(NewResource::new(doc("roots"), "acme", "root").visibility(Visibility::Private))
+        .await
+        .unwrap();
+    acl.share(
+        &root,
+        &doc("roots"),
+        SubjectKind::Group,
+        "team",
+        Access::Edit,
+    )
+    .await
+    .unwrap();
+    acl.register(
+        NewResource::new(doc("filed"), "acme", "ada")
+            .visibility(Visibility::Private)
+            .inside(doc("roots")),
+    )
+    .await
+    .unwrap();
+    let team = |who: &UserContext| {
+        let acl = acl.clone();
+        let who = who.clone();
+        async move {
+            acl.who_can(&who, &doc("filed"))
+                .await
+                .unwrap()
+                .holders
+                .into_iter()
+                .find(|h| h.id == "team")
+                .unwrap()
+        }
+    };
+    let seen_by_ada = team(&ada).await;
+    assert_eq!(
+        (seen_by_ada.access, seen_by_ada.reason, seen_by_ada.via),
+        (Access::Edit, Reason::AllowParent, None)
+    );
+    assert_eq!(team(&root).await.via, Some(doc("roots")));
 }
 
 #[tokio::test]

@@ -131,8 +131,10 @@ pub struct Holder {
     /// Why: `allow_owner`, `allow_share`, `allow_group`, or `allow_parent` (shared on a folder
     /// above).
     pub reason: crate::error::Reason,
-    /// The resource whose owner or share gives it (the resource itself or a folder above).
-    pub via: ResourceKey,
+    /// The resource whose owner or share gives it: the resource itself or a folder above it,
+    /// `None` for a folder above that the caller may not view (who reaches the caller's
+    /// resource is the caller's business; what is in someone else's folder is not).
+    pub via: Option<ResourceKey>,
 }
 
 /// [`Acl::who_can`]'s answer.
@@ -189,25 +191,41 @@ impl<S: AclStore> Acl<S> {
     }
 
     /// The resource, when `ctx` owns it or administers its tenant: what may manage it.
+    ///
+    /// A caller who may not even view the resource is told it is not found, exactly as for an
+    /// id never registered (and a credential of another tenant too): the management calls are
+    /// no oracle for which ids exist. Only a caller who may view it learns it is
+    /// [`AclError::Forbidden`].
     async fn managed_by(
         &self,
         ctx: &UserContext,
         key: &ResourceKey,
     ) -> Result<ResourceRecord, AclError> {
         check_key(key)?;
-        let record = self
-            .store
-            .resource(key)
-            .await?
-            .ok_or(AclError::NotFound(crate::store::acl::NO_RESOURCE))?;
+        let hidden = AclError::NotFound(crate::store::acl::NO_RESOURCE);
+        let record = self.store.resource(key).await?.ok_or(hidden.clone())?;
         if ctx.tenant().is_some_and(|own| own != record.tenant) {
-            return Err(AclError::Forbidden);
+            return Err(hidden);
         }
         if record.owner == ctx.subject() || self.is_admin(ctx, &record.tenant).await {
-            Ok(record)
-        } else {
-            Err(AclError::Forbidden)
+            return Ok(record);
         }
+        Err(if self.sees(ctx, key).await {
+            AclError::Forbidden
+        } else {
+            hidden
+        })
+    }
+
+    /// Whether `ctx` may view `key`, asked quietly (not a decision of the caller's: no
+    /// observer is told). Fails closed.
+    async fn sees(&self, ctx: &UserContext, key: &ResourceKey) -> bool {
+        let Ok(at) = Scope::global().on(&key.kind, Some(&key.id)) else {
+            return false;
+        };
+        self.decide_access(ctx, key, Access::View, &at, false)
+            .await
+            .is_allowed()
     }
 
     /// Shares `key` with a user or group of its tenant; sharing again replaces the level.
@@ -292,7 +310,12 @@ impl<S: AclStore> Acl<S> {
             check_key(folder)?;
             let may_edit = self.can(ctx, folder, Access::Edit).await?;
             if !may_edit.is_allowed() {
-                return Err(AclError::Forbidden);
+                // A folder the caller cannot see is one that does not exist, to it.
+                return Err(if self.sees(ctx, folder).await {
+                    AclError::Forbidden
+                } else {
+                    AclError::NotFound(crate::store::acl::NO_FOLDER)
+                });
             }
         }
         let record = self.store.move_to(key, folder).await?;
@@ -407,12 +430,17 @@ impl<S: AclStore> Acl<S> {
             id: record.owner.clone(),
             access: Access::Edit,
             reason: Reason::AllowOwner,
-            via: record.key.clone(),
+            via: Some(record.key.clone()),
         }];
         let mut visibility = record.visibility;
         let mut level = Some(record);
         let mut depth = 0;
         while let Some(current) = level.take() {
+            let via = if depth == 0 || self.sees(ctx, &current.key).await {
+                Some(current.key.clone())
+            } else {
+                None
+            };
             for share in self.store.shares(&current.key).await? {
                 let reason = match (depth, share.grantee_kind) {
                     (0, SubjectKind::User) => Reason::AllowShare,
@@ -428,14 +456,14 @@ impl<S: AclStore> Acl<S> {
                     Some(held) => {
                         held.access = share.access;
                         held.reason = reason;
-                        held.via = current.key.clone();
+                        held.via = via.clone();
                     }
                     None => holders.push(Holder {
                         kind: share.grantee_kind,
                         id: share.grantee,
                         access: share.access,
                         reason,
-                        via: current.key.clone(),
+                        via: via.clone(),
                     }),
                 }
             }

@@ -217,9 +217,11 @@ async fn answers<S: TenantStore + AclStore>(w: &World<S>, keys: &[ResourceKey]) 
     callers.push(ctx("root"));
     callers.push(ctx("u1").with_tenant("acme"));
     for who in &callers {
+        let mut singly = Vec::new();
         for key in keys {
             for access in ACCESSES {
                 let reason = w.acl.can(who, key, access).await.unwrap().reason();
+                singly.push(reason);
                 out.push(format!(
                     "can {} {} {access}: {reason}",
                     who.subject(),
@@ -227,6 +229,26 @@ async fn answers<S: TenantStore + AclStore>(w: &World<S>, keys: &[ResourceKey]) 
                 ));
             }
         }
+        // The batch (one store round trip) answers each question as `can` does.
+        let questions: Vec<_> = keys
+            .iter()
+            .flat_map(|key| ACCESSES.map(|access| (key.clone(), access)))
+            .collect();
+        let batch: Vec<_> = w
+            .acl
+            .check(who, &questions)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.reason())
+            .collect();
+        assert_eq!(
+            batch,
+            singly,
+            "{}: check and can disagree for {}",
+            w.name,
+            who.subject()
+        );
         for tenant in TENANTS {
             for kind in ["document", "folder"] {
                 for access in ACCESSES {

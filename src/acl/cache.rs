@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::store::acl::{Lineage, ResourceKey};
+use crate::store::acl::{AccessFacts, Lineage, ResourceKey};
 
 /// What the store said, as of one generation.
 #[derive(Clone)]
@@ -32,6 +32,17 @@ pub(crate) struct Found {
 }
 
 impl Found {
+    /// The store's facts about a registered resource (`None` if they name no resource).
+    pub(crate) fn from_facts(facts: AccessFacts) -> Option<Self> {
+        let tenant = facts.lineage.first()?.record.tenant.clone();
+        Some(Self {
+            tenant,
+            lineage: facts.lineage,
+            groups: facts.groups,
+            member: facts.member,
+        })
+    }
+
     fn weight(&self) -> u64 {
         let lineage: usize = self
             .lineage

@@ -55,7 +55,7 @@ pub trait AccessDef: Send + Sync + 'static {
 }
 
 /// An extractor that allows the request only if the caller has [`AccessDef::ACCESS`] to the
-/// resource named by the path (see the [module docs](self)). A store that cannot be asked
+/// resource named by the path (see the [module docs](crate::acl)). A store that cannot be asked
 /// answers 503; a malformed id answers as a refusal would.
 pub struct RequireAccess<D> {
     context: UserContext,

@@ -52,8 +52,10 @@
 //!
 //! # Freshness
 //!
-//! Without a cache every check reads the store (three short reads: the resource, the subject's
-//! groups, the resource's lineage with the subject's shares). [`Acl::cached`] keeps what the
+//! Without a cache every check reads the store once: one statement gives the resource, the
+//! folders above it with their shares to the subject or its groups, the subject's groups and
+//! its live assignments in the resource's tenant ([`EntityStore::facts`]); a batch
+//! [`Acl::check`] of up to [`MAX_CHECKS`] questions is one such statement too. [`Acl::cached`] keeps what the
 //! store said per (subject, resource), bounded by bytes; every write through this engine, and
 //! every change of a tenant engine it is [`watching`](Acl::watching) (memberships decide group
 //! shares and `tenant` visibility), moves one generation after the store returned, so a revoked
@@ -264,66 +266,62 @@ impl<S: AclStore> Acl<S> {
             .any(|a| a.is_live(now)))
     }
 
-    /// What the store says about (subject, key), from the cache when it still counts.
-    async fn facts(&self, subject: &str, key: &ResourceKey) -> StoreResult<Option<Arc<Found>>> {
+    /// What the store says about (subject, key) for each key, in order: from the cache where it
+    /// still counts, the rest in one round trip.
+    async fn facts(
+        &self,
+        subject: &str,
+        keys: &[&ResourceKey],
+    ) -> StoreResult<Vec<Option<Arc<Found>>>> {
         let now = self.clock.now();
-        if let Some(cache) = &self.cache
-            && let Some(known) = cache.get(subject, key, now)
-        {
-            return Ok(known.found);
+        let mut found: Vec<Option<Arc<Found>>> = vec![None; keys.len()];
+        let mut missing = Vec::new();
+        for (at, key) in keys.iter().enumerate() {
+            match self.cache.as_ref().and_then(|c| c.get(subject, key, now)) {
+                Some(known) => found[at] = known.found,
+                None => missing.push(at),
+            }
         }
-        // Read before the store: a write landing during the reads moves it, and what is kept
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        // Read before the store: a write landing during the read moves it, and what is kept
         // here is stale at once.
         let generation = self.generation.load(Ordering::SeqCst);
-        let (found, until) = self.read_facts(subject, key, now).await?;
-        if let Some(cache) = &self.cache {
-            cache.put(subject, key, generation, now, until, found.clone());
+        let wanted: Vec<ResourceKey> = missing.iter().map(|&at| keys[at].clone()).collect();
+        let facts = self.store.facts(&wanted, subject, now).await?;
+        if facts.len() != wanted.len() {
+            return Err(crate::store::StoreError::Unavailable(
+                "the store answered for another number of resources".into(),
+            ));
+        }
+        for ((at, key), facts) in missing.into_iter().zip(&wanted).zip(facts) {
+            let (fact, until) = match facts {
+                Some(facts) => {
+                    let until = facts.member_until;
+                    (Found::from_facts(facts).map(Arc::new), until)
+                }
+                None => (None, None),
+            };
+            if let Some(cache) = &self.cache {
+                cache.put(subject, key, generation, now, until, fact.clone());
+            }
+            found[at] = fact;
         }
         Ok(found)
     }
 
-    /// The store's part of an answer, and when it stops holding (the first expiry of an
-    /// assignment that makes the subject a member).
-    async fn read_facts(
-        &self,
-        subject: &str,
-        key: &ResourceKey,
-        now: i64,
-    ) -> StoreResult<(Option<Arc<Found>>, Option<i64>)> {
-        let Some(record) = self.store.resource(key).await? else {
-            return Ok((None, None));
-        };
-        let tenant = record.tenant;
-        let groups = self.store.groups_of(&tenant, subject).await?;
-        let lineage = self.store.lineage(key, subject, &groups).await?;
-        let (member, until) = if groups.is_empty() {
-            let assignments = self.store.assignments_of(&tenant, subject).await?;
-            let live = assignments.iter().filter(|a| a.is_live(now));
-            let ends = live.clone().filter_map(|a| a.expires_at).min();
-            (live.count() > 0, ends)
-        } else {
-            (true, None)
-        };
-        let found = Found {
-            tenant,
-            lineage,
-            groups,
-            member,
-        };
-        Ok((Some(Arc::new(found)), until))
-    }
-
-    /// The evaluation of `wanted` on `key` for `ctx`, and the resource's tenant when it is
-    /// registered.
+    /// The evaluation of `wanted` on `key` for `ctx` from what the store said, and the
+    /// resource's tenant when it is registered.
     async fn evaluate(
         &self,
         ctx: &UserContext,
-        key: &ResourceKey,
+        found: Option<&Found>,
         wanted: Access,
-    ) -> StoreResult<(Outcome, Option<String>)> {
+    ) -> (Outcome, Option<String>) {
         let subject = ctx.subject();
-        let Some(found) = self.facts(subject, key).await? else {
-            return Ok((evaluate(&[], &never(ctx), wanted), None));
+        let Some(found) = found else {
+            return (evaluate(&[], &never(ctx), wanted), None);
         };
         let tenant = found.tenant.as_str();
         if ctx.tenant().is_some_and(|own| own != tenant) {
@@ -332,7 +330,7 @@ impl<S: AclStore> Acl<S> {
                 path: Vec::new(),
                 grant: String::new(),
             };
-            return Ok((outcome, Some(tenant.to_owned())));
+            return (outcome, Some(tenant.to_owned()));
         }
         let member = found.member || ctx.tenant() == Some(tenant);
         let editor = member
@@ -346,10 +344,10 @@ impl<S: AclStore> Acl<S> {
             editor,
             admin: self.is_admin(ctx, tenant).await,
         };
-        Ok((
+        (
             evaluate(&found.lineage, &asker, wanted),
             Some(tenant.to_owned()),
-        ))
+        )
     }
 
     /// The decision for `wanted` on `key`, asked at `at` (a scope naming the tenant, if any, must
@@ -362,13 +360,31 @@ impl<S: AclStore> Acl<S> {
         at: &Scope,
         explain: bool,
     ) -> Decision {
-        let (outcome, tenant) = match self.evaluate(ctx, key, wanted).await {
-            Ok(answer) => answer,
+        let found = self.facts(ctx.subject(), &[key]).await;
+        let found = found.map(|mut f| f.pop().flatten());
+        self.decide_found(ctx, key, found, wanted, at, explain)
+            .await
+    }
+
+    /// The decision for `wanted` on `key` from what the store said (or could not say: then
+    /// refused as unavailable, fail closed).
+    async fn decide_found(
+        &self,
+        ctx: &UserContext,
+        key: &ResourceKey,
+        found: StoreResult<Option<Arc<Found>>>,
+        wanted: Access,
+        at: &Scope,
+        explain: bool,
+    ) -> Decision {
+        let found = match found {
+            Ok(found) => found,
             Err(error) => {
                 tracing::warn!(%error, "entity permissions could not be read: check refused");
                 return Decision::new(Reason::Unavailable, at.clone());
             }
         };
+        let (outcome, tenant) = self.evaluate(ctx, found.as_deref(), wanted).await;
         let asked_elsewhere = matches!(
             (at.tenant_id(), tenant.as_deref()),
             (Some(asked), Some(held)) if asked != held
@@ -407,7 +423,9 @@ impl<S: AclStore> Acl<S> {
         Ok(decision)
     }
 
-    /// Many [`can`](Self::can) questions at once (at most [`MAX_CHECKS`]), answered in order.
+    /// Many [`can`](Self::can) questions at once (at most [`MAX_CHECKS`]), answered in order,
+    /// with one round trip to the store for all that the cache does not hold. Each decision is
+    /// shown to the observers as `can`'s is. Every key is checked before anything is asked.
     pub async fn check(
         &self,
         ctx: &UserContext,
@@ -416,12 +434,28 @@ impl<S: AclStore> Acl<S> {
         if checks.len() > MAX_CHECKS {
             return Err(AclError::Invalid("checks"));
         }
+        let mut scopes = Vec::with_capacity(checks.len());
         for (key, _) in checks {
             manage::check_key(key)?;
+            let at = Scope::global()
+                .on(&key.kind, Some(&key.id))
+                .map_err(|_| AclError::Invalid("resource"))?;
+            scopes.push(at);
         }
+        let keys: Vec<&ResourceKey> = checks.iter().map(|(key, _)| key).collect();
+        let found = self.facts(ctx.subject(), &keys).await;
         let mut decisions = Vec::with_capacity(checks.len());
-        for (key, wanted) in checks {
-            decisions.push(self.can(ctx, key, *wanted).await?);
+        for (at, ((key, wanted), at_scope)) in checks.iter().zip(&scopes).enumerate() {
+            let fact = match &found {
+                Ok(found) => Ok(found[at].clone()),
+                Err(error) => Err(error.clone()),
+            };
+            let decision = self
+                .decide_found(ctx, key, fact, *wanted, at_scope, false)
+                .await;
+            let required = Requirement::Access(EntityAccess::new(&key.service, *wanted));
+            ctx.seam().report(ctx, &required, &decision);
+            decisions.push(decision);
         }
         Ok(decisions)
     }

@@ -150,6 +150,23 @@ pub struct Lineage {
     pub shares: Vec<ShareRecord>,
 }
 
+/// What evaluating a subject's access to one registered resource needs from the store
+/// ([`EntityStore::facts`]): the lineage with the shares naming the subject or one of its groups
+/// of the resource's tenant, those groups, and whether the subject is a member there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessFacts {
+    /// The resource (first) and each folder above it, nearest first; never empty.
+    pub lineage: Vec<Lineage>,
+    /// The subject's groups in the resource's tenant, sorted.
+    pub groups: Vec<String>,
+    /// Whether the subject is a member of the resource's tenant by what is stored: one of its
+    /// groups, or a live assignment to the user (as of the time asked).
+    pub member: bool,
+    /// When that membership may end: the first expiry among the live assignments that make the
+    /// subject a member (`None` when a group does, or none expires, or it is no member).
+    pub member_until: Option<i64>,
+}
+
 /// What [`EntityStore::accessible`] is asked: the resources of one type in one tenant that a
 /// subject may reach with at least `access`.
 #[derive(Clone, Debug)]
@@ -329,6 +346,16 @@ pub trait EntityStore: Send + Sync {
         subject: &str,
         groups: &[String],
     ) -> impl Future<Output = StoreResult<Vec<Lineage>>> + Send;
+
+    /// For each key, in order, what evaluating `subject`'s access to it needs
+    /// ([`AccessFacts`], membership judged at `now`), or `None` for a key not registered: in one
+    /// round trip for any number of keys (a batch check asks once).
+    fn facts(
+        &self,
+        keys: &[ResourceKey],
+        subject: &str,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<Vec<Option<AccessFacts>>>> + Send;
 
     /// The ids of the resources the query's subject reaches with at least its access, in id
     /// order, without the tenant administrator's shortcut (the engine's): owned, public (for

@@ -41,6 +41,9 @@ pub(crate) struct AclStatements {
     pub(crate) unshare: Cow<'static, str>,
     pub(crate) shares: Cow<'static, str>,
     pub(crate) lineage: Cow<'static, str>,
+    /// Many resources' lineages with the subject's shares, groups and membership: see
+    /// [`FACTS`].
+    pub(crate) facts: Cow<'static, str>,
     pub(crate) accessible: Cow<'static, str>,
 }
 
@@ -64,6 +67,43 @@ const CHAIN: &str = "WITH RECURSIVE chain (service, kind, resource_id, tenant, o
         FROM chain c JOIN portcullis_resources p ON p.service = c.parent_service \
         AND p.kind = c.parent_kind AND p.resource_id = c.parent_id \
         WHERE c.depth < {BOUND})";
+
+/// What evaluating one subject's access to many resources needs, in one statement (a batch check
+/// is one round trip): the keys arrive as one JSON array of `[service, kind, id]` (`{KEYS}` turns
+/// it into rows with their position), each resource's chain as [`CHAIN`] walks it, the
+/// subject's groups in each resource's tenant (`mine`), and on each chain's first row the
+/// groups (a JSON array), the count of live assignments to the user there and the first of
+/// their expiries. Binds: the keys, the subject, then (subject, now) twice, then the subject.
+const FACTS: &str = "WITH RECURSIVE wanted (ord, service, kind, resource_id) AS ({KEYS}), \
+    chain (ord, service, kind, resource_id, tenant, owner, visibility, parent_service, \
+        parent_kind, parent_id, created_at, depth) AS ( \
+    SELECT w.ord, r.service, r.kind, r.resource_id, r.tenant, r.owner, r.visibility, \
+        r.parent_service, r.parent_kind, r.parent_id, r.created_at, CAST(0 AS BIGINT) \
+        FROM wanted w JOIN portcullis_resources r ON r.service = w.service \
+        AND r.kind = w.kind AND r.resource_id = w.resource_id \
+    UNION ALL \
+    SELECT c.ord, p.service, p.kind, p.resource_id, p.tenant, p.owner, p.visibility, \
+        p.parent_service, p.parent_kind, p.parent_id, p.created_at, c.depth + 1 \
+        FROM chain c JOIN portcullis_resources p ON p.service = c.parent_service \
+        AND p.kind = c.parent_kind AND p.resource_id = c.parent_id \
+        WHERE c.depth < {BOUND}), \
+    mine (tenant, group_id) AS (SELECT g.tenant, g.group_id FROM portcullis_group_members g \
+        WHERE g.subject = ? AND g.tenant IN (SELECT tenant FROM chain WHERE depth = 0)) \
+    SELECT c.*, \
+        CASE WHEN c.depth = 0 THEN (SELECT {AGG} FROM mine m WHERE m.tenant = c.tenant) \
+            END AS groups, \
+        CASE WHEN c.depth = 0 THEN (SELECT COUNT(*) FROM portcullis_assignments a \
+            WHERE a.tenant = c.tenant AND a.subject_kind = 'user' AND a.subject = ? \
+            AND (a.expires_at IS NULL OR a.expires_at > ?)) END AS live, \
+        CASE WHEN c.depth = 0 THEN (SELECT MIN(a.expires_at) FROM portcullis_assignments a \
+            WHERE a.tenant = c.tenant AND a.subject_kind = 'user' AND a.subject = ? \
+            AND (a.expires_at IS NULL OR a.expires_at > ?)) END AS live_until, \
+        s.grantee_kind, s.grantee, s.access, s.granted_by, s.granted_at \
+    FROM chain c LEFT JOIN portcullis_shares s ON s.service = c.service \
+        AND s.kind = c.kind AND s.resource_id = c.resource_id \
+        AND ((s.grantee_kind = 'user' AND s.grantee = ?) OR (s.grantee_kind = 'group' \
+            AND s.grantee IN (SELECT m.group_id FROM mine m WHERE m.tenant = c.tenant))) \
+    ORDER BY c.ord, c.depth, {SHARE_ORDER}";
 
 /// A share's grantee is the bound subject (a user) or one of the bound groups (`{IN}`).
 const NAMES_SUBJECT: &str = "((s.grantee_kind = 'user' AND s.grantee = ?) \
@@ -90,13 +130,29 @@ impl AclStatements {
                 "SELECT jsonb_array_elements_text(CAST(? AS jsonb))",
             ),
         };
+        // Keys as rows with their position, and a set of texts as one JSON array.
+        let (keys, aggregate) = match dialect {
+            Dialect::Sqlite => (
+                "SELECT CAST(key AS BIGINT), json_extract(value, '$[0]'), \
+                json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?)",
+                "json_group_array(m.group_id)",
+            ),
+            Dialect::Postgres => (
+                "SELECT CAST(t.ord AS BIGINT) - 1, t.e ->> 0, t.e ->> 1, t.e ->> 2 \
+                FROM jsonb_array_elements(CAST(? AS jsonb)) WITH ORDINALITY AS t (e, ord)",
+                "CAST(json_agg(m.group_id) AS TEXT)",
+            ),
+        };
         let bound = (MAX_FOLDER_DEPTH + 1).to_string();
         let q = |sql: &str| -> Cow<'static, str> {
             let sql = sql
                 .replace("{CHAIN}", CHAIN)
                 .replace("{NAMES_SUBJECT}", NAMES_SUBJECT)
                 .replace("{SHARED_WITH}", SHARED_WITH)
+                .replace("{FACTS}", FACTS)
                 .replace("{SHARE_ORDER}", SHARE_ORDER)
+                .replace("{KEYS}", keys)
+                .replace("{AGG}", aggregate)
                 .replace("{COLUMNS}", COLUMNS)
                 .replace("{BOUND}", &bound)
                 .replace("{IN}", list)
@@ -162,6 +218,7 @@ impl AclStatements {
                 ON s.service = c.service AND s.kind = c.kind AND s.resource_id = c.resource_id \
                 AND {NAMES_SUBJECT} ORDER BY c.depth, {SHARE_ORDER}",
             ),
+            facts: q("{FACTS}"),
             // `granting`: the tenant's resources that give the access themselves, then
             // everything inside them. UNION (not ALL) visits each resource once, however many
             // folders above it give access.
@@ -393,8 +450,9 @@ macro_rules! sql_acl_store {
             use sqlx::Row as _;
 
             use $crate::store::acl::{
-                AccessibleQuery, EntityStore, Lineage, NO_RESOURCE, RESOURCE_HAS_CHILDREN,
-                RESOURCE_TAKEN, Registered, ResourceKey, ResourceRecord, ShareRecord, Visibility,
+                AccessFacts, AccessibleQuery, EntityStore, Lineage, NO_RESOURCE,
+                RESOURCE_HAS_CHILDREN, RESOURCE_TAKEN, Registered, ResourceKey, ResourceRecord,
+                ShareRecord, Visibility,
             };
             use $crate::store::sql::{corrupt, map_error, unavailable};
             use $crate::store::sql_acl::{AccessBinds, AclStatements, check_folder, json_list};
@@ -770,6 +828,80 @@ macro_rules! sql_acl_store {
                         }
                     }
                     Ok(lineage.into_iter().map(|(_, level)| level).collect())
+                }
+
+                async fn facts(
+                    &self,
+                    keys: &[ResourceKey],
+                    subject: &str,
+                    now: i64,
+                ) -> StoreResult<Vec<Option<AccessFacts>>> {
+                    let wanted: Vec<[&str; 3]> = keys
+                        .iter()
+                        .map(|k| [k.service.as_str(), k.kind.as_str(), k.id.as_str()])
+                        .collect();
+                    let wanted = serde_json::to_string(&wanted).map_err(|_| corrupt("keys"))?;
+                    let rows = sqlx::query(&self.sql.acl.facts)
+                        .bind(wanted)
+                        .bind(subject)
+                        .bind(subject)
+                        .bind(now)
+                        .bind(subject)
+                        .bind(now)
+                        .bind(subject)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    let mut facts: Vec<Option<AccessFacts>> = vec![None; keys.len()];
+                    // Rows come by key position, then depth: a chain's rows are consecutive,
+                    // and so are a level's shares.
+                    let mut depth_seen: Option<(usize, i64)> = None;
+                    for row in &rows {
+                        let ord: i64 = row.try_get("ord").map_err(unavailable)?;
+                        let depth: i64 = row.try_get("depth").map_err(unavailable)?;
+                        let at = usize::try_from(ord)
+                            .ok()
+                            .filter(|&at| at < keys.len())
+                            .ok_or_else(|| corrupt("key position"))?;
+                        let slot = &mut facts[at];
+                        if depth == 0 && slot.is_none() {
+                            let groups: Option<String> =
+                                row.try_get("groups").map_err(unavailable)?;
+                            let mut groups: Vec<String> = match groups {
+                                Some(text) => {
+                                    serde_json::from_str(&text).map_err(|_| corrupt("groups"))?
+                                }
+                                None => Vec::new(),
+                            };
+                            groups.sort_unstable();
+                            let live: i64 = row.try_get("live").map_err(unavailable)?;
+                            let until: Option<i64> =
+                                row.try_get("live_until").map_err(unavailable)?;
+                            let by_group = !groups.is_empty();
+                            *slot = Some(AccessFacts {
+                                lineage: Vec::new(),
+                                member: by_group || live > 0,
+                                member_until: if by_group { None } else { until },
+                                groups,
+                            });
+                        }
+                        let Some(found) = slot.as_mut() else {
+                            return Err(corrupt("chain"));
+                        };
+                        if depth_seen != Some((at, depth)) {
+                            depth_seen = Some((at, depth));
+                            found.lineage.push(Lineage {
+                                record: record_of(row)?,
+                                shares: Vec::new(),
+                            });
+                        }
+                        if let Some(level) = found.lineage.last_mut()
+                            && let Some(share) = share_of(row, &level.record.key)?
+                        {
+                            level.shares.push(share);
+                        }
+                    }
+                    Ok(facts)
                 }
 
                 async fn accessible(

@@ -7,9 +7,9 @@ use std::hash::{Hash, Hasher};
 
 use super::MemoryStore;
 use crate::store::acl::{
-    Access, AccessibleQuery, EntityStore, FOLDER_CYCLE, FOLDER_OTHER_TENANT, FOLDER_TOO_DEEP,
-    Lineage, MAX_FOLDER_DEPTH, NO_FOLDER, NO_RESOURCE, RESOURCE_HAS_CHILDREN, RESOURCE_TAKEN,
-    Registered, ResourceKey, ResourceRecord, ShareRecord, Visibility,
+    Access, AccessFacts, AccessibleQuery, EntityStore, FOLDER_CYCLE, FOLDER_OTHER_TENANT,
+    FOLDER_TOO_DEEP, Lineage, MAX_FOLDER_DEPTH, NO_FOLDER, NO_RESOURCE, RESOURCE_HAS_CHILDREN,
+    RESOURCE_TAKEN, Registered, ResourceKey, ResourceRecord, ShareRecord, Visibility,
 };
 use crate::store::{StoreError, StoreResult, SubjectKind};
 
@@ -242,6 +242,41 @@ impl EntityStore for MemoryStore {
             .map(|r| Lineage {
                 record: r.clone(),
                 shares: acl.shares_naming(&r.key, subject, groups),
+            })
+            .collect())
+    }
+
+    async fn facts(
+        &self,
+        keys: &[ResourceKey],
+        subject: &str,
+        now: i64,
+    ) -> StoreResult<Vec<Option<AccessFacts>>> {
+        let state = self.lock();
+        let (acl, roles) = (&state.acl, &state.roles);
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let record = acl.resources.get(key)?;
+                let groups = roles.groups_of(&record.tenant, subject);
+                let (member, member_until) = if groups.is_empty() {
+                    roles.assigned(&record.tenant, subject, now)
+                } else {
+                    (true, None)
+                };
+                let lineage = std::iter::once(record)
+                    .chain(acl.folders_above(key))
+                    .map(|r| Lineage {
+                        record: r.clone(),
+                        shares: acl.shares_naming(&r.key, subject, &groups),
+                    })
+                    .collect();
+                Some(AccessFacts {
+                    lineage,
+                    groups,
+                    member,
+                    member_until,
+                })
             })
             .collect())
     }

@@ -127,6 +127,28 @@ impl RoleState {
         })
     }
 
+    /// `subject`'s groups in `tenant`, sorted (the map is ordered by tenant, group, subject).
+    pub(super) fn groups_of(&self, tenant: &str, subject: &str) -> Vec<String> {
+        self.members
+            .keys()
+            .filter(|(t, _, s)| t == tenant && s == subject)
+            .map(|(_, group, _)| group.clone())
+            .collect()
+    }
+
+    /// Whether a live assignment (at `now`) to the user makes it a member of `tenant`, and the
+    /// first expiry among those.
+    pub(super) fn assigned(&self, tenant: &str, user: &str, now: i64) -> (bool, Option<i64>) {
+        let mut live = self.assignments.values().filter(|a| {
+            a.tenant == tenant
+                && a.subject_kind == SubjectKind::User
+                && a.subject == user
+                && a.is_live(now)
+        });
+        let member = live.clone().next().is_some();
+        (member, live.by_ref().filter_map(|a| a.expires_at).min())
+    }
+
     fn sorted_assignments<'a>(
         &'a self,
         keep: impl Fn(&AssignmentRecord) -> bool,
@@ -525,15 +547,7 @@ impl AssignmentStore for MemoryStore {
     }
 
     async fn groups_of(&self, tenant: &str, subject: &str) -> StoreResult<Vec<String>> {
-        let state = self.lock();
-        // The map is ordered by (tenant, group, subject): groups come out sorted.
-        Ok(state
-            .roles
-            .members
-            .keys()
-            .filter(|(t, _, s)| t == tenant && s == subject)
-            .map(|(_, group, _)| group.clone())
-            .collect())
+        Ok(self.lock().roles.groups_of(tenant, subject))
     }
 
     async fn members(&self, tenant: &str, group: &str) -> StoreResult<Vec<String>> {

@@ -7,8 +7,8 @@ use crate::authz::Scope;
 use crate::context::UserContext;
 use crate::store::StoreError;
 use crate::store::acl::{
-    Access, AccessFilter, AccessibleQuery, Reach, Registered, ResourceKey, ResourceRecord,
-    ShareRecord, Visibility,
+    Access, AccessFilter, AccessibleQuery, ExpectedOwner, Reach, Registered, ResourceKey,
+    ResourceRecord, ShareRecord, Visibility,
 };
 use crate::store::roles::SubjectKind;
 
@@ -36,8 +36,9 @@ pub enum AclError {
     #[error("the grantee is not a member of the resource's tenant")]
     NotAMember,
     /// The write conflicts with what is stored: another owner, a folder cycle, a folder chain
-    /// too deep, a folder of another tenant, a folder that is not empty (named by the store's
-    /// constant).
+    /// too deep, a folder of another tenant, a folder that is not empty, or a resource registered
+    /// again to someone else between the check of the caller's right and the write (named by
+    /// the store's constant; nothing changed).
     #[error("conflict: {0}")]
     Conflict(&'static str),
     /// The store could not be asked: nothing changed (fail closed).
@@ -190,7 +191,9 @@ impl<S: AclStore> Acl<S> {
         Ok(())
     }
 
-    /// The resource, when `ctx` owns it or administers its tenant: what may manage it.
+    /// The resource, when `ctx` owns it or administers its tenant: what may manage it. The
+    /// write that follows hands the store this record's [`ExpectedOwner`], so a resource
+    /// registered again to someone else in between is refused, not changed.
     ///
     /// A caller who may not even view the resource is told it is not found, exactly as for an
     /// id never registered (and a credential of another tenant too): the management calls are
@@ -263,7 +266,7 @@ impl<S: AclStore> Acl<S> {
             granted_by: ctx.subject().to_owned(),
             granted_at: self.clock.now(),
         };
-        self.store.share(&share).await?;
+        self.store.share(&share, ExpectedOwner::of(&record)).await?;
         self.changed();
         Ok(())
     }
@@ -277,8 +280,11 @@ impl<S: AclStore> Acl<S> {
         grantee: &str,
     ) -> Result<bool, AclError> {
         check_name(grantee, "grantee")?;
-        self.managed_by(ctx, key).await?;
-        let removed = self.store.unshare(key, grantee_kind, grantee).await?;
+        let record = self.managed_by(ctx, key).await?;
+        let removed = self
+            .store
+            .unshare(key, ExpectedOwner::of(&record), grantee_kind, grantee)
+            .await?;
         self.changed();
         Ok(removed)
     }
@@ -290,8 +296,11 @@ impl<S: AclStore> Acl<S> {
         key: &ResourceKey,
         visibility: Visibility,
     ) -> Result<ResourceRecord, AclError> {
-        self.managed_by(ctx, key).await?;
-        let record = self.store.set_visibility(key, visibility).await?;
+        let record = self.managed_by(ctx, key).await?;
+        let record = self
+            .store
+            .set_visibility(key, ExpectedOwner::of(&record), visibility)
+            .await?;
         self.changed();
         Ok(record)
     }
@@ -305,20 +314,35 @@ impl<S: AclStore> Acl<S> {
         key: &ResourceKey,
         folder: Option<&ResourceKey>,
     ) -> Result<ResourceRecord, AclError> {
-        self.managed_by(ctx, key).await?;
-        if let Some(folder) = folder {
-            check_key(folder)?;
-            let may_edit = self.can(ctx, folder, Access::Edit).await?;
-            if !may_edit.is_allowed() {
-                // A folder the caller cannot see is one that does not exist, to it.
-                return Err(if self.sees(ctx, folder).await {
-                    AclError::Forbidden
-                } else {
-                    AclError::NotFound(crate::store::acl::NO_FOLDER)
-                });
+        let record = self.managed_by(ctx, key).await?;
+        let into = match folder {
+            Some(folder) => {
+                check_key(folder)?;
+                let hidden = AclError::NotFound(crate::store::acl::NO_FOLDER);
+                // Read before the right is judged: the store then holds the move to this very
+                // folder (its tenant and owner), not to whatever takes its id meanwhile.
+                let target = self.store.resource(folder).await?.ok_or(hidden.clone())?;
+                let may_edit = self.can(ctx, folder, Access::Edit).await?;
+                if !may_edit.is_allowed() {
+                    // A folder the caller cannot see is one that does not exist, to it.
+                    return Err(if self.sees(ctx, folder).await {
+                        AclError::Forbidden
+                    } else {
+                        hidden
+                    });
+                }
+                Some(target)
             }
-        }
-        let record = self.store.move_to(key, folder).await?;
+            None => None,
+        };
+        let record = self
+            .store
+            .move_to(
+                key,
+                ExpectedOwner::of(&record),
+                folder.zip(into.as_ref().map(ExpectedOwner::of)),
+            )
+            .await?;
         self.changed();
         Ok(record)
     }

@@ -35,6 +35,10 @@ pub const FOLDER_OTHER_TENANT: &str = "folder of another tenant";
 /// [`StoreError::Conflict`](super::StoreError::Conflict): the resource still has resources
 /// inside it (deregister those first: nothing is orphaned or deleted behind the caller's back).
 pub const RESOURCE_HAS_CHILDREN: &str = "resource has children";
+/// [`StoreError::Conflict`](super::StoreError::Conflict): the resource (or the folder named) is no
+/// longer the one the write was authorized against ([`ExpectedOwner`]): it was deregistered and
+/// registered again to another owner or tenant in between. Nothing changed; ask again.
+pub const RESOURCE_CHANGED: &str = "resource changed since it was checked";
 /// [`StoreError::NotFound`](super::StoreError::NotFound): no such resource.
 pub const NO_RESOURCE: &str = "resource";
 /// [`StoreError::NotFound`](super::StoreError::NotFound): the parent named is not registered.
@@ -129,6 +133,56 @@ pub struct ShareRecord {
     pub granted_by: String,
     /// When it was shared, or its level last changed (seconds).
     pub granted_at: i64,
+}
+
+/// The resource as a write's caller was authorized against it: its tenant and owner when the
+/// rule (the owner, or an administrator of the tenant) was applied.
+///
+/// The rule is checked before the store is asked, so between the check and the write the
+/// resource could be deregistered and registered again to someone else; a write that did not
+/// look again would then change a stranger's resource on an authority that no longer holds. The
+/// stores compare the record with this under the write's own lock and refuse with
+/// [`RESOURCE_CHANGED`] when it differs: the owner is the rule's subject, the tenant the
+/// administrator's, so together they are what the authority was granted on.
+///
+/// ```
+/// use portcullis::store::acl::{ExpectedOwner, ResourceKey, ResourceRecord, Visibility};
+///
+/// let record = ResourceRecord {
+///     key: ResourceKey::new("docs", "document", "42"),
+///     tenant: "acme".into(),
+///     owner: "ada".into(),
+///     visibility: Visibility::Private,
+///     parent: None,
+///     created_at: 0,
+/// };
+/// assert_eq!(ExpectedOwner::of(&record), ExpectedOwner::new("acme", "ada"));
+/// assert!(ExpectedOwner::new("acme", "ada").matches(&record));
+/// assert!(!ExpectedOwner::new("acme", "bob").matches(&record));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpectedOwner<'a> {
+    /// The tenant the resource belonged to.
+    pub tenant: &'a str,
+    /// Its owner.
+    pub owner: &'a str,
+}
+
+impl<'a> ExpectedOwner<'a> {
+    /// A resource of `tenant` owned by `owner`.
+    pub const fn new(tenant: &'a str, owner: &'a str) -> Self {
+        Self { tenant, owner }
+    }
+
+    /// What `record` holds.
+    pub fn of(record: &'a ResourceRecord) -> Self {
+        Self::new(&record.tenant, &record.owner)
+    }
+
+    /// Whether `record` still belongs to this tenant and owner.
+    pub fn matches(&self, record: &ResourceRecord) -> bool {
+        record.tenant == self.tenant && record.owner == self.owner
+    }
 }
 
 /// What [`EntityStore::register`] did.
@@ -282,7 +336,9 @@ impl AccessFilter {
 ///
 /// Every write is atomic: its checks (owner, tenant, folder cycle and depth) and its change are
 /// one transaction, so two writers never build a cycle or a too-deep chain between them, and a
-/// refused write changes nothing.
+/// refused write changes nothing. The writes a caller is authorized for (visibility, moves,
+/// shares) take the [`ExpectedOwner`] they were authorized against and compare it in that
+/// transaction ([`RESOURCE_CHANGED`]).
 pub trait EntityStore: Send + Sync {
     /// Registers a resource. The same owner registering the same resource in the same tenant
     /// again is [`Registered::Existing`] and changes nothing; another owner or tenant is
@@ -304,30 +360,42 @@ pub trait EntityStore: Send + Sync {
     /// resources are inside it.
     fn deregister(&self, key: &ResourceKey) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Changes the resource's visibility and returns it as stored; [`NO_RESOURCE`].
+    /// Changes the resource's visibility and returns it as stored; [`NO_RESOURCE`];
+    /// [`RESOURCE_CHANGED`] unless it is still `expected`'s.
     fn set_visibility(
         &self,
         key: &ResourceKey,
+        expected: ExpectedOwner<'_>,
         visibility: Visibility,
     ) -> impl Future<Output = StoreResult<ResourceRecord>> + Send;
 
     /// Moves the resource into `parent` (or to the top with `None`); [`NO_RESOURCE`],
     /// [`NO_FOLDER`], [`FOLDER_OTHER_TENANT`], [`FOLDER_CYCLE`], and [`FOLDER_TOO_DEEP`]
-    /// when the resource or anything inside it would sit too deep.
+    /// when the resource or anything inside it would sit too deep; [`RESOURCE_CHANGED`] unless
+    /// the resource is still `expected`'s and the folder still the one the caller was allowed
+    /// to file into (its tenant and owner, as given with it).
     fn move_to(
         &self,
         key: &ResourceKey,
-        parent: Option<&ResourceKey>,
+        expected: ExpectedOwner<'_>,
+        parent: Option<(&ResourceKey, ExpectedOwner<'_>)>,
     ) -> impl Future<Output = StoreResult<ResourceRecord>> + Send;
 
     /// Shares the resource; sharing again with the same grantee replaces the level, the
-    /// grantor and the time (never a duplicate). [`NO_RESOURCE`].
-    fn share(&self, share: &ShareRecord) -> impl Future<Output = StoreResult<()>> + Send;
+    /// grantor and the time (never a duplicate). [`NO_RESOURCE`]; [`RESOURCE_CHANGED`] unless
+    /// the resource is still `expected`'s.
+    fn share(
+        &self,
+        share: &ShareRecord,
+        expected: ExpectedOwner<'_>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Removes the share to this grantee; `false` if there was none. [`NO_RESOURCE`].
+    /// Removes the share to this grantee; `false` if there was none. [`NO_RESOURCE`];
+    /// [`RESOURCE_CHANGED`] unless the resource is still `expected`'s.
     fn unshare(
         &self,
         key: &ResourceKey,
+        expected: ExpectedOwner<'_>,
         grantee_kind: SubjectKind,
         grantee: &str,
     ) -> impl Future<Output = StoreResult<bool>> + Send;

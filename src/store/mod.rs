@@ -30,8 +30,8 @@ mod sql_roles;
 pub mod sqlite;
 
 pub use acl::{
-    Access, AccessFacts, AccessFilter, AccessibleQuery, EntityStore, Lineage, Registered,
-    ResourceKey, ResourceRecord, ShareRecord, Visibility,
+    Access, AccessFacts, AccessFilter, AccessibleQuery, EntityStore, ExpectedOwner, Lineage,
+    Registered, ResourceKey, ResourceRecord, ShareRecord, Visibility,
 };
 pub use memory::MemoryStore;
 pub use roles::{

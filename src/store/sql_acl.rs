@@ -450,9 +450,9 @@ macro_rules! sql_acl_store {
             use sqlx::Row as _;
 
             use $crate::store::acl::{
-                AccessFacts, AccessibleQuery, EntityStore, Lineage, NO_RESOURCE,
-                RESOURCE_HAS_CHILDREN, RESOURCE_TAKEN, Registered, ResourceKey, ResourceRecord,
-                ShareRecord, Visibility,
+                AccessFacts, AccessibleQuery, EntityStore, ExpectedOwner, Lineage, NO_FOLDER,
+                NO_RESOURCE, RESOURCE_CHANGED, RESOURCE_HAS_CHILDREN, RESOURCE_TAKEN, Registered,
+                ResourceKey, ResourceRecord, ShareRecord, Visibility,
             };
             use $crate::store::sql::{corrupt, map_error, unavailable};
             use $crate::store::sql_acl::{AccessBinds, AclStatements, check_folder, json_list};
@@ -580,6 +580,24 @@ macro_rules! sql_acl_store {
                 ))
             }
 
+            /// [`locked`], refused unless the resource is still `expected`'s
+            /// ([`RESOURCE_CHANGED`]): the caller's authority was granted on that tenant and
+            /// owner, and this read is under the lock every writer of the tenant takes.
+            async fn held(
+                sql: &AclStatements,
+                pool: &sqlx::Pool<$db>,
+                key: &ResourceKey,
+                expected: ExpectedOwner<'_>,
+            ) -> StoreResult<(Transaction, ResourceRecord)> {
+                let (tx, record) = locked(sql, pool, key).await?;
+                if expected.matches(&record) {
+                    Ok((tx, record))
+                } else {
+                    // Dropping the transaction rolls the lock back.
+                    Err(StoreError::Conflict(RESOURCE_CHANGED))
+                }
+            }
+
             /// The folder `key` and those above it, nearest first, with their tenants.
             async fn ancestry(
                 sql: &AclStatements,
@@ -696,10 +714,11 @@ macro_rules! sql_acl_store {
                 async fn set_visibility(
                     &self,
                     key: &ResourceKey,
+                    expected: ExpectedOwner<'_>,
                     visibility: Visibility,
                 ) -> StoreResult<ResourceRecord> {
                     let sql = &self.sql.acl;
-                    let (mut tx, _) = locked(sql, &self.pool, key).await?;
+                    let (mut tx, _) = held(sql, &self.pool, key, expected).await?;
                     let row = sqlx::query(&sql.set_visibility)
                         .bind(visibility.as_str())
                         .bind(&key.service)
@@ -717,10 +736,22 @@ macro_rules! sql_acl_store {
                 async fn move_to(
                     &self,
                     key: &ResourceKey,
-                    parent: Option<&ResourceKey>,
+                    expected: ExpectedOwner<'_>,
+                    parent: Option<(&ResourceKey, ExpectedOwner<'_>)>,
                 ) -> StoreResult<ResourceRecord> {
                     let sql = &self.sql.acl;
-                    let (mut tx, record) = locked(sql, &self.pool, key).await?;
+                    let (mut tx, record) = held(sql, &self.pool, key, expected).await?;
+                    if let Some((parent, folder_expected)) = parent {
+                        // Read under the tenant's lock: a folder of this tenant cannot change
+                        // until the move commits, and one of another is refused below.
+                        let folder = stored(sql, &mut *tx, parent)
+                            .await?
+                            .ok_or(StoreError::NotFound(NO_FOLDER))?;
+                        if !folder_expected.matches(&folder) {
+                            return Err(StoreError::Conflict(RESOURCE_CHANGED));
+                        }
+                    }
+                    let parent = parent.map(|(parent, _)| parent);
                     if let Some(parent) = parent {
                         let chain = ancestry(sql, &mut tx, parent).await?;
                         let below = height(sql, &mut tx, key).await?;
@@ -742,9 +773,13 @@ macro_rules! sql_acl_store {
                     Ok(moved)
                 }
 
-                async fn share(&self, share: &ShareRecord) -> StoreResult<()> {
+                async fn share(
+                    &self,
+                    share: &ShareRecord,
+                    expected: ExpectedOwner<'_>,
+                ) -> StoreResult<()> {
                     let sql = &self.sql.acl;
-                    let (mut tx, _) = locked(sql, &self.pool, &share.key).await?;
+                    let (mut tx, _) = held(sql, &self.pool, &share.key, expected).await?;
                     sqlx::query(&sql.share)
                         .bind(&share.key.service)
                         .bind(&share.key.kind)
@@ -763,11 +798,12 @@ macro_rules! sql_acl_store {
                 async fn unshare(
                     &self,
                     key: &ResourceKey,
+                    expected: ExpectedOwner<'_>,
                     grantee_kind: SubjectKind,
                     grantee: &str,
                 ) -> StoreResult<bool> {
                     let sql = &self.sql.acl;
-                    let (mut tx, _) = locked(sql, &self.pool, key).await?;
+                    let (mut tx, _) = held(sql, &self.pool, key, expected).await?;
                     let done = sqlx::query(&sql.unshare)
                         .bind(&key.service)
                         .bind(&key.kind)

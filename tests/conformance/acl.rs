@@ -5,14 +5,17 @@
 use std::sync::Arc;
 
 use portcullis::store::acl::{
-    FOLDER_CYCLE, FOLDER_OTHER_TENANT, FOLDER_TOO_DEEP, MAX_FOLDER_DEPTH, NO_FOLDER, NO_RESOURCE,
-    RESOURCE_HAS_CHILDREN, RESOURCE_TAKEN,
+    ExpectedOwner, FOLDER_CYCLE, FOLDER_OTHER_TENANT, FOLDER_TOO_DEEP, MAX_FOLDER_DEPTH, NO_FOLDER,
+    NO_RESOURCE, RESOURCE_CHANGED, RESOURCE_HAS_CHILDREN, RESOURCE_TAKEN,
 };
 use portcullis::store::{
     Access, AccessFacts, AccessibleQuery, AssignmentStore, EntityStore, Registered, ResourceKey,
     ResourceRecord, RoleStore, ShareRecord, StoreError, SubjectKind, Visibility,
 };
 use tokio::sync::Barrier;
+
+/// What the checks' writes were authorized against: most resources here are ada's in acme.
+pub const ADA: ExpectedOwner<'static> = ExpectedOwner::new("acme", "ada");
 
 pub fn doc(id: &str) -> ResourceKey {
     ResourceKey::new("docs", "document", id)
@@ -87,12 +90,13 @@ pub async fn registering_is_idempotent_for_the_owner_only<S: EntityStore>(s: &S)
     };
     assert_eq!(s.register(&other_type).await.unwrap(), Registered::Created);
     let visible = s
-        .set_visibility(&doc("a"), Visibility::Public)
+        .set_visibility(&doc("a"), ADA, Visibility::Public)
         .await
         .unwrap();
     assert_eq!(visible.visibility, Visibility::Public);
     assert_eq!(
-        s.set_visibility(&doc("none"), Visibility::Public).await,
+        s.set_visibility(&doc("none"), ADA, Visibility::Public)
+            .await,
         Err(StoreError::NotFound(NO_RESOURCE))
     );
 }
@@ -136,26 +140,35 @@ pub async fn folders_stay_sound<S: EntityStore>(s: &S) {
         .await
         .unwrap();
     assert_eq!(
-        s.move_to(&doc("sub"), Some(&doc("l31"))).await,
+        s.move_to(&doc("sub"), ADA, Some((&doc("l31"), ADA))).await,
         Err(StoreError::Conflict(FOLDER_TOO_DEEP))
     );
-    let moved = s.move_to(&doc("sub"), Some(&doc("l30"))).await.unwrap();
+    let moved = s
+        .move_to(&doc("sub"), ADA, Some((&doc("l30"), ADA)))
+        .await
+        .unwrap();
     assert_eq!(moved.parent, Some(doc("l30")));
     // No resource may go inside itself or anything inside it.
     assert_eq!(
-        s.move_to(&doc("root"), Some(&doc("subsub"))).await,
+        s.move_to(&doc("root"), ADA, Some((&doc("subsub"), ADA)))
+            .await,
         Err(StoreError::Conflict(FOLDER_CYCLE))
     );
     assert_eq!(
-        s.move_to(&doc("sub"), Some(&doc("sub"))).await,
+        s.move_to(&doc("sub"), ADA, Some((&doc("sub"), ADA))).await,
         Err(StoreError::Conflict(FOLDER_CYCLE))
     );
     assert_eq!(
-        s.move_to(&doc("sub"), Some(&doc("theirs"))).await,
+        s.move_to(
+            &doc("sub"),
+            ADA,
+            Some((&doc("theirs"), ExpectedOwner::new("globex", "ada")))
+        )
+        .await,
         Err(StoreError::Conflict(FOLDER_OTHER_TENANT))
     );
     assert_eq!(
-        s.move_to(&doc("none"), None).await,
+        s.move_to(&doc("none"), ADA, None).await,
         Err(StoreError::NotFound(NO_RESOURCE))
     );
     // Nothing is deleted or orphaned behind the caller's back.
@@ -169,25 +182,28 @@ pub async fn folders_stay_sound<S: EntityStore>(s: &S) {
         s.deregister(&doc("sub")).await,
         Err(StoreError::NotFound(NO_RESOURCE))
     );
-    let top = s.move_to(&doc("l1"), None).await.unwrap();
+    let top = s.move_to(&doc("l1"), ADA, None).await.unwrap();
     assert_eq!(top.parent, None);
 }
 
 pub async fn sharing_twice_updates_the_level<S: EntityStore>(s: &S) {
     s.register(&resource("a", "acme", "ada")).await.unwrap();
-    s.share(&share_to("a", SubjectKind::User, "bob", Access::View))
+    s.share(&share_to("a", SubjectKind::User, "bob", Access::View), ADA)
         .await
         .unwrap();
     let again = ShareRecord {
         granted_by: "admin".into(),
         ..share_to("a", SubjectKind::User, "bob", Access::Edit)
     };
-    s.share(&again).await.unwrap();
-    s.share(&share_to("a", SubjectKind::Group, "team", Access::View))
-        .await
-        .unwrap();
+    s.share(&again, ADA).await.unwrap();
+    s.share(
+        &share_to("a", SubjectKind::Group, "team", Access::View),
+        ADA,
+    )
+    .await
+    .unwrap();
     // A user and a group of the same name are two grantees.
-    s.share(&share_to("a", SubjectKind::Group, "bob", Access::View))
+    s.share(&share_to("a", SubjectKind::Group, "bob", Access::View), ADA)
         .await
         .unwrap();
     let shares = s.shares(&doc("a")).await.unwrap();
@@ -200,17 +216,20 @@ pub async fn sharing_twice_updates_the_level<S: EntityStore>(s: &S) {
         ]
     );
     assert_eq!(
-        s.share(&share_to("none", SubjectKind::User, "bob", Access::View))
-            .await,
+        s.share(
+            &share_to("none", SubjectKind::User, "bob", Access::View),
+            ADA
+        )
+        .await,
         Err(StoreError::NotFound(NO_RESOURCE))
     );
     assert!(
-        s.unshare(&doc("a"), SubjectKind::Group, "bob")
+        s.unshare(&doc("a"), ADA, SubjectKind::Group, "bob")
             .await
             .unwrap()
     );
     assert!(
-        !s.unshare(&doc("a"), SubjectKind::Group, "bob")
+        !s.unshare(&doc("a"), ADA, SubjectKind::Group, "bob")
             .await
             .unwrap()
     );
@@ -228,18 +247,30 @@ pub async fn lineage_names_the_subject_and_its_groups_only<S: EntityStore>(s: &S
     s.register(&inside("leaf", "acme", "ada", "mid"))
         .await
         .unwrap();
-    s.share(&share_to("top", SubjectKind::Group, "team", Access::Edit))
-        .await
-        .unwrap();
-    s.share(&share_to("top", SubjectKind::Group, "other", Access::Edit))
-        .await
-        .unwrap();
-    s.share(&share_to("leaf", SubjectKind::User, "bob", Access::View))
-        .await
-        .unwrap();
-    s.share(&share_to("leaf", SubjectKind::User, "carl", Access::Edit))
-        .await
-        .unwrap();
+    s.share(
+        &share_to("top", SubjectKind::Group, "team", Access::Edit),
+        ADA,
+    )
+    .await
+    .unwrap();
+    s.share(
+        &share_to("top", SubjectKind::Group, "other", Access::Edit),
+        ADA,
+    )
+    .await
+    .unwrap();
+    s.share(
+        &share_to("leaf", SubjectKind::User, "bob", Access::View),
+        ADA,
+    )
+    .await
+    .unwrap();
+    s.share(
+        &share_to("leaf", SubjectKind::User, "carl", Access::Edit),
+        ADA,
+    )
+    .await
+    .unwrap();
     let groups = vec!["team".to_owned()];
     let lineage = s.lineage(&doc("leaf"), "bob", &groups).await.unwrap();
     let keys: Vec<_> = lineage.iter().map(|l| l.record.key.id.as_str()).collect();
@@ -274,19 +305,31 @@ pub async fn facts_answer_many_resources_in_order<S: EntityStore + AssignmentSto
         .unwrap();
     s.register(&resource("g1", "globex", "ada")).await.unwrap();
     s.register(&resource("g2", "initech", "ada")).await.unwrap();
-    s.share(&share_to("top", SubjectKind::Group, "team", Access::Edit))
-        .await
-        .unwrap();
-    s.share(&share_to("leaf", SubjectKind::User, "bob", Access::View))
-        .await
-        .unwrap();
-    s.share(&share_to("g1", SubjectKind::User, "bob", Access::Edit))
-        .await
-        .unwrap();
+    s.share(
+        &share_to("top", SubjectKind::Group, "team", Access::Edit),
+        ADA,
+    )
+    .await
+    .unwrap();
+    s.share(
+        &share_to("leaf", SubjectKind::User, "bob", Access::View),
+        ADA,
+    )
+    .await
+    .unwrap();
+    s.share(
+        &share_to("g1", SubjectKind::User, "bob", Access::Edit),
+        ExpectedOwner::new("globex", "ada"),
+    )
+    .await
+    .unwrap();
     // A group of the same name in globex is not bob's group in acme, and the reverse.
-    s.share(&share_to("g1", SubjectKind::Group, "team", Access::Edit))
-        .await
-        .unwrap();
+    s.share(
+        &share_to("g1", SubjectKind::Group, "team", Access::Edit),
+        ExpectedOwner::new("globex", "ada"),
+    )
+    .await
+    .unwrap();
     s.add_member("acme", "team", "bob", 100).await.unwrap();
     s.add_member("globex", "team", "carl", 100).await.unwrap();
     // In globex bob holds three assignments: expired, live until 2,000, live until 3,000; in
@@ -382,15 +425,16 @@ pub async fn accessible_follows_owners_visibility_shares_and_folders<S: EntitySt
     ] {
         s.register(&record).await.unwrap();
     }
-    s.share(&share_to("folder", SubjectKind::User, "bob", Access::Edit))
-        .await
-        .unwrap();
-    s.share(&share_to(
-        "by-group",
-        SubjectKind::Group,
-        "team",
-        Access::View,
-    ))
+    s.share(
+        &share_to("folder", SubjectKind::User, "bob", Access::Edit),
+        ADA,
+    )
+    .await
+    .unwrap();
+    s.share(
+        &share_to("by-group", SubjectKind::Group, "team", Access::View),
+        ADA,
+    )
     .await
     .unwrap();
     let groups = vec!["team".to_owned()];
@@ -477,6 +521,78 @@ pub async fn accessible_follows_owners_visibility_shares_and_folders<S: EntitySt
     );
 }
 
+pub async fn writes_hold_to_the_owner_they_were_authorized_against<S: EntityStore>(s: &S) {
+    // ada was allowed to manage `a` and the folder `f`; both were then deregistered and
+    // registered again, `a` to bob and `f` in another tenant. Every write on ada's old
+    // authority is refused and changes nothing.
+    s.register(&resource("a", "acme", "bob")).await.unwrap();
+    s.register(&resource("f", "acme", "bob")).await.unwrap();
+    s.register(&resource("mine", "acme", "ada")).await.unwrap();
+    let changed = Err(StoreError::Conflict(RESOURCE_CHANGED));
+    assert_eq!(
+        s.set_visibility(&doc("a"), ADA, Visibility::Public).await,
+        changed.clone()
+    );
+    assert_eq!(
+        s.share(&share_to("a", SubjectKind::User, "eve", Access::Edit), ADA)
+            .await,
+        changed.clone().map(drop)
+    );
+    let bob = ExpectedOwner::new("acme", "bob");
+    s.share(&share_to("a", SubjectKind::User, "carl", Access::View), bob)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.unshare(&doc("a"), ADA, SubjectKind::User, "carl").await,
+        changed.clone().map(|_| true)
+    );
+    assert_eq!(s.move_to(&doc("a"), ADA, None).await, changed.clone());
+    // A tenant's administrator's authority is the tenant's: the same owner elsewhere is not it.
+    assert_eq!(
+        s.set_visibility(
+            &doc("a"),
+            ExpectedOwner::new("globex", "bob"),
+            Visibility::Public
+        )
+        .await,
+        changed.clone()
+    );
+    // Into a folder that is no longer the one ada could file into.
+    assert_eq!(
+        s.move_to(&doc("mine"), ADA, Some((&doc("f"), ADA))).await,
+        changed.clone()
+    );
+    assert_eq!(
+        s.move_to(&doc("mine"), ADA, Some((&doc("gone"), ADA)))
+            .await,
+        Err(StoreError::NotFound(NO_FOLDER))
+    );
+    assert_eq!(
+        s.resource(&doc("a")).await.unwrap(),
+        Some(resource("a", "acme", "bob")),
+        "a refused write wrote"
+    );
+    assert_eq!(
+        s.resource(&doc("mine")).await.unwrap().unwrap().parent,
+        None
+    );
+    assert_eq!(
+        s.shares(&doc("a")).await.unwrap(),
+        vec![share_to("a", SubjectKind::User, "carl", Access::View)]
+    );
+    // What the write was authorized against, it does.
+    let moved = s
+        .move_to(&doc("mine"), ADA, Some((&doc("f"), bob)))
+        .await
+        .unwrap();
+    assert_eq!(moved.parent, Some(doc("f")));
+    assert!(
+        s.unshare(&doc("a"), bob, SubjectKind::User, "carl")
+            .await
+            .unwrap()
+    );
+}
+
 pub async fn concurrent_moves_never_build_a_cycle<S: EntityStore + Clone + 'static>(s: &S) {
     for round in 0..20 {
         let (a, b) = (format!("a{round}"), format!("b{round}"));
@@ -487,7 +603,7 @@ pub async fn concurrent_moves_never_build_a_cycle<S: EntityStore + Clone + 'stat
             let (s, barrier) = (s.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                s.move_to(&doc(&what), Some(&doc(&into))).await
+                s.move_to(&doc(&what), ADA, Some((&doc(&into), ADA))).await
             })
         });
         let mut moved = 0;

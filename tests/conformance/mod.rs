@@ -626,7 +626,9 @@ macro_rules! conformance {
             registering_is_idempotent_for_the_owner_only, folders_stay_sound,
             sharing_twice_updates_the_level, lineage_names_the_subject_and_its_groups_only,
             accessible_follows_owners_visibility_shares_and_folders,
-            facts_answer_many_resources_in_order, concurrent_moves_never_build_a_cycle);
+            facts_answer_many_resources_in_order,
+            writes_hold_to_the_owner_they_were_authorized_against,
+            concurrent_moves_never_build_a_cycle);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(

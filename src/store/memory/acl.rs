@@ -7,9 +7,10 @@ use std::hash::{Hash, Hasher};
 
 use super::MemoryStore;
 use crate::store::acl::{
-    Access, AccessFacts, AccessibleQuery, EntityStore, FOLDER_CYCLE, FOLDER_OTHER_TENANT,
-    FOLDER_TOO_DEEP, Lineage, MAX_FOLDER_DEPTH, NO_FOLDER, NO_RESOURCE, RESOURCE_HAS_CHILDREN,
-    RESOURCE_TAKEN, Registered, ResourceKey, ResourceRecord, ShareRecord, Visibility,
+    Access, AccessFacts, AccessibleQuery, EntityStore, ExpectedOwner, FOLDER_CYCLE,
+    FOLDER_OTHER_TENANT, FOLDER_TOO_DEEP, Lineage, MAX_FOLDER_DEPTH, NO_FOLDER, NO_RESOURCE,
+    RESOURCE_CHANGED, RESOURCE_HAS_CHILDREN, RESOURCE_TAKEN, Registered, ResourceKey,
+    ResourceRecord, ShareRecord, Visibility,
 };
 use crate::store::{StoreError, StoreResult, SubjectKind};
 
@@ -46,14 +47,44 @@ impl AclState {
         above
     }
 
-    /// How many levels lie below `key` (0 for a resource with nothing inside).
+    /// How many levels lie below `key` (0 for a resource with nothing inside): one pass over
+    /// the resources to index children, then a walk down (bounded: chains are checked when
+    /// written), rather than a scan of every resource at every level.
     fn height(&self, key: &ResourceKey) -> usize {
-        self.resources
-            .values()
-            .filter(|r| r.parent.as_ref() == Some(key))
-            .map(|child| 1 + self.height(&child.key))
-            .max()
-            .unwrap_or(0)
+        let mut children: HashMap<&ResourceKey, Vec<&ResourceKey>> = HashMap::new();
+        for record in self.resources.values() {
+            if let Some(parent) = &record.parent {
+                children.entry(parent).or_default().push(&record.key);
+            }
+        }
+        let mut level = vec![key];
+        let mut height = 0;
+        while height <= MAX_FOLDER_DEPTH {
+            level = level
+                .iter()
+                .filter_map(|k| children.get(k))
+                .flatten()
+                .copied()
+                .collect();
+            if level.is_empty() {
+                break;
+            }
+            height += 1;
+        }
+        height
+    }
+
+    /// `key`'s record, refused unless it is still `expected`'s ([`RESOURCE_CHANGED`]).
+    fn held(&self, key: &ResourceKey, expected: ExpectedOwner<'_>) -> StoreResult<&ResourceRecord> {
+        let record = self
+            .resources
+            .get(key)
+            .ok_or(StoreError::NotFound(NO_RESOURCE))?;
+        if expected.matches(record) {
+            Ok(record)
+        } else {
+            Err(StoreError::Conflict(RESOURCE_CHANGED))
+        }
     }
 
     /// Whether `inner` is `outer` or lies inside it.
@@ -142,9 +173,11 @@ impl EntityStore for MemoryStore {
     async fn set_visibility(
         &self,
         key: &ResourceKey,
+        expected: ExpectedOwner<'_>,
         visibility: Visibility,
     ) -> StoreResult<ResourceRecord> {
         let mut state = self.lock();
+        state.acl.held(key, expected)?;
         let record = state
             .acl
             .resources
@@ -157,20 +190,26 @@ impl EntityStore for MemoryStore {
     async fn move_to(
         &self,
         key: &ResourceKey,
-        parent: Option<&ResourceKey>,
+        expected: ExpectedOwner<'_>,
+        parent: Option<(&ResourceKey, ExpectedOwner<'_>)>,
     ) -> StoreResult<ResourceRecord> {
         let mut state = self.lock();
         let acl = &mut state.acl;
-        let tenant = acl
-            .resources
-            .get(key)
-            .ok_or(StoreError::NotFound(NO_RESOURCE))?
-            .tenant
-            .clone();
-        if let Some(parent) = parent {
-            if !acl.resources.contains_key(parent) {
-                return Err(StoreError::NotFound(NO_FOLDER));
+        let tenant = acl.held(key, expected)?.tenant.clone();
+        let parent = match parent {
+            Some((parent, folder_expected)) => {
+                let folder = acl
+                    .resources
+                    .get(parent)
+                    .ok_or(StoreError::NotFound(NO_FOLDER))?;
+                if !folder_expected.matches(folder) {
+                    return Err(StoreError::Conflict(RESOURCE_CHANGED));
+                }
+                Some(parent)
             }
+            None => None,
+        };
+        if let Some(parent) = parent {
             if acl.is_within(parent, key) {
                 return Err(StoreError::Conflict(FOLDER_CYCLE));
             }
@@ -184,12 +223,10 @@ impl EntityStore for MemoryStore {
         Ok(record.clone())
     }
 
-    async fn share(&self, share: &ShareRecord) -> StoreResult<()> {
+    async fn share(&self, share: &ShareRecord, expected: ExpectedOwner<'_>) -> StoreResult<()> {
         let mut state = self.lock();
         let acl = &mut state.acl;
-        if !acl.resources.contains_key(&share.key) {
-            return Err(StoreError::NotFound(NO_RESOURCE));
-        }
+        acl.held(&share.key, expected)?;
         acl.shares
             .entry(share.key.clone())
             .or_default()
@@ -200,14 +237,13 @@ impl EntityStore for MemoryStore {
     async fn unshare(
         &self,
         key: &ResourceKey,
+        expected: ExpectedOwner<'_>,
         grantee_kind: SubjectKind,
         grantee: &str,
     ) -> StoreResult<bool> {
         let mut state = self.lock();
         let acl = &mut state.acl;
-        if !acl.resources.contains_key(key) {
-            return Err(StoreError::NotFound(NO_RESOURCE));
-        }
+        acl.held(key, expected)?;
         Ok(acl
             .shares
             .get_mut(key)

@@ -949,3 +949,50 @@ async fn a_user_who_leaves_the_tenant_keeps_nothing_shared_with_them() {
         );
     }
 }
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn an_unreadable_role_model_is_unavailable_not_a_stranger() {
+    // The entities are readable; the roles that make root an administrator are not. Root is
+    // neither refused as a stranger nor let in: told to try again, on every path that asks.
+    let store = MemoryStore::new();
+    let roles = portcullis::store::sqlite::SqliteStore::in_memory()
+        .await
+        .unwrap();
+    let tenancy = Tenancy::new(roles.clone());
+    let acl = Acl::new(store.clone()).over(tenancy).admins(manage());
+    acl.register(NewResource::new(doc("d"), "acme", "ada").visibility(Visibility::Private))
+        .await
+        .unwrap();
+    roles.pool().close().await;
+    let root = user("root");
+    assert_eq!(
+        acl.can(&root, &doc("d"), Access::View)
+            .await
+            .unwrap()
+            .reason(),
+        Reason::Unavailable
+    );
+    assert_eq!(
+        acl.set_visibility(&root, &doc("d"), Visibility::Public)
+            .await,
+        Err(AclError::Unavailable)
+    );
+    assert_eq!(
+        acl.accessible(&root, "docs", "document", Access::View, "acme", 10, None)
+            .await,
+        Err(AclError::Unavailable)
+    );
+    // The owner needs no role to be read: her answers stand.
+    let ada = user("ada");
+    assert_eq!(
+        acl.can(&ada, &doc("d"), Access::Edit)
+            .await
+            .unwrap()
+            .reason(),
+        Reason::AllowOwner
+    );
+    acl.set_visibility(&ada, &doc("d"), Visibility::Tenant)
+        .await
+        .unwrap();
+}

@@ -210,7 +210,7 @@ impl<S: AclStore> Acl<S> {
         if ctx.tenant().is_some_and(|own| own != record.tenant) {
             return Err(hidden);
         }
-        if record.owner == ctx.subject() || self.is_admin(ctx, &record.tenant).await {
+        if record.owner == ctx.subject() || self.is_admin(ctx, &record.tenant).await? {
             return Ok(record);
         }
         Err(if self.sees(ctx, key).await {
@@ -362,11 +362,7 @@ impl<S: AclStore> Acl<S> {
         let subject = ctx.subject();
         let groups = self.store.groups_of(tenant, subject).await?;
         let member = self.is_member(Some(ctx), tenant, subject, &groups).await?;
-        let editor = member
-            && match &self.editor {
-                Some(required) => self.allowed_in(ctx, required, tenant).await,
-                None => false,
-            };
+        let editor = self.is_editor(ctx, member, tenant).await?;
         let filter = AccessFilter::reachable(&AccessibleQuery {
             tenant,
             service,
@@ -382,7 +378,7 @@ impl<S: AclStore> Acl<S> {
         .in_schema(self.store.tables_schema());
         Ok(if ctx.tenant().is_some_and(|own| own != tenant) {
             filter.reaching(Reach::Nothing)
-        } else if self.is_admin(ctx, tenant).await {
+        } else if self.is_admin(ctx, tenant).await? {
             filter.reaching(Reach::Everything)
         } else {
             filter

@@ -226,22 +226,44 @@ impl<S: AclStore> Acl<S> {
         &self.store
     }
 
-    /// Whether `rbac` allows `required` to `ctx` in `tenant`.
-    async fn allowed_in(&self, ctx: &UserContext, required: &Requirement, tenant: &str) -> bool {
+    /// Whether `rbac` allows `required` to `ctx` in `tenant`; [`AclError::Unavailable`] when
+    /// it could not tell (its store was down): a caller who may well be an administrator is
+    /// told to try again, not answered as a stranger.
+    pub(crate) async fn allowed_in(
+        &self,
+        ctx: &UserContext,
+        required: &Requirement,
+        tenant: &str,
+    ) -> Result<bool, AclError> {
         let Ok(at) = Scope::tenant(tenant) else {
-            return false;
+            return Ok(false);
         };
-        self.rbac
-            .decide(Question::new(ctx, required, &at))
-            .await
-            .is_allowed()
+        let decision = self.rbac.decide(Question::new(ctx, required, &at)).await;
+        if decision.reason() == Reason::Unavailable {
+            return Err(AclError::Unavailable);
+        }
+        Ok(decision.is_allowed())
     }
 
-    /// Whether `ctx` administers `tenant`.
-    pub(crate) async fn is_admin(&self, ctx: &UserContext, tenant: &str) -> bool {
+    /// Whether `ctx` administers `tenant` (see [`allowed_in`](Self::allowed_in)).
+    pub(crate) async fn is_admin(&self, ctx: &UserContext, tenant: &str) -> Result<bool, AclError> {
         match &self.admin {
             Some(required) => self.allowed_in(ctx, required, tenant).await,
-            None => false,
+            None => Ok(false),
+        }
+    }
+
+    /// Whether `ctx`, a member of `tenant` or not, edits what its members may view (see
+    /// [`allowed_in`](Self::allowed_in)).
+    pub(crate) async fn is_editor(
+        &self,
+        ctx: &UserContext,
+        member: bool,
+        tenant: &str,
+    ) -> Result<bool, AclError> {
+        match &self.editor {
+            Some(required) if member => self.allowed_in(ctx, required, tenant).await,
+            _ => Ok(false),
         }
     }
 
@@ -333,21 +355,25 @@ impl<S: AclStore> Acl<S> {
             return (outcome, Some(tenant.to_owned()));
         }
         let member = found.member || ctx.tenant() == Some(tenant);
-        let editor = member
-            && match &self.editor {
-                Some(required) => self.allowed_in(ctx, required, tenant).await,
-                None => false,
-            };
+        let editor = self.is_editor(ctx, member, tenant).await;
+        let admin = self.is_admin(ctx, tenant).await;
         let asker = Asker {
             subject,
             member,
-            editor,
-            admin: self.is_admin(ctx, tenant).await,
+            editor: editor.clone().unwrap_or(false),
+            admin: admin.clone().unwrap_or(false),
         };
-        (
-            evaluate(&found.lineage, &asker, wanted),
-            Some(tenant.to_owned()),
-        )
+        let mut outcome = evaluate(&found.lineage, &asker, wanted);
+        // A refusal that a role the engine could not read might have turned into an allow is
+        // no answer: unavailable (fail closed, and the caller may try again).
+        if !outcome.reason.allows() && (editor.is_err() || admin.is_err()) {
+            outcome = Outcome {
+                reason: Reason::Unavailable,
+                path: Vec::new(),
+                grant: String::new(),
+            };
+        }
+        (outcome, Some(tenant.to_owned()))
     }
 
     /// The decision for `wanted` on `key`, asked at `at` (a scope naming the tenant, if any, must

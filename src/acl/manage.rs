@@ -36,7 +36,8 @@ pub enum AclError {
     #[error("the grantee is not a member of the resource's tenant")]
     NotAMember,
     /// The write conflicts with what is stored: another owner, a folder cycle, a folder chain
-    /// too deep, a folder of another tenant, a folder that is not empty, or a resource registered
+    /// too deep, a folder of another tenant, a folder that is not empty, a resource shared with
+    /// as many grantees as it may hold, or a resource registered
     /// again to someone else between the check of the caller's right and the write (named by
     /// the store's constant; nothing changed).
     #[error("conflict: {0}")]

@@ -21,6 +21,11 @@ pub use crate::error::Access;
 /// written, so an evaluation's walk up the folders is bounded.
 pub const MAX_FOLDER_DEPTH: usize = 32;
 
+/// Most shares one resource holds (users and groups together). A sharing dialog lists them
+/// all and `who_can` walks them on every folder above, so they are bounded as any input is:
+/// share with a group instead. Google Drive's limit is of the same order (600).
+pub const MAX_SHARES: usize = 1_000;
+
 /// [`StoreError::Conflict`](super::StoreError::Conflict): the resource is registered to another
 /// owner or tenant.
 pub const RESOURCE_TAKEN: &str = "resource owned by another";
@@ -39,6 +44,9 @@ pub const RESOURCE_HAS_CHILDREN: &str = "resource has children";
 /// longer the one the write was authorized against ([`ExpectedOwner`]): it was deregistered and
 /// registered again to another owner or tenant in between. Nothing changed; ask again.
 pub const RESOURCE_CHANGED: &str = "resource changed since it was checked";
+/// [`StoreError::Conflict`](super::StoreError::Conflict): the resource holds [`MAX_SHARES`]
+/// shares already (changing the level of one of them is still allowed).
+pub const TOO_MANY_SHARES: &str = "too many shares";
 /// [`StoreError::NotFound`](super::StoreError::NotFound): no such resource.
 pub const NO_RESOURCE: &str = "resource";
 /// [`StoreError::NotFound`](super::StoreError::NotFound): the parent named is not registered.
@@ -383,7 +391,8 @@ pub trait EntityStore: Send + Sync {
 
     /// Shares the resource; sharing again with the same grantee replaces the level, the
     /// grantor and the time (never a duplicate). [`NO_RESOURCE`]; [`RESOURCE_CHANGED`] unless
-    /// the resource is still `expected`'s.
+    /// the resource is still `expected`'s; [`TOO_MANY_SHARES`] for a new grantee of a resource
+    /// with [`MAX_SHARES`] already.
     fn share(
         &self,
         share: &ShareRecord,

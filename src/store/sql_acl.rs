@@ -39,6 +39,8 @@ pub(crate) struct AclStatements {
     pub(crate) height: Cow<'static, str>,
     pub(crate) share: Cow<'static, str>,
     pub(crate) unshare: Cow<'static, str>,
+    /// How many shares the resource has besides the one to the bound grantee.
+    pub(crate) other_shares: Cow<'static, str>,
     pub(crate) shares: Cow<'static, str>,
     pub(crate) lineage: Cow<'static, str>,
     /// Many resources' lineages with the subject's shares, groups and membership: see
@@ -208,6 +210,10 @@ impl AclStatements {
             ),
             unshare: keyed(
                 "DELETE FROM portcullis_shares WHERE {KEY} AND grantee_kind = ? AND grantee = ?",
+            ),
+            other_shares: keyed(
+                "SELECT COUNT(*) AS n FROM portcullis_shares WHERE {KEY} \
+                AND NOT (grantee_kind = ? AND grantee = ?)",
             ),
             shares: q("SELECT s.* FROM portcullis_shares s \
                 WHERE s.service = ? AND s.kind = ? AND s.resource_id = ? ORDER BY {SHARE_ORDER}"),
@@ -450,9 +456,9 @@ macro_rules! sql_acl_store {
             use sqlx::Row as _;
 
             use $crate::store::acl::{
-                AccessFacts, AccessibleQuery, EntityStore, ExpectedOwner, Lineage, NO_FOLDER,
-                NO_RESOURCE, RESOURCE_CHANGED, RESOURCE_HAS_CHILDREN, RESOURCE_TAKEN, Registered,
-                ResourceKey, ResourceRecord, ShareRecord, Visibility,
+                AccessFacts, AccessibleQuery, EntityStore, ExpectedOwner, Lineage, MAX_SHARES,
+                NO_FOLDER, NO_RESOURCE, RESOURCE_CHANGED, RESOURCE_HAS_CHILDREN, RESOURCE_TAKEN,
+                Registered, ResourceKey, ResourceRecord, ShareRecord, TOO_MANY_SHARES, Visibility,
             };
             use $crate::store::sql::{corrupt, map_error, unavailable};
             use $crate::store::sql_acl::{AccessBinds, AclStatements, check_folder, json_list};
@@ -780,6 +786,18 @@ macro_rules! sql_acl_store {
                 ) -> StoreResult<()> {
                     let sql = &self.sql.acl;
                     let (mut tx, _) = held(sql, &self.pool, &share.key, expected).await?;
+                    let others = sqlx::query(&sql.other_shares)
+                        .bind(&share.key.service)
+                        .bind(&share.key.kind)
+                        .bind(&share.key.id)
+                        .bind(share.grantee_kind.as_str())
+                        .bind(&share.grantee)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    if count_of(&others)? >= MAX_SHARES {
+                        return Err(StoreError::Conflict(TOO_MANY_SHARES));
+                    }
                     sqlx::query(&sql.share)
                         .bind(&share.key.service)
                         .bind(&share.key.kind)

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use portcullis::store::acl::{
-    ExpectedOwner, FOLDER_CYCLE, FOLDER_OTHER_TENANT, FOLDER_TOO_DEEP, MAX_FOLDER_DEPTH, NO_FOLDER,
-    NO_RESOURCE, RESOURCE_CHANGED, RESOURCE_HAS_CHILDREN, RESOURCE_TAKEN,
+    ExpectedOwner, FOLDER_CYCLE, FOLDER_OTHER_TENANT, FOLDER_TOO_DEEP, MAX_FOLDER_DEPTH,
+    MAX_SHARES, NO_FOLDER, NO_RESOURCE, RESOURCE_CHANGED, RESOURCE_HAS_CHILDREN, RESOURCE_TAKEN,
+    TOO_MANY_SHARES,
 };
 use portcullis::store::{
     Access, AccessFacts, AccessibleQuery, AssignmentStore, EntityStore, Registered, ResourceKey,
@@ -591,6 +592,42 @@ pub async fn writes_hold_to_the_owner_they_were_authorized_against<S: EntityStor
             .await
             .unwrap()
     );
+}
+
+pub async fn shares_per_resource_are_bounded<S: EntityStore>(s: &S) {
+    s.register(&resource("full", "acme", "ada")).await.unwrap();
+    for n in 0..MAX_SHARES {
+        let kind = if n % 2 == 0 {
+            SubjectKind::User
+        } else {
+            SubjectKind::Group
+        };
+        s.share(&share_to("full", kind, &format!("g{n}"), Access::View), ADA)
+            .await
+            .unwrap();
+    }
+    let one_more = share_to("full", SubjectKind::User, "newcomer", Access::View);
+    assert_eq!(
+        s.share(&one_more, ADA).await,
+        Err(StoreError::Conflict(TOO_MANY_SHARES))
+    );
+    // A level changes on a full resource; a share taken back makes room.
+    s.share(
+        &share_to("full", SubjectKind::User, "g0", Access::Edit),
+        ADA,
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.unshare(&doc("full"), ADA, SubjectKind::Group, "g1")
+            .await
+            .unwrap()
+    );
+    s.share(&one_more, ADA).await.unwrap();
+    let shares = s.shares(&doc("full")).await.unwrap();
+    assert_eq!(shares.len(), MAX_SHARES);
+    assert!(shares.contains(&one_more));
+    assert!(shares.contains(&share_to("full", SubjectKind::User, "g0", Access::Edit)));
 }
 
 pub async fn concurrent_moves_never_build_a_cycle<S: EntityStore + Clone + 'static>(s: &S) {

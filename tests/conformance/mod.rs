@@ -627,7 +627,7 @@ macro_rules! conformance {
             sharing_twice_updates_the_level, lineage_names_the_subject_and_its_groups_only,
             accessible_follows_owners_visibility_shares_and_folders,
             facts_answer_many_resources_in_order,
-            writes_hold_to_the_owner_they_were_authorized_against,
+            writes_hold_to_the_owner_they_were_authorized_against, shares_per_resource_are_bounded,
             concurrent_moves_never_build_a_cycle);
     };
     (@each $make:expr; $($check:ident),*) => {

@@ -8,9 +8,9 @@ use std::hash::{Hash, Hasher};
 use super::MemoryStore;
 use crate::store::acl::{
     Access, AccessFacts, AccessibleQuery, EntityStore, ExpectedOwner, FOLDER_CYCLE,
-    FOLDER_OTHER_TENANT, FOLDER_TOO_DEEP, Lineage, MAX_FOLDER_DEPTH, NO_FOLDER, NO_RESOURCE,
-    RESOURCE_CHANGED, RESOURCE_HAS_CHILDREN, RESOURCE_TAKEN, Registered, ResourceKey,
-    ResourceRecord, ShareRecord, Visibility,
+    FOLDER_OTHER_TENANT, FOLDER_TOO_DEEP, Lineage, MAX_FOLDER_DEPTH, MAX_SHARES, NO_FOLDER,
+    NO_RESOURCE, RESOURCE_CHANGED, RESOURCE_HAS_CHILDREN, RESOURCE_TAKEN, Registered, ResourceKey,
+    ResourceRecord, ShareRecord, TOO_MANY_SHARES, Visibility,
 };
 use crate::store::{StoreError, StoreResult, SubjectKind};
 
@@ -227,10 +227,12 @@ impl EntityStore for MemoryStore {
         let mut state = self.lock();
         let acl = &mut state.acl;
         acl.held(&share.key, expected)?;
-        acl.shares
-            .entry(share.key.clone())
-            .or_default()
-            .insert((share.grantee_kind, share.grantee.clone()), share.clone());
+        let shares = acl.shares.entry(share.key.clone()).or_default();
+        let grantee = (share.grantee_kind, share.grantee.clone());
+        if shares.len() >= MAX_SHARES && !shares.contains_key(&grantee) {
+            return Err(StoreError::Conflict(TOO_MANY_SHARES));
+        }
+        shares.insert(grantee, share.clone());
         Ok(())
     }
 

@@ -64,6 +64,7 @@
 pub mod acl;
 pub mod actors;
 pub mod api_key;
+pub mod audit;
 pub mod authz;
 pub mod clock;
 mod context;

@@ -445,8 +445,7 @@ impl<S: AclStore> Acl<S> {
             .map_err(|_| AclError::Invalid("resource"))?;
         let decision = self.decide_access(ctx, key, wanted, &at, false).await;
         let required = Requirement::Access(EntityAccess::new(&key.service, wanted));
-        ctx.seam().report(ctx, &required, &decision);
-        Ok(decision)
+        Ok(ctx.seam().report(ctx, &required, decision))
     }
 
     /// Many [`can`](Self::can) questions at once (at most [`MAX_CHECKS`]), answered in order,
@@ -480,8 +479,7 @@ impl<S: AclStore> Acl<S> {
                 .decide_found(ctx, key, fact, *wanted, at_scope, false)
                 .await;
             let required = Requirement::Access(EntityAccess::new(&key.service, *wanted));
-            ctx.seam().report(ctx, &required, &decision);
-            decisions.push(decision);
+            decisions.push(ctx.seam().report(ctx, &required, decision));
         }
         Ok(decisions)
     }

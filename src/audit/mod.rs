@@ -52,8 +52,12 @@
 
 pub mod chain;
 pub mod record;
+pub mod sink;
+pub mod trail;
 
 pub use chain::{
     Break, Broken, Checkpoint, Head, SealError, SealedRecord, Sealer, Verified, verify,
 };
 pub use record::{AuditRecord, FieldTooLong, Held, Outcome};
+pub use sink::{AuditSink, CheckpointSink, JsonLinesSink, MemorySink, SinkError};
+pub use trail::{AuditTrail, StartError, TrailConfig, TrailStats};

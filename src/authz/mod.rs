@@ -322,12 +322,25 @@ impl Seam {
         SEAM.get_or_init(|| Seam::new(None, true, Vec::new()))
     }
 
-    fn observe(&self, event: &DecisionEvent<'_>) {
+    /// Shows every observer the decision; `false` when one refused it (see
+    /// [`DecisionObserver::admit`]).
+    fn observe(&self, event: &DecisionEvent<'_>) -> bool {
         if self.log {
             TracingObserver.observe(event);
         }
+        let mut admitted = true;
         for observer in self.observers.iter() {
-            observer.observe(event);
+            admitted &= observer.admit(event);
+        }
+        admitted
+    }
+
+    /// `decision`, or an unavailable one in its place when an observer refused an allow.
+    fn admitted(admitted: bool, decision: Decision) -> Decision {
+        if admitted || !decision.is_allowed() {
+            decision
+        } else {
+            Decision::new(Reason::Unavailable, decision.scope().clone())
         }
     }
 
@@ -345,46 +358,40 @@ impl Seam {
             at,
             explain: self.explain,
         };
-        let observe = move |decision: &Decision| {
-            self.observe(&DecisionEvent {
+        let observe = move |decision: Decision| {
+            let admitted = self.observe(&DecisionEvent {
                 context,
                 required,
-                decision,
+                decision: &decision,
                 request,
-            })
+            });
+            Self::admitted(admitted, decision)
         };
         let Some(authorizer) = &self.authorizer else {
-            let decision = from_context(question);
-            observe(&decision);
-            return MaybeReady::ready(decision);
+            return MaybeReady::ready(observe(from_context(question)));
         };
         match authorizer.decide(question).now_or_later() {
-            Ok(decision) => {
-                observe(&decision);
-                MaybeReady::ready(decision)
-            }
-            Err(later) => MaybeReady::new(async move {
-                let decision = later.await;
-                observe(&decision);
-                decision
-            }),
+            Ok(decision) => MaybeReady::ready(observe(decision)),
+            Err(later) => MaybeReady::new(async move { observe(later.await) }),
         }
     }
 
     /// Shows every observer a decision an engine made itself (the entity engine's, asked
-    /// through its own API rather than through this seam's authorizer).
+    /// through its own API rather than through this seam's authorizer), and gives it back as it
+    /// takes effect (unavailable when an observer refused an allow).
     pub(crate) fn report(
         &self,
         context: &UserContext,
         required: &Requirement,
-        decision: &Decision,
-    ) {
-        self.observe(&DecisionEvent {
+        decision: Decision,
+    ) -> Decision {
+        let admitted = self.observe(&DecisionEvent {
             context,
             required,
-            decision,
+            decision: &decision,
             request: None,
         });
+        Self::admitted(admitted, decision)
     }
 
     /// Asks the authorizer for the decision with what matched, without observers: an

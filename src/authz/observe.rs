@@ -121,6 +121,15 @@ pub trait DecisionObserver: Send + Sync + 'static {
     /// Called with each decision.
     fn observe(&self, event: &DecisionEvent<'_>);
 
+    /// Called with each decision instead of [`observe`](Self::observe) by the seam: `false`
+    /// refuses it, and an allow then becomes [`Reason::Unavailable`] (503). For observers that
+    /// must see every decision that takes effect (the [audit trail](crate::audit), when it
+    /// cannot take a record); the default observes and admits.
+    fn admit(&self, event: &DecisionEvent<'_>) -> bool {
+        self.observe(event);
+        true
+    }
+
     /// Whether this observer needs [`Decision::matched`] filled in (a second walk of the
     /// grants for each allowed check). Defaults to `false`.
     fn wants_matches(&self) -> bool {

@@ -1,0 +1,405 @@
+//! The trail: an observer of the seam that turns each decision into a record and hands it to a
+//! writer task, which seals records into the chain and appends them to a sink in batches, off
+//! the request path.
+//!
+//! The hand-over is a bounded channel. When it is full (the sink slower than the traffic, or
+//! down), the policy is explicit: the decision is refused as unavailable (503, fail closed) and
+//! counted in [`TrailStats::refused`]. Nothing is dropped silently: a decision that takes effect
+//! has its record queued, and a queued record is retried until the sink takes it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::chain::{SealError, Sealer};
+use super::record::{AuditRecord, Held, MAX_FIELD_BYTES, Outcome, hex};
+use super::sink::{AuditSink, CheckpointSink, SinkError, resume_head};
+use crate::authz::{DecisionEvent, DecisionObserver};
+use crate::context::AuthMethod;
+use crate::error::Reason;
+use crate::token::KeyRing;
+
+/// How a trail runs; [`TrailConfig::new`] gives the defaults.
+#[derive(Clone, Debug)]
+pub struct TrailConfig {
+    chain: String,
+    capacity: usize,
+    batch: usize,
+    checkpoint_every: u64,
+    checkpoint_interval: Duration,
+    max_retry_delay: Duration,
+}
+
+impl TrailConfig {
+    /// A trail writing chain `chain` (one per instance: name it after the instance), queueing
+    /// up to 8,192 records, appending up to 256 at once, checkpointing every 1,000 records or
+    /// 10 seconds, whichever comes first.
+    pub fn new(chain: &str) -> Self {
+        Self {
+            chain: chain.to_owned(),
+            capacity: 8192,
+            batch: 256,
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(10),
+            max_retry_delay: Duration::from_secs(5),
+        }
+    }
+
+    /// How many records may wait for the writer before decisions are refused.
+    pub fn capacity(mut self, records: usize) -> Self {
+        self.capacity = records.max(1);
+        self
+    }
+
+    /// Most records appended in one batch.
+    pub fn batch(mut self, records: usize) -> Self {
+        self.batch = records.max(1);
+        self
+    }
+
+    /// Checkpoint after this many records, or this long, whichever comes first.
+    pub fn checkpoint(mut self, every: u64, interval: Duration) -> Self {
+        self.checkpoint_every = every.max(1);
+        self.checkpoint_interval = interval;
+        self
+    }
+}
+
+/// Why a trail would not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// No signing key, or a bad chain name.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// The sink could not be read.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// The newest checkpoint vouches for more records than the sink holds: the trail's tail
+    /// was cut (or the sink is another one). Writing on would hide it.
+    #[error("audit chain {chain} holds {held} records but a checkpoint vouches for {vouched}")]
+    Truncated {
+        /// The chain.
+        chain: String,
+        /// Records held.
+        held: u64,
+        /// Records the checkpoint vouches for.
+        vouched: u64,
+    },
+}
+
+/// What a trail has done since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrailStats {
+    /// Records appended to the sink.
+    pub written: u64,
+    /// Decisions refused because the queue was full (fail closed).
+    pub refused: u64,
+    /// Appends that failed and were retried.
+    pub sink_failures: u64,
+    /// Checkpoints written.
+    pub checkpoints: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    written: AtomicU64,
+    refused: AtomicU64,
+    sink_failures: AtomicU64,
+    checkpoints: AtomicU64,
+}
+
+enum Message {
+    Record(Box<AuditRecord>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The audit trail: plug it into a gateway with
+/// [`AuthGateway::observe`](crate::AuthGateway::observe); every decision behind that gateway is
+/// recorded, or refused when it cannot be.
+#[derive(Clone)]
+pub struct AuditTrail {
+    queue: mpsc::Sender<Message>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for AuditTrail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditTrail")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl AuditTrail {
+    /// Starts a trail: continues `config`'s chain after the last record `sink` holds (refusing
+    /// to when `checkpoints` vouches for more, [`StartError::Truncated`]), signing with `ring`'s
+    /// signing key (refused without one), and spawns its writer on the current Tokio runtime.
+    pub async fn start<S, C>(
+        ring: KeyRing,
+        sink: S,
+        checkpoints: C,
+        config: TrailConfig,
+    ) -> Result<Self, StartError>
+    where
+        S: AuditSink,
+        C: CheckpointSink,
+    {
+        let head = resume_head(&sink, &config.chain).await?;
+        if let Some(newest) = checkpoints.newest(&config.chain).await?
+            && newest.head.seq > head.seq
+        {
+            return Err(StartError::Truncated {
+                chain: config.chain,
+                held: head.seq,
+                vouched: newest.head.seq,
+            });
+        }
+        let sealer = Sealer::new(ring, head)?;
+        let (queue, inbox) = mpsc::channel(config.capacity);
+        let counters = Arc::new(Counters::default());
+        let writer = Writer {
+            sealer,
+            sink,
+            checkpoints,
+            config,
+            counters: counters.clone(),
+        };
+        tokio::spawn(writer.run(inbox));
+        Ok(Self { queue, counters })
+    }
+
+    /// Queues `record`; `false` when the queue is full (the caller must not let the decision
+    /// take effect) or the writer has stopped.
+    pub fn record(&self, record: AuditRecord) -> bool {
+        match self.queue.try_send(Message::Record(Box::new(record))) {
+            Ok(()) => true,
+            Err(_) => {
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Waits until every record queued before this call is in the sink.
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self.queue.send(Message::Flush(done)).await.is_ok() {
+            let _ = written.await;
+        }
+    }
+
+    /// What the trail has done.
+    pub fn stats(&self) -> TrailStats {
+        let c = &self.counters;
+        TrailStats {
+            written: c.written.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            sink_failures: c.sink_failures.load(Ordering::Relaxed),
+            checkpoints: c.checkpoints.load(Ordering::Relaxed),
+        }
+    }
+}
+
+struct Writer<S, C> {
+    sealer: Sealer,
+    sink: S,
+    checkpoints: C,
+    config: TrailConfig,
+    counters: Arc<Counters>,
+}
+
+impl<S: AuditSink, C: CheckpointSink> Writer<S, C> {
+    async fn run(mut self, mut inbox: mpsc::Receiver<Message>) {
+        let mut since_checkpoint = 0u64;
+        let mut last_checkpoint = Instant::now();
+        let mut pending = Vec::with_capacity(self.config.batch);
+        let mut waiters = Vec::new();
+        while let Some(first) = inbox.recv().await {
+            let mut next = Some(first);
+            while let Some(message) = next.take() {
+                match message {
+                    Message::Record(record) => match self.sealer.seal(*record) {
+                        Ok(sealed) => pending.push(sealed),
+                        // The observer bounds every field and a started sealer has its key:
+                        // this is a key removed from the ring while running. Nothing unsigned
+                        // is ever written; say so loudly.
+                        Err(error) => {
+                            tracing::error!(%error, "audit record could not be sealed");
+                            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                    },
+                    Message::Flush(done) => waiters.push(done),
+                }
+                if pending.len() < self.config.batch {
+                    next = inbox.try_recv().ok();
+                }
+            }
+            if !pending.is_empty() {
+                self.append(&pending).await;
+                since_checkpoint += pending.len() as u64;
+                pending.clear();
+            }
+            if since_checkpoint >= self.config.checkpoint_every
+                || (since_checkpoint > 0
+                    && last_checkpoint.elapsed() >= self.config.checkpoint_interval)
+            {
+                if self.checkpoint().await {
+                    since_checkpoint = 0;
+                }
+                last_checkpoint = Instant::now();
+            }
+            for done in waiters.drain(..) {
+                let _ = done.send(());
+            }
+        }
+        // Every sender is gone: vouch for the final head.
+        if since_checkpoint > 0 {
+            self.checkpoint().await;
+        }
+    }
+
+    /// Appends the batch, retrying (with a growing pause) until the sink takes it: a record
+    /// sealed is a link of the chain, and losing it would break the chain for good.
+    async fn append(&self, batch: &[super::chain::SealedRecord]) {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self.sink.append(batch).await {
+                Ok(()) => {
+                    self.counters
+                        .written
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    return;
+                }
+                Err(error) => {
+                    self.counters.sink_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%error, records = batch.len(), "audit sink failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(self.config.max_retry_delay);
+                }
+            }
+        }
+    }
+
+    async fn checkpoint(&self) -> bool {
+        let now_ms = now_ms();
+        let written = match self.sealer.checkpoint(now_ms) {
+            Ok(checkpoint) => self.checkpoints.put(&checkpoint).await.map_err(|e| e.0),
+            Err(error) => Err(error.to_string()),
+        };
+        match written {
+            Ok(()) => {
+                self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "audit checkpoint not written; trying again later");
+                false
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `text` as a record keeps it: as is up to the field bound, else its SHA-256 (so an
+/// oversized value is still evidence, never a reason to lose the record).
+fn bounded(text: &str) -> String {
+    if text.len() <= MAX_FIELD_BYTES {
+        text.to_owned()
+    } else {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+        format!("sha256:{}", hex(digest.as_ref()))
+    }
+}
+
+fn auth_method(method: AuthMethod) -> &'static str {
+    match method {
+        AuthMethod::Bearer => "bearer",
+        AuthMethod::ApiKey => "api_key",
+        AuthMethod::Session => "session",
+        AuthMethod::OAuth2 => "oauth2",
+        AuthMethod::Identity => "identity",
+        AuthMethod::Custom(name) => name,
+    }
+}
+
+/// The trace id of a W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), unless it is
+/// malformed or all zeros (invalid by the specification).
+pub fn trace_id_of(traceparent: &str) -> Option<&str> {
+    let mut parts = traceparent.split('-');
+    let (version, trace, parent, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hexdigits = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let ok = hexdigits(version, 2)
+        && version != "ff"
+        && hexdigits(trace, 32)
+        && trace.bytes().any(|b| b != b'0')
+        && hexdigits(parent, 16)
+        && hexdigits(flags, 2);
+    ok.then_some(trace)
+}
+
+/// The record of one decision.
+pub fn record_of(event: &DecisionEvent<'_>) -> AuditRecord {
+    let decision = event.decision();
+    let ctx = event.context();
+    let request = event.request();
+    let trace_id = request
+        .and_then(|r| r.headers().get("traceparent"))
+        .and_then(|v| v.to_str().ok())
+        .and_then(trace_id_of)
+        .map(str::to_owned)
+        .unwrap_or_else(|| crate::secret::random_hex::<16>().unwrap_or_default());
+    let client = request.and_then(|r| {
+        r.extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+    });
+    let outcome = match decision.reason() {
+        reason if reason.allows() => Outcome::Allow,
+        Reason::Unavailable => Outcome::Error,
+        _ => Outcome::Deny,
+    };
+    AuditRecord {
+        id: crate::secret::random_hex::<16>().unwrap_or_default(),
+        time_ms: now_ms(),
+        trace_id,
+        subject: bounded(ctx.subject()),
+        tenant: decision.scope().tenant_id().map(bounded),
+        namespace: decision.scope().namespace().map(bounded),
+        required: bounded(&event.required().to_string()),
+        held: Held::of(ctx.roles().iter().map(|r| bounded(r))),
+        outcome,
+        reason: decision.reason().code().to_owned(),
+        matched: decision.matched().map(|m| bounded(m.grant())),
+        route: request.and_then(|r| r.route()).map(bounded),
+        method: request.map(|r| r.method().as_str().to_owned()),
+        client,
+        auth_method: auth_method(ctx.method()).to_owned(),
+    }
+}
+
+impl DecisionObserver for AuditTrail {
+    fn observe(&self, event: &DecisionEvent<'_>) {
+        self.admit(event);
+    }
+
+    fn admit(&self, event: &DecisionEvent<'_>) -> bool {
+        self.record(record_of(event))
+    }
+
+    fn wants_matches(&self) -> bool {
+        true
+    }
+}

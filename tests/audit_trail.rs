@@ -1,0 +1,316 @@
+//! The audit trail behind a real router: every decision becomes a sealed record (route
+//! template, method, trace id from `traceparent`, subject, reason) that verifies as a chain; a
+//! slow or failing sink never loses a record, a full queue refuses decisions (503) instead of
+//! letting them through unrecorded or hanging; a restarted trail continues its chain, and one
+//! whose records lost their tail refuses to start.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use common::{ReadCatalog, send};
+use http::{Request, StatusCode};
+use portcullis::audit::chain::Checkpoint;
+use portcullis::audit::{
+    AuditSink, AuditTrail, CheckpointSink, Head, JsonLinesSink, MemorySink, Outcome, SealedRecord,
+    SinkError, StartError, TrailConfig, verify,
+};
+use portcullis::rbac::{Role, RolePolicy};
+use portcullis::strategy::{Outcome as Auth, strategy_fn};
+use portcullis::token::{Key, KeyRing};
+use portcullis::{AuthGateway, AuthMethod, MaybeReady, RequirePermission, UserContext};
+use tokio::sync::Semaphore;
+
+/// Believes `x-user` and `x-roles`.
+fn header_strategy() -> impl portcullis::strategy::Strategy {
+    strategy_fn("headers", |parts| {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        MaybeReady::ready(match header("x-user") {
+            None => Auth::NotMine,
+            Some(user) => {
+                let roles: Vec<&str> = header("x-roles")
+                    .map(|r| r.split(',').filter(|r| !r.is_empty()).collect())
+                    .unwrap_or_default();
+                Auth::Authenticated(
+                    UserContext::new(user, AuthMethod::Custom("headers")).with_roles(roles),
+                )
+            }
+        })
+    })
+}
+
+fn app(trail: AuditTrail) -> Router {
+    let policy = RolePolicy::builder()
+        .role(Role::new("viewer").grant("read:Catalog").unwrap())
+        .build()
+        .unwrap();
+    let gateway = AuthGateway::new()
+        .strategy(header_strategy())
+        .roles(policy)
+        .observe(trail)
+        .build()
+        .unwrap();
+    Router::new()
+        .route(
+            "/books/{id}",
+            get(|_: RequirePermission<ReadCatalog>| async { "book" }),
+        )
+        .layer(gateway)
+}
+
+fn get_as(path: &str, user: &str, roles: &str) -> Request<Body> {
+    Request::get(path)
+        .header("x-user", user)
+        .header("x-roles", roles)
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn ring() -> KeyRing {
+    KeyRing::single(Key::generate_ed25519("audit-1").unwrap())
+}
+
+fn verified(ring: &KeyRing, records: &[SealedRecord], checkpoint: Option<&Checkpoint>) -> u64 {
+    verify(&ring.snapshot(), &Head::genesis("a"), records, checkpoint)
+        .unwrap()
+        .records
+}
+
+#[tokio::test]
+async fn every_decision_is_a_sealed_record_that_verifies() {
+    let (ring, sink) = (ring(), MemorySink::new());
+    let trail = AuditTrail::start(
+        ring.clone(),
+        sink.clone(),
+        sink.clone(),
+        TrailConfig::new("a"),
+    )
+    .await
+    .unwrap();
+    let app = app(trail.clone());
+    let traced = Request::get("/books/7")
+        .header("x-user", "ada")
+        .header("x-roles", "viewer")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, traced).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, get_as("/books/8", "bob", "")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    trail.flush().await;
+    let records = sink.records();
+    assert_eq!(records.len(), 2);
+    let (allow, deny) = (&records[0].record, &records[1].record);
+    assert_eq!(allow.subject, "ada");
+    assert_eq!(allow.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(allow.route.as_deref(), Some("/books/{id}"));
+    assert_eq!(allow.method.as_deref(), Some("GET"));
+    assert_eq!(allow.outcome, Outcome::Allow);
+    assert_eq!(allow.required, "permission read:Catalog");
+    assert_eq!(allow.auth_method, "headers");
+    assert_eq!(deny.outcome, Outcome::Deny);
+    assert_eq!(deny.reason, "deny_no_roles");
+    // A trace id is made for a request without one (32 hex digits, not all zeros).
+    assert_eq!(deny.trace_id.len(), 32);
+    assert_ne!(deny.trace_id, allow.trace_id);
+    assert_eq!(verified(&ring, &records, None), 2);
+}
+
+/// A sink that fails its first `failures` appends.
+#[derive(Clone)]
+struct Flaky {
+    inner: MemorySink,
+    failures: Arc<AtomicUsize>,
+}
+
+impl AuditSink for Flaky {
+    async fn append(&self, records: &[SealedRecord]) -> Result<(), SinkError> {
+        let left = self.failures.load(Ordering::SeqCst);
+        if left > 0 {
+            self.failures.store(left - 1, Ordering::SeqCst);
+            return Err(SinkError("down".into()));
+        }
+        self.inner.append(records).await
+    }
+
+    async fn last(&self, chain: &str) -> Result<Option<SealedRecord>, SinkError> {
+        self.inner.last(chain).await
+    }
+}
+
+#[tokio::test]
+async fn a_failing_sink_loses_nothing() {
+    let (ring, inner) = (ring(), MemorySink::new());
+    let sink = Flaky {
+        inner: inner.clone(),
+        failures: Arc::new(AtomicUsize::new(3)),
+    };
+    let trail = AuditTrail::start(ring.clone(), sink, inner.clone(), TrailConfig::new("a"))
+        .await
+        .unwrap();
+    let app = app(trail.clone());
+    for n in 0..50 {
+        let reply = send(&app, get_as(&format!("/books/{n}"), "ada", "viewer")).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    trail.flush().await;
+    let stats = trail.stats();
+    assert_eq!(stats.sink_failures, 3);
+    assert_eq!(stats.written, 50);
+    assert_eq!(stats.refused, 0);
+    assert_eq!(verified(&ring, &inner.records(), None), 50);
+}
+
+/// A sink whose appends wait for a permit: a sink that is down and does not say so.
+#[derive(Clone)]
+struct Stalled {
+    inner: MemorySink,
+    gate: Arc<Semaphore>,
+}
+
+impl AuditSink for Stalled {
+    async fn append(&self, records: &[SealedRecord]) -> Result<(), SinkError> {
+        self.gate.acquire().await.unwrap().forget();
+        self.inner.append(records).await
+    }
+
+    async fn last(&self, chain: &str) -> Result<Option<SealedRecord>, SinkError> {
+        self.inner.last(chain).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_refuses_decisions_and_never_hangs() {
+    let (ring, inner) = (ring(), MemorySink::new());
+    let gate = Arc::new(Semaphore::new(0));
+    let sink = Stalled {
+        inner: inner.clone(),
+        gate: gate.clone(),
+    };
+    let config = TrailConfig::new("a").capacity(8).batch(4);
+    let trail = AuditTrail::start(ring.clone(), sink, inner.clone(), config)
+        .await
+        .unwrap();
+    let app = app(trail.clone());
+    let mut statuses = Vec::new();
+    for n in 0..40 {
+        let request = get_as(&format!("/books/{n}"), "ada", "viewer");
+        let reply = tokio::time::timeout(Duration::from_secs(5), send(&app, request))
+            .await
+            .expect("a request hung on a stalled audit sink");
+        statuses.push(reply.status);
+    }
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert_eq!(ok + refused, 40, "{statuses:?}");
+    // The writer holds one batch (at most 4) and the queue 8: the rest is refused.
+    assert!(ok <= 12, "{ok} allowed with room for at most 12 records");
+    assert!(refused >= 28);
+    assert_eq!(trail.stats().refused, refused as u64);
+    // A refusal is still refused when unrecorded: no 200 without a record.
+    gate.add_permits(1000);
+    trail.flush().await;
+    let records = inner.records();
+    assert_eq!(records.len(), ok, "every allowed request has its record");
+    assert!(records.iter().all(|r| r.record.outcome == Outcome::Allow));
+    assert_eq!(verified(&ring, &records, None), ok as u64);
+    // Once the sink drains, requests flow again.
+    let reply = send(&app, get_as("/books/x", "ada", "viewer")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_restarted_trail_continues_its_chain() {
+    let (ring, sink) = (ring(), MemorySink::new());
+    for round in 0..3 {
+        let config = TrailConfig::new("a").checkpoint(5, Duration::from_secs(3600));
+        let trail = AuditTrail::start(ring.clone(), sink.clone(), sink.clone(), config)
+            .await
+            .unwrap();
+        let app = app(trail.clone());
+        for n in 0..7 {
+            let path = format!("/books/{round}-{n}");
+            send(&app, get_as(&path, "ada", "viewer")).await;
+        }
+        trail.flush().await;
+    }
+    let records = sink.records();
+    assert_eq!(records.len(), 21);
+    // Each run checkpoints every 5 of its records (and its head when it stops).
+    let checkpoint = sink.newest("a").await.unwrap().unwrap();
+    assert!(checkpoint.head.seq >= 19, "{:?}", checkpoint.head);
+    assert_eq!(verified(&ring, &records, Some(&checkpoint)), 21);
+}
+
+#[tokio::test]
+async fn a_trail_whose_tail_was_cut_refuses_to_start() {
+    let (ring, sink) = (ring(), MemorySink::new());
+    let config = TrailConfig::new("a").checkpoint(5, Duration::from_secs(3600));
+    let trail = AuditTrail::start(ring.clone(), sink.clone(), sink.clone(), config)
+        .await
+        .unwrap();
+    let app = app(trail.clone());
+    for n in 0..10 {
+        send(&app, get_as(&format!("/books/{n}"), "ada", "viewer")).await;
+    }
+    trail.flush().await;
+    let mut records = sink.records();
+    // At least one checkpoint (every 5 records) vouches for 5 or more.
+    records.truncate(3);
+    sink.replace(records);
+    let refused = AuditTrail::start(ring, sink.clone(), sink, TrailConfig::new("a")).await;
+    assert!(
+        matches!(
+            refused,
+            Err(StartError::Truncated {
+                held: 3,
+                vouched: 5..,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn json_lines_keep_a_chain_that_verifies() {
+    let dir = std::env::temp_dir().join(format!("portcullis-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (records_file, checkpoints_file) = (dir.join("trail.jsonl"), dir.join("heads.jsonl"));
+    let _ = std::fs::remove_file(&records_file);
+    let _ = std::fs::remove_file(&checkpoints_file);
+    let ring = ring();
+    let sink = JsonLinesSink::new(&records_file);
+    let heads = JsonLinesSink::new(&checkpoints_file);
+    let config = TrailConfig::new("a").checkpoint(4, Duration::from_secs(3600));
+    let trail = AuditTrail::start(ring.clone(), sink.clone(), heads.clone(), config)
+        .await
+        .unwrap();
+    let app = app(trail.clone());
+    for n in 0..9 {
+        send(&app, get_as(&format!("/books/{n}"), "ada", "viewer")).await;
+    }
+    trail.flush().await;
+    let records: Vec<SealedRecord> = sink.read_all().unwrap();
+    let checkpoint = heads.newest("a").await.unwrap().unwrap();
+    assert_eq!(verified(&ring, &records, Some(&checkpoint)), 9);
+    // Lines are JSON an auditor's tools read; no key material is in them.
+    let text = std::fs::read_to_string(&records_file).unwrap();
+    assert_eq!(text.lines().count(), 9);
+    assert!(!text.contains("PRIVATE"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

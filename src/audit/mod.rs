@@ -53,6 +53,8 @@
 pub mod chain;
 pub mod record;
 pub mod sink;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod sql;
 pub mod trail;
 
 pub use chain::{
@@ -60,4 +62,6 @@ pub use chain::{
 };
 pub use record::{AuditRecord, FieldTooLong, Held, Outcome};
 pub use sink::{AuditSink, CheckpointSink, JsonLinesSink, MemorySink, SinkError};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql::{AuditLog, AuditQuery, MAX_AUDIT_PAGE, verify_stored};
 pub use trail::{AuditTrail, StartError, TrailConfig, TrailStats};

@@ -21,7 +21,7 @@ pub mod memory;
 pub mod postgres;
 pub mod roles;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod sql;
+pub(crate) mod sql;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql_acl;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -1,0 +1,60 @@
+-- portcullis: the audit trail (issue #17). One row per sealed record, every field of the record
+-- in its own column (nothing is kept twice, so a column cannot say one thing while a copy says
+-- another: verification rebuilds each record from these columns and checks its signature).
+CREATE TABLE portcullis_audit (
+    chain       TEXT NOT NULL,
+    seq         BIGINT NOT NULL,
+    prev        TEXT NOT NULL,
+    kid         TEXT NOT NULL,
+    signature   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    time_ms     BIGINT NOT NULL,
+    trace_id    TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    tenant      TEXT,
+    namespace   TEXT,
+    required    TEXT NOT NULL,
+    held        TEXT NOT NULL,
+    outcome     TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    matched     TEXT,
+    route       TEXT,
+    method      TEXT,
+    client      TEXT,
+    auth_method TEXT NOT NULL,
+    PRIMARY KEY (chain, seq)
+);
+CREATE INDEX portcullis_audit_trace ON portcullis_audit (trace_id);
+CREATE INDEX portcullis_audit_time ON portcullis_audit (time_ms, chain, seq);
+CREATE INDEX portcullis_audit_subject ON portcullis_audit (subject, time_ms);
+CREATE INDEX portcullis_audit_tenant ON portcullis_audit (tenant, time_ms);
+
+-- Signed heads of the chains. Keep them in another database than the records where the threat
+-- is someone who can rewrite the records' database (CheckpointSink is separate for that).
+CREATE TABLE portcullis_audit_checkpoints (
+    chain     TEXT NOT NULL,
+    seq       BIGINT NOT NULL,
+    link      TEXT NOT NULL,
+    time_ms   BIGINT NOT NULL,
+    kid       TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    PRIMARY KEY (chain, seq)
+);
+
+-- Append-only: UPDATE, DELETE and TRUNCATE are refused by triggers, whoever asks (grants alone
+-- would not bind the table's owner, which is usually the application's role). Someone who can
+-- disable the triggers can rewrite rows; the chain's signatures are what catch that.
+CREATE FUNCTION portcullis_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
+END
+$$;
+CREATE TRIGGER portcullis_audit_no_change BEFORE UPDATE OR DELETE ON portcullis_audit
+    FOR EACH ROW EXECUTE FUNCTION portcullis_audit_append_only();
+CREATE TRIGGER portcullis_audit_no_truncate BEFORE TRUNCATE ON portcullis_audit
+    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_audit_append_only();
+CREATE TRIGGER portcullis_audit_checkpoints_no_change
+    BEFORE UPDATE OR DELETE ON portcullis_audit_checkpoints
+    FOR EACH ROW EXECUTE FUNCTION portcullis_audit_append_only();
+CREATE TRIGGER portcullis_audit_checkpoints_no_truncate BEFORE TRUNCATE ON portcullis_audit_checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION portcullis_audit_append_only();

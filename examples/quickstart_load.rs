@@ -10,6 +10,8 @@
 
 #[path = "quickstart/app.rs"]
 mod app;
+#[path = "quickstart/audit.rs"]
+mod audit;
 
 use std::net::{Ipv4Addr, SocketAddr};
 

@@ -137,5 +137,19 @@ challenge=$(curl -s -D - -o /dev/null --max-time 5 "$base/books" | tr -d '\r' | 
 if [ "$challenge" = 'Bearer realm="book-catalog"' ]; then passes=$((passes + 1)); else
   echo "FAIL: challenge header was: $challenge"; failures=$((failures + 1)); fi
 
+# The decisions above are in the audit trail, and the chain verifies (the README's command).
+cargo build --quiet --example audit_verify
+sleep 0.5 # the trail's writer appends off the request path
+verified=$(./target/debug/examples/audit_verify "$db_dir/quickstart.db" 2>&1 || true)
+if echo "$verified" | grep -Eq '^[1-9][0-9]* records verified'; then passes=$((passes + 1)); else
+  echo "FAIL: audit_verify said: $verified"; failures=$((failures + 1)); fi
+# A record edited behind the database's back is found.
+if command -v sqlite3 >/dev/null; then
+  sqlite3 "$db_dir/quickstart.db" "DROP TRIGGER portcullis_audit_no_update; UPDATE portcullis_audit SET outcome = 'allow' WHERE seq = 2;"
+  tampered=$(./target/debug/examples/audit_verify "$db_dir/quickstart.db" 2>&1 || true)
+  if echo "$tampered" | grep -q 'broken at record 2'; then passes=$((passes + 1)); else
+    echo "FAIL: a tampered trail verified: $tampered"; failures=$((failures + 1)); fi
+fi
+
 echo "quickstart-smoke: $passes passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -46,7 +46,14 @@ fn record(n: u64) -> AuditRecord {
         time_ms: 1_700_000_000_000 + i64::try_from(n).unwrap() * 1000,
         trace_id: format!("{:032x}", 0xabc000 + n / 4),
         subject: ["ada", "bob", "carl"][(n % 3) as usize].into(),
-        tenant: Some(if n.is_multiple_of(2) { "acme" } else { "globex" }.into()),
+        tenant: Some(
+            if n.is_multiple_of(2) {
+                "acme"
+            } else {
+                "globex"
+            }
+            .into(),
+        ),
         namespace: None,
         required: "permission read:Catalog".into(),
         held: Held::of(["viewer"]),

@@ -305,7 +305,11 @@ pub async fn open(path: &str) -> Result<(App, Catalog), Box<dyn std::error::Erro
         .watching(&tenancy);
     documents::seed(&store, &tenancy, &acl).await?;
 
+    // Every decision goes to a signed, chained audit trail in the same file (see audit.rs).
+    let trail = crate::audit::start(path, &store).await?;
+
     let gateway = AuthGateway::new()
+        .observe(trail)
         .strategy(identity.bearer())
         .strategy(ApiKeyStrategy::new(api_keys.clone()))
         .authorizer(acl.clone())

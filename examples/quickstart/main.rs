@@ -27,9 +27,14 @@
 //! start it gets a signing key and three demo accounts (viewer, editor, admin) whose passwords are
 //! printed; log in at `POST /auth/login` and call the routes with the access token.
 //!
+//! Every decision is recorded in a signed, hash-chained audit trail in the same file; check it
+//! with `cargo run --example audit_verify` (it prints how many records verified, or the first
+//! broken link).
+//!
 //! The routes, handlers and the gateway in front of them are in `app.rs`; this file serves them.
 
 mod app;
+mod audit;
 
 use std::net::{Ipv4Addr, SocketAddr};
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use portcullis::audit::chain::Break;
 use portcullis::audit::{
     AuditLog, AuditQuery, AuditRecord, AuditSink, AuditTrail, Broken, CheckpointSink, Held,
-    MemorySink, Outcome, TrailConfig, verify_stored,
+    MemorySink, Outcome, TrailConfig, export_verified, verify_stored,
 };
 use portcullis::store::postgres::PostgresStore;
 use portcullis::store::sqlite::SqliteStore;
@@ -181,6 +181,59 @@ where
         broken(&store, &heads, &ring, "cut").await,
         at(16, Break::Truncated { checkpoint: 20 })
     );
+
+    // An export is of a verified range only: the intact chain's 5..=9, and nothing of a broken
+    // one (its break is before the range, or in it).
+    let keys = ring.snapshot();
+    let newest = |chain: &'static str| {
+        let heads = heads.clone();
+        async move { heads.newest(chain).await.unwrap().unwrap() }
+    };
+    let mut lines = Vec::new();
+    let exported = export_verified(
+        &store,
+        &keys,
+        "intact",
+        Some(&newest("intact").await),
+        5,
+        9,
+        &mut lines,
+    )
+    .await
+    .unwrap();
+    assert_eq!(exported, Ok(5));
+    let text = String::from_utf8(lines).unwrap();
+    let seqs: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<portcullis::audit::SealedRecord>(l)
+                .unwrap()
+                .seq
+        })
+        .collect();
+    assert_eq!(seqs, [5, 6, 7, 8, 9]);
+    let mut nothing = Vec::new();
+    let refused = export_verified(&store, &keys, "edit", None, 10, 12, &mut nothing)
+        .await
+        .unwrap();
+    assert_eq!(
+        refused,
+        Err(Broken {
+            seq: 5,
+            kind: Break::BadSignature
+        })
+    );
+    assert!(nothing.is_empty());
+    assert_eq!(
+        export_verified(&store, &keys, "cut", None, 10, 20, &mut nothing)
+            .await
+            .unwrap(),
+        Err(Broken {
+            seq: 16,
+            kind: Break::Truncated { checkpoint: 20 }
+        })
+    );
+    assert!(nothing.is_empty());
 
     // The auditor's questions, on the intact chain.
     let intact = |mut query: AuditQuery| {

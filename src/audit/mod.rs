@@ -63,5 +63,5 @@ pub use chain::{
 pub use record::{AuditRecord, FieldTooLong, Held, Outcome};
 pub use sink::{AuditSink, CheckpointSink, JsonLinesSink, MemorySink, SinkError};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub use sql::{AuditLog, AuditQuery, MAX_AUDIT_PAGE, verify_stored};
+pub use sql::{AuditLog, AuditQuery, MAX_AUDIT_PAGE, export_verified, verify_stored};
 pub use trail::{AuditTrail, StartError, TrailConfig, TrailStats};

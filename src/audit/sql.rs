@@ -105,6 +105,54 @@ pub async fn verify_stored<L: AuditLog>(
     }
 }
 
+/// Most records one [`export_verified`] writes.
+pub const MAX_EXPORT: u64 = 1_000_000;
+
+/// Writes the records `first..=last` of `chain` to `out` as JSON lines, only once the chain has
+/// verified from its start through `last` (every link up to the range, so the range is the
+/// chain's, not a well-formed excerpt of a forgery), and through `checkpoint` when given.
+/// Returns how many lines were written, or the first broken link (then nothing is written).
+pub async fn export_verified<L: AuditLog, W: std::io::Write>(
+    log: &L,
+    keys: &crate::token::KeySet,
+    chain: &str,
+    checkpoint: Option<&Checkpoint>,
+    first: u64,
+    last: u64,
+    out: &mut W,
+) -> Result<Result<u64, super::chain::Broken>, SinkError> {
+    if first == 0 || last < first || last - first >= MAX_EXPORT {
+        return Err(SinkError("export range out of bounds".into()));
+    }
+    let mut head = Head::genesis(chain);
+    let mut chosen = Vec::new();
+    loop {
+        let page = log.chain_after(chain, head.seq, MAX_AUDIT_PAGE).await?;
+        let end = page.len() < MAX_AUDIT_PAGE;
+        let vouching = if end { checkpoint } else { None };
+        match super::chain::verify(keys, &head, &page, vouching) {
+            Ok(verified) => head = verified.head,
+            Err(broken) => return Ok(Err(broken)),
+        }
+        chosen.extend(page.into_iter().filter(|r| (first..=last).contains(&r.seq)));
+        if end {
+            break;
+        }
+    }
+    if head.seq < last {
+        // The chain verified, but it is shorter than the range asked for.
+        return Ok(Err(super::chain::Broken {
+            seq: head.seq + 1,
+            kind: super::chain::Break::Truncated { checkpoint: last },
+        }));
+    }
+    for record in &chosen {
+        serde_json::to_writer(&mut *out, record).map_err(|e| SinkError(e.to_string()))?;
+        out.write_all(b"\n").map_err(|e| SinkError(e.to_string()))?;
+    }
+    Ok(Ok(chosen.len() as u64))
+}
+
 fn sink_error(error: sqlx::Error) -> SinkError {
     SinkError(error.to_string())
 }

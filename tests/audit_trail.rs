@@ -314,3 +314,81 @@ async fn json_lines_keep_a_chain_that_verifies() {
     assert!(!text.contains("PRIVATE"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_tee_mirrors_to_the_log_and_continues_from_its_primary() {
+    use portcullis::audit::{Tee, TracingSink};
+    let (ring, primary) = (ring(), MemorySink::new());
+    let sink = Tee::new(primary.clone(), TracingSink);
+    let trail = AuditTrail::start(
+        ring.clone(),
+        sink.clone(),
+        primary.clone(),
+        TrailConfig::new("a"),
+    )
+    .await
+    .unwrap();
+    let app = app(trail.clone());
+    for n in 0..5 {
+        send(&app, get_as(&format!("/books/{n}"), "ada", "viewer")).await;
+    }
+    trail.flush().await;
+    assert_eq!(
+        sink.last("a").await.unwrap(),
+        primary.records().last().cloned()
+    );
+    assert_eq!(verified(&ring, &primary.records(), None), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entity_decision_is_refused_when_the_trail_cannot_take_it() {
+    use portcullis::acl::{Acl, NewResource};
+    use portcullis::store::{Access, MemoryStore, ResourceKey};
+    // A trail whose sink never answers, with room for one record in the queue and one held by
+    // the writer: once those are taken, an allowed decision cannot be recorded, so it is not
+    // allowed.
+    let sink = Stalled {
+        inner: MemorySink::new(),
+        gate: Arc::new(Semaphore::new(0)),
+    };
+    let config = TrailConfig::new("a").capacity(1).batch(1);
+    let trail = AuditTrail::start(ring(), sink, MemorySink::new(), config)
+        .await
+        .unwrap();
+    let acl = Acl::new(MemoryStore::new());
+    acl.register(NewResource::new(
+        ResourceKey::new("docs", "document", "d"),
+        "acme",
+        "ada",
+    ))
+    .await
+    .unwrap();
+    let gateway = AuthGateway::new()
+        .strategy(header_strategy())
+        .observe(trail.clone())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/can",
+            get(move |ctx: UserContext| async move {
+                let key = ResourceKey::new("docs", "document", "d");
+                acl.can(&ctx, &key, Access::Edit)
+                    .await
+                    .unwrap()
+                    .reason()
+                    .code()
+            }),
+        )
+        .layer(gateway);
+    let mut reasons = Vec::new();
+    for _ in 0..6 {
+        let reply = send(&app, get_as("/can", "ada", "")).await;
+        reasons.push(String::from_utf8(reply.body).unwrap());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Before the queue filled the owner was allowed (and recorded); after, refused.
+    assert_eq!(reasons[0], "allow_owner", "{reasons:?}");
+    assert_eq!(reasons[5], "error_unavailable", "{reasons:?}");
+    assert!(trail.stats().refused > 0);
+}

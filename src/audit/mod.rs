@@ -61,7 +61,7 @@ pub use chain::{
     Break, Broken, Checkpoint, Head, SealError, SealedRecord, Sealer, Verified, verify,
 };
 pub use record::{AuditRecord, FieldTooLong, Held, Outcome};
-pub use sink::{AuditSink, CheckpointSink, JsonLinesSink, MemorySink, SinkError};
+pub use sink::{AuditSink, CheckpointSink, JsonLinesSink, MemorySink, SinkError, Tee, TracingSink};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::{AuditLog, AuditQuery, MAX_AUDIT_PAGE, export_verified, verify_stored};
 pub use trail::{AuditTrail, StartError, TrailConfig, TrailStats};

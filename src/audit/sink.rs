@@ -205,6 +205,65 @@ impl CheckpointSink for JsonLinesSink {
     }
 }
 
+/// Sealed records as `tracing` events (target `portcullis::audit`, level `info`, the record as
+/// JSON in the field `record`), for a log pipeline that already ships and retains events.
+///
+/// A log cannot be read back, so a trail on this sink cannot continue its chain after a
+/// restart: name the chain per start (the instance and its start time), or write to a store and
+/// to the log both ([`Tee`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TracingSink;
+
+impl AuditSink for TracingSink {
+    async fn append(&self, records: &[SealedRecord]) -> Result<(), SinkError> {
+        for record in records {
+            let json = serde_json::to_string(record).map_err(|e| SinkError(e.to_string()))?;
+            tracing::info!(target: "portcullis::audit", chain = %record.chain, seq = record.seq, record = %json, "audit record");
+        }
+        Ok(())
+    }
+
+    async fn last(&self, _chain: &str) -> Result<Option<SealedRecord>, SinkError> {
+        Ok(None)
+    }
+}
+
+/// Two sinks at once: every batch goes to `primary`, the record of truth (the trail retries it
+/// until it is taken, and continues the chain from it), then to `copy`, a mirror (a log
+/// pipeline): a batch the copy refuses is logged at `error` with its numbers, not retried, since
+/// retrying would write the primary's records twice.
+#[derive(Clone, Debug)]
+pub struct Tee<A, B> {
+    primary: A,
+    copy: B,
+}
+
+impl<A, B> Tee<A, B> {
+    /// `primary` (read back on restart) and `copy`.
+    pub fn new(primary: A, copy: B) -> Self {
+        Self { primary, copy }
+    }
+}
+
+impl<A: AuditSink, B: AuditSink> AuditSink for Tee<A, B> {
+    async fn append(&self, records: &[SealedRecord]) -> Result<(), SinkError> {
+        self.primary.append(records).await?;
+        if let Err(error) = self.copy.append(records).await {
+            tracing::error!(
+                %error,
+                first = records.first().map(|r| r.seq),
+                last = records.last().map(|r| r.seq),
+                "audit mirror missed a batch (the primary sink holds it)"
+            );
+        }
+        Ok(())
+    }
+
+    async fn last(&self, chain: &str) -> Result<Option<SealedRecord>, SinkError> {
+        self.primary.last(chain).await
+    }
+}
+
 /// Where a chain continues: after its last stored record, or from its start.
 pub async fn resume_head<S: AuditSink>(sink: &S, chain: &str) -> Result<Head, SinkError> {
     Ok(match sink.last(chain).await? {

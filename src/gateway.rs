@@ -99,6 +99,7 @@ pub struct AuthGateway {
     authorizer: Option<Arc<dyn Authorizer>>,
     observers: Vec<Arc<dyn DecisionObserver>>,
     decision_log: bool,
+    failures: Option<crate::audit::AuditTrail>,
 }
 
 impl Default for AuthGateway {
@@ -115,6 +116,7 @@ impl Default for AuthGateway {
             authorizer: None,
             observers: Vec::new(),
             decision_log: true,
+            failures: None,
         }
     }
 }
@@ -223,6 +225,15 @@ impl AuthGateway {
         self
     }
 
+    /// Records every refused credential (an invalid or expired token, a bad key, a malformed
+    /// request, a store that could not check it) in `trail`, besides the decisions its
+    /// observers see. Requests with no credentials at all are not recorded (anonymous probes
+    /// would flood the trail); they are answered 401 as before.
+    pub fn audit_auth_failures(mut self, trail: crate::audit::AuditTrail) -> Self {
+        self.failures = Some(trail);
+        self
+    }
+
     /// Leaves out the default [`TracingObserver`](crate::authz::TracingObserver), which logs each
     /// decision at `debug` (denials at `info`).
     pub fn without_decision_log(mut self) -> Self {
@@ -269,6 +280,7 @@ impl AuthGateway {
                     self.decision_log,
                     self.observers,
                 ))),
+                failures: self.failures,
             }),
         })
     }
@@ -282,6 +294,7 @@ struct Shared {
     public_prefixes: Box<[String]>,
     render: Render,
     seam: &'static Seam,
+    failures: Option<crate::audit::AuditTrail>,
 }
 
 impl Shared {
@@ -567,6 +580,12 @@ fn admit(
             None
         }
         Ok(None) => Some(shared.render(&AuthError::MissingCredentials)),
-        Err(error) => Some(shared.render(&error)),
+        Err(error) => {
+            if let Some(trail) = &shared.failures {
+                // Already a refusal: a full queue cannot make it one, so it is only counted.
+                trail.record(crate::audit::trail::record_of_failure(parts, &error));
+            }
+            Some(shared.render(&error))
+        }
     }
 }

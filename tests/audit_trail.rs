@@ -392,3 +392,50 @@ async fn an_entity_decision_is_refused_when_the_trail_cannot_take_it() {
     assert_eq!(reasons[5], "error_unavailable", "{reasons:?}");
     assert!(trail.stats().refused > 0);
 }
+
+#[tokio::test]
+async fn refused_credentials_are_recorded_without_what_was_presented() {
+    use portcullis::{AuthError, TokenRejection};
+    let (ring, sink) = (ring(), MemorySink::new());
+    let trail = AuditTrail::start(
+        ring.clone(),
+        sink.clone(),
+        sink.clone(),
+        TrailConfig::new("a"),
+    )
+    .await
+    .unwrap();
+    let expired = strategy_fn("expiring", |parts| {
+        MaybeReady::ready(if parts.headers.contains_key("x-expired") {
+            Auth::Rejected(AuthError::InvalidToken(TokenRejection::Expired))
+        } else {
+            Auth::NotMine
+        })
+    });
+    let gateway = AuthGateway::new()
+        .strategy(expired)
+        .audit_auth_failures(trail.clone())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/books/{id}", get(|| async { "book" }))
+        .layer(gateway);
+    let refused = Request::get("/books/1?access_token=s3cr3t-token")
+        .header("x-expired", "1")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, refused).await.status, StatusCode::UNAUTHORIZED);
+    // No credentials at all: answered 401, not recorded.
+    let anonymous = Request::get("/books/2").body(Body::empty()).unwrap();
+    assert_eq!(send(&app, anonymous).await.status, StatusCode::UNAUTHORIZED);
+    trail.flush().await;
+    let records = sink.records();
+    assert_eq!(records.len(), 1);
+    let record = &records[0].record;
+    assert_eq!(record.reason, "invalid_token:expired");
+    assert_eq!(record.required, "authentication");
+    assert_eq!(record.subject, "-");
+    assert_eq!(record.route.as_deref(), Some("/books/1"));
+    assert!(!serde_json::to_string(&records).unwrap().contains("s3cr3t"));
+    assert_eq!(verified(&ring, &records, None), 1);
+}

@@ -350,22 +350,32 @@ pub fn trace_id_of(traceparent: &str) -> Option<&str> {
     ok.then_some(trace)
 }
 
+/// The request's trace id (from `traceparent`), or a fresh one.
+fn trace_of(request: Option<crate::authz::RequestFacts<'_>>) -> String {
+    request
+        .and_then(|r| r.headers().get("traceparent"))
+        .and_then(|v| v.to_str().ok())
+        .and_then(trace_id_of)
+        .map(str::to_owned)
+        .unwrap_or_else(|| crate::secret::random_hex::<16>().unwrap_or_default())
+}
+
+/// The client's address, when the server recorded it (axum's `ConnectInfo`).
+fn client_of(request: Option<crate::authz::RequestFacts<'_>>) -> Option<String> {
+    request.and_then(|r| {
+        r.extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+    })
+}
+
 /// The record of one decision.
 pub fn record_of(event: &DecisionEvent<'_>) -> AuditRecord {
     let decision = event.decision();
     let ctx = event.context();
     let request = event.request();
-    let trace_id = request
-        .and_then(|r| r.headers().get("traceparent"))
-        .and_then(|v| v.to_str().ok())
-        .and_then(trace_id_of)
-        .map(str::to_owned)
-        .unwrap_or_else(|| crate::secret::random_hex::<16>().unwrap_or_default());
-    let client = request.and_then(|r| {
-        r.extensions()
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-    });
+    let trace_id = trace_of(request);
+    let client = client_of(request);
     let outcome = match decision.reason() {
         reason if reason.allows() => Outcome::Allow,
         Reason::Unavailable => Outcome::Error,
@@ -387,6 +397,42 @@ pub fn record_of(event: &DecisionEvent<'_>) -> AuditRecord {
         method: request.map(|r| r.method().as_str().to_owned()),
         client,
         auth_method: auth_method(ctx.method()).to_owned(),
+    }
+}
+
+/// The record of a refused credential, made by the gateway before any route is matched: the
+/// subject is unknown (`-`), `required` is `authentication`, the reason is the refusal's code
+/// (`invalid_token:expired`, `invalid_request`, `error_unavailable`), `route` the request's path
+/// (never its query, where a token may travel) and `auth_method` `unknown`.
+pub(crate) fn record_of_failure(
+    parts: &http::request::Parts,
+    error: &crate::error::AuthError,
+) -> AuditRecord {
+    use crate::error::AuthError;
+    let request = crate::authz::RequestFacts::of_parts(parts);
+    let (outcome, reason) = match error {
+        AuthError::InvalidToken(why) => (Outcome::Deny, format!("invalid_token:{}", why.as_str())),
+        AuthError::InvalidRequest(_) => (Outcome::Deny, "invalid_request".to_owned()),
+        AuthError::Unavailable => (Outcome::Error, Reason::Unavailable.code().to_owned()),
+        AuthError::MissingCredentials => (Outcome::Deny, "missing_credentials".to_owned()),
+        _ => (Outcome::Deny, "refused".to_owned()),
+    };
+    AuditRecord {
+        id: crate::secret::random_hex::<16>().unwrap_or_default(),
+        time_ms: now_ms(),
+        trace_id: trace_of(Some(request)),
+        subject: "-".to_owned(),
+        tenant: None,
+        namespace: None,
+        required: "authentication".to_owned(),
+        held: Held::Roles(Vec::new()),
+        outcome,
+        reason,
+        matched: None,
+        route: Some(bounded(parts.uri.path())),
+        method: Some(parts.method.as_str().to_owned()),
+        client: client_of(Some(request)),
+        auth_method: "unknown".to_owned(),
     }
 }
 

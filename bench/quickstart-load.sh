@@ -8,7 +8,9 @@
 #   bash bench/quickstart-load.sh [seconds] [connections] [rounds]      (defaults 10, 32, 5)
 #
 # QUICKSTART_LOAD_BIN=path runs that build of examples/quickstart_load instead of building one
-# (to compare two commits on the same machine in the same hour).
+# (to compare two commits on the same machine in the same hour). BASELINE=noaudit compares the
+# app with the same app without its audit trail instead of the bare handler (what the trail
+# costs); the baseline is still called "bare" in the output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -33,18 +35,27 @@ value() { sed -n "s/^$1=//p" "$work/out"; }
 app="http://127.0.0.1:$(value APP_PORT)"
 bare="http://127.0.0.1:$(value BARE_PORT)"
 
-token=$(curl -sf -X POST "$app/auth/login" -H 'content-type: application/json' \
-  -d '{"email":"viewer@example.com","password":"viewer-demo-password"}' |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+login() { # base -> an access token of the viewer there
+  curl -sf -X POST "$1/auth/login" -H 'content-type: application/json' \
+    -d '{"email":"viewer@example.com","password":"viewer-demo-password"}' |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
+}
+token=$(login "$app")
+bare_token=$token
+if [ "${BASELINE:-bare}" = noaudit ]; then
+  bare="http://127.0.0.1:$(value NOAUDIT_PORT)"
+  bare_token=$(login "$bare")
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$bare/books")" = 401 ] || { echo "the baseline let /books through without a token"; exit 1; }
+fi
 # Both must answer the same books, and the app only with the token.
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$app/books")" = 401 ] || { echo "the app let /books through without a token"; exit 1; }
 with=$(curl -sf "$app/books" -H "Authorization: Bearer $token")
-without=$(curl -sf "$bare/books" -H "Authorization: Bearer $token")
+without=$(curl -sf "$bare/books" -H "Authorization: Bearer $bare_token")
 [ "$with" = "$without" ] || { echo "the two servers answer differently"; exit 1; }
 
-run() { # name base
-  local name=$1 base=$2
-  wrk -t1 -c"$connections" -d"${seconds}s" --latency -H "Authorization: Bearer $token" "$base/books" >"$work/$name"
+run() { # name base token
+  local name=$1 base=$2 bearer=$3
+  wrk -t1 -c"$connections" -d"${seconds}s" --latency -H "Authorization: Bearer $bearer" "$base/books" >"$work/$name"
   local rps p99 failed
   rps=$(sed -n 's/^Requests\/sec: *//p' "$work/$name")
   p99=$(awk '$1 == "99%" {print $2}' "$work/$name")
@@ -56,7 +67,8 @@ run() { # name base
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); wrk 1 thread, $connections connections, ${seconds}s per run, $rounds rounds"
 for round in $(seq 1 "$rounds"); do
   # Bare and the app take turns, and who goes first alternates, so drift hits both alike.
-  if (( round % 2 )); then run bare "$bare"; run app "$app"; else run app "$app"; run bare "$bare"; fi
+  if (( round % 2 )); then run bare "$bare" "$bare_token"; run app "$app" "$token"
+  else run app "$app" "$token"; run bare "$bare" "$bare_token"; fi
 done >"$work/rounds"
 echo "each round (variant req/s p99 failed):"
 sed 's/^/  /' "$work/rounds"

@@ -49,6 +49,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (quickstart, books) = app::open(path).await?;
     println!("APP_PORT={}", serve(quickstart).await?);
     println!("BARE_PORT={}", serve(app::bare_books(books)).await?);
+    // The same app without its audit trail, on a database of its own (its own accounts and
+    // signing key): what the trail costs (bench/quickstart-load.sh with BASELINE=noaudit).
+    let quiet_path = format!("{path}-noaudit.db");
+    let (quiet, _) = app::open_with(&quiet_path, false).await?;
+    println!("NOAUDIT_PORT={}", serve(quiet).await?);
     println!("DB={path}");
     println!("ready");
     let _ = tokio::signal::ctrl_c().await;

@@ -259,6 +259,14 @@ pub type App = AuthService<Router>;
 /// Opens (or creates) the SQLite file at `path`, with its demo accounts, and builds the app:
 /// every route behind the gateway, and the books it serves.
 pub async fn open(path: &str) -> Result<(App, Catalog), Box<dyn std::error::Error>> {
+    open_with(path, true).await
+}
+
+/// [`open`], with the audit trail on or off (the load benchmark measures what it costs).
+pub async fn open_with(
+    path: &str,
+    audit: bool,
+) -> Result<(App, Catalog), Box<dyn std::error::Error>> {
     // The embedded default: one SQLite file holds accounts, sessions, revocations and the signing
     // key (generated on first start).
     let store = SqliteStore::open(path).await?;
@@ -305,11 +313,14 @@ pub async fn open(path: &str) -> Result<(App, Catalog), Box<dyn std::error::Erro
         .watching(&tenancy);
     documents::seed(&store, &tenancy, &acl).await?;
 
-    // Every decision goes to a signed, chained audit trail in the same file (see audit.rs).
-    let trail = crate::audit::start(path, &store).await?;
-
-    let gateway = AuthGateway::new()
-        .observe(trail)
+    let mut gateway = AuthGateway::new();
+    if audit {
+        // Every decision goes to a signed, chained audit trail in the same file (audit.rs),
+        // and so does every refused credential.
+        let trail = crate::audit::start(path, &store).await?;
+        gateway = gateway.observe(trail.clone()).audit_auth_failures(trail);
+    }
+    let gateway = gateway
         .strategy(identity.bearer())
         .strategy(ApiKeyStrategy::new(api_keys.clone()))
         .authorizer(acl.clone())

@@ -145,7 +145,7 @@ if echo "$verified" | grep -Eq '^[1-9][0-9]* records verified'; then passes=$((p
   echo "FAIL: audit_verify said: $verified"; failures=$((failures + 1)); fi
 # A record edited behind the database's back is found.
 if command -v sqlite3 >/dev/null; then
-  sqlite3 "$db_dir/quickstart.db" "DROP TRIGGER portcullis_audit_no_update; UPDATE portcullis_audit SET outcome = 'allow' WHERE seq = 2;"
+  sqlite3 "$db_dir/quickstart.db" "DROP TRIGGER portcullis_audit_no_update; UPDATE portcullis_audit SET subject = subject || 'x' WHERE seq = 2;"
   tampered=$(./target/debug/examples/audit_verify "$db_dir/quickstart.db" 2>&1 || true)
   if echo "$tampered" | grep -q 'broken at record 2'; then passes=$((passes + 1)); else
     echo "FAIL: a tampered trail verified: $tampered"; failures=$((failures + 1)); fi

@@ -40,10 +40,18 @@ pub(crate) fn random_id<const N: usize>() -> Result<String, NoRandomness> {
 
 /// `N` random bytes as lower-case hex.
 pub(crate) fn random_hex<const N: usize>() -> Result<String, NoRandomness> {
-    Ok(random_bytes::<N>()?
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hex(&random_bytes::<N>()?))
+}
+
+/// `bytes` as lower-case hex, in one allocation.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// SHA-256 of `text`.

@@ -80,10 +80,14 @@ impl SealedRecord {
 
     /// This record's link: what the next record's `prev` must be (hex SHA-256).
     pub fn link(&self) -> String {
-        let mut bytes = self.signed_bytes();
-        put_text(&mut bytes, &self.signature);
-        hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes).as_ref())
+        link_of(self.signed_bytes(), &self.signature)
     }
+}
+
+/// The link of a record whose signed bytes are `signed` (consumed) and signature `signature`.
+fn link_of(mut signed: Vec<u8>, signature: &str) -> String {
+    put_text(&mut signed, signature);
+    hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &signed).as_ref())
 }
 
 /// Where a chain stands: its last record's number and link (0 and [`GENESIS`] when empty).
@@ -214,10 +218,15 @@ impl Sealer {
             signature: String::new(),
             record,
         };
-        sealed.signature =
-            jsonwebtoken::crypto::sign(&sealed.signed_bytes(), encoding, key.algorithm())
-                .map_err(|_| SealError::Signing)?;
-        self.head = Head::after(&sealed);
+        let signed = sealed.signed_bytes();
+        sealed.signature = jsonwebtoken::crypto::sign(&signed, encoding, key.algorithm())
+            .map_err(|_| SealError::Signing)?;
+        // The bytes just signed give the link too: no second encoding of the record.
+        self.head = Head {
+            chain: sealed.chain.clone(),
+            seq: sealed.seq,
+            link: link_of(signed, &sealed.signature),
+        };
         Ok(sealed)
     }
 
@@ -328,8 +337,8 @@ pub fn verify<'a>(
         if record.chain != head.chain {
             return Err(broken(Break::OtherChain));
         }
-        verify_signature(keys, &record.kid, &record.signature, &record.signed_bytes())
-            .map_err(broken)?;
+        let signed = record.signed_bytes();
+        verify_signature(keys, &record.kid, &record.signature, &signed).map_err(broken)?;
         if record.seq > expected {
             return Err(broken(Break::Missing { expected }));
         }
@@ -339,7 +348,11 @@ pub fn verify<'a>(
         if record.prev != head.link {
             return Err(broken(Break::Unlinked));
         }
-        head = Head::after(record);
+        head = Head {
+            chain: record.chain.clone(),
+            seq: record.seq,
+            link: link_of(signed, &record.signature),
+        };
         count += 1;
         if let Some(checkpoint) = checkpoint
             && head.seq == checkpoint.head.seq

@@ -242,16 +242,7 @@ fn put_opt(out: &mut Vec<u8>, text: Option<&str>) {
     }
 }
 
-/// Lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
-}
+pub(crate) use crate::secret::hex;
 
 /// 32 bytes from 64 hex digits; zeros where the text is not that (a record whose digest is
 /// malformed then fails its signature rather than panicking).

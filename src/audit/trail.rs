@@ -203,6 +203,28 @@ impl AuditTrail {
     }
 }
 
+/// How often a busy writer drains the queue.
+const POLL: Duration = Duration::from_millis(1);
+
+/// What the writer holds between drains.
+struct Batch {
+    pending: Vec<super::chain::SealedRecord>,
+    waiters: Vec<oneshot::Sender<()>>,
+    since_checkpoint: u64,
+    last_checkpoint: Instant,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Self {
+            pending: Vec::new(),
+            waiters: Vec::new(),
+            since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
+        }
+    }
+}
+
 struct Writer<S, C> {
     sealer: Sealer,
     sink: S,
@@ -212,52 +234,81 @@ struct Writer<S, C> {
 }
 
 impl<S: AuditSink, C: CheckpointSink> Writer<S, C> {
+    /// Idle, the writer waits on the queue (the first record wakes it). Busy, it drains the
+    /// queue every [`POLL`] instead: a sender then never has to wake it, which would cost each
+    /// request a system call, and records are batched by time as well as by count.
     async fn run(mut self, mut inbox: mpsc::Receiver<Message>) {
-        let mut since_checkpoint = 0u64;
-        let mut last_checkpoint = Instant::now();
-        let mut pending = Vec::with_capacity(self.config.batch);
-        let mut waiters = Vec::new();
-        while let Some(first) = inbox.recv().await {
-            let mut next = Some(first);
-            while let Some(message) = next.take() {
-                match message {
-                    Message::Record(record) => match self.sealer.seal(*record) {
-                        Ok(sealed) => pending.push(sealed),
-                        // The observer bounds every field and a started sealer has its key:
-                        // this is a key removed from the ring while running. Nothing unsigned
-                        // is ever written; say so loudly.
-                        Err(error) => {
-                            tracing::error!(%error, "audit record could not be sealed");
-                            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+        let mut batch = Batch::default();
+        'idle: while let Some(first) = inbox.recv().await {
+            self.take(first, &mut batch);
+            loop {
+                let mut taken = 0usize;
+                let mut closed = false;
+                while batch.pending.len() < self.config.batch {
+                    match inbox.try_recv() {
+                        Ok(message) => {
+                            self.take(message, &mut batch);
+                            taken += 1;
                         }
-                    },
-                    Message::Flush(done) => waiters.push(done),
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => {
+                            closed = true;
+                            break;
+                        }
+                    }
                 }
-                if pending.len() < self.config.batch {
-                    next = inbox.try_recv().ok();
+                self.write(&mut batch).await;
+                if closed {
+                    break 'idle;
                 }
-            }
-            if !pending.is_empty() {
-                self.append(&pending).await;
-                since_checkpoint += pending.len() as u64;
-                pending.clear();
-            }
-            if since_checkpoint >= self.config.checkpoint_every
-                || (since_checkpoint > 0
-                    && last_checkpoint.elapsed() >= self.config.checkpoint_interval)
-            {
-                if self.checkpoint().await {
-                    since_checkpoint = 0;
+                if taken == 0 && batch.pending.is_empty() {
+                    continue 'idle;
                 }
-                last_checkpoint = Instant::now();
-            }
-            for done in waiters.drain(..) {
-                let _ = done.send(());
+                tokio::time::sleep(POLL).await;
             }
         }
-        // Every sender is gone: vouch for the final head.
-        if since_checkpoint > 0 {
+        // Every sender is gone: write what is left and vouch for the final head.
+        self.write(&mut batch).await;
+        if batch.since_checkpoint > 0 {
             self.checkpoint().await;
+        }
+    }
+
+    /// Seals a record into the batch, or queues a flush's answer.
+    fn take(&mut self, message: Message, batch: &mut Batch) {
+        match message {
+            Message::Record(record) => match self.sealer.seal(*record) {
+                Ok(sealed) => batch.pending.push(sealed),
+                // The observer bounds every field and a started sealer has its key: this is a
+                // key removed from the ring while running. Nothing unsigned is ever written;
+                // say so loudly.
+                Err(error) => {
+                    tracing::error!(%error, "audit record could not be sealed");
+                    self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                }
+            },
+            Message::Flush(done) => batch.waiters.push(done),
+        }
+    }
+
+    /// Appends what is pending, checkpoints when due, and answers the flushes waiting.
+    async fn write(&self, batch: &mut Batch) {
+        if !batch.pending.is_empty() {
+            self.append(&batch.pending).await;
+            batch.since_checkpoint += batch.pending.len() as u64;
+            batch.pending.clear();
+        }
+        let due = batch.since_checkpoint >= self.config.checkpoint_every
+            || (batch.since_checkpoint > 0
+                && batch.last_checkpoint.elapsed() >= self.config.checkpoint_interval);
+        if due {
+            if self.checkpoint().await {
+                batch.since_checkpoint = 0;
+            }
+            batch.last_checkpoint = Instant::now();
+        }
+        for done in batch.waiters.drain(..) {
+            let _ = done.send(());
         }
     }
 
@@ -350,6 +401,42 @@ pub fn trace_id_of(traceparent: &str) -> Option<&str> {
     ok.then_some(trace)
 }
 
+/// Unique ids without a system call each: a random 64-bit prefix drawn once per process (per
+/// kind of id) and a counter, as 32 hex digits. Record ids need uniqueness, not secrecy; and a
+/// generated trace id only has to tell one request's records from another's.
+struct Ids {
+    prefix: u64,
+    next: AtomicU64,
+}
+
+impl Ids {
+    fn new() -> Self {
+        let prefix = crate::secret::random_bytes::<8>()
+            .map(u64::from_be_bytes)
+            // Without randomness, the time in nanoseconds still keeps processes apart.
+            .unwrap_or_else(|_| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        Self {
+            prefix,
+            next: AtomicU64::new(1),
+        }
+    }
+
+    fn next(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.prefix.to_be_bytes());
+        bytes[8..].copy_from_slice(&n.to_be_bytes());
+        hex(&bytes)
+    }
+}
+
+static RECORD_IDS: std::sync::LazyLock<Ids> = std::sync::LazyLock::new(Ids::new);
+static TRACE_IDS: std::sync::LazyLock<Ids> = std::sync::LazyLock::new(Ids::new);
+
 /// The request's trace id (from `traceparent`), or a fresh one.
 fn trace_of(request: Option<crate::authz::RequestFacts<'_>>) -> String {
     request
@@ -357,7 +444,7 @@ fn trace_of(request: Option<crate::authz::RequestFacts<'_>>) -> String {
         .and_then(|v| v.to_str().ok())
         .and_then(trace_id_of)
         .map(str::to_owned)
-        .unwrap_or_else(|| crate::secret::random_hex::<16>().unwrap_or_default())
+        .unwrap_or_else(|| TRACE_IDS.next())
 }
 
 /// The client's address, when the server recorded it (axum's `ConnectInfo`).
@@ -382,7 +469,7 @@ pub fn record_of(event: &DecisionEvent<'_>) -> AuditRecord {
         _ => Outcome::Deny,
     };
     AuditRecord {
-        id: crate::secret::random_hex::<16>().unwrap_or_default(),
+        id: RECORD_IDS.next(),
         time_ms: now_ms(),
         trace_id,
         subject: bounded(ctx.subject()),
@@ -418,7 +505,7 @@ pub(crate) fn record_of_failure(
         _ => (Outcome::Deny, "refused".to_owned()),
     };
     AuditRecord {
-        id: crate::secret::random_hex::<16>().unwrap_or_default(),
+        id: RECORD_IDS.next(),
         time_ms: now_ms(),
         trace_id: trace_of(Some(request)),
         subject: "-".to_owned(),

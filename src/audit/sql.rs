@@ -13,6 +13,10 @@ use super::chain::{Checkpoint, Head, SealedRecord};
 use super::record::{AuditRecord, Held, Outcome};
 use super::sink::SinkError;
 
+/// Rows per INSERT statement (20 binds each: 2,000 binds, under SQLite's and PostgreSQL's
+/// limits).
+const ROWS_PER_INSERT: usize = 100;
+
 /// Most records one query page returns.
 pub const MAX_AUDIT_PAGE: usize = 1000;
 
@@ -232,36 +236,46 @@ macro_rules! sql_audit {
 
             impl super::sink::AuditSink for $store {
                 async fn append(&self, records: &[SealedRecord]) -> Result<(), SinkError> {
-                    let insert = statement(
-                        "INSERT INTO portcullis_audit ({COLUMNS}) VALUES \
-                         (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    );
                     let mut tx = self.pool().begin().await.map_err(sink_error)?;
-                    for sealed in records {
-                        let r = &sealed.record;
-                        let held = serde_json::to_string(&r.held)
-                            .map_err(|e| SinkError(e.to_string()))?;
-                        sqlx::query(&insert)
-                            .bind(&sealed.chain)
-                            .bind(as_i64(sealed.seq))
-                            .bind(&sealed.prev)
-                            .bind(&sealed.kid)
-                            .bind(&sealed.signature)
-                            .bind(&r.id)
-                            .bind(r.time_ms)
-                            .bind(&r.trace_id)
-                            .bind(&r.subject)
-                            .bind(&r.tenant)
-                            .bind(&r.namespace)
-                            .bind(&r.required)
-                            .bind(held)
-                            .bind(r.outcome.as_str())
-                            .bind(&r.reason)
-                            .bind(&r.matched)
-                            .bind(&r.route)
-                            .bind(&r.method)
-                            .bind(&r.client)
-                            .bind(&r.auth_method)
+                    // Many rows per statement: a statement's round trip (through the driver's
+                    // worker, or the network) costs more than its rows.
+                    for rows in records.chunks(ROWS_PER_INSERT) {
+                        let mut insert = sqlx::QueryBuilder::<$db>::new(format!(
+                            "INSERT INTO portcullis_audit ({COLUMNS}) "
+                        ));
+                        let mut failed = None;
+                        insert.push_values(rows, |mut row, sealed| {
+                            let r = &sealed.record;
+                            let held = serde_json::to_string(&r.held).unwrap_or_else(|e| {
+                                failed = Some(e.to_string());
+                                String::new()
+                            });
+                            row.push_bind(sealed.chain.clone())
+                                .push_bind(as_i64(sealed.seq))
+                                .push_bind(sealed.prev.clone())
+                                .push_bind(sealed.kid.clone())
+                                .push_bind(sealed.signature.clone())
+                                .push_bind(r.id.clone())
+                                .push_bind(r.time_ms)
+                                .push_bind(r.trace_id.clone())
+                                .push_bind(r.subject.clone())
+                                .push_bind(r.tenant.clone())
+                                .push_bind(r.namespace.clone())
+                                .push_bind(r.required.clone())
+                                .push_bind(held)
+                                .push_bind(r.outcome.as_str())
+                                .push_bind(r.reason.clone())
+                                .push_bind(r.matched.clone())
+                                .push_bind(r.route.clone())
+                                .push_bind(r.method.clone())
+                                .push_bind(r.client.clone())
+                                .push_bind(r.auth_method.clone());
+                        });
+                        if let Some(error) = failed {
+                            return Err(SinkError(error));
+                        }
+                        insert
+                            .build()
                             .execute(&mut *tx)
                             .await
                             .map_err(sink_error)?;

@@ -34,13 +34,13 @@ pub struct TrailConfig {
 
 impl TrailConfig {
     /// A trail writing chain `chain` (one per instance: name it after the instance), queueing
-    /// up to 8,192 records, appending up to 256 at once, checkpointing every 1,000 records or
+    /// up to 32,768 records, appending up to 1,000 at once, checkpointing every 1,000 records or
     /// 10 seconds, whichever comes first.
     pub fn new(chain: &str) -> Self {
         Self {
             chain: chain.to_owned(),
-            capacity: 8192,
-            batch: 256,
+            capacity: 32_768,
+            batch: 1000,
             checkpoint_every: 1000,
             checkpoint_interval: Duration::from_secs(10),
             max_retry_delay: Duration::from_secs(5),

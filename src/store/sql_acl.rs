@@ -90,8 +90,9 @@ const FACTS: &str = "WITH RECURSIVE wanted (ord, service, kind, resource_id) AS 
         FROM chain c JOIN portcullis_resources p ON p.service = c.parent_service \
         AND p.kind = c.parent_kind AND p.resource_id = c.parent_id \
         WHERE c.depth < {BOUND}), \
-    mine (tenant, group_id) AS (SELECT g.tenant, g.group_id FROM portcullis_group_members g \
-        WHERE g.subject = ? AND g.tenant IN (SELECT tenant FROM chain WHERE depth = 0)) \
+    mine (tenant, group_id) AS (SELECT DISTINCT c.tenant, g.group_id FROM chain c \
+        JOIN portcullis_group_members g ON g.tenant = c.tenant AND g.subject = ? \
+        WHERE c.depth = 0) \
     SELECT c.*, \
         CASE WHEN c.depth = 0 THEN (SELECT {AGG} FROM mine m WHERE m.tenant = c.tenant) \
             END AS groups, \
@@ -1118,6 +1119,7 @@ mod tests {
             &lite.lineage,
             &lite.accessible,
             &lite.accessible_after,
+            &lite.facts,
             &lite.ancestry,
             &lite.height,
         ] {

@@ -257,6 +257,29 @@ async fn answers<S: TenantStore + AclStore>(w: &World<S>, keys: &[ResourceKey]) 
                         .accessible(who, "docs", kind, access, tenant, 1000, None)
                         .await
                         .unwrap();
+                    // Two at a time, each page strictly after the previous one's last id:
+                    // the same list.
+                    let mut paged: Vec<String> = Vec::new();
+                    loop {
+                        let after = paged.last().cloned();
+                        let page = w
+                            .acl
+                            .accessible(who, "docs", kind, access, tenant, 2, after.as_deref())
+                            .await
+                            .unwrap();
+                        let done = page.ids.len() < 2;
+                        paged.extend(page.ids);
+                        if done {
+                            break;
+                        }
+                    }
+                    assert_eq!(
+                        paged,
+                        found.ids,
+                        "{}: paging {} {tenant} {kind} {access}",
+                        w.name,
+                        who.subject()
+                    );
                     out.push(format!(
                         "accessible {} {tenant} {kind} {access}: {:?} {}",
                         who.subject(),

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::authz::Scope;
 use crate::store::acl::{AccessFacts, Lineage, ResourceKey};
 
 /// What the store said, as of one generation.
@@ -29,17 +30,29 @@ pub(crate) struct Found {
     pub(crate) groups: Vec<String>,
     /// A member by its stored roles or groups (a credential of the tenant is one regardless).
     pub(crate) member: bool,
+    /// The tenant, as the scope its administrators and editors are asked at; and the
+    /// resource in it, as the scope its decisions name. Built once with the rest, so a check
+    /// answered from the cache builds neither (`None` for a tenant or key no scope can name).
+    pub(crate) tenant_scope: Option<Scope>,
+    pub(crate) scope: Option<Scope>,
 }
 
 impl Found {
     /// The store's facts about a registered resource (`None` if they name no resource).
     pub(crate) fn from_facts(facts: AccessFacts) -> Option<Self> {
-        let tenant = facts.lineage.first()?.record.tenant.clone();
+        let record = &facts.lineage.first()?.record;
+        let tenant = record.tenant.clone();
+        let tenant_scope = Scope::tenant(&tenant).ok();
+        let scope = tenant_scope
+            .clone()
+            .and_then(|s| s.on(&record.key.kind, Some(&record.key.id)).ok());
         Some(Self {
             tenant,
             lineage: facts.lineage,
             groups: facts.groups,
             member: facts.member,
+            tenant_scope,
+            scope,
         })
     }
 
@@ -59,11 +72,23 @@ impl Found {
             })
             .sum();
         let groups: usize = self.groups.iter().map(|g| g.len() + 24).sum();
-        (self.tenant.len() + lineage + groups + 64) as u64
+        // The two scopes: their reference-counted parts.
+        (self.tenant.len() + lineage + groups + 64 + 160) as u64
     }
 }
 
 type Key = (Box<str>, ResourceKey);
+
+/// A [`Key`] borrowed, to look one up without copying the subject and the key: it hashes as
+/// the tuple does (each field in order).
+#[derive(Hash)]
+struct Borrowed<'a>(&'a str, &'a ResourceKey);
+
+impl quick_cache::Equivalent<Key> for Borrowed<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        *key.0 == *self.0 && key.1 == *self.1
+    }
+}
 
 #[derive(Clone)]
 struct Weigh;
@@ -79,7 +104,8 @@ impl quick_cache::Weighter<Key, Known> for Weigh {
 pub(crate) struct Cache {
     generation: Arc<AtomicU64>,
     ttl: i64,
-    map: quick_cache::sync::Cache<Key, Known, Weigh>,
+    /// Hashed as the tenant engine's caches are (foldhash, seeded per process).
+    map: quick_cache::sync::Cache<Key, Known, Weigh, foldhash::fast::RandomState>,
 }
 
 impl Cache {
@@ -87,17 +113,19 @@ impl Cache {
         Self {
             generation,
             ttl: ttl_seconds.max(1),
-            map: quick_cache::sync::Cache::with_weighter(
+            map: quick_cache::sync::Cache::with(
                 usize::try_from(bytes / 512).unwrap_or(usize::MAX).max(64),
                 bytes.max(1),
                 Weigh,
+                foldhash::fast::RandomState::default(),
+                quick_cache::sync::DefaultLifecycle::default(),
             ),
         }
     }
 
     /// The entry for (subject, key) if it still counts at `now`.
     pub(crate) fn get(&self, subject: &str, key: &ResourceKey, now: i64) -> Option<Known> {
-        let entry = self.map.get(&(Box::from(subject), key.clone()))?;
+        let entry = self.map.get(&Borrowed(subject, key))?;
         let current = entry.generation == self.generation.load(Ordering::SeqCst);
         (current && now < entry.dies_at).then_some(entry)
     }
@@ -123,5 +151,25 @@ impl Cache {
                 found,
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_borrowed_key_finds_what_was_kept() {
+        let generation = Arc::new(AtomicU64::new(3));
+        let cache = Cache::new(1 << 20, 60, generation.clone());
+        let key = ResourceKey::new("docs", "document", "42");
+        cache.put("ada", &key, 3, 100, None, None);
+        assert!(cache.get("ada", &key, 101).is_some());
+        assert!(cache.get("bob", &key, 101).is_none());
+        let other = ResourceKey::new("docs", "document", "43");
+        assert!(cache.get("ada", &other, 101).is_none());
+        // A write moved the generation: what was kept no longer answers.
+        generation.fetch_add(1, Ordering::SeqCst);
+        assert!(cache.get("ada", &key, 101).is_none());
     }
 }

@@ -3,7 +3,7 @@
 //! resource's tenant.
 
 use crate::error::Reason;
-use crate::store::acl::{Access, Lineage, Visibility};
+use crate::store::acl::{Access, Lineage, ShareRecord, Visibility};
 use crate::store::roles::SubjectKind;
 
 /// Who asks, in the resource's tenant.
@@ -17,21 +17,68 @@ pub(crate) struct Asker<'a> {
     pub(crate) admin: bool,
 }
 
-/// The answer and, when it allows, the ids from the resource up to the level that allowed
-/// (one id when the resource itself did).
+/// What an explanation of an allowing answer shows: the ids from the resource up to the level
+/// that allowed (one id when the resource itself did), and what allowed.
 pub(crate) struct Outcome {
-    pub(crate) reason: Reason,
     pub(crate) path: Vec<String>,
     /// What allowed: `owner`, `admin`, `public`, `tenant`, or the share (`user:bob edit`).
     pub(crate) grant: String,
 }
 
-impl Outcome {
+/// What allowed, before it is written out (most checks never ask).
+#[derive(Clone, Copy)]
+enum Cause<'a> {
+    Nothing,
+    Owner,
+    Admin,
+    Visible(&'static str),
+    Share(&'a ShareRecord),
+}
+
+/// An evaluation's answer, with what allowed kept by reference: [`Verdict::outcome`] writes it
+/// out for an explanation, so a check that wants only the answer allocates nothing.
+pub(crate) struct Verdict<'a> {
+    pub(crate) reason: Reason,
+    /// The level that allowed (0: the resource itself).
+    depth: usize,
+    cause: Cause<'a>,
+}
+
+impl Verdict<'_> {
     fn deny(reason: Reason) -> Self {
         Self {
             reason,
-            path: Vec::new(),
-            grant: String::new(),
+            depth: 0,
+            cause: Cause::Nothing,
+        }
+    }
+
+    /// Refused because something the answer needed could not be read (fail closed).
+    pub(crate) fn unavailable() -> Self {
+        Self::deny(Reason::Unavailable)
+    }
+
+    /// The explanation, from the lineage it was judged on (empty for a refusal).
+    pub(crate) fn outcome(&self, lineage: &[Lineage]) -> Outcome {
+        let grant = match self.cause {
+            Cause::Nothing => {
+                return Outcome {
+                    path: Vec::new(),
+                    grant: String::new(),
+                };
+            }
+            Cause::Owner => "owner".to_owned(),
+            Cause::Admin => "admin".to_owned(),
+            Cause::Visible(how) => how.to_owned(),
+            Cause::Share(s) => format!("{}:{} {}", s.grantee_kind.as_str(), s.grantee, s.access),
+        };
+        Outcome {
+            path: lineage
+                .iter()
+                .take(self.depth + 1)
+                .map(|l| l.record.key.id.clone())
+                .collect(),
+            grant,
         }
     }
 }
@@ -51,23 +98,20 @@ fn visible(visibility: Visibility, asker: &Asker<'_>, wanted: Access) -> Option<
 /// each with its shares naming the asker or one of its groups). In order: no record; the
 /// owner; a tenant administrator; the resource's visibility; a share to the asker while it is
 /// a member of the tenant; a share to one of its groups; the same on each folder above (`allow_parent`); else refused.
-pub(crate) fn evaluate(lineage: &[Lineage], asker: &Asker<'_>, wanted: Access) -> Outcome {
+pub(crate) fn judge<'a>(lineage: &'a [Lineage], asker: &Asker<'_>, wanted: Access) -> Verdict<'a> {
     let Some(first) = lineage.first() else {
-        return Outcome::deny(Reason::DenyNoRecord);
+        return Verdict::deny(Reason::DenyNoRecord);
     };
-    let at = |reason, depth: usize, grant: String| Outcome {
+    let at = |reason, depth, cause| Verdict {
         reason,
-        path: lineage[..=depth]
-            .iter()
-            .map(|l| l.record.key.id.clone())
-            .collect(),
-        grant,
+        depth,
+        cause,
     };
     if first.record.owner == asker.subject {
-        return at(Reason::AllowOwner, 0, "owner".into());
+        return at(Reason::AllowOwner, 0, Cause::Owner);
     }
     if asker.admin {
-        return at(Reason::AllowAdmin, 0, "admin".into());
+        return at(Reason::AllowAdmin, 0, Cause::Admin);
     }
     for (depth, level) in lineage.iter().enumerate() {
         let here = |reason| {
@@ -78,7 +122,7 @@ pub(crate) fn evaluate(lineage: &[Lineage], asker: &Asker<'_>, wanted: Access) -
             }
         };
         if let Some(how) = visible(level.record.visibility, asker, wanted) {
-            return at(here(Reason::AllowVisibility), depth, how.into());
+            return at(here(Reason::AllowVisibility), depth, Cause::Visible(how));
         }
         let share = |kind: SubjectKind| {
             level
@@ -91,21 +135,19 @@ pub(crate) fn evaluate(lineage: &[Lineage], asker: &Asker<'_>, wanted: Access) -
         // left keeps none of what was shared with them there (nor their groups, which are
         // the tenant's).
         if let Some(s) = share(SubjectKind::User).filter(|_| asker.member) {
-            let grant = format!("user:{} {}", s.grantee, s.access);
-            return at(here(Reason::AllowShare), depth, grant);
+            return at(here(Reason::AllowShare), depth, Cause::Share(s));
         }
         if let Some(s) = share(SubjectKind::Group) {
-            let grant = format!("group:{} {}", s.grantee, s.access);
-            return at(here(Reason::AllowGroup), depth, grant);
+            return at(here(Reason::AllowGroup), depth, Cause::Share(s));
         }
     }
-    Outcome::deny(Reason::DenyNoPermission)
+    Verdict::deny(Reason::DenyNoPermission)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::acl::{ResourceKey, ResourceRecord, ShareRecord};
+    use crate::store::acl::{ResourceKey, ResourceRecord};
 
     fn level(
         id: &str,
@@ -151,14 +193,14 @@ mod tests {
         use Access::{Edit, View};
         use SubjectKind::{Group, User};
         let private = level("d", "ada", Visibility::Private, &[]);
-        assert_eq!(evaluate(&[], &bob(true), View).reason, Reason::DenyNoRecord);
+        assert_eq!(judge(&[], &bob(true), View).reason, Reason::DenyNoRecord);
         assert_eq!(
-            evaluate(std::slice::from_ref(&private), &bob(true), View).reason,
+            judge(std::slice::from_ref(&private), &bob(true), View).reason,
             Reason::DenyNoPermission
         );
         let owned = level("d", "bob", Visibility::Private, &[]);
         assert_eq!(
-            evaluate(&[owned], &bob(false), Edit).reason,
+            judge(&[owned], &bob(false), Edit).reason,
             Reason::AllowOwner
         );
         let admin = Asker {
@@ -166,27 +208,27 @@ mod tests {
             ..bob(false)
         };
         assert_eq!(
-            evaluate(std::slice::from_ref(&private), &admin, Edit).reason,
+            judge(std::slice::from_ref(&private), &admin, Edit).reason,
             Reason::AllowAdmin
         );
         // Public gives view to anyone authenticated, tenant visibility to members only, and
         // neither gives edit.
         let public = level("d", "ada", Visibility::Public, &[]);
         assert_eq!(
-            evaluate(std::slice::from_ref(&public), &bob(false), View).reason,
+            judge(std::slice::from_ref(&public), &bob(false), View).reason,
             Reason::AllowVisibility
         );
         assert_eq!(
-            evaluate(&[public], &bob(false), Edit).reason,
+            judge(&[public], &bob(false), Edit).reason,
             Reason::DenyNoPermission
         );
         let open = level("d", "ada", Visibility::Tenant, &[]);
         assert_eq!(
-            evaluate(std::slice::from_ref(&open), &bob(false), View).reason,
+            judge(std::slice::from_ref(&open), &bob(false), View).reason,
             Reason::DenyNoPermission
         );
         assert_eq!(
-            evaluate(std::slice::from_ref(&open), &bob(true), View).reason,
+            judge(std::slice::from_ref(&open), &bob(true), View).reason,
             Reason::AllowVisibility
         );
         let editor = Asker {
@@ -194,56 +236,96 @@ mod tests {
             ..bob(true)
         };
         assert_eq!(
-            evaluate(std::slice::from_ref(&open), &bob(true), Edit).reason,
+            judge(std::slice::from_ref(&open), &bob(true), Edit).reason,
             Reason::DenyNoPermission
         );
         assert_eq!(
-            evaluate(&[open], &editor, Edit).reason,
+            judge(&[open], &editor, Edit).reason,
             Reason::AllowVisibility
         );
         // A view share is not an edit share; an edit share gives view.
         let viewed = level("d", "ada", Visibility::Private, &[(User, "bob", View)]);
         assert_eq!(
-            evaluate(std::slice::from_ref(&viewed), &bob(true), View).reason,
+            judge(std::slice::from_ref(&viewed), &bob(true), View).reason,
             Reason::AllowShare
         );
         assert_eq!(
-            evaluate(&[viewed], &bob(true), Edit).reason,
+            judge(&[viewed], &bob(true), Edit).reason,
             Reason::DenyNoPermission
         );
         let edited = level("d", "ada", Visibility::Private, &[(User, "bob", Edit)]);
         assert_eq!(
-            evaluate(&[edited], &bob(true), View).reason,
+            judge(&[edited], &bob(true), View).reason,
             Reason::AllowShare
         );
         // Someone else's share is not the asker's (the store sends only the asker's, but the
         // evaluation does not rely on it).
         let others = level("d", "ada", Visibility::Private, &[(User, "carl", Edit)]);
         assert_eq!(
-            evaluate(&[others], &bob(true), View).reason,
+            judge(&[others], &bob(true), View).reason,
             Reason::DenyNoPermission
         );
         // A share outlives nothing: the user left the tenant, the share gives nothing.
         let left = level("d", "ada", Visibility::Private, &[(User, "bob", Edit)]);
         assert_eq!(
-            evaluate(&[left], &bob(false), View).reason,
+            judge(&[left], &bob(false), View).reason,
             Reason::DenyNoPermission
         );
         let grouped = level("d", "ada", Visibility::Private, &[(Group, "team", Edit)]);
         assert_eq!(
-            evaluate(&[grouped], &bob(true), Edit).reason,
+            judge(&[grouped], &bob(true), Edit).reason,
             Reason::AllowGroup
         );
         // A folder above: its shares and its visibility, each as `allow_parent`, with the path.
         let folder = level("f", "ada", Visibility::Private, &[(Group, "team", Edit)]);
-        let inherited = evaluate(&[private.clone(), folder], &bob(true), Edit);
+        let lineage = [private.clone(), folder];
+        let inherited = judge(&lineage, &bob(true), Edit);
         assert_eq!(inherited.reason, Reason::AllowParent);
-        assert_eq!(inherited.path, ["d", "f"]);
-        assert_eq!(inherited.grant, "group:team edit");
+        let shown = inherited.outcome(&lineage);
+        assert_eq!(shown.path, ["d", "f"]);
+        assert_eq!(shown.grant, "group:team edit");
         let public_folder = level("f", "ada", Visibility::Public, &[]);
         assert_eq!(
-            evaluate(&[private, public_folder], &bob(false), View).reason,
+            judge(&[private, public_folder], &bob(false), View).reason,
             Reason::AllowParent
+        );
+    }
+
+    #[test]
+    fn an_explanation_names_the_levels_and_what_allowed() {
+        use Access::{Edit, View};
+        use SubjectKind::User;
+        let shown = |lineage: &[Lineage], asker: &Asker<'_>, wanted| {
+            let outcome = judge(lineage, asker, wanted).outcome(lineage);
+            (outcome.path, outcome.grant)
+        };
+        let shared = [level(
+            "d",
+            "ada",
+            Visibility::Private,
+            &[(User, "bob", View)],
+        )];
+        assert_eq!(
+            shown(&shared, &bob(true), View),
+            (vec!["d".to_owned()], "user:bob view".to_owned())
+        );
+        assert_eq!(shown(&shared, &bob(true), Edit), (vec![], String::new()));
+        let owned = [level("d", "bob", Visibility::Private, &[])];
+        assert_eq!(
+            shown(&owned, &bob(false), Edit),
+            (vec!["d".to_owned()], "owner".to_owned())
+        );
+        let under_public = [
+            level("d", "ada", Visibility::Private, &[]),
+            level("f", "ada", Visibility::Private, &[]),
+            level("top", "ada", Visibility::Public, &[]),
+        ];
+        assert_eq!(
+            shown(&under_public, &bob(false), View),
+            (
+                vec!["d".to_owned(), "f".to_owned(), "top".to_owned()],
+                "public".to_owned()
+            )
         );
     }
 }

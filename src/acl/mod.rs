@@ -86,7 +86,7 @@ pub use guard::{AccessDef, RequireAccess};
 pub use manage::{Accessible, AclError, Holder, MAX_CHECKS, MAX_PAGE, NewResource, WhoCan};
 
 use self::cache::{Cache, Found};
-use self::evaluate::{Asker, Outcome, evaluate};
+use self::evaluate::{Asker, Verdict, judge};
 use crate::authz::{Authorizer, Decision, Granted, Question, Scope, from_context};
 use crate::clock::Clock;
 use crate::context::UserContext;
@@ -333,47 +333,51 @@ impl<S: AclStore> Acl<S> {
         Ok(found)
     }
 
-    /// The evaluation of `wanted` on `key` for `ctx` from what the store said, and the
-    /// resource's tenant when it is registered.
-    async fn evaluate(
+    /// Whether `rbac` allows `required` to `ctx` at `at` (a tenant's scope);
+    /// [`AclError::Unavailable`] when it could not tell.
+    async fn allowed_at(
         &self,
         ctx: &UserContext,
-        found: Option<&Found>,
-        wanted: Access,
-    ) -> (Outcome, Option<String>) {
-        let subject = ctx.subject();
-        let Some(found) = found else {
-            return (evaluate(&[], &never(ctx), wanted), None);
-        };
-        let tenant = found.tenant.as_str();
-        if ctx.tenant().is_some_and(|own| own != tenant) {
-            let outcome = Outcome {
-                reason: Reason::DenyOtherTenant,
-                path: Vec::new(),
-                grant: String::new(),
-            };
-            return (outcome, Some(tenant.to_owned()));
+        required: &Requirement,
+        at: &Scope,
+    ) -> Result<bool, AclError> {
+        let decision = self.rbac.decide(Question::new(ctx, required, at)).await;
+        if decision.reason() == Reason::Unavailable {
+            return Err(AclError::Unavailable);
         }
+        Ok(decision.is_allowed())
+    }
+
+    /// The verdict on `wanted` for `ctx` from what the store said about a registered resource.
+    async fn judge<'f>(&self, ctx: &UserContext, found: &'f Found, wanted: Access) -> Verdict<'f> {
+        let tenant = found.tenant.as_str();
+        // Asked at the tenant's scope, built when the store's answer was (a cached answer
+        // builds none).
+        let at = found.tenant_scope.as_ref();
         let member = found.member || ctx.tenant() == Some(tenant);
-        let editor = self.is_editor(ctx, member, tenant).await;
-        let admin = self.is_admin(ctx, tenant).await;
+        // A role model that could not be read is no answer: kept as an error, so that a
+        // refusal it might have turned into an allow answers unavailable (below).
+        let editor = match self.editor.as_deref().zip(at) {
+            Some((required, at)) if member => self.allowed_at(ctx, required, at).await,
+            _ => Ok(false),
+        };
+        let admin = match self.admin.as_deref().zip(at) {
+            Some((required, at)) => self.allowed_at(ctx, required, at).await,
+            None => Ok(false),
+        };
         let asker = Asker {
-            subject,
+            subject: ctx.subject(),
             member,
             editor: editor.clone().unwrap_or(false),
             admin: admin.clone().unwrap_or(false),
         };
-        let mut outcome = evaluate(&found.lineage, &asker, wanted);
+        let verdict = judge(&found.lineage, &asker, wanted);
         // A refusal that a role the engine could not read might have turned into an allow is
         // no answer: unavailable (fail closed, and the caller may try again).
-        if !outcome.reason.allows() && (editor.is_err() || admin.is_err()) {
-            outcome = Outcome {
-                reason: Reason::Unavailable,
-                path: Vec::new(),
-                grant: String::new(),
-            };
+        if !verdict.reason.allows() && (editor.is_err() || admin.is_err()) {
+            return Verdict::unavailable();
         }
-        (outcome, Some(tenant.to_owned()))
+        verdict
     }
 
     /// The decision for `wanted` on `key`, asked at `at` (a scope naming the tenant, if any, must
@@ -388,43 +392,58 @@ impl<S: AclStore> Acl<S> {
     ) -> Decision {
         let found = self.facts(ctx.subject(), &[key]).await;
         let found = found.map(|mut f| f.pop().flatten());
-        self.decide_found(ctx, key, found, wanted, at, explain)
+        self.decide_found(ctx, key, found, wanted, Some(at), explain)
             .await
     }
 
     /// The decision for `wanted` on `key` from what the store said (or could not say: then
-    /// refused as unavailable, fail closed).
+    /// refused as unavailable, fail closed), asked at `at` (`None`: the key's resource, in no
+    /// tenant, built only if the decision names it).
     async fn decide_found(
         &self,
         ctx: &UserContext,
         key: &ResourceKey,
         found: StoreResult<Option<Arc<Found>>>,
         wanted: Access,
-        at: &Scope,
+        at: Option<&Scope>,
         explain: bool,
     ) -> Decision {
+        let asked = || match at {
+            Some(at) => at.clone(),
+            // The key was checked before anything was asked: this cannot fail.
+            None => Scope::global()
+                .on(&key.kind, Some(&key.id))
+                .unwrap_or_else(|_| Scope::global()),
+        };
         let found = match found {
-            Ok(found) => found,
+            Ok(Some(found)) => found,
+            Ok(None) => return Decision::new(Reason::DenyNoRecord, asked()),
             Err(error) => {
                 tracing::warn!(%error, "entity permissions could not be read: check refused");
-                return Decision::new(Reason::Unavailable, at.clone());
+                return Decision::new(Reason::Unavailable, asked());
             }
         };
-        let (outcome, tenant) = self.evaluate(ctx, found.as_deref(), wanted).await;
-        let asked_elsewhere = matches!(
-            (at.tenant_id(), tenant.as_deref()),
-            (Some(asked), Some(held)) if asked != held
-        );
+        let tenant = found.tenant.as_str();
+        let other_tenant = ctx.tenant().is_some_and(|own| own != tenant);
+        let verdict = if other_tenant {
+            None
+        } else {
+            Some(self.judge(ctx, &found, wanted).await)
+        };
+        let asked_elsewhere = at
+            .and_then(Scope::tenant_id)
+            .is_some_and(|asked| asked != tenant);
         if asked_elsewhere {
-            return Decision::new(Reason::DenyOtherTenant, at.clone());
+            return Decision::new(Reason::DenyOtherTenant, asked());
         }
         // The decision names the resource's tenant: the audit trail files it there.
-        let scope = tenant
-            .and_then(|t| Scope::tenant(&t).ok())
-            .and_then(|s| s.on(&key.kind, Some(&key.id)).ok())
-            .unwrap_or_else(|| at.clone());
-        let decision = Decision::new(outcome.reason, scope);
-        if explain && outcome.reason.allows() {
+        let scope = found.scope.clone().unwrap_or_else(asked);
+        let Some(verdict) = verdict else {
+            return Decision::new(Reason::DenyOtherTenant, scope);
+        };
+        let decision = Decision::new(verdict.reason, scope);
+        if explain && verdict.reason.allows() {
+            let outcome = verdict.outcome(&found.lineage);
             decision.with_match(Granted::new(None, &outcome.grant).with_path(outcome.path))
         } else {
             decision
@@ -439,11 +458,13 @@ impl<S: AclStore> Acl<S> {
         key: &ResourceKey,
         wanted: Access,
     ) -> Result<Decision, AclError> {
+        // The key's parts are the scope's resource rules: the decision can name it.
         manage::check_key(key)?;
-        let at = Scope::global()
-            .on(&key.kind, Some(&key.id))
-            .map_err(|_| AclError::Invalid("resource"))?;
-        let decision = self.decide_access(ctx, key, wanted, &at, false).await;
+        let found = self.facts(ctx.subject(), &[key]).await;
+        let found = found.map(|mut f| f.pop().flatten());
+        let decision = self
+            .decide_found(ctx, key, found, wanted, None, false)
+            .await;
         let required = Requirement::Access(EntityAccess::new(&key.service, wanted));
         Ok(ctx.seam().report(ctx, &required, decision))
     }
@@ -459,39 +480,24 @@ impl<S: AclStore> Acl<S> {
         if checks.len() > MAX_CHECKS {
             return Err(AclError::Invalid("checks"));
         }
-        let mut scopes = Vec::with_capacity(checks.len());
         for (key, _) in checks {
             manage::check_key(key)?;
-            let at = Scope::global()
-                .on(&key.kind, Some(&key.id))
-                .map_err(|_| AclError::Invalid("resource"))?;
-            scopes.push(at);
         }
         let keys: Vec<&ResourceKey> = checks.iter().map(|(key, _)| key).collect();
         let found = self.facts(ctx.subject(), &keys).await;
         let mut decisions = Vec::with_capacity(checks.len());
-        for (at, ((key, wanted), at_scope)) in checks.iter().zip(&scopes).enumerate() {
+        for (at, (key, wanted)) in checks.iter().enumerate() {
             let fact = match &found {
                 Ok(found) => Ok(found[at].clone()),
                 Err(error) => Err(error.clone()),
             };
             let decision = self
-                .decide_found(ctx, key, fact, *wanted, at_scope, false)
+                .decide_found(ctx, key, fact, *wanted, None, false)
                 .await;
             let required = Requirement::Access(EntityAccess::new(&key.service, *wanted));
             decisions.push(ctx.seam().report(ctx, &required, decision));
         }
         Ok(decisions)
-    }
-}
-
-/// An asker who holds nothing (for a resource with no record, whose answer needs none).
-fn never(ctx: &UserContext) -> Asker<'_> {
-    Asker {
-        subject: ctx.subject(),
-        member: false,
-        editor: false,
-        admin: false,
     }
 }
 

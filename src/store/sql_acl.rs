@@ -46,7 +46,10 @@ pub(crate) struct AclStatements {
     /// Many resources' lineages with the subject's shares, groups and membership: see
     /// [`FACTS`].
     pub(crate) facts: Cow<'static, str>,
+    /// The first page of the accessible set; `accessible_after`, a page after a cursor (two
+    /// statements, so each plan reads the index from where its page starts).
     pub(crate) accessible: Cow<'static, str>,
+    pub(crate) accessible_after: Cow<'static, str>,
 }
 
 /// A resource's key (and a share's resource), as bound: service, kind, id.
@@ -89,8 +92,9 @@ const FACTS: &str = "WITH RECURSIVE wanted (ord, service, kind, resource_id) AS 
         FROM chain c JOIN portcullis_resources p ON p.service = c.parent_service \
         AND p.kind = c.parent_kind AND p.resource_id = c.parent_id \
         WHERE c.depth < {BOUND}), \
-    mine (tenant, group_id) AS (SELECT g.tenant, g.group_id FROM portcullis_group_members g \
-        WHERE g.subject = ? AND g.tenant IN (SELECT tenant FROM chain WHERE depth = 0)) \
+    mine (tenant, group_id) AS (SELECT DISTINCT c.tenant, g.group_id FROM chain c \
+        JOIN portcullis_group_members g ON g.tenant = c.tenant AND g.subject = ? \
+        WHERE c.depth = 0) \
     SELECT c.*, \
         CASE WHEN c.depth = 0 THEN (SELECT {AGG} FROM mine m WHERE m.tenant = c.tenant) \
             END AS groups, \
@@ -113,9 +117,9 @@ const NAMES_SUBJECT: &str = "((s.grantee_kind = 'user' AND s.grantee = ?) \
 
 /// The same for `accessible` and the filter, where a share to the user counts only while the
 /// user is a member of the tenant (the first bind; the evaluation's rule): a member who leaves
-/// keeps no direct share, as they keep no group.
+/// keeps no direct share, as they keep no group. The groups are a bound list (`{ANY}`).
 const SHARED_WITH: &str = "((? AND s.grantee_kind = 'user' AND s.grantee = ?) \
-    OR (s.grantee_kind = 'group' AND s.grantee IN ({IN})))";
+    OR (s.grantee_kind = 'group' AND s.grantee {ANY}))";
 
 /// Users before groups (as [`SubjectKind`](super::SubjectKind) orders), then by grantee.
 const SHARE_ORDER: &str = "CASE s.grantee_kind WHEN 'user' THEN 0 ELSE 1 END, s.grantee{C}";
@@ -146,6 +150,17 @@ impl AclStatements {
             ),
         };
         let bound = (MAX_FOLDER_DEPTH + 1).to_string();
+        let reach = reach_sql(dialect, "portcullis_resources", "portcullis_shares");
+        let accessible = |after: &str| {
+            format!(
+                "SELECT r.resource_id FROM portcullis_resources r {parent} \
+                WHERE r.tenant = ? AND r.service = ? AND r.kind = ? {after} \
+                AND (r.owner = ? OR {gives} OR f.resource_id IS NOT NULL) \
+                ORDER BY r.resource_id{{C}} LIMIT ?",
+                parent = reach.parent,
+                gives = reach.gives,
+            )
+        };
         let q = |sql: &str| -> Cow<'static, str> {
             let sql = sql
                 .replace("{CHAIN}", CHAIN)
@@ -225,27 +240,11 @@ impl AclStatements {
                 AND {NAMES_SUBJECT} ORDER BY c.depth, {SHARE_ORDER}",
             ),
             facts: q("{FACTS}"),
-            // `granting`: the tenant's resources that give the access themselves, then
-            // everything inside them. UNION (not ALL) visits each resource once, however many
-            // folders above it give access.
-            accessible: q("WITH RECURSIVE granting (service, kind, resource_id) AS ( \
-                SELECT r.service, r.kind, r.resource_id FROM portcullis_resources r \
-                    WHERE r.tenant = ? AND ((? AND r.visibility = 'public') \
-                    OR (? AND r.visibility = 'tenant') \
-                    OR EXISTS (SELECT 1 FROM portcullis_shares s WHERE s.service = r.service \
-                        AND s.kind = r.kind AND s.resource_id = r.resource_id \
-                        AND s.access IN ({IN}) AND {SHARED_WITH})) \
-                UNION \
-                SELECT c.service, c.kind, c.resource_id FROM granting g \
-                    JOIN portcullis_resources c ON c.parent_service = g.service \
-                    AND c.parent_kind = g.kind AND c.parent_id = g.resource_id) \
-                SELECT r.resource_id FROM portcullis_resources r \
-                WHERE r.tenant = ? AND r.service = ? AND r.kind = ? \
-                AND (? IS NULL OR r.resource_id{C} > ?) \
-                AND (r.owner = ? OR EXISTS (SELECT 1 FROM granting g \
-                    WHERE g.service = r.service AND g.kind = r.kind \
-                    AND g.resource_id = r.resource_id)) \
-                ORDER BY r.resource_id{C} LIMIT ?"),
+            // In id order from the cursor, each resource judged by itself and its folders
+            // (see `reach_sql`): a page reads about `limit` ÷ the share of reachable resources
+            // rows, however many resources the tenant has.
+            accessible: q(&accessible("")),
+            accessible_after: q(&accessible("AND r.resource_id{C} > ?")),
         }
     }
 }
@@ -307,10 +306,146 @@ impl AccessBinds {
     }
 }
 
-/// A value bound into an [`AccessFilter`](super::AccessFilter)'s SQL.
+/// A value bound into an [`AccessFilter`](super::AccessFilter)'s SQL, or the `accessible`
+/// statement's.
 pub(crate) enum FilterBind {
     Text(String),
     Flag(bool),
+    Int(i64),
+}
+
+/// The SQL that decides, row by row, whether a resource `r` is reachable: `parent` joins `f`,
+/// the resource's folder when that folder or one above it gives the access
+/// (`f.resource_id IS NOT NULL`), and `gives` is whether `r` gives it by itself. A resource is
+/// reachable when its subject owns it, it gives the access, or `f` is there: what the memory
+/// store's walk decides, level by level up to `MAX_FOLDER_DEPTH + 1` folders.
+///
+/// Judging each row (rather than working out the whole accessible set first) lets a query in
+/// id order stop after its page. On PostgreSQL the folder is a `LATERAL` subquery keyed by
+/// the parent's key alone, which the planner memoises: resources of one folder ask about it
+/// once per query. SQLite has no `LATERAL`: a plain left join with the same conditions.
+///
+/// Binds, in order: `parent`'s ([`reach_binds`] twice: the folder, then those above it), then
+/// `gives`' ([`own_binds`]).
+pub(crate) struct ReachSql {
+    pub(crate) parent: String,
+    pub(crate) gives: String,
+}
+
+/// [`ReachSql`] over the tables named `resources` and `shares` (schema-qualified for a
+/// filter), in `dialect`.
+pub(crate) fn reach_sql(dialect: Dialect, resources: &str, shares: &str) -> ReachSql {
+    let any = match dialect {
+        Dialect::Sqlite => "IN (SELECT value FROM json_each(?))",
+        Dialect::Postgres => "= ANY (ARRAY(SELECT jsonb_array_elements_text(CAST(? AS jsonb))))",
+    };
+    // What a level gives by itself: its visibility, or a share of a covering level naming the
+    // subject (while a member) or one of its groups.
+    let gives = |level: &str| {
+        format!(
+            "((? AND {level}.visibility = 'public') OR (? AND {level}.visibility = 'tenant') \
+            OR EXISTS (SELECT 1 FROM {shares} s WHERE s.service = {level}.service \
+            AND s.kind = {level}.kind AND s.resource_id = {level}.resource_id \
+            AND s.access {any} AND {SHARED_WITH}))"
+        )
+        .replace("{ANY}", any)
+    };
+    // The folders above the folder `p` (depth 2 and up; the resource is depth 0), bounded as
+    // the memory store's walk: asked only when `p` has a folder itself.
+    let bound = MAX_FOLDER_DEPTH + 1;
+    let above = |p: &str| {
+        format!(
+            "({p}.parent_id IS NOT NULL AND EXISTS (WITH RECURSIVE above (service, kind, \
+            resource_id, visibility, parent_service, parent_kind, parent_id, depth) AS ( \
+            SELECT a.service, a.kind, a.resource_id, a.visibility, a.parent_service, \
+                a.parent_kind, a.parent_id, CAST(2 AS BIGINT) FROM {resources} a \
+                WHERE a.service = {p}.parent_service AND a.kind = {p}.parent_kind \
+                AND a.resource_id = {p}.parent_id \
+            UNION ALL \
+            SELECT a.service, a.kind, a.resource_id, a.visibility, a.parent_service, \
+                a.parent_kind, a.parent_id, u.depth + 1 FROM above u JOIN {resources} a \
+                ON a.service = u.parent_service AND a.kind = u.parent_kind \
+                AND a.resource_id = u.parent_id WHERE u.depth < {bound}) \
+            SELECT 1 FROM above u WHERE {gives_u}))",
+            gives_u = gives("u"),
+        )
+    };
+    // `p` is the resource's folder and gives the access, itself or from above.
+    let folder = |p: &str| {
+        format!(
+            "{p}.service = r.parent_service AND {p}.kind = r.parent_kind \
+            AND {p}.resource_id = r.parent_id AND ({gives_p} OR {above_p})",
+            gives_p = gives(p),
+            above_p = above(p),
+        )
+    };
+    let parent = match dialect {
+        Dialect::Sqlite => format!("LEFT JOIN {resources} f ON {}", folder("f")),
+        Dialect::Postgres => format!(
+            "LEFT JOIN LATERAL (SELECT p.resource_id FROM {resources} p WHERE {} \
+            LIMIT 1) f ON TRUE",
+            folder("p")
+        ),
+    };
+    // The resource itself, whose service and kind are the query's (bound again): PostgreSQL
+    // hashes the subject's shares of that type once per query (a probe per row costs more
+    // than the ~10,000 shares of a well-shared user); SQLite probes the shares' key per row
+    // (it would build the same set by scanning every share of the type).
+    let own = match dialect {
+        Dialect::Sqlite => format!(
+            "EXISTS (SELECT 1 FROM {shares} s WHERE s.service = ? AND s.kind = ? \
+            AND s.resource_id = r.resource_id AND s.access {any} AND {SHARED_WITH})"
+        ),
+        Dialect::Postgres => format!(
+            "r.resource_id IN (SELECT s.resource_id FROM {shares} s WHERE s.service = ? \
+            AND s.kind = ? AND s.access {any} AND {SHARED_WITH})"
+        ),
+    }
+    .replace("{ANY}", any);
+    ReachSql {
+        parent,
+        gives: format!(
+            "((? AND r.visibility = 'public') OR (? AND r.visibility = 'tenant') OR {own})"
+        ),
+    }
+}
+
+/// The binds of one level's part of [`ReachSql`]: whether `public` and `tenant` visibility give
+/// the access, the covering share levels, then [`SHARED_WITH`]'s (member, subject, groups).
+pub(crate) fn reach_binds(query: &super::AccessibleQuery<'_>) -> StoreResult<Vec<FilterBind>> {
+    let binds = AccessBinds::new(query)?;
+    Ok(vec![
+        FilterBind::Flag(binds.public_gives),
+        FilterBind::Flag(binds.tenant_gives),
+        FilterBind::Text(binds.covering),
+        FilterBind::Flag(query.member),
+        FilterBind::Text(query.subject.to_owned()),
+        FilterBind::Text(json_list(query.groups)?),
+    ])
+}
+
+/// The binds of [`ReachSql`]'s `gives`: [`reach_binds`] with the query's service and kind
+/// after the visibilities.
+pub(crate) fn own_binds(query: &super::AccessibleQuery<'_>) -> StoreResult<Vec<FilterBind>> {
+    let mut binds = reach_binds(query)?;
+    let text = |s: &str| FilterBind::Text(s.to_owned());
+    binds.splice(2..2, [text(query.service), text(query.kind)]);
+    Ok(binds)
+}
+
+/// The binds of `accessible` (or `accessible_after`, when the query has a cursor), in order.
+pub(crate) fn accessible_binds(query: &super::AccessibleQuery<'_>) -> StoreResult<Vec<FilterBind>> {
+    let text = |s: &str| FilterBind::Text(s.to_owned());
+    let mut binds = reach_binds(query)?;
+    binds.extend(reach_binds(query)?);
+    binds.extend([text(query.tenant), text(query.service), text(query.kind)]);
+    binds.extend(query.after.map(text));
+    binds.push(text(query.subject));
+    binds.extend(own_binds(query)?);
+    binds.push(FilterBind::Int(
+        i64::try_from(query.limit).unwrap_or(i64::MAX),
+    ));
+    Ok(binds)
 }
 
 /// An application's column expression: an identifier or `table.column`, never user input (it
@@ -344,10 +479,6 @@ pub(crate) fn access_filter_sql(
 ) -> StoreResult<(String, Vec<FilterBind>)> {
     use super::acl::Reach;
     check_column(column)?;
-    let list = match dialect {
-        Dialect::Sqlite => "SELECT value FROM json_each(?)",
-        Dialect::Postgres => "SELECT jsonb_array_elements_text(CAST(? AS jsonb))",
-    };
     let text = |s: &str| FilterBind::Text(s.to_owned());
     // The tables by the schema the store found them in: the application's connection may
     // search other schemas first (or not the store's at all).
@@ -364,55 +495,50 @@ pub(crate) fn access_filter_sql(
             "portcullis_shares".to_owned(),
         ),
     };
+    // A condition the database tests on each of the application's rows (never the whole set
+    // worked out first), so a query that pages in its own order stops after its page. The
+    // column is read where none of the filter's tables are in scope, so no name of theirs can
+    // stand for it: outside the subquery on PostgreSQL, whose planner turns `IN` into a
+    // semi-join in the application's order; in a one-row derived table on SQLite, which
+    // evaluates a correlated `EXISTS` row by row (an `IN` subquery it would work out whole).
+    // On SQLite, `CROSS JOIN` keeps the application's row the outer loop (SQLite's way of
+    // fixing a join's order), so the resource is found by its key, not scanned for.
+    let (head, on) = match dialect {
+        Dialect::Sqlite => (
+            format!("EXISTS (SELECT 1 FROM (SELECT {column} AS id) app CROSS JOIN {resources} r"),
+            "r.resource_id = app.id AND ",
+        ),
+        Dialect::Postgres => (
+            format!("{column} IN (SELECT r.resource_id FROM {resources} r"),
+            "",
+        ),
+    };
+    let keyed = [
+        text(&filter.tenant),
+        text(&filter.service),
+        text(&filter.kind),
+    ];
     match filter.reach {
         Reach::Nothing => Ok(("(1 = 0)".to_owned(), Vec::new())),
         Reach::Everything => Ok((
-            format!(
-                "{column} IN (SELECT resource_id FROM {resources} \
-                 WHERE tenant = ? AND service = ? AND kind = ?)"
-            ),
-            vec![
-                text(&filter.tenant),
-                text(&filter.service),
-                text(&filter.kind),
-            ],
+            format!("{head} WHERE {on}r.tenant = ? AND r.service = ? AND r.kind = ?)"),
+            keyed.into(),
         )),
         Reach::Reachable => {
-            let binds = AccessBinds::new(&filter.as_query())?;
-            // The `accessible` statement without its paging: what grants (visible, or shared
-            // with the subject or a group), everything inside it, and what the subject owns.
+            // The `accessible` statement's test, on the application's row.
+            let reach = reach_sql(dialect, &resources, &shares);
             let sql = format!(
-                "{column} IN (WITH RECURSIVE granting (service, kind, resource_id) AS ( \
-                SELECT r.service, r.kind, r.resource_id FROM {resources} r \
-                    WHERE r.tenant = ? AND ((? AND r.visibility = 'public') \
-                    OR (? AND r.visibility = 'tenant') \
-                    OR EXISTS (SELECT 1 FROM {shares} s WHERE s.service = r.service \
-                        AND s.kind = r.kind AND s.resource_id = r.resource_id \
-                        AND s.access IN ({list}) AND {SHARED_WITH})) \
-                UNION \
-                SELECT c.service, c.kind, c.resource_id FROM granting g \
-                    JOIN {resources} c ON c.parent_service = g.service \
-                    AND c.parent_kind = g.kind AND c.parent_id = g.resource_id) \
-                SELECT r.resource_id FROM {resources} r \
-                WHERE r.tenant = ? AND r.service = ? AND r.kind = ? \
-                AND (r.owner = ? OR EXISTS (SELECT 1 FROM granting g \
-                    WHERE g.service = r.service AND g.kind = r.kind \
-                    AND g.resource_id = r.resource_id)))"
-            )
-            .replace("{IN}", list);
-            let binds = vec![
-                text(&filter.tenant),
-                FilterBind::Flag(binds.public_gives),
-                FilterBind::Flag(binds.tenant_gives),
-                FilterBind::Text(binds.covering),
-                FilterBind::Flag(filter.member),
-                text(&filter.subject),
-                FilterBind::Text(json_list(&filter.groups)?),
-                text(&filter.tenant),
-                text(&filter.service),
-                text(&filter.kind),
-                text(&filter.subject),
-            ];
+                "{head} {parent} WHERE {on}r.tenant = ? AND r.service = ? AND r.kind = ? \
+                AND (r.owner = ? OR {gives} OR f.resource_id IS NOT NULL))",
+                parent = reach.parent,
+                gives = reach.gives,
+            );
+            let query = filter.as_query();
+            let mut binds = reach_binds(&query)?;
+            binds.extend(reach_binds(&query)?);
+            binds.extend(keyed);
+            binds.push(text(&filter.subject));
+            binds.extend(own_binds(&query)?);
             Ok((sql, binds))
         }
     }
@@ -431,6 +557,9 @@ macro_rules! push_filter {
                         $builder.push_bind(value);
                     }
                     Some(crate::store::sql_acl::FilterBind::Flag(value)) => {
+                        $builder.push_bind(value);
+                    }
+                    Some(crate::store::sql_acl::FilterBind::Int(value)) => {
                         $builder.push_bind(value);
                     }
                     None => {}
@@ -461,7 +590,9 @@ macro_rules! sql_acl_store {
                 Registered, ResourceKey, ResourceRecord, ShareRecord, TOO_MANY_SHARES, Visibility,
             };
             use $crate::store::sql::{corrupt, map_error, unavailable};
-            use $crate::store::sql_acl::{AccessBinds, AclStatements, check_folder, json_list};
+            use $crate::store::sql_acl::{
+                AclStatements, FilterBind, accessible_binds, check_folder, json_list,
+            };
             use $crate::store::{Access, StoreError, StoreResult, SubjectKind};
 
             type Row = <$db as sqlx::Database>::Row;
@@ -962,26 +1093,21 @@ macro_rules! sql_acl_store {
                     &self,
                     query: &AccessibleQuery<'_>,
                 ) -> StoreResult<Vec<String>> {
-                    let binds = AccessBinds::new(query)?;
-                    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-                    let rows = sqlx::query(&self.sql.acl.accessible)
-                        .bind(query.tenant)
-                        .bind(binds.public_gives)
-                        .bind(binds.tenant_gives)
-                        .bind(binds.covering)
-                        .bind(query.member)
-                        .bind(query.subject)
-                        .bind(json_list(query.groups)?)
-                        .bind(query.tenant)
-                        .bind(query.service)
-                        .bind(query.kind)
-                        .bind(query.after)
-                        .bind(query.after)
-                        .bind(query.subject)
-                        .bind(limit)
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(unavailable)?;
+                    let sql = &self.sql.acl;
+                    let paged = if query.after.is_some() {
+                        &sql.accessible_after
+                    } else {
+                        &sql.accessible
+                    };
+                    let mut statement = sqlx::query(paged);
+                    for bind in accessible_binds(query)? {
+                        statement = match bind {
+                            FilterBind::Text(value) => statement.bind(value),
+                            FilterBind::Flag(value) => statement.bind(value),
+                            FilterBind::Int(value) => statement.bind(value),
+                        };
+                    }
+                    let rows = statement.fetch_all(&self.pool).await.map_err(unavailable)?;
                     rows.iter()
                         .map(|row| row.try_get("resource_id").map_err(unavailable))
                         .collect()
@@ -1036,11 +1162,18 @@ mod tests {
     fn statements_are_in_each_dialect() {
         let pg = AclStatements::new(Dialect::Postgres);
         assert!(!pg.accessible.contains('?') && pg.accessible.contains("$13"));
+        assert!(
+            pg.accessible_after
+                .contains("resource_id COLLATE \"C\" > $16")
+        );
         assert!(pg.lineage.contains("jsonb_array_elements_text") && pg.lineage.contains("$5"));
         let lite = AclStatements::new(Dialect::Sqlite);
+        assert!(!lite.accessible.contains(" > ?") && lite.accessible_after.contains(" > ?"));
         for statement in [
             &lite.lineage,
             &lite.accessible,
+            &lite.accessible_after,
+            &lite.facts,
             &lite.ancestry,
             &lite.height,
         ] {

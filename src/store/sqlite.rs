@@ -106,7 +106,8 @@ sql_acl_store!(SqliteStore, sqlx::Sqlite);
 impl super::AccessFilter {
     /// Writes the filter's condition on `column` (your table's column holding the resource
     /// id: an identifier or `table.column` of your code, never user input) into `builder`,
-    /// binding its values: `WHERE <column> IN (…)`, to page and join inside the database.
+    /// binding its values: `EXISTS (…)`, tested row by row, so a query paging in its own order
+    /// stops after its page (the accessible set is never worked out whole).
     /// An invalid column name is refused, and nothing is written.
     ///
     /// ```no_run

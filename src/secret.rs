@@ -46,12 +46,12 @@ pub(crate) fn random_hex<const N: usize>() -> Result<String, NoRandomness> {
 /// `bytes` as lower-case hex, in one allocation.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
+    // Bytes first, then one (vectorised) UTF-8 check: pushing `char`s encodes each one.
+    let mut out = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+        out.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0x0f)]]);
     }
-    out
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// SHA-256 of `text`.

@@ -62,8 +62,12 @@ impl Held {
         I: IntoIterator<Item = R>,
         R: AsRef<str>,
     {
-        let mut roles: Vec<String> = roles.into_iter().map(|r| r.as_ref().to_owned()).collect();
-        roles.sort();
+        Self::of_owned(roles.into_iter().map(|r| r.as_ref().to_owned()).collect())
+    }
+
+    /// [`Held::of`] for names already owned (no copy of each).
+    pub(crate) fn of_owned(mut roles: Vec<String>) -> Self {
+        roles.sort_unstable();
         roles.dedup();
         if roles.len() <= MAX_LISTED_ROLES {
             return Self::Roles(roles);
@@ -75,6 +79,25 @@ impl Held {
         Self::Digest {
             count: u32::try_from(roles.len()).unwrap_or(u32::MAX),
             sha256: hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes).as_ref()),
+        }
+    }
+}
+
+impl Held {
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        match self {
+            Held::Roles(roles) => {
+                out.push(0);
+                put_len(out, roles.len());
+                for role in roles {
+                    put_text(out, role);
+                }
+            }
+            Held::Digest { count, sha256 } => {
+                out.push(1);
+                out.extend_from_slice(&count.to_be_bytes());
+                out.extend_from_slice(&unhex32(sha256));
+            }
         }
     }
 }
@@ -189,36 +212,306 @@ impl AuditRecord {
     /// The record's canonical bytes (format version 1, see the module docs).
     pub fn canonical(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
+        self.canonical_into(&mut out);
+        out
+    }
+
+    /// Appends the record's canonical bytes to `out`.
+    pub(crate) fn canonical_into(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(RECORD_FORMAT);
-        put_text(&mut out, &self.id);
+        put_text(out, &self.id);
         out.extend_from_slice(&self.time_ms.to_be_bytes());
-        put_text(&mut out, &self.trace_id);
-        put_text(&mut out, &self.subject);
-        put_opt(&mut out, self.tenant.as_deref());
-        put_opt(&mut out, self.namespace.as_deref());
-        put_text(&mut out, &self.required);
-        match &self.held {
-            Held::Roles(roles) => {
-                out.push(0);
-                put_len(&mut out, roles.len());
-                for role in roles {
-                    put_text(&mut out, role);
-                }
+        put_text(out, &self.trace_id);
+        put_text(out, &self.subject);
+        put_opt(out, self.tenant.as_deref());
+        put_opt(out, self.namespace.as_deref());
+        put_text(out, &self.required);
+        self.held.encode_into(out);
+        out.push(self.outcome.byte());
+        put_text(out, &self.reason);
+        put_opt(out, self.matched.as_deref());
+        put_opt(out, self.route.as_deref());
+        put_opt(out, self.method.as_deref());
+        put_opt(out, self.client.as_deref());
+        put_text(out, &self.auth_method);
+    }
+}
+
+/// Writes a record's canonical bytes straight from borrowed parts, field by field in the
+/// layout's order, for the trail's request path: one allocation per record, where an
+/// [`AuditRecord`] takes one per field (each then freed on the writer's thread, which costs
+/// glibc more than the allocation did). Text longer than [`MAX_FIELD_BYTES`] is written as
+/// `sha256:<hex>` of itself, as the trail records it; [`AuditRecord::from_canonical`] reads the
+/// result back.
+pub(crate) struct Encoder {
+    out: Vec<u8>,
+}
+
+impl Encoder {
+    /// Starts a record: the magic, its id (16 bytes, written as 32 hex digits) and its time.
+    pub(crate) fn new(id: &[u8; 16], time_ms: i64) -> Self {
+        let mut out = Vec::with_capacity(320);
+        out.extend_from_slice(RECORD_FORMAT);
+        put_len(&mut out, 32);
+        put_hex(&mut out, id);
+        out.extend_from_slice(&time_ms.to_be_bytes());
+        Self { out }
+    }
+
+    /// A text field, from 16 bytes written as 32 hex digits (a generated trace id).
+    pub(crate) fn hex16(&mut self, bytes: &[u8; 16]) {
+        put_len(&mut self.out, 32);
+        put_hex(&mut self.out, bytes);
+    }
+
+    pub(crate) fn text(&mut self, text: &str) {
+        if text.len() <= MAX_FIELD_BYTES {
+            put_text(&mut self.out, text);
+        } else {
+            put_text(&mut self.out, &digest_text(text));
+        }
+    }
+
+    pub(crate) fn opt(&mut self, text: Option<&str>) {
+        match text {
+            Some(text) => {
+                self.out.push(1);
+                self.text(text);
             }
-            Held::Digest { count, sha256 } => {
-                out.push(1);
-                out.extend_from_slice(&count.to_be_bytes());
-                out.extend_from_slice(&unhex32(sha256));
+            None => self.out.push(0),
+        }
+    }
+
+    /// A text field from `value`'s `Display`, formatted in place.
+    pub(crate) fn display(&mut self, value: &dyn std::fmt::Display) {
+        use std::fmt::Write as _;
+        struct Bytes<'a>(&'a mut Vec<u8>);
+        impl std::fmt::Write for Bytes<'_> {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                self.0.extend_from_slice(s.as_bytes());
+                Ok(())
             }
         }
-        out.push(self.outcome.byte());
-        put_text(&mut out, &self.reason);
-        put_opt(&mut out, self.matched.as_deref());
-        put_opt(&mut out, self.route.as_deref());
-        put_opt(&mut out, self.method.as_deref());
-        put_opt(&mut out, self.client.as_deref());
-        put_text(&mut out, &self.auth_method);
-        out
+        let at = self.out.len();
+        put_len(&mut self.out, 0);
+        // Writing into a Vec cannot fail; a Display that fails leaves what it wrote.
+        let _ = write!(Bytes(&mut self.out), "{value}");
+        let len = self.out.len() - at - 4;
+        if len <= MAX_FIELD_BYTES {
+            self.out[at..at + 4].copy_from_slice(&u32::try_from(len).unwrap_or(0).to_be_bytes());
+        } else {
+            let digest = digest_text_of(&self.out[at + 4..]);
+            self.out.truncate(at);
+            put_text(&mut self.out, &digest);
+        }
+    }
+
+    /// An optional text field from a `Display`.
+    pub(crate) fn opt_display(&mut self, value: Option<&dyn std::fmt::Display>) {
+        match value {
+            Some(value) => {
+                self.out.push(1);
+                self.display(value);
+            }
+            None => self.out.push(0),
+        }
+    }
+
+    /// The roles held, as [`Held::of`] records them.
+    pub(crate) fn held(&mut self, roles: &[String]) {
+        let plain =
+            roles.len() <= MAX_LISTED_ROLES && roles.iter().all(|r| r.len() <= MAX_FIELD_BYTES);
+        if !plain {
+            return Held::of_owned(roles.iter().map(|r| bounded_text(r)).collect())
+                .encode_into(&mut self.out);
+        }
+        // Sorted and deduplicated on the stack: at most MAX_LISTED_ROLES names.
+        let mut names = [""; MAX_LISTED_ROLES];
+        for (slot, role) in names.iter_mut().zip(roles) {
+            *slot = role;
+        }
+        let names = &mut names[..roles.len()];
+        names.sort_unstable();
+        let mut count = 0;
+        for i in 0..names.len() {
+            if i == 0 || names[i] != names[i - 1] {
+                names[count] = names[i];
+                count += 1;
+            }
+        }
+        self.out.push(0);
+        put_len(&mut self.out, count);
+        for name in &names[..count] {
+            put_text(&mut self.out, name);
+        }
+    }
+
+    pub(crate) fn outcome(&mut self, outcome: Outcome) {
+        self.out.push(outcome.byte());
+    }
+
+    pub(crate) fn finish(self) -> Vec<u8> {
+        self.out
+    }
+}
+
+fn put_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0x0f)]]);
+    }
+}
+
+/// `text` kept as is within [`MAX_FIELD_BYTES`], else as `sha256:<hex>` of itself (so an
+/// oversized value is still evidence, never a reason to lose the record).
+pub(crate) fn bounded_text(text: &str) -> String {
+    if text.len() <= MAX_FIELD_BYTES {
+        text.to_owned()
+    } else {
+        digest_text(text)
+    }
+}
+
+fn digest_text(text: &str) -> String {
+    digest_text_of(text.as_bytes())
+}
+
+fn digest_text_of(bytes: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    format!("sha256:{}", hex(digest.as_ref()))
+}
+
+/// Reads canonical bytes back, strictly: every length in bounds, every tag known, nothing
+/// left over.
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.bytes.len() < n {
+            return None;
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Some(head)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)?.try_into().ok().map(u32::from_be_bytes)
+    }
+
+    fn i64(&mut self) -> Option<i64> {
+        self.take(8)?.try_into().ok().map(i64::from_be_bytes)
+    }
+
+    fn text(&mut self) -> Option<String> {
+        let len = usize::try_from(self.u32()?).ok()?;
+        if len > MAX_FIELD_BYTES {
+            return None;
+        }
+        std::str::from_utf8(self.take(len)?).ok().map(str::to_owned)
+    }
+
+    fn opt(&mut self) -> Option<Option<String>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => self.text().map(Some),
+            _ => None,
+        }
+    }
+
+    fn held(&mut self) -> Option<Held> {
+        match self.u8()? {
+            0 => {
+                let count = usize::try_from(self.u32()?).ok()?;
+                if count > MAX_LISTED_ROLES {
+                    return None;
+                }
+                (0..count)
+                    .map(|_| self.text())
+                    .collect::<Option<_>>()
+                    .map(Held::Roles)
+            }
+            1 => {
+                let count = self.u32()?;
+                let digest = self.take(32)?;
+                Some(Held::Digest {
+                    count,
+                    sha256: hex(digest),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn outcome(&mut self) -> Option<Outcome> {
+        match self.u8()? {
+            0 => Some(Outcome::Allow),
+            1 => Some(Outcome::Deny),
+            2 => Some(Outcome::Error),
+            _ => None,
+        }
+    }
+}
+
+impl AuditRecord {
+    /// The record whose canonical bytes (format version 1) are `bytes`: `None` unless they are
+    /// exactly one record, every field within its bounds. `from_canonical(&r.canonical())` is
+    /// `r` for every record that passes [`check`](Self::check).
+    ///
+    /// ```
+    /// use portcullis::audit::{AuditRecord, Held, Outcome};
+    ///
+    /// let record = AuditRecord {
+    ///     id: "0123456789abcdef0123456789abcdef".into(),
+    ///     time_ms: 1_700_000_000_000,
+    ///     trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+    ///     subject: "ada".into(),
+    ///     tenant: None,
+    ///     namespace: None,
+    ///     required: "read:Books".into(),
+    ///     held: Held::of(["viewer"]),
+    ///     outcome: Outcome::Allow,
+    ///     reason: "allow".into(),
+    ///     matched: None,
+    ///     route: Some("/books".into()),
+    ///     method: Some("GET".into()),
+    ///     client: None,
+    ///     auth_method: "bearer".into(),
+    /// };
+    /// assert_eq!(AuditRecord::from_canonical(&record.canonical()), Some(record.clone()));
+    /// let mut extra = record.canonical();
+    /// extra.push(0);
+    /// assert_eq!(AuditRecord::from_canonical(&extra), None);
+    /// ```
+    pub fn from_canonical(bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader { bytes };
+        if r.take(RECORD_FORMAT.len())? != RECORD_FORMAT {
+            return None;
+        }
+        let record = AuditRecord {
+            id: r.text()?,
+            time_ms: r.i64()?,
+            trace_id: r.text()?,
+            subject: r.text()?,
+            tenant: r.opt()?,
+            namespace: r.opt()?,
+            required: r.text()?,
+            held: r.held()?,
+            outcome: r.outcome()?,
+            reason: r.text()?,
+            matched: r.opt()?,
+            route: r.opt()?,
+            method: r.opt()?,
+            client: r.opt()?,
+            auth_method: r.text()?,
+        };
+        r.bytes.is_empty().then_some(record)
     }
 }
 
@@ -267,7 +560,7 @@ pub(crate) fn unhex32(text: &str) -> [u8; 32] {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> AuditRecord {

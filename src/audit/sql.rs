@@ -173,6 +173,16 @@ fn outcome_of(text: &str) -> Option<Outcome> {
 const COLUMNS: &str = "chain, seq, prev, kid, signature, id, time_ms, trace_id, subject, tenant, \
     namespace, required, held, outcome, reason, matched, route, method, client, auth_method";
 
+/// `INSERT … VALUES (?, …), …` for `rows` rows of every column.
+fn insert_sql(rows: usize) -> String {
+    let columns = COLUMNS.split(',').count();
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    format!(
+        "INSERT INTO portcullis_audit ({{COLUMNS}}) VALUES {}",
+        vec![row.as_str(); rows].join(", ")
+    )
+}
+
 const LIST: &str = "SELECT {COLUMNS} FROM portcullis_audit \
     WHERE (? IS NULL OR trace_id = ?) AND (? IS NULL OR subject = ?) \
     AND (? IS NULL OR tenant = ?) AND (? IS NULL OR outcome = ?) \
@@ -240,45 +250,44 @@ macro_rules! sql_audit {
                     // Many rows per statement: a statement's round trip (through the driver's
                     // worker, or the network) costs more than its rows.
                     for rows in records.chunks(ROWS_PER_INSERT) {
-                        let mut insert = sqlx::QueryBuilder::<$db>::new(format!(
-                            "INSERT INTO portcullis_audit ({COLUMNS}) "
-                        ));
-                        let mut failed = None;
-                        insert.push_values(rows, |mut row, sealed| {
+                        // A full chunk's statement text is made once per process (it has
+                        // 2,000 placeholders); only a batch's last, shorter chunk makes its own.
+                        static FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+                        let short;
+                        let sql = if rows.len() == ROWS_PER_INSERT {
+                            FULL.get_or_init(|| statement(&insert_sql(ROWS_PER_INSERT)))
+                        } else {
+                            short = statement(&insert_sql(rows.len()));
+                            &short
+                        };
+                        let mut insert = sqlx::query(sql.as_str());
+                        for sealed in rows {
                             let r = &sealed.record;
-                            let held = serde_json::to_string(&r.held).unwrap_or_else(|e| {
-                                failed = Some(e.to_string());
-                                String::new()
-                            });
-                            row.push_bind(sealed.chain.clone())
-                                .push_bind(as_i64(sealed.seq))
-                                .push_bind(sealed.prev.clone())
-                                .push_bind(sealed.kid.clone())
-                                .push_bind(sealed.signature.clone())
-                                .push_bind(r.id.clone())
-                                .push_bind(r.time_ms)
-                                .push_bind(r.trace_id.clone())
-                                .push_bind(r.subject.clone())
-                                .push_bind(r.tenant.clone())
-                                .push_bind(r.namespace.clone())
-                                .push_bind(r.required.clone())
-                                .push_bind(held)
-                                .push_bind(r.outcome.as_str())
-                                .push_bind(r.reason.clone())
-                                .push_bind(r.matched.clone())
-                                .push_bind(r.route.clone())
-                                .push_bind(r.method.clone())
-                                .push_bind(r.client.clone())
-                                .push_bind(r.auth_method.clone());
-                        });
-                        if let Some(error) = failed {
-                            return Err(SinkError(error));
+                            let held = serde_json::to_string(&r.held)
+                                .map_err(|e| SinkError(e.to_string()))?;
+                            insert = insert
+                                .bind(sealed.chain.as_str())
+                                .bind(as_i64(sealed.seq))
+                                .bind(sealed.prev.as_str())
+                                .bind(sealed.kid.as_str())
+                                .bind(sealed.signature.as_str())
+                                .bind(r.id.as_str())
+                                .bind(r.time_ms)
+                                .bind(r.trace_id.as_str())
+                                .bind(r.subject.as_str())
+                                .bind(r.tenant.as_deref())
+                                .bind(r.namespace.as_deref())
+                                .bind(r.required.as_str())
+                                .bind(held)
+                                .bind(r.outcome.as_str())
+                                .bind(r.reason.as_str())
+                                .bind(r.matched.as_deref())
+                                .bind(r.route.as_deref())
+                                .bind(r.method.as_deref())
+                                .bind(r.client.as_deref())
+                                .bind(r.auth_method.as_str());
                         }
-                        insert
-                            .build()
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(sink_error)?;
+                        insert.execute(&mut *tx).await.map_err(sink_error)?;
                     }
                     tx.commit().await.map_err(sink_error)
                 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::chain::{SealError, Sealer};
-use super::record::{AuditRecord, Held, MAX_FIELD_BYTES, Outcome, hex};
+use super::record::{AuditRecord, Encoder, Held, Outcome, bounded_text, hex};
 use super::sink::{AuditSink, CheckpointSink, SinkError, resume_head};
 use crate::authz::{DecisionEvent, DecisionObserver};
 use crate::context::AuthMethod;
@@ -112,7 +112,8 @@ struct Counters {
 }
 
 enum Message {
-    Record(Box<AuditRecord>),
+    /// A record's canonical bytes (one allocation, freed on the writer's thread).
+    Record(Vec<u8>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -173,8 +174,18 @@ impl AuditTrail {
 
     /// Queues `record`; `false` when the queue is full (the caller must not let the decision
     /// take effect) or the writer has stopped.
+    /// A record with a field over its bound is refused here, before its decision takes
+    /// effect.
     pub fn record(&self, record: AuditRecord) -> bool {
-        match self.queue.try_send(Message::Record(Box::new(record))) {
+        if record.check().is_err() {
+            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        self.enqueue(record.canonical())
+    }
+
+    fn enqueue(&self, canonical: Vec<u8>) -> bool {
+        match self.queue.try_send(Message::Record(canonical)) {
             Ok(()) => true,
             Err(_) => {
                 self.counters.refused.fetch_add(1, Ordering::Relaxed);
@@ -277,7 +288,7 @@ impl<S: AuditSink, C: CheckpointSink> Writer<S, C> {
     /// Seals a record into the batch, or queues a flush's answer.
     fn take(&mut self, message: Message, batch: &mut Batch) {
         match message {
-            Message::Record(record) => match self.sealer.seal(*record) {
+            Message::Record(bytes) => match self.sealer.seal_canonical(&bytes) {
                 Ok(sealed) => batch.pending.push(sealed),
                 // The observer bounds every field and a started sealer has its key: this is a
                 // key removed from the ring while running. Nothing unsigned is ever written;
@@ -359,15 +370,8 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// `text` as a record keeps it: as is up to the field bound, else its SHA-256 (so an
-/// oversized value is still evidence, never a reason to lose the record).
 fn bounded(text: &str) -> String {
-    if text.len() <= MAX_FIELD_BYTES {
-        text.to_owned()
-    } else {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-        format!("sha256:{}", hex(digest.as_ref()))
-    }
+    bounded_text(text)
 }
 
 fn auth_method(method: AuthMethod) -> &'static str {
@@ -426,11 +430,15 @@ impl Ids {
     }
 
     fn next(&self) -> String {
+        hex(&self.next_bytes())
+    }
+
+    fn next_bytes(&self) -> [u8; 16] {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let mut bytes = [0u8; 16];
         bytes[..8].copy_from_slice(&self.prefix.to_be_bytes());
         bytes[8..].copy_from_slice(&n.to_be_bytes());
-        hex(&bytes)
+        bytes
     }
 }
 
@@ -439,52 +447,85 @@ static TRACE_IDS: std::sync::LazyLock<Ids> = std::sync::LazyLock::new(Ids::new);
 
 /// The request's trace id (from `traceparent`), or a fresh one.
 fn trace_of(request: Option<crate::authz::RequestFacts<'_>>) -> String {
-    request
-        .and_then(|r| r.headers().get("traceparent"))
-        .and_then(|v| v.to_str().ok())
-        .and_then(trace_id_of)
+    traceparent_of(request)
         .map(str::to_owned)
         .unwrap_or_else(|| TRACE_IDS.next())
 }
 
+fn traceparent_of(request: Option<crate::authz::RequestFacts<'_>>) -> Option<&str> {
+    request
+        .and_then(|r| r.headers().get("traceparent"))
+        .and_then(|v| v.to_str().ok())
+        .and_then(trace_id_of)
+}
+
 /// The client's address, when the server recorded it (axum's `ConnectInfo`).
-fn client_of(request: Option<crate::authz::RequestFacts<'_>>) -> Option<String> {
+fn client_addr(request: Option<crate::authz::RequestFacts<'_>>) -> Option<std::net::IpAddr> {
     request.and_then(|r| {
         r.extensions()
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
+            .map(|c| c.0.ip())
     })
 }
 
-/// The record of one decision.
-pub fn record_of(event: &DecisionEvent<'_>) -> AuditRecord {
+fn client_of(request: Option<crate::authz::RequestFacts<'_>>) -> Option<String> {
+    client_addr(request).map(|ip| ip.to_string())
+}
+
+/// The canonical bytes of the record of one decision, written straight from the event (see
+/// [`Encoder`]): what the trail queues.
+fn encode_event(event: &DecisionEvent<'_>) -> Vec<u8> {
     let decision = event.decision();
     let ctx = event.context();
     let request = event.request();
-    let trace_id = trace_of(request);
-    let client = client_of(request);
     let outcome = match decision.reason() {
         reason if reason.allows() => Outcome::Allow,
         Reason::Unavailable => Outcome::Error,
         _ => Outcome::Deny,
     };
-    AuditRecord {
+    let mut record = Encoder::new(&RECORD_IDS.next_bytes(), now_ms());
+    match traceparent_of(request) {
+        Some(trace) => record.text(trace),
+        None => record.hex16(&TRACE_IDS.next_bytes()),
+    }
+    record.text(ctx.subject());
+    record.opt(decision.scope().tenant_id());
+    record.opt(decision.scope().namespace());
+    record.display(event.required());
+    record.held(ctx.roles());
+    record.outcome(outcome);
+    record.text(decision.reason().code());
+    record.opt(decision.matched().map(|m| m.grant()));
+    record.opt(request.and_then(|r| r.route()));
+    record.opt(request.map(|r| r.method().as_str()));
+    let client = client_addr(request);
+    record.opt_display(client.as_ref().map(|ip| ip as &dyn std::fmt::Display));
+    record.text(auth_method(ctx.method()));
+    record.finish()
+}
+
+/// The record of one decision, as the trail writes it.
+pub fn record_of(event: &DecisionEvent<'_>) -> AuditRecord {
+    let bytes = encode_event(event);
+    // The encoder writes only what the reader accepts (the tests hold it to that); were it
+    // ever not so, the record says so rather than vanishing.
+    AuditRecord::from_canonical(&bytes).unwrap_or_else(|| AuditRecord {
         id: RECORD_IDS.next(),
         time_ms: now_ms(),
-        trace_id,
-        subject: bounded(ctx.subject()),
-        tenant: decision.scope().tenant_id().map(bounded),
-        namespace: decision.scope().namespace().map(bounded),
-        required: bounded(&event.required().to_string()),
-        held: Held::of(ctx.roles().iter().map(|r| bounded(r))),
-        outcome,
-        reason: decision.reason().code().to_owned(),
-        matched: decision.matched().map(|m| bounded(m.grant())),
-        route: request.and_then(|r| r.route()).map(bounded),
-        method: request.map(|r| r.method().as_str().to_owned()),
-        client,
-        auth_method: auth_method(ctx.method()).to_owned(),
-    }
+        trace_id: TRACE_IDS.next(),
+        subject: bounded(event.context().subject()),
+        tenant: None,
+        namespace: None,
+        required: "unencodable".to_owned(),
+        held: Held::Roles(Vec::new()),
+        outcome: Outcome::Error,
+        reason: "error_unencodable".to_owned(),
+        matched: None,
+        route: None,
+        method: None,
+        client: None,
+        auth_method: auth_method(event.context().method()).to_owned(),
+    })
 }
 
 /// The record of a refused credential, made by the gateway before any route is matched: the
@@ -529,10 +570,137 @@ impl DecisionObserver for AuditTrail {
     }
 
     fn admit(&self, event: &DecisionEvent<'_>) -> bool {
-        self.record(record_of(event))
+        self.enqueue(encode_event(event))
     }
 
     fn wants_matches(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // fixed, valid inputs
+mod tests {
+    use super::*;
+    use crate::authz::{Decision, RequestFacts, Scope};
+    use crate::context::UserContext;
+    use crate::error::Requirement;
+    use crate::rbac::Permission;
+    use http::{HeaderMap, HeaderValue, Method, Uri};
+
+    /// What the event's record must hold, built field by field the slow way: the encoder that
+    /// writes bytes straight from the event must agree with it byte for byte.
+    fn expected(event: &DecisionEvent<'_>, id: &str, time_ms: i64, trace_id: &str) -> AuditRecord {
+        let ctx = event.context();
+        let decision = event.decision();
+        let request = event.request();
+        AuditRecord {
+            id: id.to_owned(),
+            time_ms,
+            trace_id: trace_id.to_owned(),
+            subject: bounded(ctx.subject()),
+            tenant: decision.scope().tenant_id().map(bounded),
+            namespace: decision.scope().namespace().map(bounded),
+            required: bounded(&event.required().to_string()),
+            held: Held::of(ctx.roles().iter().map(|r| bounded(r))),
+            outcome: if decision.is_allowed() {
+                Outcome::Allow
+            } else {
+                Outcome::Deny
+            },
+            reason: decision.reason().code().to_owned(),
+            matched: decision.matched().map(|m| bounded(m.grant())),
+            route: None,
+            method: request.map(|r| r.method().to_string()),
+            client: client_of(request),
+            auth_method: auth_method(ctx.method()).to_owned(),
+        }
+    }
+
+    fn check(
+        ctx: &UserContext,
+        required: &Requirement,
+        decision: &Decision,
+        request: Option<RequestFacts<'_>>,
+    ) {
+        let event = DecisionEvent {
+            context: ctx,
+            required,
+            decision,
+            request,
+        };
+        let record = record_of(&event);
+        assert_eq!(record.check(), Ok(()));
+        let want = expected(&event, &record.id, record.time_ms, &record.trace_id);
+        assert_eq!(record, want);
+        assert_eq!(encode_event(&event).len(), want.canonical().len());
+        assert_eq!(AuditRecord::from_canonical(&want.canonical()), Some(want));
+    }
+
+    #[test]
+    fn the_encoder_writes_what_a_record_built_field_by_field_writes() {
+        let required = Requirement::Permission(Permission::parse("write:Books").unwrap());
+        let scope = Scope::tenant("acme")
+            .unwrap()
+            .in_namespace("eu/sales")
+            .unwrap();
+        let allow = Decision::new(Reason::Allow, scope.clone())
+            .with_match(crate::authz::Granted::new(Some("editor"), "write:Books"));
+        let deny = Decision::new(Reason::DenyNoPermission, scope);
+
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        let mut extensions = http::Extensions::new();
+        extensions.insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [10, 0, 0, 7],
+            4242,
+        ))));
+        let (method, uri) = (Method::PUT, Uri::from_static("/books/1"));
+        let request = RequestFacts::new(&method, &uri, &headers, &extensions);
+
+        let plain =
+            UserContext::new("ada", AuthMethod::Bearer).with_roles(["viewer", "editor", "viewer"]);
+        let long = "x".repeat(super::super::record::MAX_FIELD_BYTES + 1);
+        let oversized = UserContext::new(long.clone(), AuthMethod::Session).with_roles([
+            long.as_str(),
+            "b",
+            "a",
+        ]);
+        let many = UserContext::new("bob", AuthMethod::ApiKey).with_roles(
+            (0..40)
+                .rev()
+                .map(|n| format!("r{n}"))
+                .chain(["r1".to_owned()]),
+        );
+        let exactly_max = UserContext::new("cy", AuthMethod::Bearer)
+            .with_roles((0..super::super::record::MAX_LISTED_ROLES).map(|n| format!("r{n}")));
+
+        for ctx in [&plain, &oversized, &many, &exactly_max] {
+            for decision in [&allow, &deny] {
+                check(ctx, &required, decision, Some(request));
+                check(ctx, &required, decision, None);
+            }
+        }
+        let traced = record_of(&DecisionEvent {
+            context: &plain,
+            required: &required,
+            decision: &allow,
+            request: Some(request),
+        });
+        assert_eq!(traced.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(traced.client.as_deref(), Some("10.0.0.7"));
+        assert!(matches!(
+            record_of(&DecisionEvent {
+                context: &many,
+                required: &required,
+                decision: &allow,
+                request: None,
+            })
+            .held,
+            Held::Digest { count: 40, .. }
+        ));
     }
 }

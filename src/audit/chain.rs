@@ -13,7 +13,7 @@
 //! rotation in the middle of a chain verifies with the old key kept verify-only in the ring.
 //!
 //! ```text
-//! covered(record) = "PCLINK01" text(chain) u64(seq) prev(32 bytes) text(kid) canonical(record)
+//! covered(record) = "PCLINK02" text(chain) u64(seq) prev(32 bytes) text(kid) canonical(record)
 //! digest(record)  = SHA-256( covered(record) )
 //! signature       = the key's algorithm over digest(record), base64url without padding
 //! link(record)    = SHA-256( digest(record) text(signature) )
@@ -25,14 +25,15 @@
 //! so its bytes are hashed once: the signature and the link both start from that digest. An
 //! HMAC key then MACs 32 bytes with its pads prepared once (`Key`'s cached HMAC key), which
 //! keeps sealing well under a microsecond on SHA-capable cores; the record's own bytes cost one
-//! SHA-256 pass.
+//! SHA-256 pass. (Link format 1 signed the covered bytes themselves; it was never released, and
+//! a link of that format does not verify as format 2.)
 
 use serde::{Deserialize, Serialize};
 
 use super::record::{AuditRecord, hex, put_text, unhex32};
 use crate::token::{KeyRing, KeySet};
 
-const LINK_FORMAT: &[u8; 8] = b"PCLINK01";
+const LINK_FORMAT: &[u8; 8] = b"PCLINK02";
 const CHECKPOINT_FORMAT: &[u8; 8] = b"PCCHKP01";
 /// The link before a chain's first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

@@ -187,6 +187,7 @@ mod renderer {
         {
             gateway = gateway.public_prefix(portcullis::oauth::OAUTH_PUBLIC_PREFIX);
         }
+        #[cfg_attr(not(feature = "oauth2"), allow(unused_mut))] // merged into with oauth2 only
         let mut app = Router::new()
             .route(
                 "/books",

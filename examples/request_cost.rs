@@ -19,17 +19,22 @@
 //! [`Tenancy`](portcullis::tenant::Tenancy) on a memory store: the token is the user's own (no
 //! tenant), and a role assigned to them in `acme` gives `read:Catalog`, from the engine's cached
 //! answer after the first request. `bearer_tenant_store_static` is the same engine asked by a token
-//! of `acme` whose own roles allow (answered before any cache).
+//! of `acme` whose own roles allow (answered before any cache). `bearer_audit` is `bearer` with
+//! an audit trail (HMAC-SHA256) whose sink keeps nothing, `bearer_audit_sqlite` the same trail
+//! appending to a SQLite file: the count then holds the whole record's life (made, queued,
+//! sealed, appended), as the trail is flushed before the program ends.
 
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use http::Request;
 use portcullis::api_key::{ApiKeyStrategy, ApiKeys, NewApiKey};
+use portcullis::audit::{AuditSink, AuditTrail, MemorySink, SealedRecord, SinkError, TrailConfig};
 use portcullis::authz::{ScopeLayer, ScopeRule};
 use portcullis::identity::{Identity, IdentityConfig};
 use portcullis::password::{HashParams, PasswordHasher};
 use portcullis::rbac::Permission;
+use portcullis::store::sqlite::SqliteStore;
 use portcullis::store::{Grant, MemoryStore, SubjectKind};
 use portcullis::strategy::{BearerStrategy, Strategy};
 use portcullis::tenant::{NewAssignment, NewRole, Tenancy};
@@ -88,7 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let usage = "usage: request_cost \
         <bare|bearer|api_key|identity|bearer_around|bare_tenant|bearer_tenant|bearer_tenant_typed|\
-        bearer_tenant_store|bearer_tenant_store_static> \
+        bearer_tenant_store|bearer_tenant_store_static|bearer_audit|bearer_audit_sqlite> \
         <requests>";
     let variant = args.next().ok_or(usage)?;
     let requests: usize = args.next().ok_or(usage)?.parse()?;
@@ -210,6 +215,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &authorization,
         );
     }
+    if let Some(sink) = variant.strip_prefix("bearer_audit") {
+        let trail = rt.block_on(start_trail(sink))?;
+        let gateway = AuthGateway::new()
+            .strategy(BearerStrategy::new(
+                ring,
+                TokenRules::new().issuer("bench").audience("bench"),
+            ))
+            .observe(trail.clone())
+            .build()?;
+        let app = Router::new().route("/books", get(guarded)).layer(gateway);
+        let authorization = format!("Bearer {token}");
+        drive(&rt, app, "/books", requests, &api_key, &authorization)?;
+        rt.block_on(trail.flush());
+        let stats = trail.stats();
+        if stats.written != requests as u64 || stats.refused != 0 {
+            return Err(format!("the trail wrote {stats:?} for {requests} requests").into());
+        }
+        return Ok(());
+    }
     let app = match variant.as_str() {
         "bare" => Router::new().route("/books", get(bare)),
         "bearer" => behind(BearerStrategy::new(
@@ -251,4 +275,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &api_key,
         &format!("Bearer {token}"),
     )
+}
+
+/// Keeps nothing: what the trail costs apart from its storage.
+struct Discard;
+
+impl AuditSink for Discard {
+    async fn append(&self, _: &[SealedRecord]) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    async fn last(&self, _: &str) -> Result<Option<SealedRecord>, SinkError> {
+        Ok(None)
+    }
+}
+
+/// A trail sealing with a fixed HMAC key into `sink` (`""`: [`Discard`]; `"_sqlite"`: a SQLite
+/// file in the temporary directory, made afresh).
+async fn start_trail(sink: &str) -> Result<AuditTrail, Box<dyn std::error::Error>> {
+    let ring = KeyRing::single(Key::hmac(
+        "audit",
+        portcullis::token::Algorithm::HS256,
+        &[7u8; 32],
+    )?);
+    let config = TrailConfig::new("cost");
+    Ok(match sink {
+        "" => AuditTrail::start(ring, Discard, MemorySink::new(), config).await?,
+        "_sqlite" => {
+            let path = std::env::temp_dir().join(format!("request-cost-{}.db", std::process::id()));
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+            let store = SqliteStore::open(&path).await?;
+            AuditTrail::start(ring, store, MemorySink::new(), config).await?
+        }
+        other => return Err(format!("no audit sink {other:?}").into()),
+    })
 }

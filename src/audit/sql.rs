@@ -173,6 +173,21 @@ fn outcome_of(text: &str) -> Option<Outcome> {
 const COLUMNS: &str = "chain, seq, prev, kid, signature, id, time_ms, trace_id, subject, tenant, \
     namespace, required, held, outcome, reason, matched, route, method, client, auth_method";
 
+/// The row counts a multi-row INSERT is made with: full statements of [`ROWS_PER_INSERT`] rows,
+/// then the rest of a batch in powers of two. A statement per possible count would be a hundred
+/// statements, more than the driver's cache of prepared statements keeps beside the others, and
+/// SQLite re-parsing a 2,000-placeholder INSERT costs more than its rows.
+const CHUNK_SIZES: [usize; 8] = [ROWS_PER_INSERT, 64, 32, 16, 8, 4, 2, 1];
+
+/// Which of [`CHUNK_SIZES`] the next INSERT of `remaining` (at least one) rows takes: the
+/// largest that fits.
+fn chunk_class(remaining: usize) -> usize {
+    CHUNK_SIZES
+        .iter()
+        .position(|&n| n <= remaining)
+        .unwrap_or(CHUNK_SIZES.len() - 1)
+}
+
 /// `INSERT … VALUES (?, …), …` for `rows` rows of every column.
 fn insert_sql(rows: usize) -> String {
     let columns = COLUMNS.split(',').count();
@@ -249,17 +264,16 @@ macro_rules! sql_audit {
                     let mut tx = self.pool().begin().await.map_err(sink_error)?;
                     // Many rows per statement: a statement's round trip (through the driver's
                     // worker, or the network) costs more than its rows.
-                    for rows in records.chunks(ROWS_PER_INSERT) {
-                        // A full chunk's statement text is made once per process (it has
-                        // 2,000 placeholders); only a batch's last, shorter chunk makes its own.
-                        static FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-                        let short;
-                        let sql = if rows.len() == ROWS_PER_INSERT {
-                            FULL.get_or_init(|| statement(&insert_sql(ROWS_PER_INSERT)))
-                        } else {
-                            short = statement(&insert_sql(rows.len()));
-                            &short
-                        };
+                    let mut rest = records;
+                    while !rest.is_empty() {
+                        let class = chunk_class(rest.len());
+                        let (rows, after) = rest.split_at(CHUNK_SIZES[class].min(rest.len()));
+                        rest = after;
+                        // Few distinct statements (see `CHUNK_SIZES`), each's text made once
+                        // per process, so the driver's statement cache keeps every one prepared.
+                        static TEXTS: [std::sync::OnceLock<String>; CHUNK_SIZES.len()] =
+                            [const { std::sync::OnceLock::new() }; CHUNK_SIZES.len()];
+                        let sql = TEXTS[class].get_or_init(|| statement(&insert_sql(rows.len())));
                         let mut insert = sqlx::query(sql.as_str());
                         for sealed in rows {
                             let r = &sealed.record;
@@ -415,3 +429,25 @@ macro_rules! sql_audit {
 sql_audit!(crate::store::sqlite::SqliteStore, sqlx::Sqlite, false);
 #[cfg(feature = "postgres")]
 sql_audit!(crate::store::postgres::PostgresStore, sqlx::Postgres, true);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_batch_is_cut_into_the_few_statement_sizes_and_nothing_is_lost() {
+        for batch in 1..=1_000 {
+            let (mut rest, mut statements) = (batch, 0);
+            while rest > 0 {
+                let rows = CHUNK_SIZES[chunk_class(rest)];
+                assert!(rows <= rest, "{rows} rows taken of {rest}");
+                rest -= rows;
+                statements += 1;
+            }
+            assert!(
+                statements <= batch / ROWS_PER_INSERT + 7,
+                "{batch}: {statements}"
+            );
+        }
+    }
+}

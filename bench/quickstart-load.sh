@@ -10,7 +10,9 @@
 # QUICKSTART_LOAD_BIN=path runs that build of examples/quickstart_load instead of building one
 # (to compare two commits on the same machine in the same hour). BASELINE=noaudit compares the
 # app with the same app without its audit trail instead of the bare handler (what the trail
-# costs); the baseline is still called "bare" in the output.
+# costs); the baseline is still called "bare" in the output. AUDIT_SINK=discard (with
+# BASELINE=noaudit) has the app seal and chain every decision but keep nothing: the trail's cost in
+# process, apart from its SQLite store's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}

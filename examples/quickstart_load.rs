@@ -46,13 +46,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = path
         .to_str()
         .ok_or("the temporary directory is not UTF-8")?;
-    let (quickstart, books) = app::open(path).await?;
+    // AUDIT_SINK=discard: the app's trail seals and chains every decision as usual but keeps
+    // nothing, so that BASELINE=noaudit measures the trail's cost in process, apart from its
+    // store's.
+    let recording = match std::env::var("AUDIT_SINK").as_deref() {
+        Ok("discard") => audit::Recording::Discarded,
+        _ => audit::Recording::Stored,
+    };
+    let (quickstart, books) = app::open_with(path, recording).await?;
     println!("APP_PORT={}", serve(quickstart).await?);
     println!("BARE_PORT={}", serve(app::bare_books(books)).await?);
     // The same app without its audit trail, on a database of its own (its own accounts and
     // signing key): what the trail costs (bench/quickstart-load.sh with BASELINE=noaudit).
     let quiet_path = format!("{path}-noaudit.db");
-    let (quiet, _) = app::open_with(&quiet_path, false).await?;
+    let (quiet, _) = app::open_with(&quiet_path, audit::Recording::Off).await?;
     println!("NOAUDIT_PORT={}", serve(quiet).await?);
     println!("DB={path}");
     println!("ready");

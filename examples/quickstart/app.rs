@@ -8,6 +8,7 @@ mod documents;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use crate::audit::Recording;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
@@ -258,14 +259,16 @@ pub type App = AuthService<Router>;
 
 /// Opens (or creates) the SQLite file at `path`, with its demo accounts, and builds the app:
 /// every route behind the gateway, and the books it serves.
+#[allow(dead_code)] // the load benchmark, which includes this file too, opens with a choice
 pub async fn open(path: &str) -> Result<(App, Catalog), Box<dyn std::error::Error>> {
-    open_with(path, true).await
+    open_with(path, Recording::Stored).await
 }
 
-/// [`open`], with the audit trail on or off (the load benchmark measures what it costs).
+/// [`open`], with the audit trail stored, off or discarded (the load benchmark measures what
+/// it costs).
 pub async fn open_with(
     path: &str,
-    audit: bool,
+    recording: Recording,
 ) -> Result<(App, Catalog), Box<dyn std::error::Error>> {
     // The embedded default: one SQLite file holds accounts, sessions, revocations and the signing
     // key (generated on first start).
@@ -314,10 +317,9 @@ pub async fn open_with(
     documents::seed(&store, &tenancy, &acl).await?;
 
     let mut gateway = AuthGateway::new();
-    if audit {
-        // Every decision goes to a signed, chained audit trail in the same file (audit.rs),
-        // and so does every refused credential.
-        let trail = crate::audit::start(path, &store).await?;
+    // Every decision goes to a signed, chained audit trail in the same file (audit.rs), and so
+    // does every refused credential.
+    if let Some(trail) = crate::audit::start(path, &store, recording).await? {
         gateway = gateway.observe(trail.clone()).audit_auth_failures(trail);
     }
     let gateway = gateway

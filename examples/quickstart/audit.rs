@@ -15,7 +15,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use portcullis::audit::{AuditTrail, JsonLinesSink, TrailConfig};
+use portcullis::audit::{
+    AuditSink, AuditTrail, JsonLinesSink, SealedRecord, SinkError, TrailConfig,
+};
 use portcullis::store::sqlite::SqliteStore;
 use portcullis::token::{Algorithm, Key, KeyRing};
 
@@ -56,18 +58,48 @@ pub fn key_ring(db: &str) -> Result<KeyRing, Box<dyn std::error::Error>> {
     )?))
 }
 
-/// Starts the trail over `store`.
+/// Where the app's decisions are recorded.
+#[allow(dead_code)] // the verifier includes this file for its paths and key only
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recording {
+    /// No trail.
+    Off,
+    /// The trail, in the app's SQLite file: what the quickstart runs.
+    Stored,
+    /// The trail, sealed and chained in full, into a sink that keeps nothing: only for the load
+    /// benchmark, to tell what the trail costs in process from what its store costs.
+    Discarded,
+}
+
+/// A sink that takes every batch and keeps nothing (see [`Recording::Discarded`]).
+struct Discard;
+
+impl AuditSink for Discard {
+    async fn append(&self, _: &[SealedRecord]) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    async fn last(&self, _: &str) -> Result<Option<SealedRecord>, SinkError> {
+        Ok(None)
+    }
+}
+
+/// Starts the trail over `store` (or, for the benchmark, into [`Discard`]).
 #[allow(dead_code)] // the verifier includes this file for its paths and key only
 pub async fn start(
     db: &str,
     store: &SqliteStore,
-) -> Result<AuditTrail, Box<dyn std::error::Error>> {
+    recording: Recording,
+) -> Result<Option<AuditTrail>, Box<dyn std::error::Error>> {
     let config = TrailConfig::new(CHAIN).checkpoint(10_000, Duration::from_secs(1));
-    Ok(AuditTrail::start(
-        key_ring(db)?,
-        store.clone(),
-        JsonLinesSink::new(heads_path(db)),
-        config,
-    )
-    .await?)
+    let heads = JsonLinesSink::new(heads_path(db));
+    Ok(match recording {
+        Recording::Off => None,
+        Recording::Stored => {
+            Some(AuditTrail::start(key_ring(db)?, store.clone(), heads, config).await?)
+        }
+        Recording::Discarded => {
+            Some(AuditTrail::start(key_ring(db)?, Discard, heads, config).await?)
+        }
+    })
 }

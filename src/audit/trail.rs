@@ -247,7 +247,8 @@ struct Writer<S, C> {
 impl<S: AuditSink, C: CheckpointSink> Writer<S, C> {
     /// Idle, the writer waits on the queue (the first record wakes it). Busy, it drains the
     /// queue every [`POLL`] instead: a sender then never has to wake it, which would cost each
-    /// request a system call, and records are batched by time as well as by count.
+    /// request a system call, and records are batched by time as well as by count. A drain
+    /// that fills a whole batch goes straight on to the next.
     async fn run(mut self, mut inbox: mpsc::Receiver<Message>) {
         let mut batch = Batch::default();
         'idle: while let Some(first) = inbox.recv().await {
@@ -255,13 +256,17 @@ impl<S: AuditSink, C: CheckpointSink> Writer<S, C> {
             loop {
                 let mut taken = 0usize;
                 let mut closed = false;
+                let mut drained = false;
                 while batch.pending.len() < self.config.batch {
                     match inbox.try_recv() {
                         Ok(message) => {
                             self.take(message, &mut batch);
                             taken += 1;
                         }
-                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Empty) => {
+                            drained = true;
+                            break;
+                        }
                         Err(mpsc::error::TryRecvError::Disconnected) => {
                             closed = true;
                             break;
@@ -275,7 +280,13 @@ impl<S: AuditSink, C: CheckpointSink> Writer<S, C> {
                 if taken == 0 && batch.pending.is_empty() {
                     continue 'idle;
                 }
-                tokio::time::sleep(POLL).await;
+                if drained {
+                    tokio::time::sleep(POLL).await;
+                } else {
+                    // A full batch left more waiting: take it now, pausing only to let the
+                    // runtime's other tasks run (a sleep here would cap the writer's rate).
+                    tokio::task::yield_now().await;
+                }
             }
         }
         // Every sender is gone: write what is left and vouch for the final head.

@@ -7,8 +7,8 @@
 //! undetected truncation). `cargo run --example audit_verify` checks the lot.
 //!
 //! HMAC rather than Ed25519 here because a record is sealed per decision: HMAC costs about 1 µs
-//! a record, Ed25519 about 24 µs on this machine's cores, which would cap the app near 40,000
-//! decisions a second (beyond that the trail refuses decisions, fail closed). Choose Ed25519
+//! a record, Ed25519 about 16–18 µs on this machine's cores, which would cap the app near
+//! 60,000 decisions a second (beyond that the trail refuses decisions, fail closed). Choose Ed25519
 //! where verifiers must hold only a public key and the rate allows it.
 
 use std::io::Write;

@@ -1,4 +1,4 @@
-//! A tamper-evident audit trail of authorization decisions (issue #17, in progress): the
+//! A tamper-evident audit trail of authorization decisions (issue #17): the
 //! records, their canonical bytes, and the signed chain that makes an edited, dropped,
 //! inserted, reordered or truncated record show.
 //!

@@ -24,12 +24,16 @@
 //! appending to a SQLite file: the count then holds the whole record's life (made, queued,
 //! sealed, appended), as the trail is flushed before the program ends.
 
+#[path = "quickstart/audit.rs"]
+#[allow(dead_code)] // only its discarding sink is used here
+mod quickstart_audit;
+
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use http::Request;
 use portcullis::api_key::{ApiKeyStrategy, ApiKeys, NewApiKey};
-use portcullis::audit::{AuditSink, AuditTrail, MemorySink, SealedRecord, SinkError, TrailConfig};
+use portcullis::audit::{AuditTrail, MemorySink, TrailConfig};
 use portcullis::authz::{ScopeLayer, ScopeRule};
 use portcullis::identity::{Identity, IdentityConfig};
 use portcullis::password::{HashParams, PasswordHasher};
@@ -277,21 +281,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
 }
 
-/// Keeps nothing: what the trail costs apart from its storage.
-struct Discard;
-
-impl AuditSink for Discard {
-    async fn append(&self, _: &[SealedRecord]) -> Result<(), SinkError> {
-        Ok(())
-    }
-
-    async fn last(&self, _: &str) -> Result<Option<SealedRecord>, SinkError> {
-        Ok(None)
-    }
-}
-
-/// A trail sealing with a fixed HMAC key into `sink` (`""`: [`Discard`]; `"_sqlite"`: a SQLite
-/// file in the temporary directory, made afresh).
+/// A trail sealing with a fixed HMAC key into `sink` (`""`: the quickstart's discarding sink;
+/// `"_sqlite"`: a SQLite file in the temporary directory, made afresh).
 async fn start_trail(sink: &str) -> Result<AuditTrail, Box<dyn std::error::Error>> {
     let ring = KeyRing::single(Key::hmac(
         "audit",
@@ -300,7 +291,7 @@ async fn start_trail(sink: &str) -> Result<AuditTrail, Box<dyn std::error::Error
     )?);
     let config = TrailConfig::new("cost");
     Ok(match sink {
-        "" => AuditTrail::start(ring, Discard, MemorySink::new(), config).await?,
+        "" => AuditTrail::start(ring, quickstart_audit::Discard, MemorySink::new(), config).await?,
         "_sqlite" => {
             let path = std::env::temp_dir().join(format!("request-cost-{}.db", std::process::id()));
             for suffix in ["", "-wal", "-shm"] {

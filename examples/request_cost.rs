@@ -22,7 +22,9 @@
 //! of `acme` whose own roles allow (answered before any cache). `bearer_audit` is `bearer` with
 //! an audit trail (HMAC-SHA256) whose sink keeps nothing, `bearer_audit_sqlite` the same trail
 //! appending to a SQLite file: the count then holds the whole record's life (made, queued,
-//! sealed, appended), as the trail is flushed before the program ends.
+//! sealed, appended), as the trail is flushed before the program ends. `bearer_issuers` is
+//! `bearer` routed through [`BearerIssuers`] with a second issuer before it (the token's `iss`
+//! read before the cache is asked).
 
 #[path = "quickstart/audit.rs"]
 #[allow(dead_code)] // only its discarding sink is used here
@@ -40,7 +42,7 @@ use portcullis::password::{HashParams, PasswordHasher};
 use portcullis::rbac::Permission;
 use portcullis::store::sqlite::SqliteStore;
 use portcullis::store::{Grant, MemoryStore, SubjectKind};
-use portcullis::strategy::{BearerStrategy, Strategy};
+use portcullis::strategy::{BearerIssuers, BearerStrategy, Strategy};
 use portcullis::tenant::{NewAssignment, NewRole, Tenancy};
 use portcullis::token::{Key, KeyRing, TokenClaims, TokenIssuer, TokenRules};
 use portcullis::{AuthGateway, RequirePermission, permission};
@@ -244,6 +246,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ring,
             TokenRules::new().issuer("bench").audience("bench"),
         ))?,
+        "bearer_issuers" => behind(
+            BearerIssuers::new()
+                .issuer(BearerStrategy::new(
+                    KeyRing::single(Key::generate_ed25519("partner")?),
+                    TokenRules::new().issuer("partner").audience("bench"),
+                ))?
+                .issuer(BearerStrategy::new(
+                    ring,
+                    TokenRules::new().issuer("bench").audience("bench"),
+                ))?,
+        )?,
         "api_key" => behind(ApiKeyStrategy::new(keys))?,
         "identity" => {
             // A cheap hash: the count is of the request path, and logging in happens once.

@@ -205,10 +205,20 @@ impl BearerStrategy {
         &self.verifier
     }
 
+    /// The query parameter tokens are taken from, when they are.
+    pub(super) fn query_param(&self) -> Option<&str> {
+        self.query_param.as_deref()
+    }
+
+    /// The largest `Authorization` header this strategy reads.
+    pub(super) fn max_header_bytes(&self) -> usize {
+        self.max_header_bytes
+    }
+
     /// Finds this strategy's credential: `Ok(None)` when there is none. The bytes are not yet
     /// known to be UTF-8: a token the cache knows is, and the check of the others comes before
     /// any parsing (see [`context_for`](Self::context_for)).
-    fn credential<'a>(&self, request: &'a Parts) -> Result<Option<&'a [u8]>, AuthError> {
+    pub(super) fn credential<'a>(&self, request: &'a Parts) -> Result<Option<&'a [u8]>, AuthError> {
         let mut headers = request.headers.get_all(AUTHORIZATION).iter();
         let header = headers.next();
         if headers.next().is_some() {

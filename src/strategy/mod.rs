@@ -13,9 +13,11 @@
 
 mod bearer;
 mod function;
+mod issuers;
 
 pub use bearer::{BearerStrategy, DEFAULT_MAX_HEADER_BYTES, MAX_ROLES_IN_TOKEN};
 pub use function::{StrategyFn, strategy_fn};
+pub use issuers::{BearerIssuers, IssuersError};
 
 use http::request::Parts;
 

@@ -8,7 +8,7 @@
 use crate::context::UserContext;
 use crate::error::AuthError;
 use crate::future::MaybeReady;
-use crate::rbac::RolePolicy;
+use crate::rbac::{LiveRoles, RolePolicy};
 
 /// Fills in a freshly authenticated [`UserContext`]'s permissions (step 2 of the gateway).
 ///
@@ -30,27 +30,43 @@ pub trait Enricher: Send + Sync + 'static {
 
 impl Enricher for RolePolicy {
     fn enrich<'a>(&'a self, context: &'a mut UserContext) -> MaybeReady<'a, Result<(), AuthError>> {
-        // A context handed out again by a credential cache was resolved by this policy before:
-        // one comparison and a reference count. Otherwise resolve, and remember it in the
-        // context's shared data for the next request that brings the same credential.
-        if context.use_resolved(self.id()) {
-            return MaybeReady::ready(Ok(()));
-        }
-        let set = if context.carried_permissions().is_empty() {
-            self.permissions_for(context.roles())
-        } else {
-            std::sync::Arc::new(self.compile_with(
-                context.roles(),
-                context.carried_permissions().iter().cloned(),
-            ))
-        };
-        context.set_resolved(self.id(), set);
+        resolve(self, context);
         MaybeReady::ready(Ok(()))
     }
 
     fn retry_safe(&self) -> bool {
         true
     }
+}
+
+/// The policy serving when the request gets here, loaded once: the whole resolution uses it.
+impl Enricher for LiveRoles {
+    fn enrich<'a>(&'a self, context: &'a mut UserContext) -> MaybeReady<'a, Result<(), AuthError>> {
+        self.with_current(|policy| resolve(policy, context));
+        MaybeReady::ready(Ok(()))
+    }
+
+    fn retry_safe(&self) -> bool {
+        true
+    }
+}
+
+fn resolve(policy: &RolePolicy, context: &mut UserContext) {
+    // A context handed out again by a credential cache was resolved by this policy before:
+    // one comparison and a reference count. Otherwise resolve, and remember it in the
+    // context's shared data for the next request that brings the same credential.
+    if context.use_resolved(policy.id()) {
+        return;
+    }
+    let set = if context.carried_permissions().is_empty() {
+        policy.permissions_for(context.roles())
+    } else {
+        std::sync::Arc::new(policy.compile_with(
+            context.roles(),
+            context.carried_permissions().iter().cloned(),
+        ))
+    };
+    context.set_resolved(policy.id(), set);
 }
 
 #[cfg(test)]

@@ -104,19 +104,29 @@ pub fn roles_from_yaml(text: &str) -> Result<Vec<Role>, RoleError> {
 
 /// Reads role definitions from a `.toml`, `.yaml` or `.yml` file (chosen by extension).
 pub fn roles_from_file(path: impl AsRef<Path>) -> Result<Vec<Role>, RoleError> {
-    let path = path.as_ref();
-    let size = std::fs::metadata(path)
-        .map_err(|e| RoleError::File(format!("{}: {e}", path.display())))?
-        .len();
-    if size > MAX_ROLE_FILE_BYTES as u64 {
+    read_role_file(path.as_ref()).map(|(roles, _)| roles)
+}
+
+/// The roles of the file at `path` and the text they were read from. At most
+/// [`MAX_ROLE_FILE_BYTES`] are read, whatever the file's size says (it may grow while it is
+/// read).
+pub(crate) fn read_role_file(path: &Path) -> Result<(Vec<Role>, String), RoleError> {
+    use std::io::Read as _;
+
+    let failed = |e: std::io::Error| RoleError::File(format!("{}: {e}", path.display()));
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(failed)?
+        .take(MAX_ROLE_FILE_BYTES as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(failed)?;
+    if text.len() > MAX_ROLE_FILE_BYTES {
         return Err(RoleError::File(format!(
-            "{}: {size} bytes is over the {MAX_ROLE_FILE_BYTES}-byte limit",
+            "{}: over the {MAX_ROLE_FILE_BYTES}-byte limit",
             path.display()
         )));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| RoleError::File(format!("{}: {e}", path.display())))?;
-    match path.extension().and_then(|e| e.to_str()) {
+    let roles = match path.extension().and_then(|e| e.to_str()) {
         #[cfg(feature = "toml")]
         Some("toml") => roles_from_toml(&text),
         #[cfg(feature = "yaml")]
@@ -126,7 +136,8 @@ pub fn roles_from_file(path: impl AsRef<Path>) -> Result<Vec<Role>, RoleError> {
             path.display(),
             enabled_formats()
         ))),
-    }
+    }?;
+    Ok((roles, text))
 }
 
 fn enabled_formats() -> &'static str {

@@ -21,6 +21,7 @@ mod file;
 // through the hidden `portcullis::__private`.
 pub(crate) mod grammar;
 pub(crate) mod index;
+mod live;
 mod permission;
 mod registry;
 mod role;
@@ -36,6 +37,7 @@ pub use file::{MAX_ROLE_FILE_BYTES, roles_from_file};
 pub use grammar::{
     GrammarError, MAX_ACTION_LEN, MAX_ACTION_NAME_LEN, MAX_SCOPE_DEPTH, MAX_SCOPE_LEN,
 };
+pub use live::LiveRoles;
 pub use permission::{Action, ActionGrant, Permission};
 pub use registry::{ActionRegistry, RegisteredAction};
 pub(crate) use role::check_role_name;

@@ -17,7 +17,7 @@ use http::StatusCode;
 use portcullis::AuthGateway;
 use portcullis::rbac::{LiveRoles, MAX_ROLE_FILE_BYTES, Role, RolePolicy};
 use portcullis::strategy::BearerStrategy;
-use portcullis::token::{Key, KeyRing};
+use portcullis::token::{Key, KeyFile, KeyRing};
 
 const READERS: &str = "[roles.clerk]\npermissions = [\"read:Catalog\"]\n";
 const NOTHING: &str = "[roles.clerk]\npermissions = [\"read:Orders\"]\n";
@@ -273,4 +273,113 @@ async fn the_key_ring_swaps_at_once_and_a_bad_key_changes_nothing() {
         get_as(&app, "/books", Some(&next)).await.status,
         StatusCode::OK
     );
+}
+
+/// A JWK set file of its own for each test, removed at the end.
+struct JwkFile(PathBuf);
+
+impl JwkFile {
+    fn new(name: &str, keys: &[&Key]) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "portcullis-keys-{}-{name}.json",
+            std::process::id()
+        ));
+        let file = Self(path);
+        file.publish(keys);
+        file
+    }
+
+    fn publish(&self, keys: &[&Key]) {
+        let keys: Vec<_> = keys.iter().map(|k| k.jwk().unwrap()).collect();
+        self.write(&serde_json::json!({ "keys": keys }).to_string());
+    }
+
+    fn write(&self, text: &str) {
+        let next = self.0.with_extension("next");
+        std::fs::write(&next, text).unwrap();
+        std::fs::rename(&next, &self.0).unwrap();
+    }
+}
+
+impl Drop for JwkFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn signed_by(key: &Key, roles: &[&str]) -> String {
+    portcullis::token::TokenIssuer::new(KeyRing::single(key.clone()))
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .issue(&portcullis::token::TokenClaims::new("alice").roles(roles.iter().copied()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_key_file_rotates_while_serving_and_a_bad_one_changes_nothing() {
+    let logs = Captured::global();
+    let (old, new) = (
+        Key::generate_ed25519("2026-11").unwrap(),
+        Key::generate_ecdsa("2026-12", portcullis::token::Algorithm::ES256).unwrap(),
+    );
+    let file = JwkFile::new("rotate", &[&old]);
+    let keys = KeyFile::open(&file.0).unwrap();
+    assert!(
+        keys.ring().snapshot().signing_key().is_none(),
+        "a key file never signs"
+    );
+    let watcher = keys.watch(Duration::from_millis(20));
+    let live = LiveRoles::new(
+        RolePolicy::builder()
+            .role(Role::new("clerk").grant("read:Catalog").unwrap())
+            .build()
+            .unwrap(),
+    );
+    let app = app_over(&live, keys.ring());
+    let (old_token, new_token) = (signed_by(&old, &["clerk"]), signed_by(&new, &["clerk"]));
+    assert_eq!(
+        get_as(&app, "/books", Some(&old_token)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_as(&app, "/books", Some(&new_token)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Rotation: both published, then the old one withdrawn.
+    file.publish(&[&old, &new]);
+    until(&app, &new_token, StatusCode::OK).await;
+    assert_eq!(
+        get_as(&app, "/books", Some(&old_token)).await.status,
+        StatusCode::OK
+    );
+    file.publish(&[&new]);
+    until(&app, &old_token, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(
+        get_as(&app, "/books", Some(&old_token)).await.reason(),
+        Some("unknown_key")
+    );
+
+    // Bad files, each refused whole: the new key keeps verifying.
+    let secret = serde_json::json!({"keys": [{"kty": "oct", "kid": "s", "k": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}]});
+    for bad in [
+        "not json".to_owned(),
+        r#"{"keys": []}"#.to_owned(),
+        secret.to_string(),
+        format!(r#"{{"keys": [], "pad": "{}"}}"#, "x".repeat(70_000)),
+    ] {
+        file.write(&bad);
+        assert!(keys.reload().is_err());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            get_as(&app, "/books", Some(&new_token)).await.status,
+            StatusCode::OK
+        );
+    }
+    assert!(
+        logs.text()
+            .contains("key file refused; the keys loaded before keep verifying")
+    );
+    assert_eq!(keys.ring().snapshot().kids(), ["2026-12"]);
+    watcher.abort();
 }

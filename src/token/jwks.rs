@@ -52,10 +52,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
-use jsonwebtoken::jwk::Jwk;
-use serde_json::Value;
 
-use super::keyring::{Key, KeyRing, MAX_KID_LEN};
+use super::jwk_set::{JwkSetError, Published, usable_keys};
+use super::keyring::{KeyRing, MAX_KID_LEN};
 use super::source::{FetchGate, KeySource};
 use crate::error::AuthError;
 use crate::future::MaybeReady;
@@ -66,8 +65,6 @@ pub const DEFAULT_JWKS_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_JWKS_COOLDOWN: Duration = Duration::from_secs(10);
 /// Default largest document read, in bytes.
 pub const DEFAULT_JWKS_MAX_BYTES: usize = 64 * 1024;
-/// Most entries read from one document.
-pub const MAX_JWKS_KEYS: usize = 64;
 
 /// Why a JWKS could not be fetched or used. The ring is unchanged in every case.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,7 +107,7 @@ struct Inner {
     gate: FetchGate,
     /// The keys of the last document, with the JWK each came from (locked only to install a
     /// document, never across an `.await`).
-    published: Mutex<HashMap<String, (Jwk, Arc<Key>)>>,
+    published: Mutex<Published>,
 }
 
 impl std::fmt::Debug for RemoteJwks {
@@ -272,63 +269,15 @@ impl RemoteJwks {
     async fn fetch_and_install(&self) -> Result<usize, JwksError> {
         self.inner.fetches.fetch_add(1, Ordering::Relaxed);
         let body = self.fetch().await?;
-        let document: Value = serde_json::from_slice(&body).map_err(|_| JwksError::Malformed)?;
-        let listed = document
-            .get("keys")
-            .and_then(Value::as_array)
-            .ok_or(JwksError::Malformed)?;
-        if listed.len() > MAX_JWKS_KEYS {
-            tracing::warn!(
-                entries = listed.len(),
-                "JWKS lists more entries than are read; the rest are ignored"
-            );
-        }
         let mut published = self
             .inner
             .published
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let mut usable: Vec<(String, Jwk, Arc<Key>)> = Vec::new();
-        for value in listed.iter().take(MAX_JWKS_KEYS) {
-            let Ok(jwk) = serde_json::from_value::<Jwk>(value.clone()) else {
-                tracing::debug!("JWKS entry skipped: not a JWK");
-                continue;
-            };
-            let Some(kid) = jwk.common.key_id.clone() else {
-                tracing::debug!("JWKS entry skipped: no kid");
-                continue;
-            };
-            let key = match published.get(&kid) {
-                Some((old, key)) if *old == jwk => Arc::clone(key),
-                _ => match Key::from_jwk(&jwk, self.inner.rsa_default) {
-                    Ok(key) => Arc::new(key),
-                    Err(error) => {
-                        // An encryption key may share its id with a signing key (RFC 7517
-                        // §4.5): skipping it here keeps the signing key, whatever the order.
-                        tracing::debug!(kid, %error, "JWKS entry skipped");
-                        continue;
-                    }
-                },
-            };
-            usable.push((kid, jwk, key));
-        }
-        let mut next: HashMap<String, (Jwk, Arc<Key>)> = HashMap::new();
-        let mut twice = std::collections::HashSet::new();
-        for (kid, jwk, key) in usable {
-            if twice.contains(&kid) || next.remove(&kid).is_some() {
-                // Two signing keys under one id cannot be told apart: take neither.
-                tracing::warn!(
-                    kid,
-                    "JWKS lists a signing key id more than once; all skipped"
-                );
-                twice.insert(kid);
-                continue;
-            }
-            next.insert(kid, (jwk, key));
-        }
-        if next.is_empty() {
-            return Err(JwksError::NoUsableKey);
-        }
+        let next = usable_keys(&body, self.inner.rsa_default, &published).map_err(|e| match e {
+            JwkSetError::Malformed => JwksError::Malformed,
+            JwkSetError::NoUsableKey => JwksError::NoUsableKey,
+        })?;
         self.inner
             .ring
             .install(next.values().map(|(_, key)| Arc::clone(key)));

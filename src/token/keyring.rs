@@ -603,7 +603,6 @@ impl KeyRing {
 
     /// Replaces every key with these verify-only keys, keeping the given key objects (so a key
     /// that did not change stays the same key to the bearer cache). No key signs afterwards.
-    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
     pub(crate) fn install(&self, keys: impl IntoIterator<Item = Arc<Key>>) {
         let mut next = KeySet::default();
         for key in keys {

@@ -9,8 +9,10 @@
 mod cache;
 mod claims;
 mod issue;
+mod jwk_set;
 #[cfg(feature = "jwks")]
 mod jwks;
+mod key_file;
 mod keyring;
 mod source;
 mod verify;
@@ -20,11 +22,13 @@ pub(crate) use cache::{TokenCache, split_token};
 pub use claims::ClaimNames;
 pub use issue::{DEFAULT_TTL, IssueError, TokenClaims, TokenIssuer};
 pub use jsonwebtoken::Algorithm;
+pub use jwk_set::MAX_JWKS_KEYS;
 #[cfg(feature = "jwks")]
 pub use jwks::{
     DEFAULT_JWKS_COOLDOWN, DEFAULT_JWKS_MAX_BYTES, DEFAULT_JWKS_TIMEOUT, JwksBuilder, JwksError,
-    MAX_JWKS_KEYS, RemoteJwks,
+    RemoteJwks,
 };
+pub use key_file::{KeyFile, KeyFileError};
 pub use keyring::{Key, KeyError, KeyRing, KeySet, MAX_KID_LEN, algorithm_name, generate_pkcs8};
 pub(crate) use source::FetchGate;
 pub use source::KeySource;

@@ -72,6 +72,7 @@ mod enrich;
 mod enrich_fn;
 mod error;
 pub mod extract;
+mod file_watch;
 mod fresh_cache;
 mod future;
 mod gateway;

@@ -12,14 +12,15 @@
 //! policy already serving keeps serving, and the refusal is logged at `error` with the file and
 //! the reason (the watcher tries again when the file changes again).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
 use super::file::read_role_file;
 use super::role::{Role, RoleError, RolePolicy};
+use crate::file_watch::{self, Stamp, stamp_of};
 
 type Build = dyn Fn(Vec<Role>) -> Result<RolePolicy, RoleError> + Send + Sync;
 
@@ -53,7 +54,7 @@ struct RoleFileSource {
 
 #[derive(Default, Clone, PartialEq, Eq)]
 struct Seen {
-    stamp: Option<(u64, Option<SystemTime>)>,
+    stamp: Stamp,
     digest: Option<[u8; 32]>,
 }
 
@@ -158,23 +159,20 @@ impl LiveRoles {
     pub fn watch(&self, every: Duration) -> Option<tokio::task::JoinHandle<()>> {
         let source = self.file.clone()?;
         let live = self.clone();
-        Some(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let stamp = stamp_of(&source.path);
-                let changed = {
-                    let seen = source.seen.lock().unwrap_or_else(PoisonError::into_inner);
-                    seen.stamp != stamp
-                };
-                if changed {
-                    // Reading and parsing a file blocks: off the runtime's workers.
-                    let live = live.clone();
-                    let _ = tokio::task::spawn_blocking(move || live.reload()).await;
-                }
-            }
-        }))
+        Some(file_watch::poll(
+            source.path.clone(),
+            every,
+            move || {
+                source
+                    .seen
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .stamp
+            },
+            move || {
+                let _ = live.reload();
+            },
+        ))
     }
 }
 
@@ -194,10 +192,4 @@ impl RoleFileSource {
             },
         ))
     }
-}
-
-fn stamp_of(path: &Path) -> Option<(u64, Option<SystemTime>)> {
-    std::fs::metadata(path)
-        .ok()
-        .map(|m| (m.len(), m.modified().ok()))
 }

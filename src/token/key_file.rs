@@ -16,12 +16,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
 use super::jwk_set::{JwkSetError, Published, usable_keys};
 use super::keyring::KeyRing;
+use crate::file_watch::{self, Stamp, stamp_of};
 
 /// Largest key file read, in bytes (as for a fetched JWKS).
 const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
@@ -84,7 +85,7 @@ struct Inner {
 #[derive(Default)]
 struct State {
     published: Published,
-    stamp: Option<(u64, Option<SystemTime>)>,
+    stamp: Stamp,
 }
 
 impl std::fmt::Debug for KeyFile {
@@ -129,27 +130,21 @@ impl KeyFile {
     /// Checks the file every `every` (its size and modification time) and reloads it when it
     /// changed, on a task of the current Tokio runtime; stop it by aborting the handle.
     pub fn watch(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let file = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let stamp = stamp_of(&file.inner.path);
-                let changed = file
-                    .inner
+        let (seen, file) = (self.clone(), self.clone());
+        file_watch::poll(
+            self.inner.path.clone(),
+            every,
+            move || {
+                seen.inner
                     .state
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .stamp
-                    != stamp;
-                if changed {
-                    let file = file.clone();
-                    // Reading a file blocks: off the runtime's workers.
-                    let _ = tokio::task::spawn_blocking(move || file.reload()).await;
-                }
-            }
-        })
+            },
+            move || {
+                let _ = file.reload();
+            },
+        )
     }
 
     fn install(&self) -> Result<usize, KeyFileError> {
@@ -192,10 +187,4 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, KeyFileError> {
         return Err(KeyFileError::TooLarge(path.display().to_string()));
     }
     Ok(body)
-}
-
-fn stamp_of(path: &Path) -> Option<(u64, Option<SystemTime>)> {
-    std::fs::metadata(path)
-        .ok()
-        .map(|m| (m.len(), m.modified().ok()))
 }

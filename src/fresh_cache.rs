@@ -158,6 +158,12 @@ where
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.remove(key);
     }
+
+    /// Forgets everything (a change may have been missed): fills in flight are voided too.
+    pub(crate) fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.clear();
+    }
 }
 
 /// The weight of a string-keyed entry: its key's bytes plus a fixed overhead for the value and the

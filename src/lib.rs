@@ -67,6 +67,7 @@ pub mod api_key;
 pub mod audit;
 pub mod authz;
 pub mod clock;
+pub mod cluster;
 mod context;
 mod enrich;
 mod enrich_fn;

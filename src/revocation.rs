@@ -7,7 +7,8 @@
 //! let through. A revocation made through this process is seen by the very next request: it is
 //! written into the cache once the store has it, and a cache fill that read the store before the
 //! revocation can never land on top of it (see `fresh_cache`). One made by another process is
-//! seen when the cached entry expires (default 5 s).
+//! seen when the cached entry expires (default 5 s), or as soon as it is heard of when the
+//! instances share their changes ([`RevocationCache::share_changes`], `cluster`).
 //!
 //! Entries are kept until the verifier could no longer accept the token anyway: its `exp` plus
 //! the largest leeway any verifier may be configured with ([`MAX_LEEWAY`](crate::token::MAX_LEEWAY)),
@@ -21,6 +22,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cluster::{Change, ChangeFeed};
 use crate::context::UserContext;
 use crate::error::AuthError;
 use crate::fresh_cache::{FreshCache, weigh_str_key};
@@ -63,6 +65,8 @@ pub struct RevocationCache<S> {
     tokens: FreshCache<Box<str>, bool>,
     sessions: FreshCache<Box<str>, bool>,
     cutoffs: FreshCache<Box<str>, Option<i64>>,
+    /// Where this instance's revocations are told to the others, once shared.
+    changes: std::sync::OnceLock<ChangeFeed>,
 }
 
 impl<S> std::fmt::Debug for RevocationCache<S> {
@@ -94,7 +98,41 @@ impl<S: RevocationStore + 'static> RevocationCache<S> {
             tokens: FreshCache::new(max, ttl, weigh_str_key),
             sessions: FreshCache::new(max, ttl, weigh_str_key),
             cutoffs: FreshCache::new(max, ttl, weigh_str_key),
+            changes: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Shares revocations with the other instances through `feed`: this cache forgets what
+    /// they revoke as soon as the feed delivers it (and everything when the feed may have
+    /// missed something), and what is revoked here is published after the store has it. A
+    /// cache shares through one feed; a second call is ignored.
+    pub fn share_changes(self: &Arc<Self>, feed: &ChangeFeed) {
+        if self.changes.set(feed.clone()).is_err() {
+            return;
+        }
+        let cache = Arc::downgrade(self);
+        feed.listen(move |change| {
+            let Some(cache) = cache.upgrade() else {
+                return;
+            };
+            match change {
+                Change::TokenRevoked { jti } => cache.tokens.invalidate(jti.as_str()),
+                Change::SessionRevoked { sid } => cache.sessions.invalidate(sid.as_str()),
+                Change::SubjectChanged { subject } => cache.cutoffs.invalidate(subject.as_str()),
+                Change::Everything => {
+                    cache.tokens.clear();
+                    cache.sessions.clear();
+                    cache.cutoffs.clear();
+                }
+                _ => {}
+            }
+        });
+    }
+
+    async fn publish(&self, change: Change) {
+        if let Some(feed) = self.changes.get() {
+            feed.publish(change).await;
+        }
     }
 
     /// Revokes a token id whose token expires at `expires_at`, in the store and at once in this
@@ -105,6 +143,7 @@ impl<S: RevocationStore + 'static> RevocationCache<S> {
             .await
             .map_err(unavailable)?;
         self.tokens.write(jti.into(), true);
+        self.publish(Change::TokenRevoked { jti: jti.into() }).await;
         Ok(())
     }
 
@@ -123,6 +162,8 @@ impl<S: RevocationStore + 'static> RevocationCache<S> {
             .await
             .map_err(unavailable)?;
         self.sessions.write(sid.into(), true);
+        self.publish(Change::SessionRevoked { sid: sid.into() })
+            .await;
         Ok(())
     }
 
@@ -143,6 +184,10 @@ impl<S: RevocationStore + 'static> RevocationCache<S> {
             .map_err(unavailable)?;
         self.cutoffs
             .write(subject.into(), Some(current.unwrap_or(at).max(at)));
+        self.publish(Change::SubjectChanged {
+            subject: subject.into(),
+        })
+        .await;
         Ok(())
     }
 

@@ -53,6 +53,7 @@ fn weigh(key: &Box<str>, state: &Entry) -> u32 {
 pub(crate) struct Accounts<S> {
     store: S,
     cache: FreshCache<Box<str>, Entry>,
+    changes: std::sync::OnceLock<crate::cluster::ChangeFeed>,
 }
 
 impl<S: UserStore> Accounts<S> {
@@ -60,7 +61,31 @@ impl<S: UserStore> Accounts<S> {
         Self {
             store,
             cache: FreshCache::new(ACCOUNT_CACHE_BYTES, ACCOUNT_STATE_TTL, weigh),
+            changes: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Forgets accounts other instances changed, as `feed` delivers them, and publishes the
+    /// changes made here (see `cluster`).
+    pub(crate) fn share_changes(self: &Arc<Self>, feed: &crate::cluster::ChangeFeed)
+    where
+        S: 'static,
+    {
+        use crate::cluster::Change;
+        if self.changes.set(feed.clone()).is_err() {
+            return;
+        }
+        let accounts = Arc::downgrade(self);
+        feed.listen(move |change| {
+            let Some(accounts) = accounts.upgrade() else {
+                return;
+            };
+            match change {
+                Change::SubjectChanged { subject } => accounts.cache.invalidate(subject.as_str()),
+                Change::Everything => accounts.cache.clear(),
+                _ => {}
+            }
+        });
     }
 
     /// The state if known without I/O (`Some(None)`: the account does not exist).
@@ -93,9 +118,16 @@ impl<S: UserStore> Accounts<S> {
         Ok(state)
     }
 
-    /// Forgets the account's state after a change to it in the store.
-    pub(crate) fn changed(&self, user_id: &str) {
+    /// Forgets the account's state after a change to it in the store, here and, when the
+    /// instances share their changes, everywhere.
+    pub(crate) async fn changed(&self, user_id: &str) {
         self.cache.invalidate(user_id);
+        if let Some(feed) = self.changes.get() {
+            feed.publish(crate::cluster::Change::SubjectChanged {
+                subject: user_id.into(),
+            })
+            .await;
+        }
     }
 }
 
@@ -203,7 +235,7 @@ impl<S: Store> super::Identity<S> {
     /// refresh families, browser sessions, API keys), and re-enabling brings none of them back.
     pub async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<(), IdentityError> {
         self.store.set_disabled(user_id, disabled).await?;
-        self.accounts.changed(user_id);
+        self.accounts.changed(user_id).await;
         if disabled {
             self.logout_all(user_id).await?;
         }
@@ -219,7 +251,7 @@ impl<S: Store> super::Identity<S> {
             Err(StoreError::NotFound(_)) => return Err(IdentityError::NotFound),
             other => other?,
         }
-        self.accounts.changed(user_id);
+        self.accounts.changed(user_id).await;
         Ok(())
     }
 
@@ -230,7 +262,7 @@ impl<S: Store> super::Identity<S> {
     pub async fn delete_user(&self, user_id: &str) -> Result<(), IdentityError> {
         self.revocation.revoke_before(user_id, i64::MAX).await?;
         let deleted = self.store.delete_user(user_id).await;
-        self.accounts.changed(user_id);
+        self.accounts.changed(user_id).await;
         match deleted {
             Ok(()) => Ok(()),
             Err(StoreError::NotFound(_)) => Err(IdentityError::NotFound),

@@ -391,6 +391,17 @@ impl<S: Store> Identity<S> {
         self.config.clock.now()
     }
 
+    /// Shares this identity's changes with the other instances over `feed` (see `cluster`):
+    /// revocations (logouts, token and session revocations, the cutoffs of logout-all, password
+    /// changes, disabled and deleted accounts) and account changes (roles, disabled) made here
+    /// are published once the store has them, and those made elsewhere are enforced here as soon
+    /// as the feed delivers them, not when the cached answers expire. A feed that may have missed
+    /// a change drops every cached answer.
+    pub fn share_changes(&self, feed: &crate::cluster::ChangeFeed) {
+        self.revocation.share_changes(feed);
+        self.accounts.share_changes(feed);
+    }
+
     /// The revocation cache (shared with [`bearer`](Self::bearer)).
     pub fn revocation(&self) -> &Arc<RevocationCache<S>> {
         &self.revocation

@@ -1,0 +1,233 @@
+//! Changes over Redis pub/sub (feature `redis`).
+//!
+//! Every instance publishes its changes on one channel and subscribes to it. Pub/sub keeps
+//! nothing for a subscriber that is away, so the subscriber treats every gap as a possible
+//! miss: when its connection drops, and again once it is subscribed anew, it delivers
+//! [`Change::Everything`] and its instance reads the store afresh. A connection that stays open
+//! but goes silent (a network cut without a reset) is caught by a ping every second that must be
+//! answered within a second. While it is away, it drops everything cached every 100 ms: what the
+//! instance reads from its store meanwhile is cached that long at most, so a change made
+//! elsewhere during an outage is enforced here within about 100 ms, not the caches' lifetimes
+//! (the store is read more often during an outage; that is the price).
+//!
+//! **Start-up:** [`RedisChanges::start`] connects and subscribes before it returns, and fails if
+//! Redis cannot be reached within its connection timeout (5 s): an instance configured for a
+//! cluster refuses to start half-connected, where it would enforce other instances' changes only
+//! when its caches expire. Once started, outages are survived: publishing fails (counted, the
+//! change is in the store already) and the subscriber reconnects with a growing pause (50 ms up to
+//! 2 s), dropping everything cached each time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use redis::AsyncCommands as _;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{Change, ChangeFeed, Publish, PublishError};
+
+/// The channel changes travel on, unless another is chosen.
+pub const DEFAULT_CHANNEL: &str = "portcullis:changes";
+
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the subscription is pinged, and how long an answer may take.
+const PING_EVERY: Duration = Duration::from_secs(1);
+/// The pauses between reconnection attempts.
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+const LAST_RETRY: Duration = Duration::from_secs(2);
+/// While unsubscribed, how often everything cached is dropped (so an outage bounds staleness to
+/// this, not to the caches' lifetimes).
+const AWAY_CLEAR: Duration = Duration::from_millis(100);
+
+/// Why the feed could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("redis changes: {0}")]
+pub struct RedisChangesError(String);
+
+/// A [`ChangeFeed`]'s transport over Redis (see the [module docs](self)). Dropping it stops the
+/// subscriber.
+pub struct RedisChanges {
+    subscriber: tokio::task::JoinHandle<()>,
+    subscribed: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for RedisChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisChanges")
+            .field("subscribed", &self.is_subscribed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for RedisChanges {
+    fn drop(&mut self) {
+        self.subscriber.abort();
+    }
+}
+
+struct Publisher {
+    connection: ConnectionManager,
+    channel: String,
+}
+
+impl Publish for Publisher {
+    fn publish<'a>(
+        &'a self,
+        bytes: &'a [u8],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), PublishError>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            connection
+                .publish::<_, _, i64>(&self.channel, bytes)
+                .await
+                .map(|_| ())
+                .map_err(|e| PublishError(e.to_string()))
+        })
+    }
+}
+
+impl RedisChanges {
+    /// Connects to the Redis at `url` on [`DEFAULT_CHANNEL`], subscribes `feed` and makes it
+    /// publish there.
+    pub async fn start(url: &str, feed: &ChangeFeed) -> Result<Self, RedisChangesError> {
+        Self::start_on(url, DEFAULT_CHANNEL, feed).await
+    }
+
+    /// [`start`](Self::start) on another channel (instances of other deployments sharing one
+    /// Redis).
+    pub async fn start_on(
+        url: &str,
+        channel: &str,
+        feed: &ChangeFeed,
+    ) -> Result<Self, RedisChangesError> {
+        let fail = |e: redis::RedisError| RedisChangesError(e.to_string());
+        let client = redis::Client::open(url).map_err(fail)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(super::PUBLISH_TIMEOUT))
+            .set_max_delay(LAST_RETRY);
+        let connection = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            client.get_connection_manager_with_config(config),
+        )
+        .await
+        .map_err(|_| RedisChangesError("connecting timed out".into()))?
+        .map_err(fail)?;
+        // The first subscription, before serving: an instance that cannot hear the others
+        // does not start.
+        let first = subscribe(&client, channel)
+            .await
+            .map_err(|e| RedisChangesError(format!("subscribing failed: {e}")))?;
+        feed.connect(Arc::new(Publisher {
+            connection,
+            channel: channel.to_owned(),
+        }));
+        let subscribed = Arc::new(AtomicBool::new(true));
+        let subscriber = tokio::spawn(listen(
+            client,
+            channel.to_owned(),
+            feed.clone(),
+            first,
+            subscribed.clone(),
+        ));
+        Ok(Self {
+            subscriber,
+            subscribed,
+        })
+    }
+
+    /// Whether the subscription is up now (when it is not, every cache was just dropped and the
+    /// subscriber is reconnecting).
+    pub fn is_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::SeqCst)
+    }
+}
+
+type Split = (redis::aio::PubSubSink, redis::aio::PubSubStream);
+
+async fn subscribe(client: &redis::Client, channel: &str) -> Result<Split, redis::RedisError> {
+    let pubsub = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub())
+        .await
+        .map_err(|_| {
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+        })??;
+    let (mut sink, stream) = pubsub.split();
+    sink.subscribe(channel).await?;
+    Ok((sink, stream))
+}
+
+/// Delivers what arrives until the subscription breaks, then reconnects; every gap drops
+/// everything cached.
+async fn listen(
+    client: redis::Client,
+    channel: String,
+    feed: ChangeFeed,
+    first: Split,
+    subscribed: Arc<AtomicBool>,
+) {
+    let mut current = Some(first);
+    let mut pause = FIRST_RETRY;
+    loop {
+        let split = match current.take() {
+            Some(split) => split,
+            None => match subscribe(&client, &channel).await {
+                Ok(split) => {
+                    // Anything published while we were away is lost to us.
+                    feed.deliver(&Change::Everything);
+                    tracing::info!(target: "portcullis::cluster", "redis subscription back; cached state dropped");
+                    split
+                }
+                Err(error) => {
+                    tracing::warn!(target: "portcullis::cluster", %error, "redis subscription failed; retrying");
+                    away(&feed, pause).await;
+                    pause = (pause * 2).min(LAST_RETRY);
+                    continue;
+                }
+            },
+        };
+        subscribed.store(true, Ordering::SeqCst);
+        pause = FIRST_RETRY;
+        receive(split, &feed).await;
+        subscribed.store(false, Ordering::SeqCst);
+        feed.deliver(&Change::Everything);
+        tracing::warn!(target: "portcullis::cluster", "redis subscription lost; cached state dropped, reconnecting");
+    }
+}
+
+/// Waits `pause` without a subscription, dropping everything cached every [`AWAY_CLEAR`]: what
+/// the instance read from its store in the meantime cannot be proved fresh for long either.
+async fn away(feed: &ChangeFeed, pause: Duration) {
+    let until = tokio::time::Instant::now() + pause;
+    loop {
+        let now = tokio::time::Instant::now();
+        if now >= until {
+            return;
+        }
+        tokio::time::sleep((until - now).min(AWAY_CLEAR)).await;
+        feed.deliver(&Change::Everything);
+    }
+}
+
+/// Delivers messages until the stream ends or a ping goes unanswered.
+async fn receive((mut sink, mut stream): Split, feed: &ChangeFeed) {
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            message = stream.next() => match message {
+                Some(message) => feed.deliver(&Change::decode(message.get_payload_bytes())),
+                None => return,
+            },
+            _ = ping.tick() => {
+                let answered = tokio::time::timeout(PING_EVERY, sink.ping::<redis::Value>()).await;
+                if !matches!(answered, Ok(Ok(_))) {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Two instances of the built-in identity over one PostgreSQL schema, sharing their changes over
+//! real Redis (issue #18): a logout or a revocation acknowledged on A is refused on B long
+//! before B's cached answers expire (measured over 100 revocations), and when B loses Redis it
+//! drops what it cached, so a change it could not hear is still enforced; it reconnects by
+//! itself. The outage is a Redis server of the test's own, killed and started again.
+#![cfg(all(feature = "redis", feature = "postgres"))]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use common::*;
+use http::StatusCode;
+use portcullis::AuthGateway;
+use portcullis::cluster::redis::RedisChanges;
+use portcullis::cluster::{Change, ChangeFeed};
+use portcullis::identity::{Identity, IdentityConfig};
+use portcullis::store::postgres::PostgresStore;
+
+const EMAIL: &str = "ada@example.com";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A channel of this run's own, so runs sharing one Redis never hear each other.
+fn channel() -> String {
+    let mut random = [0u8; 6];
+    getrandom::fill(&mut random).unwrap();
+    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("portcullis-test:{}:{suffix}", std::process::id())
+}
+
+struct Instance {
+    identity: Arc<Identity<PostgresStore>>,
+    feed: ChangeFeed,
+    app: Router,
+    redis: Option<RedisChanges>,
+}
+
+async fn instance(store: &PostgresStore, redis_url: &str, channel: &str) -> Instance {
+    let identity = fast_identity(store.clone(), IdentityConfig::default()).await;
+    let feed = ChangeFeed::new();
+    identity.share_changes(&feed);
+    let redis = RedisChanges::start_on(redis_url, channel, &feed)
+        .await
+        .unwrap();
+    let app = routes().layer(
+        AuthGateway::new()
+            .strategy(identity.bearer())
+            .realm("test")
+            .error_renderer(ReasonRenderer)
+            .build()
+            .unwrap(),
+    );
+    Instance {
+        identity,
+        feed,
+        app,
+        redis: Some(redis),
+    }
+}
+
+/// Polls `app` until `token` is refused, for at most `limit`; how long it took.
+async fn until_refused(app: &Router, token: &str, limit: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let status = get_as(app, "/maybe", Some(token)).await.status;
+        if status == StatusCode::UNAUTHORIZED {
+            return start.elapsed();
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(start.elapsed() < limit, "still served after {limit:?}");
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[at]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_on_one_instance_is_enforced_on_the_other_within_milliseconds() {
+    let Ok(redis_url) = std::env::var("REDIS_URL") else {
+        eprintln!("skipped: REDIS_URL is not set");
+        return;
+    };
+    in_fresh_schema("cluster", move |store| async move {
+        let channel = channel();
+        let a = instance(&store, &redis_url, &channel).await;
+        let b = instance(&store, &redis_url, &channel).await;
+        let user = a.identity.register(EMAIL, PASSWORD).await.unwrap();
+
+        let mut took = Vec::new();
+        for round in 0..100 {
+            let token = a
+                .identity
+                .login(EMAIL, PASSWORD, None)
+                .await
+                .unwrap()
+                .access_token;
+            // B has answered for this token, so its caches hold "not revoked".
+            for _ in 0..2 {
+                let reply = get_as(&b.app, "/maybe", Some(&token)).await;
+                assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.reason());
+            }
+            let start = Instant::now();
+            if round % 2 == 0 {
+                a.identity.logout_all(&user.id).await.unwrap();
+            } else {
+                let claims: serde_json::Value = serde_json::from_slice(
+                    &base64::Engine::decode(
+                        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                        token.split('.').nth(1).unwrap(),
+                    )
+                    .unwrap(),
+                )
+                .unwrap();
+                a.identity
+                    .revocation()
+                    .revoke_token(
+                        claims["jti"].as_str().unwrap(),
+                        claims["exp"].as_i64().unwrap(),
+                    )
+                    .await
+                    .unwrap();
+            }
+            // Far below B's 5 s cache lifetime: B heard of it.
+            until_refused(&b.app, &token, Duration::from_secs(2)).await;
+            took.push(start.elapsed());
+            // A new login after a logout-all must work on B again.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        took.sort();
+        eprintln!(
+            "propagation over {} revocations: p50 {:?}, p99 {:?}, max {:?}",
+            took.len(),
+            percentile(&took, 0.50),
+            percentile(&took, 0.99),
+            took.last().unwrap()
+        );
+        assert!(b.feed.stats().delivered >= 100, "{:?}", b.feed.stats());
+        assert_eq!(a.feed.stats().publish_failures, 0);
+        drop((a.redis, b.redis));
+    })
+    .await;
+}
+
+/// A Redis server of the test's own, on a free port, without persistence.
+struct OwnRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Self { port, child: None };
+        redis.restart();
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (.ci/run installs it)");
+        self.child = Some(child);
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_loses_redis_drops_its_cache_and_comes_back_by_itself() {
+    if std::env::var("REDIS_URL").is_err() {
+        eprintln!("skipped: REDIS_URL is not set");
+        return;
+    }
+    in_fresh_schema("cluster_fault", move |store| async move {
+        let mut redis = OwnRedis::start();
+        let channel = channel();
+        let a = instance(&store, &redis.url(), &channel).await;
+        let b = instance(&store, &redis.url(), &channel).await;
+        let user = a.identity.register(EMAIL, PASSWORD).await.unwrap();
+        let token = a
+            .identity
+            .login(EMAIL, PASSWORD, None)
+            .await
+            .unwrap()
+            .access_token;
+        assert_eq!(
+            get_as(&b.app, "/maybe", Some(&token)).await.status,
+            StatusCode::OK
+        );
+        let everything_before = b.feed.stats().everything;
+
+        // Redis goes away: B notices, drops what it cached and keeps serving from the store.
+        redis.kill();
+        let start = Instant::now();
+        while b.redis.as_ref().unwrap().is_subscribed() {
+            assert!(start.elapsed() < Duration::from_secs(3), "B did not notice");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(b.feed.stats().everything > everything_before);
+        assert_eq!(
+            get_as(&b.app, "/maybe", Some(&token)).await.status,
+            StatusCode::OK
+        );
+
+        // A change made while B cannot hear it: A's publish fails (counted, never the logout),
+        // and B, which keeps dropping what it caches while it is away, enforces it from the
+        // store well within its caches' 5 s lifetime.
+        a.identity.logout_all(&user.id).await.unwrap();
+        assert!(a.feed.stats().publish_failures >= 1);
+        let took = until_refused(&b.app, &token, Duration::from_secs(2)).await;
+        eprintln!("a logout made during the outage was enforced on B after {took:?}");
+
+        // Redis is back: B resubscribes by itself, dropping its cache again, and hears changes.
+        redis.restart();
+        let start = Instant::now();
+        while !b.redis.as_ref().unwrap().is_subscribed() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "B did not come back"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        eprintln!("B resubscribed {:?} after Redis came back", start.elapsed());
+        let fresh = a
+            .identity
+            .login(EMAIL, PASSWORD, None)
+            .await
+            .unwrap()
+            .access_token;
+        assert_eq!(
+            get_as(&b.app, "/maybe", Some(&fresh)).await.status,
+            StatusCode::OK
+        );
+        // A's publisher reconnects too; give it a moment, then a revocation propagates again.
+        let start = Instant::now();
+        loop {
+            let failures = a.feed.stats().publish_failures;
+            a.identity.logout_all(&user.id).await.unwrap();
+            if a.feed.stats().publish_failures == failures {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "A cannot publish again"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        until_refused(&b.app, &fresh, Duration::from_secs(2)).await;
+        // A message nobody understands drops everything rather than being ignored.
+        let before = b.feed.stats().everything;
+        b.feed
+            .deliver(&Change::decode(b"{\"change\":\"from_the_future\"}"));
+        assert_eq!(b.feed.stats().everything, before + 1);
+        drop((a.redis, b.redis));
+    })
+    .await;
+}

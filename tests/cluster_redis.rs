@@ -294,3 +294,83 @@ async fn an_instance_that_loses_redis_drops_its_cache_and_comes_back_by_itself()
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_revoked_on_one_instance_is_refused_on_the_other_within_milliseconds() {
+    use portcullis::api_key::{ApiKeyStrategy, ApiKeys, NewApiKey};
+    let Ok(redis_url) = std::env::var("REDIS_URL") else {
+        eprintln!("skipped: REDIS_URL is not set");
+        return;
+    };
+    in_fresh_schema("cluster_keys", move |store| async move {
+        let channel = channel();
+        let mut instances = Vec::new();
+        for _ in 0..2 {
+            let keys = ApiKeys::builder(store.clone()).build();
+            let feed = ChangeFeed::new();
+            keys.share_changes(&feed);
+            let redis = RedisChanges::start_on(&redis_url, &channel, &feed)
+                .await
+                .unwrap();
+            let app = routes().layer(
+                AuthGateway::new()
+                    .strategy(ApiKeyStrategy::new(keys.clone()))
+                    .realm("test")
+                    .error_renderer(ReasonRenderer)
+                    .build()
+                    .unwrap(),
+            );
+            instances.push((keys, app, redis));
+        }
+        let key_request = |key: &str| {
+            http::Request::get("/maybe")
+                .header("x-api-key", key)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let mut took = Vec::new();
+        for round in 0..20 {
+            let created = instances[0]
+                .0
+                .create(
+                    "svc-indexer",
+                    NewApiKey {
+                        name: format!("round {round}"),
+                        roles: vec![],
+                        scopes: vec![],
+                        tenant: None,
+                        expires_in: None,
+                    },
+                )
+                .await
+                .unwrap();
+            // B has answered for the key: its cache holds the key's record.
+            for _ in 0..2 {
+                let reply = send(&instances[1].1, key_request(&created.key)).await;
+                assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.reason());
+            }
+            let start = Instant::now();
+            instances[0].0.revoke(&created.view.id, None).await.unwrap();
+            loop {
+                let reply = send(&instances[1].1, key_request(&created.key)).await;
+                if reply.status == StatusCode::UNAUTHORIZED {
+                    break;
+                }
+                assert_eq!(reply.status, StatusCode::OK);
+                assert!(
+                    start.elapsed() < Duration::from_secs(2),
+                    "B still takes the key"
+                );
+                tokio::time::sleep(Duration::from_micros(500)).await;
+            }
+            took.push(start.elapsed());
+        }
+        took.sort();
+        eprintln!(
+            "API-key revocation on B after p50 {:?}, max {:?} (20 keys)",
+            percentile(&took, 0.5),
+            took.last().unwrap()
+        );
+    })
+    .await;
+}

@@ -340,6 +340,8 @@ pub struct ApiKeys<S> {
     owners: Option<Arc<dyn KeyOwners>>,
     max_keys_per_owner: u32,
     clock: Clock,
+    /// Where revocations are told to the other instances, once shared.
+    changes: std::sync::OnceLock<crate::cluster::ChangeFeed>,
 }
 
 /// A stored key that was found and checked once: its record, the context it authenticates as
@@ -473,7 +475,8 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
     }
 
     /// Revokes a key; when `owner` is given, only that owner's key (another's is "not found").
-    /// Takes effect at once in this process.
+    /// Takes effect at once in this process, and in the others as soon as they hear of it when
+    /// they [share changes](Self::share_changes).
     pub async fn revoke(&self, id: &str, owner: Option<&str>) -> Result<(), ApiKeyError> {
         if let Some(owner) = owner {
             match self.store.api_key(id).await? {
@@ -483,7 +486,36 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         }
         self.store.revoke_api_key(id, self.clock.now()).await?;
         self.cache.invalidate(id);
+        if let Some(feed) = self.changes.get() {
+            feed.publish(crate::cluster::Change::ApiKeyChanged { id: id.into() })
+                .await;
+        }
         Ok(())
+    }
+
+    /// Shares revocations with the other instances through `feed` (see `cluster`): a key
+    /// revoked elsewhere is forgotten here as soon as the feed delivers it (everything is, when
+    /// the feed may have missed a change), and one revoked here is published once the store has
+    /// it. A service shares through one feed; a second call is ignored.
+    pub fn share_changes(self: &Arc<Self>, feed: &crate::cluster::ChangeFeed)
+    where
+        S: 'static,
+    {
+        use crate::cluster::Change;
+        if self.changes.set(feed.clone()).is_err() {
+            return;
+        }
+        let keys = Arc::downgrade(self);
+        feed.listen(move |change| {
+            let Some(keys) = keys.upgrade() else {
+                return;
+            };
+            match change {
+                Change::ApiKeyChanged { id } => keys.cache.invalidate(id.as_str()),
+                Change::Everything => keys.cache.clear(),
+                _ => {}
+            }
+        });
     }
 
     /// Writes the pending last-use times in one batch. Called by [`spawn_flusher`](Self::spawn_flusher).
@@ -790,6 +822,7 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeysBuilder<S> {
             owners: self.owners,
             max_keys_per_owner: self.max_keys_per_owner,
             clock: self.clock,
+            changes: std::sync::OnceLock::new(),
         })
     }
 }

@@ -54,6 +54,25 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// The 32 bytes written as `text`: exactly 64 lowercase hex digits, else `None` (one spelling
+/// per value, so two different texts never stand for the same bytes).
+pub(crate) fn unhex32(text: &str) -> Option<[u8; 32]> {
+    let digits = text.as_bytes();
+    if digits.len() != 64 {
+        return None;
+    }
+    let value = |d: u8| match d {
+        b'0'..=b'9' => Some(d - b'0'),
+        b'a'..=b'f' => Some(d - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 32];
+    for (i, pair) in digits.chunks_exact(2).enumerate() {
+        out[i] = (value(pair[0])? << 4) | value(pair[1])?;
+    }
+    Some(out)
+}
+
 /// SHA-256 of `text`.
 pub(crate) fn digest(text: &str) -> Digest {
     let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());

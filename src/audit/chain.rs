@@ -465,6 +465,11 @@ pub fn verify<'a>(
         if record.chain != head.chain {
             return Err(broken(Break::OtherChain));
         }
+        // Bounded before anything is hashed: a stored field no writer could have written is an
+        // edit (and would cost memory and time in proportion to what a tamperer put there).
+        if record.record.check().is_err() {
+            return Err(broken(Break::BadSignature));
+        }
         let digest = record.digest(&mut scratch, &mut canonical);
         verify_signature(keys, &record.kid, &record.signature, &digest).map_err(broken)?;
         if record.seq > expected {

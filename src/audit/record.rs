@@ -204,7 +204,10 @@ impl AuditRecord {
             {
                 Err(FieldTooLong("held"))
             }
-            Held::Digest { sha256, .. } if sha256.len() != 64 => Err(FieldTooLong("held")),
+            // One spelling per digest: any other text would map to the same bytes.
+            Held::Digest { sha256, .. } if crate::secret::unhex32(sha256).is_none() => {
+                Err(FieldTooLong("held"))
+            }
             _ => Ok(()),
         }
     }
@@ -461,7 +464,8 @@ impl<'a> Reader<'a> {
 
 impl AuditRecord {
     /// The record whose canonical bytes (format version 1) are `bytes`: `None` unless they are
-    /// exactly one record, every field within its bounds. `from_canonical(&r.canonical())` is
+    /// exactly one record, every field within its bounds. Strict about framing and bounds; the
+    /// roles listed are read in the order written (the trail writes them sorted). `from_canonical(&r.canonical())` is
     /// `r` for every record that passes [`check`](Self::check).
     ///
     /// ```
@@ -537,26 +541,11 @@ fn put_opt(out: &mut Vec<u8>, text: Option<&str>) {
 
 pub(crate) use crate::secret::hex;
 
-/// 32 bytes from 64 hex digits; zeros where the text is not that (a record whose digest is
-/// malformed then fails its signature rather than panicking).
+/// 32 bytes from 64 lowercase hex digits; zeros where the text is not that (a record whose
+/// digest is malformed then fails its signature rather than panicking; `check` refuses it
+/// before that).
 pub(crate) fn unhex32(text: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    let digits = text.as_bytes();
-    if digits.len() != 64 {
-        return out;
-    }
-    let value = |d: u8| match d {
-        b'0'..=b'9' => Some(d - b'0'),
-        b'a'..=b'f' => Some(d - b'a' + 10),
-        _ => None,
-    };
-    for (i, pair) in digits.chunks_exact(2).enumerate() {
-        match (value(pair[0]), value(pair[1])) {
-            (Some(hi), Some(lo)) => out[i] = (hi << 4) | lo,
-            _ => return [0u8; 32],
-        }
-    }
-    out
+    crate::secret::unhex32(text).unwrap_or([0u8; 32])
 }
 
 #[cfg(test)]

@@ -581,7 +581,11 @@ impl DecisionObserver for AuditTrail {
     }
 
     fn admit(&self, event: &DecisionEvent<'_>) -> bool {
-        self.enqueue(encode_event(event))
+        let bytes = encode_event(event);
+        // The writer refuses bytes the reader does not accept, after the decision took effect:
+        // the encoder must never write such bytes (held to it here in every test run).
+        debug_assert!(AuditRecord::from_canonical(&bytes).is_some());
+        self.enqueue(bytes)
     }
 
     fn wants_matches(&self) -> bool {

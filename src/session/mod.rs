@@ -75,6 +75,8 @@ pub struct Sessions<S: Store> {
     identity: Arc<Identity<S>>,
     config: SessionConfig,
     cache: moka::sync::Cache<[u8; 32], Arc<SessionRecord>, foldhash::fast::RandomState>,
+    /// Where logouts are told to the other instances, once shared.
+    changes: std::sync::OnceLock<crate::cluster::ChangeFeed>,
 }
 
 impl<S: Store> std::fmt::Debug for Sessions<S> {
@@ -101,6 +103,7 @@ impl<S: Store + SessionStore> Sessions<S> {
             identity,
             config,
             cache,
+            changes: std::sync::OnceLock::new(),
         })
     }
 
@@ -169,8 +172,42 @@ impl<S: Store + SessionStore> Sessions<S> {
             let key = secret::digest(token);
             self.identity.store().delete_session(&key).await?;
             self.cache.invalidate(&key);
+            if let Some(feed) = self.changes.get() {
+                feed.publish(crate::cluster::Change::SessionEnded {
+                    digest: secret::hex(&key),
+                })
+                .await;
+            }
         }
         self.cookie("", 0)
+    }
+
+    /// Shares logouts with the other instances through `feed` (see `cluster`): a session
+    /// ended elsewhere is forgotten here as soon as the feed delivers it (every session is,
+    /// when the feed may have missed a change), and one ended here is published, named by the
+    /// digest of its cookie (never the cookie). One feed per service; a second call is ignored.
+    pub fn share_changes(self: &Arc<Self>, feed: &crate::cluster::ChangeFeed)
+    where
+        S: 'static,
+    {
+        use crate::cluster::Change;
+        if self.changes.set(feed.clone()).is_err() {
+            return;
+        }
+        let sessions = Arc::downgrade(self);
+        feed.listen(move |change| {
+            let Some(sessions) = sessions.upgrade() else {
+                return;
+            };
+            match change {
+                Change::SessionEnded { digest } => match crate::secret::unhex32(digest) {
+                    Some(key) => sessions.cache.invalidate(&key),
+                    None => sessions.cache.invalidate_all(),
+                },
+                Change::Everything => sessions.cache.invalidate_all(),
+                _ => {}
+            }
+        });
     }
 
     fn cookie(&self, value: &str, max_age: u64) -> Result<HeaderValue, IdentityError> {
@@ -242,7 +279,9 @@ impl<S: Store + SessionStore> Sessions<S> {
         }
         let key = secret::digest(token);
         let store = self.identity.store();
-        let record = match self.cache.get(&key) {
+        let cached = self.cache.get(&key);
+        let from_store = cached.is_none();
+        let record = match cached {
             Some(record) => record,
             None => match store.session(&key).await {
                 Ok(Some(record)) => Arc::new(record),
@@ -269,10 +308,19 @@ impl<S: Store + SessionStore> Sessions<S> {
             self.cache.invalidate(&key);
             return Err(AuthError::InvalidToken(TokenRejection::Revoked));
         };
-        let record = if now - record.last_seen_at >= TOUCH_EVERY {
-            if let Err(error) = store.touch_session(&key, now).await {
-                tracing::warn!(%error, "session store unavailable: refusing the request");
-                return Err(AuthError::Unavailable);
+        let touched = now - record.last_seen_at >= TOUCH_EVERY;
+        let record = if touched {
+            match store.touch_session(&key, now).await {
+                Ok(()) => {}
+                // Ended since it was cached (logged out on another instance): over here too.
+                Err(crate::store::StoreError::NotFound(_)) => {
+                    self.cache.invalidate(&key);
+                    return Err(AuthError::InvalidToken(TokenRejection::Revoked));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "session store unavailable: refusing the request");
+                    return Err(AuthError::Unavailable);
+                }
             }
             Arc::new(SessionRecord {
                 last_seen_at: now,
@@ -281,7 +329,11 @@ impl<S: Store + SessionStore> Sessions<S> {
         } else {
             record
         };
-        self.cache.insert(key, record.clone());
+        // Cached when read or touched, never again on a hit: a hit must not extend the time
+        // the entry is trusted without the store.
+        if from_store || touched {
+            self.cache.insert(key, record.clone());
+        }
         Ok(Self::context_of(&record, &roles))
     }
 

@@ -436,10 +436,13 @@ impl SessionStore for MemoryStore {
     }
 
     async fn touch_session(&self, digest: &[u8; 32], at: i64) -> StoreResult<()> {
-        if let Some(session) = self.lock().sessions.get_mut(digest) {
-            session.last_seen_at = session.last_seen_at.max(at);
+        match self.lock().sessions.get_mut(digest) {
+            Some(session) => {
+                session.last_seen_at = session.last_seen_at.max(at);
+                Ok(())
+            }
+            None => Err(StoreError::NotFound("session")),
         }
-        Ok(())
     }
 
     async fn delete_session(&self, digest: &[u8; 32]) -> StoreResult<()> {

@@ -408,7 +408,8 @@ pub trait SessionStore: Send + Sync {
         &self,
         digest: &[u8; 32],
     ) -> impl Future<Output = StoreResult<Option<SessionRecord>>> + Send;
-    /// Moves the session's last-seen time forward (never back).
+    /// Moves the session's last-seen time forward (never back); [`StoreError::NotFound`] when
+    /// there is no such session (it ended: logged out, here or on another instance).
     fn touch_session(
         &self,
         digest: &[u8; 32],

@@ -827,12 +827,15 @@ macro_rules! sql_store {
                 }
 
                 async fn touch_session(&self, digest: &[u8; 32], at: i64) -> StoreResult<()> {
-                    sqlx::query(&self.sql.touch_session)
+                    let done = sqlx::query(&self.sql.touch_session)
                         .bind(at)
                         .bind(&digest[..])
                         .execute(&self.pool)
                         .await
                         .map_err(unavailable)?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::NotFound("session"));
+                    }
                     Ok(())
                 }
 

@@ -378,10 +378,18 @@ pub async fn sessions<S: Store + SessionStore>(s: &S) {
         s.session(&[3; 32]).await.unwrap().unwrap().last_seen_at,
         200
     );
-    s.touch_session(&[9; 32], 1).await.unwrap(); // unknown: no error
+    // Unknown (never made, or ended): said, so that a session ended elsewhere is not kept alive.
+    assert!(matches!(
+        s.touch_session(&[9; 32], 1).await,
+        Err(StoreError::NotFound(_))
+    ));
     s.delete_session(&[3; 32]).await.unwrap();
     s.delete_session(&[3; 32]).await.unwrap();
     assert_eq!(s.session(&[3; 32]).await.unwrap(), None);
+    assert!(matches!(
+        s.touch_session(&[3; 32], 300).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 pub async fn external_identities<S: Store + ExternalIdentityStore>(s: &S) {

@@ -7,17 +7,28 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-/// A file's size and modification time; `None` when it cannot be read.
-pub(crate) type Stamp = Option<(u64, Option<SystemTime>)>;
+/// A file's size, modification time and (on Unix) inode and change time; `None` when it
+/// cannot be read. The inode catches a file renamed over the old one, the change time an edit
+/// that kept the size within the modification time's resolution.
+pub(crate) type Stamp = Option<(u64, Option<SystemTime>, u64, i64, i64)>;
 
 /// The stamp of the file at `path` now.
 pub(crate) fn stamp_of(path: &Path) -> Stamp {
-    std::fs::metadata(path)
-        .ok()
-        .map(|m| (m.len(), m.modified().ok()))
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let (inode, changed, changed_ns) = {
+        use std::os::unix::fs::MetadataExt as _;
+        (meta.ino(), meta.ctime(), meta.ctime_nsec())
+    };
+    #[cfg(not(unix))]
+    let (inode, changed, changed_ns) = (0, 0, 0);
+    Some((meta.len(), meta.modified().ok(), inode, changed, changed_ns))
 }
 
-/// Every `every`, compares the stamp of `path` with `last_read()` and, when they differ, runs
+/// The shortest polling period: a zero one would make `tokio::time::interval` panic.
+const MIN_EVERY: Duration = Duration::from_millis(10);
+
+/// Every `every` (at least 10 ms), compares the stamp of `path` with `last_read()` and, when they differ, runs
 /// `reload` on the blocking pool (reading and parsing a file blocks). A task of the current
 /// Tokio runtime; abort the handle to stop it.
 pub(crate) fn poll<L, R>(
@@ -31,7 +42,7 @@ where
     R: Fn() + Clone + Send + 'static,
 {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
+        let mut tick = tokio::time::interval(every.max(MIN_EVERY));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

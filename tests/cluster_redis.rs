@@ -374,3 +374,164 @@ async fn an_api_key_revoked_on_one_instance_is_refused_on_the_other_within_milli
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shares_and_memberships_changed_on_one_instance_are_seen_on_the_other_within_milliseconds()
+{
+    use portcullis::acl::{Acl, NewResource};
+    use portcullis::store::{Access, ResourceKey, SubjectKind, Visibility};
+    use portcullis::tenant::{NewAssignment, NewRole, Tenancy};
+    use portcullis::{AuthMethod, UserContext};
+    let Ok(redis_url) = std::env::var("REDIS_URL") else {
+        eprintln!("skipped: REDIS_URL is not set");
+        return;
+    };
+    in_fresh_schema("cluster_acl", move |store| async move {
+        let channel = channel();
+        let mut instances = Vec::new();
+        for _ in 0..2 {
+            let tenancy = Tenancy::new(store.clone());
+            // Cached for an hour: only a change heard of can make either instance see a write.
+            let acl = Acl::new(store.clone())
+                .over(tenancy.clone())
+                .cached(1 << 20, Duration::from_secs(3600))
+                .watching(&tenancy);
+            let feed = ChangeFeed::new();
+            tenancy.share_changes(&feed);
+            acl.share_changes(&feed);
+            let redis = RedisChanges::start_on(&redis_url, &channel, &feed)
+                .await
+                .unwrap();
+            instances.push((tenancy, acl, redis));
+        }
+        let (a, b) = (&instances[0], &instances[1]);
+        let member =
+            a.0.create_role("acme", NewRole::new("", "member"))
+                .await
+                .unwrap();
+        let mut given = Vec::new();
+        for who in ["ada", "bob"] {
+            given.push(
+                a.0.assign(
+                    "acme",
+                    NewAssignment::new(&member.id, SubjectKind::User, who),
+                )
+                .await
+                .unwrap(),
+            );
+        }
+        let doc = ResourceKey::new("docs", "document", "d1");
+        a.1.register(NewResource::new(doc.clone(), "acme", "ada").visibility(Visibility::Private))
+            .await
+            .unwrap();
+        let (ada, bob) = (
+            UserContext::new("ada", AuthMethod::Bearer),
+            UserContext::new("bob", AuthMethod::Bearer),
+        );
+        let allowed = |acl: &Acl<PostgresStore>| {
+            let (acl, bob, doc) = (acl.clone(), bob.clone(), doc.clone());
+            async move {
+                acl.can(&bob, &doc, Access::View)
+                    .await
+                    .unwrap()
+                    .is_allowed()
+            }
+        };
+        let until = |want: bool| {
+            let acl = b.1.clone();
+            async move {
+                let start = Instant::now();
+                while allowed(&acl).await != want {
+                    assert!(start.elapsed() < Duration::from_secs(2), "B never saw it");
+                    tokio::time::sleep(Duration::from_micros(500)).await;
+                }
+                start.elapsed()
+            }
+        };
+        // B decides (and caches for an hour) that bob may not see ada's private document.
+        assert!(!allowed(&b.1).await);
+        a.1.share(&ada, &doc, SubjectKind::User, "bob", Access::View)
+            .await
+            .unwrap();
+        let shared = until(true).await;
+        // Bob leaves the tenant on A: his share counts no more, on B too.
+        a.0.unassign("acme", &given[1].id).await.unwrap();
+        let left = until(false).await;
+        eprintln!(
+            "on B: a share made on A after {shared:?}, a membership ended on A after {left:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_session_logged_out_on_one_instance_ends_on_the_other_within_milliseconds() {
+    use portcullis::session::{SessionConfig, Sessions};
+    let Ok(redis_url) = std::env::var("REDIS_URL") else {
+        eprintln!("skipped: REDIS_URL is not set");
+        return;
+    };
+    in_fresh_schema("cluster_sessions", move |store| async move {
+        let channel = channel();
+        let mut instances = Vec::new();
+        for _ in 0..2 {
+            let identity = fast_identity(store.clone(), IdentityConfig::default()).await;
+            let sessions = Sessions::new(
+                identity.clone(),
+                SessionConfig {
+                    secure: false,
+                    ..SessionConfig::default()
+                },
+            );
+            let feed = ChangeFeed::new();
+            identity.share_changes(&feed);
+            sessions.share_changes(&feed);
+            let redis = RedisChanges::start_on(&redis_url, &channel, &feed)
+                .await
+                .unwrap();
+            let app = routes().layer(
+                AuthGateway::new()
+                    .strategy(sessions.strategy())
+                    .realm("test")
+                    .error_renderer(ReasonRenderer)
+                    .build()
+                    .unwrap(),
+            );
+            instances.push((identity, sessions, app, redis));
+        }
+        instances[0].0.register(EMAIL, PASSWORD).await.unwrap();
+        let with_cookie = |cookie: &str| {
+            http::Request::get("/maybe")
+                .header("cookie", cookie)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let set = instances[0].1.login(EMAIL, PASSWORD, None).await.unwrap();
+        let cookie = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+        // B has answered for the session twice: its cache holds it.
+        for _ in 0..2 {
+            let reply = send(&instances[1].2, with_cookie(&cookie)).await;
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.reason());
+        }
+        let (parts, _) = with_cookie(&cookie).into_parts();
+        let start = Instant::now();
+        instances[0].1.logout(&parts).await.unwrap();
+        loop {
+            let reply = send(&instances[1].2, with_cookie(&cookie)).await;
+            if reply.status == StatusCode::UNAUTHORIZED {
+                break;
+            }
+            assert_eq!(reply.status, StatusCode::OK);
+            assert!(
+                start.elapsed() < Duration::from_secs(2),
+                "B kept the session"
+            );
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        eprintln!(
+            "a browser logout on A ended the session on B after {:?}",
+            start.elapsed()
+        );
+    })
+    .await;
+}

@@ -178,8 +178,9 @@ impl<S: AclStore> Acl<S> {
             parent: new.parent,
             created_at: self.clock.now(),
         };
+        let service = record.key.service.clone();
         let registered = self.store.register(&record).await?;
-        self.changed();
+        self.changed_in(&service).await;
         Ok(registered)
     }
 
@@ -188,7 +189,7 @@ impl<S: AclStore> Acl<S> {
     pub async fn deregister(&self, key: &ResourceKey) -> Result<(), AclError> {
         check_key(key)?;
         self.store.deregister(key).await?;
-        self.changed();
+        self.changed_in(&key.service).await;
         Ok(())
     }
 
@@ -268,7 +269,7 @@ impl<S: AclStore> Acl<S> {
             granted_at: self.clock.now(),
         };
         self.store.share(&share, ExpectedOwner::of(&record)).await?;
-        self.changed();
+        self.changed_in(&key.service).await;
         Ok(())
     }
 
@@ -286,7 +287,7 @@ impl<S: AclStore> Acl<S> {
             .store
             .unshare(key, ExpectedOwner::of(&record), grantee_kind, grantee)
             .await?;
-        self.changed();
+        self.changed_in(&key.service).await;
         Ok(removed)
     }
 
@@ -302,7 +303,7 @@ impl<S: AclStore> Acl<S> {
             .store
             .set_visibility(key, ExpectedOwner::of(&record), visibility)
             .await?;
-        self.changed();
+        self.changed_in(&key.service).await;
         Ok(record)
     }
 
@@ -344,7 +345,7 @@ impl<S: AclStore> Acl<S> {
                 folder.zip(into.as_ref().map(ExpectedOwner::of)),
             )
             .await?;
-        self.changed();
+        self.changed_in(&key.service).await;
         Ok(record)
     }
 

@@ -113,6 +113,8 @@ pub struct Acl<S> {
     /// after the store returned.
     generation: Arc<AtomicU64>,
     cache: Option<Arc<Cache>>,
+    /// Where this engine's writes are told to the other instances, once shared.
+    changes: Arc<std::sync::OnceLock<crate::cluster::ChangeFeed>>,
 }
 
 impl<S: Clone> Clone for Acl<S> {
@@ -125,6 +127,7 @@ impl<S: Clone> Clone for Acl<S> {
             clock: self.clock.clone(),
             generation: self.generation.clone(),
             cache: self.cache.clone(),
+            changes: self.changes.clone(),
         }
     }
 }
@@ -159,6 +162,7 @@ impl<S: AclStore> Acl<S> {
             clock: Clock::system(),
             generation: Arc::new(AtomicU64::new(0)),
             cache: None,
+            changes: Arc::new(std::sync::OnceLock::new()),
         }
     }
 
@@ -190,6 +194,40 @@ impl<S: AclStore> Acl<S> {
     /// Records a write, made already: nothing cached before it answers again.
     pub(crate) fn changed(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Records a write to a resource of `service`, made already, here and (when the instances
+    /// share their changes) everywhere.
+    pub(crate) async fn changed_in(&self, service: &str) {
+        self.changed();
+        if let Some(feed) = self.changes.get() {
+            feed.publish(crate::cluster::Change::ResourcesChanged {
+                service: service.to_owned(),
+            })
+            .await;
+        }
+    }
+
+    /// Shares this engine's writes with the other instances through `feed` (see `cluster`):
+    /// its cached decisions are dropped as soon as the feed delivers a change to resources, to
+    /// a tenant's memberships (what group shares rest on) or a possible miss, and the shares,
+    /// visibility changes, moves and registrations made here are published. One feed per
+    /// engine; a second call is ignored.
+    pub fn share_changes(&self, feed: &crate::cluster::ChangeFeed) {
+        use crate::cluster::Change;
+        if self.changes.set(feed.clone()).is_err() {
+            return;
+        }
+        let generation = Arc::downgrade(&self.generation);
+        feed.listen(move |change| {
+            if let (
+                Some(generation),
+                Change::ResourcesChanged { .. } | Change::TenantChanged { .. } | Change::Everything,
+            ) = (generation.upgrade(), change)
+            {
+                generation.fetch_add(1, Ordering::SeqCst);
+            }
+        });
     }
 
     /// Answers every check that is not about a resource's access with `rbac` (a

@@ -50,6 +50,11 @@ pub enum Change {
         /// The session id (the tokens' `sid`).
         sid: String,
     },
+    /// A browser session was ended (logged out).
+    SessionEnded {
+        /// The SHA-256 of the session's cookie, 64 hex digits (never the cookie itself).
+        digest: String,
+    },
     /// A subject's revoked-before cutoff moved (logout everywhere, password change, disabled
     /// or deleted account).
     SubjectChanged {
@@ -60,6 +65,17 @@ pub enum Change {
     ApiKeyChanged {
         /// The key's id.
         id: String,
+    },
+    /// A tenant's roles, grants, assignments or groups changed.
+    TenantChanged {
+        /// The tenant.
+        tenant: String,
+    },
+    /// A resource of a service was registered or removed, or changed owner, visibility,
+    /// folder or shares.
+    ResourcesChanged {
+        /// The service (the resource key's).
+        service: String,
     },
     /// Anything may have changed: forget everything cached.
     Everything,
@@ -187,7 +203,17 @@ impl ChangeFeed {
             .unwrap_or_else(PoisonError::into_inner) = Some(transport);
     }
 
-    /// Hands `change` to every listener of this instance.
+    /// Stops publishing (the transport is gone).
+    pub fn disconnect(&self) {
+        *self
+            .inner
+            .transport
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Hands `change` to every listener of this instance. A listener that panics is logged
+    /// and the others still run (the transport's task must not die of one).
     pub fn deliver(&self, change: &Change) {
         let listeners = self
             .inner
@@ -196,7 +222,10 @@ impl ChangeFeed {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         for listener in &listeners {
-            listener(change);
+            let run = std::panic::AssertUnwindSafe(|| listener(change));
+            if std::panic::catch_unwind(run).is_err() {
+                tracing::error!(target: "portcullis::cluster", "a change listener panicked");
+            }
         }
         let stats = &self.inner.stats;
         stats.delivered.fetch_add(1, Ordering::Relaxed);
@@ -258,10 +287,17 @@ mod tests {
         for change in [
             Change::TokenRevoked { jti: "j".into() },
             Change::SessionRevoked { sid: "s".into() },
+            Change::SessionEnded {
+                digest: "00".repeat(32),
+            },
             Change::SubjectChanged {
                 subject: "u".into(),
             },
             Change::ApiKeyChanged { id: "k".into() },
+            Change::TenantChanged { tenant: "t".into() },
+            Change::ResourcesChanged {
+                service: "docs".into(),
+            },
             Change::Everything,
         ] {
             assert_eq!(Change::decode(&change.encode()), change);

@@ -37,6 +37,8 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 /// The pauses between reconnection attempts.
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 const LAST_RETRY: Duration = Duration::from_secs(2);
+/// How long a subscription must have lived for its loss to be retried at once.
+const STABLE: Duration = Duration::from_secs(5);
 /// While unsubscribed, how often everything cached is dropped (so an outage bounds staleness to
 /// this, not to the caches' lifetimes).
 const AWAY_CLEAR: Duration = Duration::from_millis(100);
@@ -46,11 +48,14 @@ const AWAY_CLEAR: Duration = Duration::from_millis(100);
 #[error("redis changes: {0}")]
 pub struct RedisChangesError(String);
 
-/// A [`ChangeFeed`]'s transport over Redis (see the [module docs](self)). Dropping it stops the
-/// subscriber.
+/// A [`ChangeFeed`]'s transport over Redis (see the [module docs](self)). Keep it for as long
+/// as the instance serves: dropping it stops the subscriber and disconnects the feed, leaving
+/// the instance's caches on their lifetimes alone.
+#[must_use = "dropping it disconnects the feed at once"]
 pub struct RedisChanges {
     subscriber: tokio::task::JoinHandle<()>,
     subscribed: Arc<AtomicBool>,
+    feed: ChangeFeed,
 }
 
 impl std::fmt::Debug for RedisChanges {
@@ -64,6 +69,9 @@ impl std::fmt::Debug for RedisChanges {
 impl Drop for RedisChanges {
     fn drop(&mut self) {
         self.subscriber.abort();
+        self.subscribed.store(false, Ordering::SeqCst);
+        self.feed.disconnect();
+        tracing::warn!(target: "portcullis::cluster", "redis changes stopped; other instances' changes are seen when cached answers expire");
     }
 }
 
@@ -136,6 +144,7 @@ impl RedisChanges {
         Ok(Self {
             subscriber,
             subscribed,
+            feed: feed.clone(),
         })
     }
 
@@ -149,14 +158,35 @@ impl RedisChanges {
 type Split = (redis::aio::PubSubSink, redis::aio::PubSubStream);
 
 async fn subscribe(client: &redis::Client, channel: &str) -> Result<Split, redis::RedisError> {
-    let pubsub = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub())
+    // Bounded as a whole: a server that accepts the connection but never answers must not
+    // hold the subscriber (redis-rs puts no timeout on pub/sub commands).
+    let attempt = async {
+        let (mut sink, stream) = client.get_async_pubsub().await?.split();
+        sink.subscribe(channel).await?;
+        Ok((sink, stream))
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, attempt)
         .await
-        .map_err(|_| {
-            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
-        })??;
-    let (mut sink, stream) = pubsub.split();
-    sink.subscribe(channel).await?;
-    Ok((sink, stream))
+        .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
+}
+
+/// [`subscribe`], dropping everything cached every [`AWAY_CLEAR`] while it tries.
+async fn subscribe_away(
+    client: &redis::Client,
+    channel: &str,
+    feed: &ChangeFeed,
+) -> Result<Split, redis::RedisError> {
+    let attempt = subscribe(client, channel);
+    tokio::pin!(attempt);
+    let mut clear = tokio::time::interval(AWAY_CLEAR);
+    clear.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    clear.tick().await;
+    loop {
+        tokio::select! {
+            done = &mut attempt => return done,
+            _ = clear.tick() => feed.deliver(&Change::Everything),
+        }
+    }
 }
 
 /// Delivers what arrives until the subscription breaks, then reconnects; every gap drops
@@ -173,7 +203,7 @@ async fn listen(
     loop {
         let split = match current.take() {
             Some(split) => split,
-            None => match subscribe(&client, &channel).await {
+            None => match subscribe_away(&client, &channel, &feed).await {
                 Ok(split) => {
                     // Anything published while we were away is lost to us.
                     feed.deliver(&Change::Everything);
@@ -189,11 +219,20 @@ async fn listen(
             },
         };
         subscribed.store(true, Ordering::SeqCst);
-        pause = FIRST_RETRY;
+        let since = tokio::time::Instant::now();
         receive(split, &feed).await;
         subscribed.store(false, Ordering::SeqCst);
         feed.deliver(&Change::Everything);
         tracing::warn!(target: "portcullis::cluster", "redis subscription lost; cached state dropped, reconnecting");
+        // A subscription that lived a while is retried at once; one dropped as soon as it was
+        // made (a server or proxy that keeps cutting it) waits a growing pause, so the
+        // subscriber never spins.
+        if since.elapsed() >= STABLE {
+            pause = FIRST_RETRY;
+        } else {
+            away(&feed, pause).await;
+            pause = (pause * 2).min(LAST_RETRY);
+        }
     }
 }
 

@@ -47,12 +47,17 @@ pub struct LiveRoles {
 struct RoleFileSource {
     path: PathBuf,
     build: Box<Build>,
-    /// The file's length and modification time when last read, and the SHA-256 of what was
-    /// read, so a watcher rebuilds only for a real change.
+    /// Held through a whole reload (file I/O and the build), so two cannot install their files
+    /// out of order.
+    reloading: Mutex<()>,
+    /// The file's length and modification time when last read (taken before reading, so a
+    /// change that lands while the file is read is seen on the next tick), and the SHA-256 of
+    /// what was read, so a watcher rebuilds only for a real change. Locked briefly, never
+    /// across I/O: the watcher reads it on the runtime's threads.
     seen: Mutex<Seen>,
 }
 
-#[derive(Default, Clone, PartialEq, Eq)]
+#[derive(Default)]
 struct Seen {
     stamp: Stamp,
     digest: Option<[u8; 32]>,
@@ -93,10 +98,15 @@ impl LiveRoles {
         let source = RoleFileSource {
             path: path.into(),
             build: Box::new(build),
+            reloading: Mutex::new(()),
             seen: Mutex::new(Seen::default()),
         };
-        let (policy, seen) = source.load()?;
-        *source.seen.lock().unwrap_or_else(PoisonError::into_inner) = seen;
+        let (loaded, stamp) = source.load();
+        let (policy, digest) = loaded?;
+        *source.seen.lock().unwrap_or_else(PoisonError::into_inner) = Seen {
+            stamp,
+            digest: Some(digest),
+        };
         Ok(Self {
             current: Arc::new(ArcSwap::from_pointee(policy)),
             file: Some(Arc::new(source)),
@@ -131,22 +141,27 @@ impl LiveRoles {
                 "this role policy has no file to reload".into(),
             ));
         };
-        // One reload at a time, so two cannot install their files out of order.
+        let _one_at_a_time = source
+            .reloading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (loaded, stamp) = source.load();
         let mut seen = source.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        match source.load() {
-            Ok((_, fresh)) if fresh.digest == seen.digest => {
-                *seen = fresh;
-                Ok(false)
-            }
-            Ok((policy, fresh)) => {
+        // Remembered also when the file is refused, so a watcher does not log the same
+        // refusal every tick, and taken before the read, so a write finishing after it is
+        // still a change.
+        seen.stamp = stamp;
+        match loaded {
+            Ok((_, digest)) if Some(digest) == seen.digest => Ok(false),
+            Ok((policy, digest)) => {
                 self.current.store(Arc::new(policy));
-                *seen = fresh;
+                seen.digest = Some(digest);
+                drop(seen);
                 tracing::info!(target: "portcullis::rbac", file = %source.path.display(), "role file reloaded");
                 Ok(true)
             }
             Err(error) => {
-                // Remember the stamp so a watcher does not log the same refusal every tick.
-                seen.stamp = stamp_of(&source.path);
+                drop(seen);
                 tracing::error!(target: "portcullis::rbac", file = %source.path.display(), %error, "role file refused; the roles loaded before keep serving");
                 Err(error)
             }
@@ -177,19 +192,16 @@ impl LiveRoles {
 }
 
 impl RoleFileSource {
-    fn load(&self) -> Result<(RolePolicy, Seen), RoleError> {
+    /// The policy of the file as it is now and the SHA-256 of its text, with the file's stamp
+    /// taken before it was read.
+    fn load(&self) -> (Result<(RolePolicy, [u8; 32]), RoleError>, Stamp) {
         let stamp = stamp_of(&self.path);
-        let (roles, text) = read_role_file(&self.path)?;
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-        let mut sha256 = [0u8; 32];
-        sha256.copy_from_slice(digest.as_ref());
-        let policy = (self.build)(roles)?;
-        Ok((
-            policy,
-            Seen {
-                stamp,
-                digest: Some(sha256),
-            },
-        ))
+        let loaded = read_role_file(&self.path).and_then(|(roles, text)| {
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+            let mut sha256 = [0u8; 32];
+            sha256.copy_from_slice(digest.as_ref());
+            Ok(((self.build)(roles)?, sha256))
+        });
+        (loaded, stamp)
     }
 }

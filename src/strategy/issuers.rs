@@ -70,7 +70,8 @@ pub struct BearerIssuers {
 }
 
 impl BearerIssuers {
-    /// No issuer yet: every bearer token is refused until one is added.
+    /// No issuer yet: until one is added it answers for no request (the gateway asks the next
+    /// strategy).
     pub fn new() -> Self {
         Self::default()
     }

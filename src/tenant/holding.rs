@@ -231,7 +231,9 @@ impl<S: TenantStore> Tenancy<S> {
         let version = self.inner.store.tenant_version(tenant).await?;
         let known = self.inner.versions.get(tenant);
         if known != Some(version) {
-            self.roles_changed(tenant);
+            // Learned, not made here: nothing to publish.
+            self.forget(tenant);
+            self.tell(tenant);
             self.inner.versions.insert(tenant.into(), version);
         }
         Ok(())

@@ -263,6 +263,8 @@ struct Inner<S> {
     graph_loads: Box<[tokio::sync::Mutex<()>]>,
     /// Told of every change this engine makes or learns of (see [`Tenancy::on_change`]).
     listeners: arc_swap::ArcSwap<Vec<Listener>>,
+    /// Where this engine's writes are told to the other instances, once shared.
+    changes: std::sync::OnceLock<crate::cluster::ChangeFeed>,
 }
 
 /// A function told the tenant of each change (see [`Tenancy::on_change`]).
@@ -316,6 +318,7 @@ impl<S: TenantStore> Tenancy<S> {
                 }),
                 graph_loads: (0..16).map(|_| tokio::sync::Mutex::new(())).collect(),
                 listeners: arc_swap::ArcSwap::from_pointee(Vec::new()),
+                changes: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -343,6 +346,7 @@ impl<S: TenantStore> Tenancy<S> {
     fn assignments_changed(&self, tenant: &str) {
         self.inner.generations[self.stripe(tenant)].fetch_add(1, Ordering::SeqCst);
         self.tell(tenant);
+        self.publish(tenant);
     }
 
     /// Tells every listener that `tenant` changed.
@@ -352,11 +356,84 @@ impl<S: TenantStore> Tenancy<S> {
         }
     }
 
+    /// Tells the other instances that `tenant` changed here, when they share changes. Sent from
+    /// a task of its own: the writers are synchronous at this point, and the change is in the
+    /// store already (the others would otherwise see it when their answers expire).
+    fn publish(&self, tenant: &str) {
+        let Some(feed) = self.inner.changes.get() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (feed, tenant) = (feed.clone(), tenant.to_owned());
+        runtime.spawn(async move {
+            feed.publish(crate::cluster::Change::TenantChanged { tenant })
+                .await;
+        });
+    }
+
+    /// Shares this engine's changes with the other instances through `feed` (see `cluster`):
+    /// a tenant whose roles, grants, assignments or groups another instance changed is
+    /// recompiled here as soon as the feed delivers it (every tenant is, when the feed may have
+    /// missed a change), and the writes made here are published. The listeners of
+    /// [`on_change`](Self::on_change) are told too (`*` for every tenant). One feed per engine;
+    /// a second call is ignored.
+    pub fn share_changes(&self, feed: &crate::cluster::ChangeFeed)
+    where
+        S: 'static,
+    {
+        use crate::cluster::Change;
+        if self.inner.changes.set(feed.clone()).is_err() {
+            return;
+        }
+        let engine = Arc::downgrade(&self.inner);
+        feed.listen(move |change| {
+            let Some(inner) = engine.upgrade() else {
+                return;
+            };
+            let engine = Self { inner };
+            match change {
+                Change::TenantChanged { tenant } => {
+                    engine.forget(tenant);
+                    engine.tell(tenant);
+                }
+                Change::Everything => {
+                    engine.forget_everything();
+                    engine.tell("*");
+                }
+                _ => {}
+            }
+        });
+    }
+
+    /// Drops everything cached of the tenant (its graph, its answers, its assignments).
+    fn forget(&self, tenant: &str) {
+        let stripe = self.stripe(tenant);
+        self.inner.role_generations[stripe].fetch_add(1, Ordering::SeqCst);
+        self.inner.generations[stripe].fetch_add(1, Ordering::SeqCst);
+        self.inner.effective.retain(|key, _| *key.tenant != *tenant);
+    }
+
+    /// Drops everything cached of every tenant.
+    fn forget_everything(&self) {
+        for stripe in 0..STRIPES {
+            self.inner.role_generations[stripe].fetch_add(1, Ordering::SeqCst);
+            self.inner.generations[stripe].fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.effective.clear();
+        self.inner.graphs.clear();
+        self.inner.held.clear();
+        self.inner.seen.clear();
+        self.inner.versions.clear();
+    }
+
     /// Calls `listener` with the tenant after every change to a tenant's roles, grants,
     /// assignments or groups that this engine made (once the store returned) or learned of from
-    /// the store: engines that cache what depends on memberships (the entity permissions'
-    /// [`Acl::watching`](crate::acl::Acl::watching)) stay exact. The listener runs on the
-    /// writer's task: keep it to a counter's bump.
+    /// the store or from other instances ([`share_changes`](Self::share_changes); `*` when
+    /// every tenant may have changed): engines that cache what depends on memberships (the
+    /// entity permissions' [`Acl::watching`](crate::acl::Acl::watching)) stay exact. The
+    /// listener runs on the writer's task: keep it to a counter's bump.
     pub fn on_change(&self, listener: impl Fn(&str) + Send + Sync + 'static) {
         let listener: Listener = Arc::new(listener);
         self.inner.listeners.rcu(|current| {
@@ -368,14 +445,12 @@ impl<S: TenantStore> Tenancy<S> {
 
     /// Records a write to the tenant's roles or grants, made already.
     fn roles_changed(&self, tenant: &str) {
-        let stripe = self.stripe(tenant);
-        self.inner.role_generations[stripe].fetch_add(1, Ordering::SeqCst);
-        self.inner.generations[stripe].fetch_add(1, Ordering::SeqCst);
         // Each answer holds the graph it was compiled over: stale answers of subjects that ask
         // no more would keep every old graph alive past the cache's bound. Role writes are
         // administration, rare beside checks: walking the answers here is the cheaper side.
-        self.inner.effective.retain(|key, _| *key.tenant != *tenant);
+        self.forget(tenant);
         self.tell(tenant);
+        self.publish(tenant);
     }
 
     /// Whether a compiled answer is still the one a check would compile now.

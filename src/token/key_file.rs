@@ -77,8 +77,11 @@ struct Inner {
     path: PathBuf,
     ring: KeyRing,
     rsa_default: Algorithm,
-    /// What was installed last, and the file's stamp then; locked only while a reload installs
-    /// (never across an `.await`), so two reloads cannot install out of order.
+    /// Held through a whole install (the file read included), so two cannot install out of
+    /// order.
+    installing: Mutex<()>,
+    /// What was installed last, and the file's stamp then. Locked briefly, never across I/O:
+    /// the watcher reads it on the runtime's threads.
     state: Mutex<State>,
 }
 
@@ -106,6 +109,7 @@ impl KeyFile {
                 path: path.into(),
                 ring: KeyRing::new(),
                 rsa_default: Algorithm::RS256,
+                installing: Mutex::new(()),
                 state: Mutex::new(State::default()),
             }),
         };
@@ -149,23 +153,34 @@ impl KeyFile {
 
     fn install(&self) -> Result<usize, KeyFileError> {
         let inner = &*self.inner;
-        let mut state = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let _one_at_a_time = inner
+            .installing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Taken before the read, so a write finishing after it is still a change; remembered
+        // even when the file is refused, so a watcher waits for the next change rather than
+        // logging the same refusal every tick.
         let stamp = stamp_of(&inner.path);
-        // Remember the stamp even when the file is refused, so a watcher waits for the next
-        // change rather than logging the same refusal every tick.
-        state.stamp = stamp;
+        let previous = {
+            let mut state = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.stamp = stamp;
+            state.published.clone()
+        };
         let shown = || inner.path.display().to_string();
         let body = read_bounded(&inner.path)?;
-        let next =
-            usable_keys(&body, inner.rsa_default, &state.published).map_err(|e| match e {
-                JwkSetError::Malformed => KeyFileError::Malformed(shown()),
-                JwkSetError::NoUsableKey => KeyFileError::NoUsableKey(shown()),
-            })?;
+        let next = usable_keys(&body, inner.rsa_default, &previous).map_err(|e| match e {
+            JwkSetError::Malformed => KeyFileError::Malformed(shown()),
+            JwkSetError::NoUsableKey => KeyFileError::NoUsableKey(shown()),
+        })?;
         inner
             .ring
             .install(next.values().map(|(_, key)| Arc::clone(key)));
         let count = next.len();
-        state.published = next;
+        inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .published = next;
         Ok(count)
     }
 }

@@ -107,32 +107,21 @@ impl<S: RevocationStore + 'static> RevocationCache<S> {
     /// missed something), and what is revoked here is published after the store has it. A
     /// cache shares through one feed; a second call is ignored.
     pub fn share_changes(self: &Arc<Self>, feed: &ChangeFeed) {
-        if self.changes.set(feed.clone()).is_err() {
-            return;
-        }
-        let cache = Arc::downgrade(self);
-        feed.listen(move |change| {
-            let Some(cache) = cache.upgrade() else {
-                return;
-            };
-            match change {
-                Change::TokenRevoked { jti } => cache.tokens.invalidate(jti.as_str()),
-                Change::SessionRevoked { sid } => cache.sessions.invalidate(sid.as_str()),
-                Change::SubjectChanged { subject } => cache.cutoffs.invalidate(subject.as_str()),
-                Change::Everything => {
-                    cache.tokens.clear();
-                    cache.sessions.clear();
-                    cache.cutoffs.clear();
-                }
-                _ => {}
+        crate::cluster::join(&self.changes, feed, self, |cache, change| match change {
+            Change::TokenRevoked { jti } => cache.tokens.invalidate(jti.as_str()),
+            Change::SessionRevoked { sid } => cache.sessions.invalidate(sid.as_str()),
+            Change::SubjectChanged { subject } => cache.cutoffs.invalidate(subject.as_str()),
+            Change::Everything => {
+                cache.tokens.clear();
+                cache.sessions.clear();
+                cache.cutoffs.clear();
             }
+            _ => {}
         });
     }
 
     async fn publish(&self, change: Change) {
-        if let Some(feed) = self.changes.get() {
-            feed.publish(change).await;
-        }
+        crate::cluster::publish_in(&self.changes, change).await;
     }
 
     /// Revokes a token id whose token expires at `expires_at`, in the store and at once in this

@@ -200,12 +200,10 @@ impl<S: AclStore> Acl<S> {
     /// share their changes) everywhere.
     pub(crate) async fn changed_in(&self, service: &str) {
         self.changed();
-        if let Some(feed) = self.changes.get() {
-            feed.publish(crate::cluster::Change::ResourcesChanged {
-                service: service.to_owned(),
-            })
-            .await;
-        }
+        let change = crate::cluster::Change::ResourcesChanged {
+            service: service.to_owned(),
+        };
+        crate::cluster::publish_in(&self.changes, change).await;
     }
 
     /// Shares this engine's writes with the other instances through `feed` (see `cluster`):
@@ -215,19 +213,19 @@ impl<S: AclStore> Acl<S> {
     /// engine; a second call is ignored.
     pub fn share_changes(&self, feed: &crate::cluster::ChangeFeed) {
         use crate::cluster::Change;
-        if self.changes.set(feed.clone()).is_err() {
-            return;
-        }
-        let generation = Arc::downgrade(&self.generation);
-        feed.listen(move |change| {
-            if let (
-                Some(generation),
-                Change::ResourcesChanged { .. } | Change::TenantChanged { .. } | Change::Everything,
-            ) = (generation.upgrade(), change)
-            {
-                generation.fetch_add(1, Ordering::SeqCst);
-            }
-        });
+        crate::cluster::join(
+            &self.changes,
+            feed,
+            &self.generation,
+            |generation, change| {
+                if let Change::ResourcesChanged { .. }
+                | Change::TenantChanged { .. }
+                | Change::Everything = change
+                {
+                    generation.fetch_add(1, Ordering::SeqCst);
+                }
+            },
+        );
     }
 
     /// Answers every check that is not about a resource's access with `rbac` (a

@@ -486,10 +486,8 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         }
         self.store.revoke_api_key(id, self.clock.now()).await?;
         self.cache.invalidate(id);
-        if let Some(feed) = self.changes.get() {
-            feed.publish(crate::cluster::Change::ApiKeyChanged { id: id.into() })
-                .await;
-        }
+        let change = crate::cluster::Change::ApiKeyChanged { id: id.into() };
+        crate::cluster::publish_in(&self.changes, change).await;
         Ok(())
     }
 
@@ -502,19 +500,10 @@ impl<S: ApiKeyStore + Clone + 'static> ApiKeys<S> {
         S: 'static,
     {
         use crate::cluster::Change;
-        if self.changes.set(feed.clone()).is_err() {
-            return;
-        }
-        let keys = Arc::downgrade(self);
-        feed.listen(move |change| {
-            let Some(keys) = keys.upgrade() else {
-                return;
-            };
-            match change {
-                Change::ApiKeyChanged { id } => keys.cache.invalidate(id.as_str()),
-                Change::Everything => keys.cache.clear(),
-                _ => {}
-            }
+        crate::cluster::join(&self.changes, feed, self, |keys, change| match change {
+            Change::ApiKeyChanged { id } => keys.cache.invalidate(id.as_str()),
+            Change::Everything => keys.cache.clear(),
+            _ => {}
         });
     }
 

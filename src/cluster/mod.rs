@@ -22,7 +22,7 @@ pub mod redis;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -275,6 +275,33 @@ impl ChangeFeed {
             delivered: c.delivered.load(Ordering::Relaxed),
             everything: c.everything.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// Joins `owner` to `feed`, once: the feed is kept in `slot` (where the owner's writes find it
+/// to [`publish_in`]) and `on` runs with the owner for every change delivered while the owner
+/// lives (the feed holds it weakly). A second feed is ignored.
+pub(crate) fn join<T: Send + Sync + 'static>(
+    slot: &OnceLock<ChangeFeed>,
+    feed: &ChangeFeed,
+    owner: &Arc<T>,
+    on: impl Fn(&T, &Change) + Send + Sync + 'static,
+) {
+    if slot.set(feed.clone()).is_err() {
+        return;
+    }
+    let owner = Arc::downgrade(owner);
+    feed.listen(move |change| {
+        if let Some(owner) = owner.upgrade() {
+            on(&owner, change);
+        }
+    });
+}
+
+/// Publishes `change` through the feed in `slot`, if its owner joined one.
+pub(crate) async fn publish_in(slot: &OnceLock<ChangeFeed>, change: Change) {
+    if let Some(feed) = slot.get() {
+        feed.publish(change).await;
     }
 }
 

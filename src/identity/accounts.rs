@@ -72,19 +72,10 @@ impl<S: UserStore> Accounts<S> {
         S: 'static,
     {
         use crate::cluster::Change;
-        if self.changes.set(feed.clone()).is_err() {
-            return;
-        }
-        let accounts = Arc::downgrade(self);
-        feed.listen(move |change| {
-            let Some(accounts) = accounts.upgrade() else {
-                return;
-            };
-            match change {
-                Change::SubjectChanged { subject } => accounts.cache.invalidate(subject.as_str()),
-                Change::Everything => accounts.cache.clear(),
-                _ => {}
-            }
+        crate::cluster::join(&self.changes, feed, self, |accounts, change| match change {
+            Change::SubjectChanged { subject } => accounts.cache.invalidate(subject.as_str()),
+            Change::Everything => accounts.cache.clear(),
+            _ => {}
         });
     }
 
@@ -122,12 +113,10 @@ impl<S: UserStore> Accounts<S> {
     /// instances share their changes, everywhere.
     pub(crate) async fn changed(&self, user_id: &str) {
         self.cache.invalidate(user_id);
-        if let Some(feed) = self.changes.get() {
-            feed.publish(crate::cluster::Change::SubjectChanged {
-                subject: user_id.into(),
-            })
-            .await;
-        }
+        let change = crate::cluster::Change::SubjectChanged {
+            subject: user_id.into(),
+        };
+        crate::cluster::publish_in(&self.changes, change).await;
     }
 }
 

@@ -172,12 +172,10 @@ impl<S: Store + SessionStore> Sessions<S> {
             let key = secret::digest(token);
             self.identity.store().delete_session(&key).await?;
             self.cache.invalidate(&key);
-            if let Some(feed) = self.changes.get() {
-                feed.publish(crate::cluster::Change::SessionEnded {
-                    digest: secret::hex(&key),
-                })
-                .await;
-            }
+            let change = crate::cluster::Change::SessionEnded {
+                digest: secret::hex(&key),
+            };
+            crate::cluster::publish_in(&self.changes, change).await;
         }
         self.cookie("", 0)
     }
@@ -191,22 +189,13 @@ impl<S: Store + SessionStore> Sessions<S> {
         S: 'static,
     {
         use crate::cluster::Change;
-        if self.changes.set(feed.clone()).is_err() {
-            return;
-        }
-        let sessions = Arc::downgrade(self);
-        feed.listen(move |change| {
-            let Some(sessions) = sessions.upgrade() else {
-                return;
-            };
-            match change {
-                Change::SessionEnded { digest } => match crate::secret::unhex32(digest) {
-                    Some(key) => sessions.cache.invalidate(&key),
-                    None => sessions.cache.invalidate_all(),
-                },
-                Change::Everything => sessions.cache.invalidate_all(),
-                _ => {}
-            }
+        crate::cluster::join(&self.changes, feed, self, |sessions, change| match change {
+            Change::SessionEnded { digest } => match secret::unhex32(digest) {
+                Some(key) => sessions.cache.invalidate(&key),
+                None => sessions.cache.invalidate_all(),
+            },
+            Change::Everything => sessions.cache.invalidate_all(),
+            _ => {}
         });
     }
 

@@ -536,3 +536,89 @@ async fn a_browser_session_logged_out_on_one_instance_ends_on_the_other_within_m
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_time_value_is_taken_once_across_instances_and_refused_when_redis_is_down() {
+    use portcullis::cluster::FirstUse;
+    use portcullis::cluster::redis::RedisFirstUse;
+    let Some(redis_url) = redis_url() else {
+        return;
+    };
+    let prefix = format!("{}:", channel());
+    let a = RedisFirstUse::connect(&redis_url)
+        .await
+        .unwrap()
+        .with_prefix(&prefix);
+    let b = RedisFirstUse::connect(&redis_url)
+        .await
+        .unwrap()
+        .with_prefix(&prefix);
+    let ttl = Duration::from_millis(300);
+    assert!(a.first_use("state-1", ttl).await.unwrap());
+    assert!(!b.first_use("state-1", ttl).await.unwrap());
+    assert!(!a.first_use("state-1", ttl).await.unwrap());
+    assert!(b.first_use("state-2", ttl).await.unwrap());
+    // 32 callbacks with one state in flight at once, on two instances: exactly one is first.
+    let racers: Vec<_> = (0..32)
+        .map(|i| {
+            let user = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { user.first_use("state-3", ttl).await.unwrap() })
+        })
+        .collect();
+    let mut firsts = 0;
+    for racer in racers {
+        firsts += usize::from(racer.await.unwrap());
+    }
+    assert_eq!(firsts, 1);
+    // Remembered as long as asked, not forever.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(a.first_use("state-1", ttl).await.unwrap());
+
+    // Redis gone: no answer is made up, the use is refused (the caller fails closed).
+    let mut own = OwnRedis::start();
+    let lonely = RedisFirstUse::connect(&own.url()).await.unwrap();
+    assert!(lonely.first_use("state-4", ttl).await.unwrap());
+    own.kill();
+    assert!(lonely.first_use("state-5", ttl).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_failures_are_counted_across_instances_even_when_they_arrive_at_once() {
+    use portcullis::identity::IdentityError;
+    if redis_url().is_none() {
+        return;
+    }
+    // Throttling counts in the shared store: no Redis needed for it, but the same two-instance
+    // setup as the rest of this file.
+    in_fresh_schema("cluster_throttle", move |store| async move {
+        let a = fast_identity(store.clone(), IdentityConfig::default()).await;
+        let b = fast_identity(store.clone(), IdentityConfig::default()).await;
+        a.register(EMAIL, PASSWORD).await.unwrap();
+        // A storm of 40 wrong passwords in flight at once, split across both instances.
+        let storm: Vec<_> = (0..40)
+            .map(|i| {
+                let identity = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move { identity.login(EMAIL, "wrong password!", None).await })
+            })
+            .collect();
+        let (mut wrong, mut throttled) = (0, 0);
+        for attempt in storm {
+            match attempt.await.unwrap() {
+                Err(IdentityError::Throttled(_)) => throttled += 1,
+                Err(_) => wrong += 1,
+                Ok(_) => panic!("a wrong password logged in"),
+            }
+        }
+        // Only the account's limit (5) reached a password check, whichever instance took them.
+        assert_eq!(wrong, 5, "{wrong} checked, {throttled} throttled");
+        assert_eq!(throttled, 35);
+        // Locked on both: even the right password waits.
+        for identity in [&a, &b] {
+            assert!(matches!(
+                identity.login(EMAIL, PASSWORD, None).await,
+                Err(IdentityError::Throttled(_))
+            ));
+        }
+    })
+    .await;
+}

@@ -37,9 +37,11 @@ enum Misbehave {
     UserInfoSubject,
     Deny,
     IssParam,
+    /// Takes an authorization code more than once (RFC 6749 §4.1.2 says it must not).
+    ReusableCodes,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Pending {
     nonce: String,
     challenge: String,
@@ -149,10 +151,15 @@ async fn token(
         )
             .into_response();
     }
-    let Some(pending) = form
-        .get("code")
-        .and_then(|c| idp.codes.lock().unwrap().remove(c))
-    else {
+    let reusable = *idp.mode.lock().unwrap() == Misbehave::ReusableCodes;
+    let Some(pending) = form.get("code").and_then(|c| {
+        let mut codes = idp.codes.lock().unwrap();
+        if reusable {
+            codes.get(c).cloned()
+        } else {
+            codes.remove(c)
+        }
+    }) else {
         return (
             StatusCode::BAD_REQUEST,
             axum::Json(json!({"error": "invalid_grant"})),
@@ -1118,4 +1125,129 @@ async fn instances_sharing_a_state_key_accept_each_others_flows() {
         .await;
         assert_eq!(done.status, want, "{}", done.text());
     }
+}
+
+/// Used states remembered for every instance, as a shared store does (the Redis one is tested
+/// in `cluster_redis.rs`); `down` makes it fail.
+#[derive(Default)]
+struct SharedStates {
+    used: Mutex<std::collections::HashSet<String>>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl portcullis::cluster::FirstUse for SharedStates {
+    fn first_use<'a>(
+        &'a self,
+        value: &'a str,
+        _ttl: std::time::Duration,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<bool, portcullis::cluster::FirstUseError>>
+                + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(async move {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(portcullis::cluster::FirstUseError("down".into()));
+            }
+            Ok(self.used.lock().unwrap().insert(value.to_owned()))
+        })
+    }
+}
+
+/// Two instances of one application (one store, one flow-cookie key) behind a load balancer,
+/// sharing their used states through `shared` when given.
+async fn two_instances(shared: Option<Arc<SharedStates>>) -> (T, T) {
+    let idp = start_idp().await;
+    let identity = common::fast_identity(MemoryStore::new(), IdentityConfig::default()).await;
+    let key = [7u8; 32];
+    let mut apps = Vec::new();
+    for _ in 0..2 {
+        let sessions = Sessions::new(
+            identity.clone(),
+            SessionConfig {
+                secure: false,
+                ..SessionConfig::default()
+            },
+        );
+        let provider = OidcProvider::new(
+            "test",
+            idp.issuer.clone(),
+            CLIENT_ID,
+            Some(CLIENT_SECRET.into()),
+            REDIRECT,
+        );
+        let login = OAuthLogin::with_state_key(
+            identity.clone(),
+            sessions.clone(),
+            vec![provider.into()],
+            &key,
+        )
+        .unwrap();
+        if let Some(shared) = &shared {
+            login.share_used_states(shared.clone());
+        }
+        let gateway = AuthGateway::new()
+            .strategy(sessions.strategy())
+            .public_prefix(OAUTH_PUBLIC_PREFIX)
+            .build()
+            .unwrap();
+        apps.push(Router::new().merge(login.router()).layer(gateway));
+    }
+    let http = openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let b = T {
+        app: apps.pop().unwrap(),
+        idp: idp.clone(),
+        identity: identity.clone(),
+        http: http.clone(),
+    };
+    let a = T {
+        app: apps.pop().unwrap(),
+        idp,
+        identity,
+        http,
+    };
+    (a, b)
+}
+
+#[tokio::test]
+async fn a_callback_replayed_to_another_instance_is_refused_when_used_states_are_shared() {
+    let shared = Arc::new(SharedStates::default());
+    let (a, b) = two_instances(Some(shared.clone())).await;
+    // A provider that takes a code twice: only the used state stands in the replay's way.
+    *a.idp.mode.lock().unwrap() = Misbehave::ReusableCodes;
+    let started = a.start("/").await;
+    assert!(session_cookie(&a.finish(&started, Some(&started.flow_cookie)).await).is_some());
+    let replay = b.finish(&started, Some(&started.flow_cookie)).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST, "replayed on B");
+    assert!(session_cookie(&replay).is_none());
+    // A flow started on A finishes on B: the load balancer may send the callback anywhere.
+    let elsewhere = a.start("/").await;
+    assert!(session_cookie(&b.finish(&elsewhere, Some(&elsewhere.flow_cookie)).await).is_some());
+    // The shared store down: callbacks are refused, not let through unchecked.
+    shared.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let later = a.start("/").await;
+    let refused = b.finish(&later, Some(&later.flow_cookie)).await;
+    assert!(session_cookie(&refused).is_none());
+    assert_ne!(refused.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn without_shared_used_states_each_instance_only_knows_its_own() {
+    // What the shared store is for: unshared, instance B cannot know that A took the state, and
+    // only the provider's one-time code stands between a replay and a second session. With a
+    // provider that takes codes twice, the replay gets one.
+    let (a, b) = two_instances(None).await;
+    *a.idp.mode.lock().unwrap() = Misbehave::ReusableCodes;
+    let started = a.start("/").await;
+    assert!(session_cookie(&a.finish(&started, Some(&started.flow_cookie)).await).is_some());
+    let replay_here = a.finish(&started, Some(&started.flow_cookie)).await;
+    assert_eq!(replay_here.status, StatusCode::BAD_REQUEST);
+    let replay_there = b.finish(&started, Some(&started.flow_cookie)).await;
+    assert!(session_cookie(&replay_there).is_some(), "B took the replay");
+    let _ = &b.identity;
 }

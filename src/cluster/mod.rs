@@ -278,6 +278,24 @@ impl ChangeFeed {
     }
 }
 
+/// Why a one-time value's use could not be recorded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the one-time value's use could not be recorded: {0}")]
+pub struct FirstUseError(pub String);
+
+/// Remembers which one-time values (OAuth `state`s) were used, so that each is taken once
+/// across every instance: a replayed callback is refused wherever it lands. The built-in
+/// memory is per process; [`RedisFirstUse`](redis::RedisFirstUse) (feature `redis`) is shared.
+pub trait FirstUse: Send + Sync + 'static {
+    /// Marks `value` used for `ttl`: `Ok(true)` the first time anywhere, `Ok(false)` after;
+    /// an error when it cannot tell (the caller refuses, fail closed).
+    fn first_use<'a>(
+        &'a self,
+        value: &'a str,
+        ttl: Duration,
+    ) -> Pin<Box<dyn Future<Output = Result<bool, FirstUseError>> + Send + 'a>>;
+}
+
 /// Joins `owner` to `feed`, once: the feed is kept in `slot` (where the owner's writes find it
 /// to [`publish_in`]) and `on` runs with the owner for every change delivered while the owner
 /// lives (the feed holds it weakly). A second feed is ignored.

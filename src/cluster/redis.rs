@@ -270,3 +270,76 @@ async fn receive((mut sink, mut stream): Split, feed: &ChangeFeed) {
         }
     }
 }
+
+/// One-time values remembered in Redis for every instance (see [`FirstUse`]): `SET key NX PX`,
+/// atomic, under the SHA-256 of the value (the values are secrets of a flow in progress). Fails
+/// closed: when Redis cannot answer within [`PUBLISH_TIMEOUT`](super::PUBLISH_TIMEOUT), the use
+/// is refused.
+#[derive(Clone)]
+pub struct RedisFirstUse {
+    connection: ConnectionManager,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RedisFirstUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisFirstUse")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisFirstUse {
+    /// Connects to the Redis at `url`; keys are `portcullis:used:<sha256>`, or start with
+    /// `prefix` given by [`with_prefix`](Self::with_prefix).
+    pub async fn connect(url: &str) -> Result<Self, RedisChangesError> {
+        let fail = |e: redis::RedisError| RedisChangesError(e.to_string());
+        let client = redis::Client::open(url).map_err(fail)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(super::PUBLISH_TIMEOUT))
+            .set_max_delay(LAST_RETRY);
+        let connection = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            client.get_connection_manager_with_config(config),
+        )
+        .await
+        .map_err(|_| RedisChangesError("connecting timed out".into()))?
+        .map_err(fail)?;
+        Ok(Self {
+            connection,
+            prefix: "portcullis:used:".into(),
+        })
+    }
+
+    /// Keys start with `prefix` (deployments sharing one Redis).
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+}
+
+impl super::FirstUse for RedisFirstUse {
+    fn first_use<'a>(
+        &'a self,
+        value: &'a str,
+        ttl: Duration,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<bool, super::FirstUseError>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes());
+            let key = format!("{}{}", self.prefix, crate::secret::hex(digest.as_ref()));
+            let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+            let mut connection = self.connection.clone();
+            let mut command = redis::cmd("SET");
+            command.arg(&key).arg(1).arg("NX").arg("PX").arg(millis);
+            let set = command.query_async::<Option<String>>(&mut connection);
+            match tokio::time::timeout(super::PUBLISH_TIMEOUT, set).await {
+                Ok(Ok(answer)) => Ok(answer.is_some()),
+                Ok(Err(error)) => Err(super::FirstUseError(error.to_string())),
+                Err(_) => Err(super::FirstUseError("redis did not answer in time".into())),
+            }
+        })
+    }
+}

@@ -343,6 +343,8 @@ pub struct OAuthLogin<S: Store> {
     key: hmac::Key,
     http: openidconnect::reqwest::Client,
     used_states: moka::sync::Cache<String, (), foldhash::fast::RandomState>,
+    /// Where used states are remembered for every instance, when shared.
+    shared_states: std::sync::OnceLock<Arc<dyn crate::cluster::FirstUse>>,
 }
 
 impl<S: Store> std::fmt::Debug for OAuthLogin<S> {
@@ -402,6 +404,15 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
         )
     }
 
+    /// Remembers used sign-in states in `store` as well as in this process, so that a
+    /// callback replayed to another instance is refused there too (with
+    /// [`RedisFirstUse`](crate::cluster::redis::RedisFirstUse), feature `redis`). When the
+    /// store cannot answer, callbacks are refused (fail closed). One store per service; a
+    /// second call is ignored.
+    pub fn share_used_states(&self, store: Arc<dyn crate::cluster::FirstUse>) {
+        let _ = self.shared_states.set(store);
+    }
+
     fn build(
         identity: Arc<Identity<S>>,
         sessions: Arc<Sessions<S>>,
@@ -452,6 +463,7 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
                 })
                 .time_to_live(FLOW_TTL)
                 .build_with_hasher(foldhash::fast::RandomState::default()),
+            shared_states: std::sync::OnceLock::new(),
         }))
     }
 
@@ -626,13 +638,27 @@ impl<S: Store + SessionStore + ExternalIdentityStore> OAuthLogin<S> {
         )) {
             return Err(OAuthError::InvalidCallback("state does not match"));
         }
-        // Single use: the first callback with this state consumes it.
-        if self.used_states.contains_key(&flow.s) {
-            return Err(OAuthError::InvalidCallback(
-                "this sign-in was already completed",
-            ));
+        // Single use: the first callback with this state consumes it, atomically (two callbacks
+        // in flight at once cannot both pass), here and, when shared, on every instance.
+        let already = OAuthError::InvalidCallback("this sign-in was already completed");
+        if !self
+            .used_states
+            .entry(flow.s.clone())
+            .or_insert(())
+            .is_fresh()
+        {
+            return Err(already);
         }
-        self.used_states.insert(flow.s.clone(), ());
+        if let Some(shared) = self.shared_states.get() {
+            match shared.first_use(&flow.s, FLOW_TTL).await {
+                Ok(true) => {}
+                Ok(false) => return Err(already),
+                Err(error) => {
+                    tracing::warn!(%error, "used sign-in states cannot be checked: refusing");
+                    return Err(OAuthError::Unavailable);
+                }
+            }
+        }
         if let Some(iss) = query.get("iss")
             && iss.as_str() != provider.config.issuer()
         {

@@ -304,6 +304,10 @@ async fn max_lifetime_bounds_exp_minus_iat() {
     assert_eq!(status_and_reason(at_limit).await.0, StatusCode::OK);
 
     let longer = with_claims(|c| {
+        // Both from this test's `now`: `claims` reads the clock again, and a second boundary
+        // in between would make the lifetime 600 s.
+        c.insert("iat".into(), json!(now));
+        c.insert("nbf".into(), json!(now));
         c.insert("exp".into(), json!(now + 601));
     });
     let no_iat = with_claims(|c| {

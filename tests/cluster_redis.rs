@@ -622,3 +622,48 @@ async fn login_failures_are_counted_across_instances_even_when_they_arrive_at_on
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotation_on_one_instance_moves_the_others_signing_key_within_milliseconds() {
+    let Some(redis_url) = redis_url() else {
+        return;
+    };
+    in_fresh_schema("cluster_keys_rotation", move |store| async move {
+        let channel = channel();
+        let a = instance(&store, &redis_url, &channel).await;
+        let b = instance(&store, &redis_url, &channel).await;
+        let signer = |i: &Instance| {
+            i.identity
+                .key_ring()
+                .snapshot()
+                .signing_key()
+                .map(|k| k.kid().to_owned())
+        };
+        assert_eq!(signer(&a), signer(&b));
+        let start = Instant::now();
+        let new = a.identity.rotate_key().await.unwrap();
+        let took = eventually("B still signs with the retired key", || {
+            let now = signer(&b);
+            let new = new.clone();
+            async move { now.as_deref() == Some(new.as_str()) }
+        })
+        .await;
+        eprintln!(
+            "B signs with A's new key {:?} after the rotation began ({took:?} polling)",
+            start.elapsed()
+        );
+        // What B signs now, A takes.
+        let user = a.identity.register(EMAIL, PASSWORD).await.unwrap();
+        let token = b
+            .identity
+            .login(EMAIL, PASSWORD, None)
+            .await
+            .unwrap()
+            .access_token;
+        let reply = get_as(&a.app, "/maybe", Some(&token)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.reason());
+        assert_eq!(reply.text(), user.id);
+        drop((a.redis, b.redis));
+    })
+    .await;
+}

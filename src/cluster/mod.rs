@@ -77,6 +77,8 @@ pub enum Change {
         /// The service (the resource key's).
         service: String,
     },
+    /// The identity's signing keys changed (a rotation, a prune): read them again.
+    SigningKeysChanged,
     /// Anything may have changed: forget everything cached.
     Everything,
 }
@@ -343,6 +345,7 @@ mod tests {
             Change::ResourcesChanged {
                 service: "docs".into(),
             },
+            Change::SigningKeysChanged,
             Change::Everything,
         ] {
             assert_eq!(Change::decode(&change.encode()), change);

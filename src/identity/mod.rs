@@ -259,6 +259,8 @@ pub struct Identity<S: Store> {
     stored_keys: Arc<stored_keys::StoredKeys<S>>,
     accounts: Arc<Accounts<S>>,
     grace: Option<grace::RefreshGrace>,
+    /// Where key rotations are told to the other instances, once shared.
+    changes: std::sync::OnceLock<crate::cluster::ChangeFeed>,
 }
 
 impl<S: Store> std::fmt::Debug for Identity<S> {
@@ -334,6 +336,7 @@ impl<S: Store> Identity<S> {
         Ok(Self {
             accounts: Arc::new(Accounts::new(store.clone())),
             grace: config.refresh_reuse_grace.map(grace::RefreshGrace::new),
+            changes: std::sync::OnceLock::new(),
             store,
             config,
             ring,
@@ -397,9 +400,27 @@ impl<S: Store> Identity<S> {
     /// are published once the store has them, and those made elsewhere are enforced here as soon
     /// as the feed delivers them, not when the cached answers expire. A feed that may have missed
     /// a change drops every cached answer.
+    ///
+    /// Signing keys too: a rotation or a prune here is published, and one heard of makes this
+    /// instance read the stored keys at once (so it stops signing with a key another instance
+    /// retired); a possible miss does the same, at most once a second.
     pub fn share_changes(&self, feed: &crate::cluster::ChangeFeed) {
+        use crate::cluster::Change;
         self.revocation.share_changes(feed);
         self.accounts.share_changes(feed);
+        if self.changes.set(feed.clone()).is_err() {
+            return;
+        }
+        let keys = Arc::new(signing::KeySync::new(self.store.clone(), self.ring.clone()));
+        feed.listen(move |change| match change {
+            Change::SigningKeysChanged => keys.reload(true),
+            Change::Everything => keys.reload(false),
+            _ => {}
+        });
+    }
+
+    async fn publish(&self, change: crate::cluster::Change) {
+        crate::cluster::publish_in(&self.changes, change).await;
     }
 
     /// The revocation cache (shared with [`bearer`](Self::bearer)).

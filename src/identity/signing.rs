@@ -27,6 +27,8 @@ impl<S: Store> Identity<S> {
                 Err(other) => return Err(other.into()),
             }
         }
+        self.publish(crate::cluster::Change::SigningKeysChanged)
+            .await;
         Ok(kid)
     }
 
@@ -42,6 +44,10 @@ impl<S: Store> Identity<S> {
                 self.ring.remove(&key.kid);
                 pruned += 1;
             }
+        }
+        if pruned > 0 {
+            self.publish(crate::cluster::Change::SigningKeysChanged)
+                .await;
         }
         Ok(pruned)
     }
@@ -138,4 +144,51 @@ pub(super) async fn load_or_create_ring<S: KeyStore>(
         sync_ring(store, &ring).await?;
     }
     Ok(ring)
+}
+
+/// Reads the stored keys into a ring when another instance changed them (see
+/// [`Identity::share_changes`]): from a task of its own, since listeners are synchronous, and,
+/// for a possible miss rather than a change heard of, at most once a second (a feed that lost
+/// Redis delivers one every 100 ms).
+pub(super) struct KeySync<S> {
+    store: S,
+    ring: KeyRing,
+    last_unasked_ms: std::sync::atomic::AtomicI64,
+}
+
+impl<S: KeyStore + Clone + Send + Sync + 'static> KeySync<S> {
+    pub(super) fn new(store: S, ring: KeyRing) -> Self {
+        Self {
+            store,
+            ring,
+            last_unasked_ms: std::sync::atomic::AtomicI64::new(0),
+        }
+    }
+
+    /// Reloads the keys; `asked`: a change was heard of (always), else a possible miss (rate
+    /// limited).
+    pub(super) fn reload(self: &Arc<Self>, asked: bool) {
+        use std::sync::atomic::Ordering;
+        if !asked {
+            let now = crate::clock::system_now_us() / 1000;
+            let last = self.last_unasked_ms.load(Ordering::Relaxed);
+            if now - last < 1000
+                || self
+                    .last_unasked_ms
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                return;
+            }
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let sync = Arc::clone(self);
+        runtime.spawn(async move {
+            if let Err(error) = sync_ring(&sync.store, &sync.ring).await {
+                tracing::warn!(%error, "signing keys not reloaded after a change elsewhere");
+            }
+        });
+    }
 }

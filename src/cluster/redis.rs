@@ -111,19 +111,7 @@ impl RedisChanges {
         channel: &str,
         feed: &ChangeFeed,
     ) -> Result<Self, RedisChangesError> {
-        let fail = |e: redis::RedisError| RedisChangesError(e.to_string());
-        let client = redis::Client::open(url).map_err(fail)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(super::PUBLISH_TIMEOUT))
-            .set_max_delay(LAST_RETRY);
-        let connection = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            client.get_connection_manager_with_config(config),
-        )
-        .await
-        .map_err(|_| RedisChangesError("connecting timed out".into()))?
-        .map_err(fail)?;
+        let (client, connection) = connect(url).await?;
         // The first subscription, before serving: an instance that cannot hear the others
         // does not start.
         let first = subscribe(&client, channel)
@@ -156,6 +144,26 @@ impl RedisChanges {
 }
 
 type Split = (redis::aio::PubSubSink, redis::aio::PubSubStream);
+
+/// A client for `url` and a connection manager over it: connecting bounded by
+/// [`CONNECT_TIMEOUT`], each command by [`PUBLISH_TIMEOUT`](super::PUBLISH_TIMEOUT), reconnecting
+/// on its own with pauses up to [`LAST_RETRY`].
+async fn connect(url: &str) -> Result<(redis::Client, ConnectionManager), RedisChangesError> {
+    let fail = |e: redis::RedisError| RedisChangesError(e.to_string());
+    let client = redis::Client::open(url).map_err(fail)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(super::PUBLISH_TIMEOUT))
+        .set_max_delay(LAST_RETRY);
+    let connection = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        client.get_connection_manager_with_config(config),
+    )
+    .await
+    .map_err(|_| RedisChangesError("connecting timed out".into()))?
+    .map_err(fail)?;
+    Ok((client, connection))
+}
 
 async fn subscribe(client: &redis::Client, channel: &str) -> Result<Split, redis::RedisError> {
     // Bounded as a whole: a server that accepts the connection but never answers must not
@@ -293,19 +301,7 @@ impl RedisFirstUse {
     /// Connects to the Redis at `url`; keys are `portcullis:used:<sha256>`, or start with
     /// `prefix` given by [`with_prefix`](Self::with_prefix).
     pub async fn connect(url: &str) -> Result<Self, RedisChangesError> {
-        let fail = |e: redis::RedisError| RedisChangesError(e.to_string());
-        let client = redis::Client::open(url).map_err(fail)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(super::PUBLISH_TIMEOUT))
-            .set_max_delay(LAST_RETRY);
-        let connection = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            client.get_connection_manager_with_config(config),
-        )
-        .await
-        .map_err(|_| RedisChangesError("connecting timed out".into()))?
-        .map_err(fail)?;
+        let (_, connection) = connect(url).await?;
         Ok(Self {
             connection,
             prefix: "portcullis:used:".into(),

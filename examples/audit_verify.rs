@@ -30,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let ring = audit::key_ring(&db)?;
     let store = SqliteStore::open(&db).await?;
-    let checkpoint = JsonLinesSink::new(audit::heads_path(&db))
+    let checkpoint = JsonLinesSink::new(audit::heads_path(&db, audit::CHAIN))
         .newest(audit::CHAIN)
         .await?;
     match verify_stored(&store, &ring.snapshot(), audit::CHAIN, checkpoint.as_ref()).await? {

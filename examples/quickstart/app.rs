@@ -14,13 +14,16 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use portcullis::acl::Acl;
+use portcullis::acl::AclStore;
 use portcullis::api_key::{ApiKeyStrategy, ApiKeys};
+use portcullis::audit::AuditSink;
 use portcullis::authz::ScopeRule;
+use portcullis::cluster::ChangeFeed;
 use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig, IdentityError};
 use portcullis::rbac::Permission;
 use portcullis::store::sqlite::SqliteStore;
-use portcullis::store::{SubjectKind, UserStore};
-use portcullis::tenant::{NewAssignment, NewRole, Tenancy, TenantError};
+use portcullis::store::{ApiKeyStore, Store, SubjectKind};
+use portcullis::tenant::{NewAssignment, NewRole, Tenancy, TenantError, TenantStore};
 use portcullis::{
     AuthGateway, AuthService, RequireAction, RequirePermission, UserContext, action, permission,
     scope,
@@ -206,9 +209,9 @@ pub const MEMBERSHIPS: [(&str, &str, &str); 5] = [
 
 /// Each organisation's roles (a hierarchy: an org-admin is a librarian is a reader) and the
 /// demo's memberships; whatever exists already is left as it is.
-async fn seed_orgs(
-    tenancy: &Tenancy<SqliteStore>,
-    store: &SqliteStore,
+async fn seed_orgs<S: Backend>(
+    tenancy: &Tenancy<S>,
+    store: &S,
 ) -> Result<(), Box<dyn std::error::Error>> {
     for (org, _) in ORGS {
         let roles = [
@@ -227,7 +230,11 @@ async fn seed_orgs(
             let mut new = NewRole::new("", slug);
             new.parent = parent.map(str::to_owned);
             new.permissions = grants.iter().map(|g| (*g).to_owned()).collect();
-            tenancy.create_role(org, new).await?;
+            // Another instance starting at the same moment may have made it first.
+            match tenancy.create_role(org, new).await {
+                Ok(_) | Err(TenantError::Duplicate(_)) => {}
+                Err(error) => return Err(error.into()),
+            }
         }
     }
     for (email, org, slug) in MEMBERSHIPS {
@@ -257,6 +264,18 @@ pub const DEMO_ACCOUNTS: [(&str, &str, &str); 3] = [
 /// The app: the gateway around the router.
 pub type App = AuthService<Router>;
 
+/// What the app's state lives in: every store trait the app uses, the audit log and the
+/// documents table. SQLite and PostgreSQL are both.
+pub trait Backend:
+    Store + ApiKeyStore + TenantStore + AclStore + AuditSink + documents::DocumentTable
+{
+}
+
+impl<T> Backend for T where
+    T: Store + ApiKeyStore + TenantStore + AclStore + AuditSink + documents::DocumentTable
+{
+}
+
 /// Opens (or creates) the SQLite file at `path`, with its demo accounts, and builds the app:
 /// every route behind the gateway, and the books it serves.
 #[allow(dead_code)] // the load benchmark, which includes this file too, opens with a choice
@@ -270,9 +289,91 @@ pub async fn open_with(
     path: &str,
     recording: Recording,
 ) -> Result<(App, Catalog), Box<dyn std::error::Error>> {
-    // The embedded default: one SQLite file holds accounts, sessions, revocations and the signing
-    // key (generated on first start).
+    // The embedded default: one SQLite file holds accounts, sessions, revocations, the signing
+    // key (generated on first start) and the audit trail.
     let store = SqliteStore::open(path).await?;
+    build(store, path, crate::audit::CHAIN, recording, None).await
+}
+
+/// Where one instance of a cluster keeps its state and hears the others.
+#[allow(dead_code)] // only main.rs runs a cluster
+#[cfg(feature = "postgres")]
+pub struct Cluster<'a> {
+    /// The PostgreSQL database every instance shares.
+    pub database_url: &'a str,
+    /// The schema the quickstart's tables live in (several deployments can share a database).
+    pub schema: &'a str,
+    /// The Redis every instance shares, to hear each other's changes within milliseconds;
+    /// without one, an instance sees another's changes when its caches expire (5 s for
+    /// revocations, 30 s for API keys and documents).
+    pub redis_url: Option<&'a str>,
+    /// This instance's name, which names its audit chain (one writer per chain).
+    pub instance: &'a str,
+    /// Names the audit key and checkpoint files, as the SQLite path does on one instance.
+    pub files: &'a str,
+}
+
+/// What a cluster instance runs: the app, and the subscription to the other instances'
+/// changes, which must live as long as the app serves.
+#[allow(dead_code)] // only main.rs runs a cluster
+#[cfg(feature = "postgres")]
+pub struct ClusterApp {
+    /// The app.
+    pub app: App,
+    /// The changes shared over Redis; dropping it leaves the caches on their lifetimes.
+    #[cfg(feature = "redis")]
+    pub changes: Option<portcullis::cluster::redis::RedisChanges>,
+}
+
+/// Opens one instance of a cluster: the state in PostgreSQL (migrated, demo accounts created by
+/// whichever instance starts first), changes shared over Redis. Start-up fails when Redis is
+/// configured and cannot be reached: an instance that cannot hear the others would enforce
+/// their revocations only when its caches expire.
+#[allow(dead_code)] // only main.rs runs a cluster
+#[cfg(feature = "postgres")]
+pub async fn open_cluster(cluster: Cluster<'_>) -> Result<ClusterApp, Box<dyn std::error::Error>> {
+    let store = portcullis::store::postgres::PostgresStore::connect_in_schema(
+        cluster.database_url,
+        cluster.schema,
+    )
+    .await?;
+    let feed = ChangeFeed::new();
+    #[cfg(feature = "redis")]
+    let changes = match cluster.redis_url {
+        Some(url) => Some(portcullis::cluster::redis::RedisChanges::start(url, &feed).await?),
+        None => None,
+    };
+    #[cfg(not(feature = "redis"))]
+    if cluster.redis_url.is_some() {
+        return Err("REDIS_URL is set but this build has no `redis` feature: \
+                    cargo run --example quickstart --features postgres,redis"
+            .into());
+    }
+    let (app, _books) = build(
+        store,
+        cluster.files,
+        cluster.instance,
+        Recording::Stored,
+        Some(&feed),
+    )
+    .await?;
+    Ok(ClusterApp {
+        app,
+        #[cfg(feature = "redis")]
+        changes,
+    })
+}
+
+/// The app over `store`, its audit trail the chain `chain` (key and checkpoints in files named
+/// after `files`); `feed`, when given, carries this instance's changes to the others and theirs
+/// here.
+async fn build<S: Backend>(
+    store: S,
+    files: &str,
+    chain: &str,
+    recording: Recording,
+    feed: Option<&ChangeFeed>,
+) -> Result<(App, Catalog), Box<dyn std::error::Error>> {
     let identity = Arc::new(Identity::open(store.clone(), IdentityConfig::default()).await?);
     for (email, password, role) in DEMO_ACCOUNTS {
         match identity
@@ -316,10 +417,19 @@ pub async fn open_with(
         .watching(&tenancy);
     documents::seed(&store, &tenancy, &acl).await?;
 
+    // Several instances: each tells the others what it changed (revocations, accounts, signing
+    // keys, API keys, roles and memberships, shares), and forgets what they changed.
+    if let Some(feed) = feed {
+        identity.share_changes(feed);
+        api_keys.share_changes(feed);
+        tenancy.share_changes(feed);
+        acl.share_changes(feed);
+    }
+
     let mut gateway = AuthGateway::new();
-    // Every decision goes to a signed, chained audit trail in the same file (audit.rs), and so
-    // does every refused credential.
-    if let Some(trail) = crate::audit::start(path, &store, recording).await? {
+    // Every decision goes to a signed, chained audit trail in the same database (audit.rs), and
+    // so does every refused credential.
+    if let Some(trail) = crate::audit::start(files, chain, &store, recording).await? {
         gateway = gateway.observe(trail.clone()).audit_auth_failures(trail);
     }
     let gateway = gateway
@@ -341,7 +451,7 @@ pub async fn open_with(
         .route("/reports/export", get(export_reports))
         .with_state(catalog.clone())
         .merge(orgs_router())
-        .merge(documents::router(acl, store.pool().clone()))
+        .merge(documents::router(acl, store.clone()))
         .merge(tenancy.router(Permission::parse("manage:Roles")?))
         .merge(identity.router())
         .merge(api_keys.router());

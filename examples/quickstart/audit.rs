@@ -1,5 +1,6 @@
 //! The quickstart's audit trail: every decision is sealed into the chain `quickstart` in the
-//! same SQLite file, each record MACed with an HMAC-SHA256 key of its own (32 random bytes made
+//! same SQLite file (on PostgreSQL, each instance writes a chain of its own, `quickstart-<port>`
+//! or `PORTCULLIS_INSTANCE`: one chain has one writer), each record MACed with an HMAC-SHA256 key of its own (32 random bytes made
 //! on first start into `<db>.audit-key`, readable by the owner only); signed checkpoints of the
 //! chain's head go to a second place, `<db>.audit-heads.jsonl`, every 10,000 records or every
 //! second, whichever comes first (a checkpoint is a signed line written and synced to disk, so
@@ -18,10 +19,9 @@ use std::time::Duration;
 use portcullis::audit::{
     AuditSink, AuditTrail, JsonLinesSink, SealedRecord, SinkError, TrailConfig,
 };
-use portcullis::store::sqlite::SqliteStore;
 use portcullis::token::{Algorithm, Key, KeyRing};
 
-/// The chain this instance writes (one chain per instance).
+/// The chain the quickstart writes on SQLite (one chain per instance).
 pub const CHAIN: &str = "quickstart";
 
 /// Where the audit key of the database at `db` lives.
@@ -29,9 +29,14 @@ pub fn key_path(db: &str) -> String {
     format!("{db}.audit-key")
 }
 
-/// Where the checkpoints of the database at `db` go.
-pub fn heads_path(db: &str) -> String {
-    format!("{db}.audit-heads.jsonl")
+/// Where the checkpoints of `chain` of the database at `db` go (a file per chain: each has one
+/// writer).
+pub fn heads_path(db: &str, chain: &str) -> String {
+    if chain == CHAIN {
+        format!("{db}.audit-heads.jsonl")
+    } else {
+        format!("{db}.{chain}.audit-heads.jsonl")
+    }
 }
 
 /// The audit key of `db`, made on first start. There is no default key: without this file
@@ -85,15 +90,17 @@ impl AuditSink for Discard {
     }
 }
 
-/// Starts the trail over `store` (or, for the benchmark, into [`Discard`]).
+/// Starts the trail `chain` over `store` (or, for the benchmark, into [`Discard`]); its key and
+/// checkpoints are files named after `db`.
 #[allow(dead_code)] // the verifier includes this file for its paths and key only
-pub async fn start(
+pub async fn start<S: AuditSink + Clone>(
     db: &str,
-    store: &SqliteStore,
+    chain: &str,
+    store: &S,
     recording: Recording,
 ) -> Result<Option<AuditTrail>, Box<dyn std::error::Error>> {
-    let config = TrailConfig::new(CHAIN).checkpoint(10_000, Duration::from_secs(1));
-    let heads = JsonLinesSink::new(heads_path(db));
+    let config = TrailConfig::new(chain).checkpoint(10_000, Duration::from_secs(1));
+    let heads = JsonLinesSink::new(heads_path(db, chain));
     Ok(match recording {
         Recording::Off => None,
         Recording::Stored => {

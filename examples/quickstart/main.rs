@@ -27,6 +27,24 @@
 //! start it gets a signing key and three demo accounts (viewer, editor, admin) whose passwords are
 //! printed; log in at `POST /auth/login` and call the routes with the access token.
 //!
+//! **Several instances.** Built with `--features postgres,redis` and started with
+//! `DATABASE_URL` (and `REDIS_URL`) set, the quickstart keeps everything in PostgreSQL (schema
+//! `PORTCULLIS_SCHEMA`, default `quickstart`) and hears the other instances' changes over Redis,
+//! so two copies on two ports are a cluster:
+//!
+//! ```text
+//! export DATABASE_URL=postgres://postgres@127.0.0.1:5432/test REDIS_URL=redis://127.0.0.1:6379
+//! PORT=3000 cargo run --example quickstart --features postgres,redis &
+//! PORT=3001 cargo run --example quickstart --features postgres,redis
+//! ```
+//!
+//! A token revoked on one is refused by the other within milliseconds; failed logins count
+//! against one lockout. Each instance writes its own audit chain (`quickstart-<port>`, or
+//! `PORTCULLIS_INSTANCE`). Without Redis the instances still share every record, but one sees
+//! another's revocations only when its caches expire (5 s), so configure both or neither; with
+//! `REDIS_URL` set and Redis down, start-up fails rather than serving half-connected.
+//! A build without the `postgres` feature ignores `DATABASE_URL`, says so, and runs on SQLite.
+//!
 //! Every decision is recorded in a signed, hash-chained audit trail in the same file; check it
 //! with `cargo run --example audit_verify` (it prints how many records verified, or the first
 //! broken link).
@@ -38,6 +56,68 @@ mod audit;
 
 use std::net::{Ipv4Addr, SocketAddr};
 
+/// What must stay alive while the app serves (the subscription to the other instances).
+type Running = Option<Box<dyn std::any::Any + Send>>;
+
+/// The app on PostgreSQL (and Redis) when `DATABASE_URL` is set and the build can, else on the
+/// SQLite file at `path`; with what the banner says about it.
+async fn open(
+    path: &str,
+    port: u16,
+) -> Result<(app::App, String, Running), Box<dyn std::error::Error>> {
+    let database_url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
+    let redis_url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
+    #[cfg(feature = "postgres")]
+    if let Some(database_url) = database_url {
+        let schema = std::env::var("PORTCULLIS_SCHEMA").unwrap_or_else(|_| "quickstart".into());
+        let instance =
+            std::env::var("PORTCULLIS_INSTANCE").unwrap_or_else(|_| format!("quickstart-{port}"));
+        let files = path.strip_suffix(".db").unwrap_or(path);
+        let cluster = app::open_cluster(app::Cluster {
+            database_url: &database_url,
+            schema: &schema,
+            redis_url: redis_url.as_deref(),
+            instance: &instance,
+            files,
+        })
+        .await?;
+        let shared = match redis_url {
+            Some(_) => "changes shared over Redis",
+            None => {
+                tracing::warn!(
+                    "REDIS_URL is not set: other instances' revocations are seen when caches \
+                     expire (5 s), not at once"
+                );
+                "no Redis: changes seen when caches expire"
+            }
+        };
+        #[cfg(feature = "redis")]
+        let running: Running = cluster
+            .changes
+            .map(|changes| Box::new(changes) as Box<dyn std::any::Any + Send>);
+        #[cfg(not(feature = "redis"))]
+        let running: Running = None;
+        return Ok((
+            cluster.app,
+            format!("PostgreSQL schema {schema}, audit chain {instance}, {shared}"),
+            running,
+        ));
+    }
+    #[cfg(not(feature = "postgres"))]
+    if database_url.is_some() {
+        tracing::warn!(
+            "DATABASE_URL is set but this build has no `postgres` feature: running on SQLite \
+             alone (cargo run --example quickstart --features postgres,redis runs on it)"
+        );
+    }
+    if redis_url.is_some() {
+        tracing::info!("REDIS_URL is used only with DATABASE_URL: one SQLite file is one instance");
+    }
+    let (app, _books) = app::open(path).await?;
+    let _ = port;
+    Ok((app, format!("SQLite file {path}"), None))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -47,21 +127,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
 
-    // PORTCULLIS_DB moves the SQLite file.
-    let path = std::env::var("PORTCULLIS_DB").unwrap_or_else(|_| "portcullis-quickstart.db".into());
-    let (app, _books) = app::open(&path).await?;
-
     let port: u16 = match std::env::var("PORT") {
         Ok(p) => p
             .parse()
             .map_err(|_| format!("PORT must be a port number, not {p:?}"))?,
         Err(_) => 3000,
     };
+    // Bound before the app opens: a cluster instance names its audit chain after its port.
     let listener =
         tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
-    let base = format!("http://{}", listener.local_addr()?);
+    let address = listener.local_addr()?;
+    let base = format!("http://{address}");
 
-    println!("portcullis quickstart: the book catalog listens on {base} (database: {path})\n");
+    // PORTCULLIS_DB moves the SQLite file (and, on PostgreSQL, names the audit key's files).
+    let path = std::env::var("PORTCULLIS_DB").unwrap_or_else(|_| "portcullis-quickstart.db".into());
+    let (app, database, _running) = open(&path, address.port()).await?;
+
+    println!("portcullis quickstart: the book catalog listens on {base} (database: {database})\n");
     println!("Demo accounts (created on first start):");
     for (email, password, role) in app::DEMO_ACCOUNTS {
         println!("  {role:<7} {email:<20} password: {password}");

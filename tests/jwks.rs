@@ -1,7 +1,8 @@
 //! Keys from a provider's JWKS URL, against a real HTTP server on loopback that can rotate its
 //! keys, fail, stall and serve nonsense: rotation costs one fetch however many requests see the
 //! new `kid`, made-up key ids cannot make us hammer the provider, a key gone from the document is
-//! refused at once, and no bad document changes the ring.
+//! refused at once, no bad document changes the ring, and the endpoint as a real process killed,
+//! frozen and restarted under load is survived.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -471,4 +472,211 @@ async fn the_refresher_picks_up_new_documents() {
     }
     assert_eq!(jwks.ring().snapshot().kids(), ["b"]);
     refresher.abort();
+}
+
+/// The provider's JWKS endpoint as a process of its own (python3's `http.server` over a
+/// directory holding `jwks.json`), which can be killed, frozen and started again.
+struct ProviderProcess {
+    dir: std::path::PathBuf,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl ProviderProcess {
+    fn new(keys: &[&Key]) -> Self {
+        let dir = std::env::temp_dir().join(format!("portcullis-jwks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let provider = Self {
+            dir,
+            port,
+            child: None,
+        };
+        provider.publish(keys);
+        provider
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/jwks.json", self.port)
+    }
+
+    fn publish(&self, keys: &[&Key]) {
+        let keys: Vec<Value> = keys.iter().map(|k| k.jwk().unwrap()).collect();
+        let staged = self.dir.join("jwks.json.new");
+        std::fs::write(&staged, json!({ "keys": keys }).to_string()).unwrap();
+        std::fs::rename(staged, self.dir.join("jwks.json")).unwrap();
+    }
+
+    async fn start(&mut self) {
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--directory")
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 serves the JWKS endpoint");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the JWKS endpoint did not start");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let done = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap();
+        assert!(done.success());
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // A frozen process is woken first, so that it can be reaped.
+            let _ = std::process::Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for ProviderProcess {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Requests `token` on `app` from `tasks` tasks at once for `period`; every status seen with its
+/// count, whether each 503 carried `Retry-After`, and the slowest answer.
+async fn hammer(
+    app: &Router,
+    token: &str,
+    tasks: usize,
+    period: Duration,
+) -> (std::collections::BTreeMap<u16, usize>, bool, Duration) {
+    let until = std::time::Instant::now() + period;
+    let mut running = Vec::new();
+    for _ in 0..tasks {
+        let (app, token) = (app.clone(), token.to_owned());
+        running.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while std::time::Instant::now() < until {
+                let started = std::time::Instant::now();
+                let reply = get_as(&app, "/me", Some(&token)).await;
+                let retry_after = reply.headers.contains_key(http::header::RETRY_AFTER);
+                seen.push((reply.status.as_u16(), retry_after, started.elapsed()));
+            }
+            seen
+        }));
+    }
+    let (mut statuses, mut every_503_says_when, mut slowest) =
+        (std::collections::BTreeMap::new(), true, Duration::ZERO);
+    for task in running {
+        for (status, retry_after, took) in task.await.unwrap() {
+            *statuses.entry(status).or_insert(0) += 1;
+            every_503_says_when &= status != 503 || retry_after;
+            slowest = slowest.max(took);
+        }
+    }
+    (statuses, every_503_says_when, slowest)
+}
+
+/// Issue #18's faults for the key source, with a real process: the endpoint killed, frozen (a
+/// fetch that never gets an answer) and started again, while requests run 32 at a time. Tokens
+/// of keys already fetched are served throughout, never held up by a fetch in flight; a token
+/// of a key not yet seen is 503 with `Retry-After` within the fetch timeout, never 200 and never
+/// a hang; once the endpoint is back with the new key, that token is served, with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_endpoint_process_killed_frozen_and_restarted_under_load() {
+    let (known, unseen) = (signing_key("known"), signing_key("unseen"));
+    let mut provider = ProviderProcess::new(&[&known]);
+    provider.start().await;
+    let fetch_timeout = Duration::from_millis(500);
+    let jwks = RemoteJwks::builder(provider.url())
+        .timeout(fetch_timeout)
+        .cooldown(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    jwks.refresh().await.unwrap();
+    let app = app_over(&jwks);
+    let (known_token, unseen_token) = (token_of(&known), token_of(&unseen));
+    let period = Duration::from_millis(800);
+
+    for phase in ["killed", "frozen"] {
+        match phase {
+            "killed" => provider.kill(),
+            _ => {
+                provider.start().await;
+                provider.signal("-STOP");
+            }
+        }
+        let (known_seen, unknown_seen) = tokio::join!(
+            hammer(&app, &known_token, 24, period),
+            hammer(&app, &unseen_token, 8, period),
+        );
+        let (statuses, _, slowest) = known_seen;
+        assert_eq!(
+            statuses.keys().collect::<Vec<_>>(),
+            [&200],
+            "{phase}: {statuses:?}"
+        );
+        assert!(
+            slowest < Duration::from_millis(300),
+            "{phase}: a known key's token waited {slowest:?} behind a fetch"
+        );
+        let (statuses, every_503_says_when, slowest) = unknown_seen;
+        assert_eq!(
+            statuses.keys().collect::<Vec<_>>(),
+            [&503],
+            "{phase}: {statuses:?}"
+        );
+        assert!(every_503_says_when, "{phase}: a 503 without Retry-After");
+        // A request may arrive just as a fetch gives up and wait for the next one: two
+        // timeouts at most.
+        assert!(
+            slowest < 2 * fetch_timeout + Duration::from_millis(500),
+            "{phase}: an unknown key's token waited {slowest:?}"
+        );
+    }
+
+    // Back, with the new key published: served without restarting anything.
+    provider.kill();
+    provider.publish(&[&known, &unseen]);
+    provider.start().await;
+    let back = std::time::Instant::now();
+    loop {
+        let reply = get_as(&app, "/me", Some(&unseen_token)).await;
+        if reply.status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "the new key was not picked up after the endpoint came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (statuses, _, _) = hammer(&app, &known_token, 8, Duration::from_millis(200)).await;
+    assert_eq!(statuses.keys().collect::<Vec<_>>(), [&200]);
 }

@@ -3,6 +3,7 @@
 //! Signing keys are stored unencrypted, as PKCS#8: restrict access to the tables like a key file.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -13,6 +14,18 @@ use super::sql_acl::sql_acl_store;
 use super::sql_roles::sql_role_store;
 
 static STATEMENTS: LazyLock<Statements> = LazyLock::new(|| Statements::new(Dialect::Postgres));
+
+/// How long a request may wait for a connection (sqlx's default is 30 s). While the database is
+/// down, sqlx keeps retrying to connect until then: past it the request is answered 503 with
+/// `Retry-After` instead of hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The pool [`PostgresStore::connect`] and [`PostgresStore::connect_in_schema`] make.
+fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(10)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+}
 
 /// A store in a PostgreSQL database.
 ///
@@ -47,11 +60,7 @@ fn valid_schema(name: &str) -> bool {
 impl PostgresStore {
     /// Connects to `url` and migrates the database (in its default schema).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(10)
-            .connect(url)
-            .await
-            .map_err(unavailable)?;
+        let pool = pool_options().connect(url).await.map_err(unavailable)?;
         Self::migrated(pool).await
     }
 
@@ -64,7 +73,7 @@ impl PostgresStore {
             ));
         }
         let base: PgConnectOptions = url.parse().map_err(unavailable)?;
-        let setup = PgPoolOptions::new()
+        let setup = pool_options()
             .max_connections(1)
             .connect_with(base.clone())
             .await
@@ -76,15 +85,16 @@ impl PostgresStore {
             .map_err(unavailable)?;
         setup.close().await;
         let options = base.options([("search_path", schema)]);
-        let pool = PgPoolOptions::new()
-            .max_connections(10)
+        let pool = pool_options()
             .connect_with(options)
             .await
             .map_err(unavailable)?;
         Self::migrated(pool).await
     }
 
-    /// Wraps an existing pool and migrates its database.
+    /// Wraps an existing pool and migrates its database. Give the pool a short
+    /// `acquire_timeout` (the other constructors use 2 s): sqlx's default of 30 s makes every
+    /// request wait that long while the database is down.
     pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
         Self::migrated(pool).await
     }

@@ -247,7 +247,7 @@ class Instance:
 class Load:
     """wrk on both instances for one phase; its counts when stopped."""
 
-    def __init__(self, work, instances, token, connections, phase):
+    def __init__(self, work, instances, token, connections, phase, everything):
         self.processes = []
         self.outputs = []
         for instance in instances:
@@ -260,6 +260,8 @@ class Load:
                     stdout=open(out, "w"), stderr=subprocess.STDOUT,
                 )
             )
+        # Stopped with everything else if the run fails before this phase ends.
+        everything.running.extend(self.processes)
 
     def stop(self):
         for process in self.processes:
@@ -357,7 +359,7 @@ def main():
         load_token = login(a.client, *viewer)
 
         print("\n1. revocations on A, refused on B")
-        load = Load(work, (a, b), load_token, args.connections, "revocations")
+        load = Load(work, (a, b), load_token, args.connections, "revocations", processes)
         latencies, served = [], []
         for _ in range(args.rounds):
             ms, n = measure_revocation(a, b, editor)
@@ -367,7 +369,7 @@ def main():
         describe("revoke-to-refuse", latencies, served)
 
         print("\n2. an ended membership: removed on A, refused on B")
-        load = Load(work, (a, b), load_token, args.connections, "membership")
+        load = Load(work, (a, b), load_token, args.connections, "membership", processes)
         me = b.client.request("GET", "/me", load_token)[2]
         viewer_id = me["subject"] if isinstance(me, dict) and "subject" in me else me.get("sub")
         membership_ms = []
@@ -403,7 +405,7 @@ def main():
         describe("unassign-to-refuse", membership_ms, [0] * len(membership_ms))
 
         print(f"\n3. Redis killed during revocations, restarted after {args.outage:.0f} s")
-        load = Load(work, (a, b), load_token, args.connections, "redis")
+        load = Load(work, (a, b), load_token, args.connections, "redis", processes)
         down_latencies, down_served = [], []
         killed = time.time()
         redis.kill()
@@ -450,7 +452,7 @@ def main():
         if b.client.request("GET", "/books", revoked)[0] != 401:
             fail("a revocation was not enforced on B before the fault")
         unseen = login(a.client, *editor)
-        load = Load(work, (a, b), load_token, args.connections, "postgres")
+        load = Load(work, (a, b), load_token, args.connections, "postgres", processes)
         time.sleep(1)
         crashed = time.monotonic()
         postgres.crash()
@@ -536,8 +538,13 @@ def main():
             fail("a login storm split across the instances reached the password check more than 5 times")
 
         print("\n6. audit chains")
-    finally:
+    except BaseException:
+        # Nothing of the run is left behind: no instance, no wrk, no PostgreSQL server.
         processes.stop_all()
+        if postgres:
+            postgres.stop()
+        raise
+    processes.stop_all()
     try:
         for instance in (a, b):
             result = subprocess.run(

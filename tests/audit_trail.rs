@@ -198,7 +198,11 @@ async fn a_full_queue_refuses_decisions_and_never_hangs() {
         inner: inner.clone(),
         gate: gate.clone(),
     };
-    let config = TrailConfig::new("a").capacity(8).batch(4);
+    // No waiting for room: refused the moment the queue is full.
+    let config = TrailConfig::new("a")
+        .capacity(8)
+        .batch(4)
+        .wait(Duration::ZERO);
     let trail = AuditTrail::start(ring.clone(), sink, inner.clone(), config)
         .await
         .unwrap();
@@ -338,6 +342,161 @@ async fn a_tee_mirrors_to_the_log_and_continues_from_its_primary() {
         primary.records().last().cloned()
     );
     assert_eq!(verified(&ring, &primary.records(), None), 5);
+}
+
+/// Requests in flight at once, each answered with its status and how long it took.
+async fn all_at_once(app: &Router, n: usize) -> Vec<(StatusCode, Duration)> {
+    let requests = (0..n).map(|i| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            let request = get_as(&format!("/books/{i}"), "ada", "viewer");
+            let reply = tokio::time::timeout(Duration::from_secs(10), send(&app, request))
+                .await
+                .expect("a request hung on a slow audit sink");
+            (reply.status, start.elapsed())
+        })
+    });
+    let mut answers = Vec::with_capacity(n);
+    for request in requests.collect::<Vec<_>>() {
+        answers.push(request.await.unwrap());
+    }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_that_falls_behind_slows_decisions_to_its_pace_and_refuses_none() {
+    let (ring, inner) = (ring(), MemorySink::new());
+    let gate = Arc::new(Semaphore::new(0));
+    let sink = Stalled {
+        inner: inner.clone(),
+        gate: gate.clone(),
+    };
+    // Room for 8 queued and 4 in the writer's hands; 96 requests in flight at once, so most
+    // find the queue full. The sink takes one batch every 5 ms.
+    let config = TrailConfig::new("a")
+        .capacity(8)
+        .batch(4)
+        .wait(Duration::from_secs(3));
+    let trail = AuditTrail::start(ring.clone(), sink, inner.clone(), config)
+        .await
+        .unwrap();
+    let app = app(trail.clone());
+    let pace = tokio::spawn({
+        let gate = gate.clone();
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                gate.add_permits(1);
+            }
+        }
+    });
+    let answers = all_at_once(&app, 96).await;
+    pace.abort();
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(s, _)| *s != StatusCode::OK)
+        .collect();
+    assert!(refused.is_empty(), "refused: {refused:?}");
+    let stats = trail.stats();
+    assert_eq!(stats.refused, 0);
+    assert!(stats.waited >= 96 - 12, "{stats:?}");
+    // Every decision that took effect is in the chain, in order, and verifies.
+    gate.add_permits(1000);
+    trail.flush().await;
+    assert_eq!(verified(&ring, &inner.records(), None), 96);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_that_stays_stuck_is_refused_within_the_bound_and_records_nothing_more() {
+    let (ring, inner) = (ring(), MemorySink::new());
+    let gate = Arc::new(Semaphore::new(0));
+    let sink = Stalled {
+        inner: inner.clone(),
+        gate: gate.clone(),
+    };
+    let bound = Duration::from_millis(300);
+    let config = TrailConfig::new("a").capacity(4).batch(2).wait(bound);
+    let trail = AuditTrail::start(ring.clone(), sink, inner.clone(), config)
+        .await
+        .unwrap();
+    let app = app(trail.clone());
+    let answers = all_at_once(&app, 32).await;
+    let ok = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    // The queue's 4 and the writer's 2 are taken; nothing more can be until the sink answers.
+    assert!(
+        ok <= 6,
+        "{ok} allowed with room for at most 6 records: {answers:?}"
+    );
+    for (status, took) in answers.iter().filter(|(s, _)| *s != StatusCode::OK) {
+        assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(*took >= bound, "refused after {took:?}, before the bound");
+        assert!(
+            *took < bound * 4,
+            "refused after {took:?}, well past the bound"
+        );
+    }
+    let stats = trail.stats();
+    assert_eq!(stats.refused, (32 - ok) as u64);
+    assert!(stats.waited >= stats.refused);
+    // A refused request says when to come back.
+    let reply = send(&app, get_as("/books/x", "ada", "viewer")).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(reply.headers.contains_key(http::header::RETRY_AFTER));
+    // Once the sink answers, nothing refused was written: only what took effect.
+    gate.add_permits(1000);
+    trail.flush().await;
+    assert_eq!(verified(&ring, &inner.records(), None), ok as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_that_cannot_wait_is_refused_at_once_by_a_full_queue() {
+    let gate = Arc::new(Semaphore::new(0));
+    let sink = Stalled {
+        inner: MemorySink::new(),
+        gate: gate.clone(),
+    };
+    let config = TrailConfig::new("a")
+        .capacity(1)
+        .batch(1)
+        .wait(Duration::from_secs(30));
+    let trail = AuditTrail::start(ring(), sink, MemorySink::new(), config)
+        .await
+        .unwrap();
+    let gateway = AuthGateway::new()
+        .strategy(header_strategy())
+        .roles(
+            RolePolicy::builder()
+                .role(Role::new("viewer").grant("read:Catalog").unwrap())
+                .build()
+                .unwrap(),
+        )
+        .observe(trail.clone())
+        .build()
+        .unwrap();
+    let read = portcullis::rbac::Permission::parse("read:Catalog").unwrap();
+    let app = Router::new()
+        .route(
+            "/now",
+            get(move |ctx: UserContext| async move {
+                match ctx.require_permission(&read) {
+                    Ok(()) => StatusCode::OK,
+                    Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+                }
+            }),
+        )
+        .layer(gateway);
+    let mut statuses = Vec::new();
+    let start = std::time::Instant::now();
+    for _ in 0..6 {
+        statuses.push(send(&app, get_as("/now", "ada", "viewer")).await.status);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A synchronous check cannot wait, so it does not hold the request for the 30 s bound.
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(statuses[0], StatusCode::OK, "{statuses:?}");
+    assert_eq!(statuses[5], StatusCode::SERVICE_UNAVAILABLE, "{statuses:?}");
+    assert!(trail.stats().refused > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

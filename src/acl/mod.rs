@@ -502,7 +502,7 @@ impl<S: AclStore> Acl<S> {
             .decide_found(ctx, key, found, wanted, None, false)
             .await;
         let required = Requirement::Access(EntityAccess::new(&key.service, wanted));
-        Ok(ctx.seam().report(ctx, &required, decision))
+        Ok(ctx.seam().report(ctx, &required, decision).await)
     }
 
     /// Many [`can`](Self::can) questions at once (at most [`MAX_CHECKS`]), answered in order,
@@ -531,7 +531,7 @@ impl<S: AclStore> Acl<S> {
                 .decide_found(ctx, key, fact, *wanted, None, false)
                 .await;
             let required = Requirement::Access(EntityAccess::new(&key.service, *wanted));
-            decisions.push(ctx.seam().report(ctx, &required, decision));
+            decisions.push(ctx.seam().report(ctx, &required, decision).await);
         }
         Ok(decisions)
     }

@@ -3,9 +3,20 @@
 //! the request path.
 //!
 //! The hand-over is a bounded channel. When it is full (the sink slower than the traffic, or
-//! down), the policy is explicit: the decision is refused as unavailable (503, fail closed) and
-//! counted in [`TrailStats::refused`]. Nothing is dropped silently: a decision that takes effect
-//! has its record queued, and a queued record is retried until the sink takes it.
+//! down), the policy is explicit: a check that can wait (every check the seam makes in an async
+//! context) waits for room up to [`TrailConfig::wait`] (half a second by default), counted in
+//! [`TrailStats::waited`], so traffic faster than the sink is slowed to its pace rather than
+//! refused; when no room comes within that bound, or for a check that cannot wait
+//! ([`UserContext::require_permission`](crate::UserContext::require_permission)), the decision
+//! is refused as unavailable (503, fail closed) and counted in [`TrailStats::refused`]. Nothing
+//! is dropped silently: a decision that takes effect has its record queued, and a queued record
+//! is retried until the sink takes it.
+//!
+//! Why wait at all, rather than refuse at once: a service whose writer falls a few milliseconds
+//! behind (a PostgreSQL sink sharing cores with a burst of traffic) answered some of that burst
+//! 503 while the writer was about to catch up. Clients that send their next request when the
+//! last is answered (most of them) are slowed to the writer's pace instead, and none is
+//! refused; a sink that is really down still answers 503 within the bound.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::chain::{SealError, Sealer};
 use super::record::{AuditRecord, Encoder, Held, Outcome, bounded_text, hex};
 use super::sink::{AuditSink, CheckpointSink, SinkError, resume_head};
-use crate::authz::{DecisionEvent, DecisionObserver};
+use crate::authz::{DecisionEvent, DecisionObserver, PendingAdmission};
 use crate::context::AuthMethod;
 use crate::error::Reason;
 use crate::token::KeyRing;
@@ -30,12 +41,14 @@ pub struct TrailConfig {
     checkpoint_every: u64,
     checkpoint_interval: Duration,
     max_retry_delay: Duration,
+    wait: Duration,
 }
 
 impl TrailConfig {
     /// A trail writing chain `chain` (one per instance: name it after the instance), queueing
     /// up to 32,768 records, appending up to 1,000 at once, checkpointing every 1,000 records or
-    /// 10 seconds, whichever comes first.
+    /// 10 seconds, whichever comes first, and letting a decision wait up to 500 ms for room in
+    /// a full queue.
     pub fn new(chain: &str) -> Self {
         Self {
             chain: chain.to_owned(),
@@ -44,7 +57,15 @@ impl TrailConfig {
             checkpoint_every: 1000,
             checkpoint_interval: Duration::from_secs(10),
             max_retry_delay: Duration::from_secs(5),
+            wait: Duration::from_millis(500),
         }
+    }
+
+    /// How long a decision may wait for room in a full queue before it is refused (503): the
+    /// latency a request may gain when the sink falls behind. Zero refuses at once.
+    pub fn wait(mut self, bound: Duration) -> Self {
+        self.wait = bound;
+        self
     }
 
     /// How many records may wait for the writer before decisions are refused.
@@ -95,8 +116,11 @@ pub enum StartError {
 pub struct TrailStats {
     /// Records appended to the sink.
     pub written: u64,
-    /// Decisions refused because the queue was full (fail closed).
+    /// Decisions refused because the queue was full (fail closed), or stayed full for
+    /// [`TrailConfig::wait`].
     pub refused: u64,
+    /// Decisions that found the queue full and waited for room (taken or refused after).
+    pub waited: u64,
     /// Appends that failed and were retried.
     pub sink_failures: u64,
     /// Checkpoints written.
@@ -107,6 +131,7 @@ pub struct TrailStats {
 struct Counters {
     written: AtomicU64,
     refused: AtomicU64,
+    waited: AtomicU64,
     sink_failures: AtomicU64,
     checkpoints: AtomicU64,
 }
@@ -124,6 +149,7 @@ enum Message {
 pub struct AuditTrail {
     queue: mpsc::Sender<Message>,
     counters: Arc<Counters>,
+    wait: Duration,
 }
 
 impl std::fmt::Debug for AuditTrail {
@@ -161,6 +187,7 @@ impl AuditTrail {
         let sealer = Sealer::new(ring, head)?;
         let (queue, inbox) = mpsc::channel(config.capacity);
         let counters = Arc::new(Counters::default());
+        let wait = config.wait;
         let writer = Writer {
             sealer,
             sink,
@@ -169,7 +196,11 @@ impl AuditTrail {
             counters: counters.clone(),
         };
         tokio::spawn(writer.run(inbox));
-        Ok(Self { queue, counters })
+        Ok(Self {
+            queue,
+            counters,
+            wait,
+        })
     }
 
     /// Queues `record`; `false` when the queue is full (the caller must not let the decision
@@ -208,6 +239,7 @@ impl AuditTrail {
         TrailStats {
             written: c.written.load(Ordering::Relaxed),
             refused: c.refused.load(Ordering::Relaxed),
+            waited: c.waited.load(Ordering::Relaxed),
             sink_failures: c.sink_failures.load(Ordering::Relaxed),
             checkpoints: c.checkpoints.load(Ordering::Relaxed),
         }
@@ -373,6 +405,15 @@ impl<S: AuditSink, C: CheckpointSink> Writer<S, C> {
             }
         }
     }
+}
+
+/// The event's record, as the writer will take it.
+fn checked_bytes(event: &DecisionEvent<'_>) -> Vec<u8> {
+    let bytes = encode_event(event);
+    // The writer refuses bytes the reader does not accept, after the decision took effect:
+    // the encoder must never write such bytes (held to it here in every test run).
+    debug_assert!(AuditRecord::from_canonical(&bytes).is_some());
+    bytes
 }
 
 fn now_ms() -> i64 {
@@ -581,11 +622,40 @@ impl DecisionObserver for AuditTrail {
     }
 
     fn admit(&self, event: &DecisionEvent<'_>) -> bool {
-        let bytes = encode_event(event);
-        // The writer refuses bytes the reader does not accept, after the decision took effect:
-        // the encoder must never write such bytes (held to it here in every test run).
-        debug_assert!(AuditRecord::from_canonical(&bytes).is_some());
-        self.enqueue(bytes)
+        self.enqueue(checked_bytes(event))
+    }
+
+    fn admit_or_wait(&self, event: &DecisionEvent<'_>) -> Result<bool, PendingAdmission> {
+        let bytes = checked_bytes(event);
+        let full = match self.queue.try_send(Message::Record(bytes)) {
+            Ok(()) => return Ok(true),
+            Err(mpsc::error::TrySendError::Full(Message::Record(bytes))) => bytes,
+            // The writer has stopped, or (never) a flush came back.
+            Err(_) => {
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                return Ok(false);
+            }
+        };
+        if self.wait.is_zero() {
+            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            return Ok(false);
+        }
+        self.counters.waited.fetch_add(1, Ordering::Relaxed);
+        let (queue, counters, bound) = (self.queue.clone(), self.counters.clone(), self.wait);
+        // Waiters take freed room in the order they came (tokio's channel queues them), ahead
+        // of later decisions trying without waiting.
+        Err(PendingAdmission::new(async move {
+            match tokio::time::timeout(bound, queue.reserve()).await {
+                Ok(Ok(room)) => {
+                    room.send(Message::Record(full));
+                    true
+                }
+                _ => {
+                    counters.refused.fetch_add(1, Ordering::Relaxed);
+                    false
+                }
+            }
+        }))
     }
 
     fn wants_matches(&self) -> bool {

@@ -46,7 +46,9 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 pub use decision::{Decision, Granted, Via};
-pub use observe::{DecisionEvent, DecisionObserver, RequestFacts, TracingObserver};
+pub use observe::{
+    DecisionEvent, DecisionObserver, PendingAdmission, RequestFacts, TracingObserver,
+};
 pub(crate) use route_scope::{CheckedWithoutScope, rule_of};
 pub use route_scope::{
     FromRouter, ScopeDef, ScopeFuture, ScopeLayer, ScopeRule, ScopeRuleError, ScopeService,
@@ -255,11 +257,7 @@ impl UserContext {
     }
 
     fn require_now(&self, required: Requirement) -> Result<(), AuthError> {
-        match self
-            .seam()
-            .decide(self, &required, Scope::global_ref(), None)
-            .now()
-        {
+        match self.seam().decide_now(self, &required, Scope::global_ref()) {
             Some(decision) => decision.into_result(&required),
             None => {
                 tracing::error!(
@@ -323,8 +321,8 @@ impl Seam {
     }
 
     /// Shows every observer the decision; `false` when one refused it (see
-    /// [`DecisionObserver::admit`]).
-    fn observe(&self, event: &DecisionEvent<'_>) -> bool {
+    /// [`DecisionObserver::admit`]). For checks that cannot wait.
+    fn observe_now(&self, event: &DecisionEvent<'_>) -> bool {
         if self.log {
             TracingObserver.observe(event);
         }
@@ -333,6 +331,49 @@ impl Seam {
             admitted &= observer.admit(event);
         }
         admitted
+    }
+
+    /// Shows every observer the decision, letting those that are behind answer later (see
+    /// [`DecisionObserver::admit_or_wait`]): the decision as it takes effect, or what is left
+    /// to wait for.
+    fn observe(&self, event: &DecisionEvent<'_>) -> Result<bool, Waiting> {
+        if self.log {
+            TracingObserver.observe(event);
+        }
+        let mut admitted = true;
+        // Allocated only when an observer must wait.
+        let mut pending = Vec::new();
+        for observer in self.observers.iter() {
+            match observer.admit_or_wait(event) {
+                Ok(taken) => admitted &= taken,
+                Err(later) => pending.push(later),
+            }
+        }
+        if pending.is_empty() {
+            Ok(admitted)
+        } else {
+            Err(Waiting { admitted, pending })
+        }
+    }
+
+    /// The observers' answer to `decision` (see [`observe`](Self::observe)).
+    fn admit(
+        &self,
+        context: &UserContext,
+        required: &Requirement,
+        decision: Decision,
+        request: Option<RequestFacts<'_>>,
+    ) -> Admitting {
+        let answer = self.observe(&DecisionEvent {
+            context,
+            required,
+            decision: &decision,
+            request,
+        });
+        match answer {
+            Ok(admitted) => Admitting::Done(Self::admitted(admitted, decision)),
+            Err(waiting) => Admitting::Waiting(decision, waiting),
+        }
     }
 
     /// `decision`, or an unavailable one in its place when an observer refused an allow.
@@ -358,40 +399,53 @@ impl Seam {
             at,
             explain: self.explain,
         };
-        let observe = move |decision: Decision| {
-            let admitted = self.observe(&DecisionEvent {
-                context,
-                required,
-                decision: &decision,
-                request,
-            });
-            Self::admitted(admitted, decision)
-        };
+        let observe = move |decision| self.admit(context, required, decision, request);
         let Some(authorizer) = &self.authorizer else {
-            return MaybeReady::ready(observe(from_context(question)));
+            return observe(from_context(question)).into_maybe_ready();
         };
         match authorizer.decide(question).now_or_later() {
-            Ok(decision) => MaybeReady::ready(observe(decision)),
-            Err(later) => MaybeReady::new(async move { observe(later.await) }),
+            Ok(decision) => observe(decision).into_maybe_ready(),
+            Err(later) => MaybeReady::new(async move { observe(later.await).finish().await }),
         }
     }
 
-    /// Shows every observer a decision an engine made itself (the entity engine's, asked
-    /// through its own API rather than through this seam's authorizer), and gives it back as it
-    /// takes effect (unavailable when an observer refused an allow).
-    pub(crate) fn report(
+    /// [`decide`](Self::decide) for a check that cannot wait: `None` when the authorizer
+    /// must, and observers that are behind refuse at once.
+    pub(crate) fn decide_now(
         &self,
         context: &UserContext,
         required: &Requirement,
-        decision: Decision,
-    ) -> Decision {
-        let admitted = self.observe(&DecisionEvent {
+        at: &Scope,
+    ) -> Option<Decision> {
+        let question = Question {
+            context,
+            required,
+            at,
+            explain: self.explain,
+        };
+        let decision = match &self.authorizer {
+            None => from_context(question),
+            Some(authorizer) => authorizer.decide(question).now()?,
+        };
+        let admitted = self.observe_now(&DecisionEvent {
             context,
             required,
             decision: &decision,
             request: None,
         });
-        Self::admitted(admitted, decision)
+        Some(Self::admitted(admitted, decision))
+    }
+
+    /// Shows every observer a decision an engine made itself (the entity engine's, asked
+    /// through its own API rather than through this seam's authorizer), and gives it back as it
+    /// takes effect (unavailable when an observer refused an allow).
+    pub(crate) async fn report(
+        &self,
+        context: &UserContext,
+        required: &Requirement,
+        decision: Decision,
+    ) -> Decision {
+        self.admit(context, required, decision, None).finish().await
     }
 
     /// Asks the authorizer for the decision with what matched, without observers: an
@@ -406,6 +460,41 @@ impl Seam {
         match &self.authorizer {
             None => MaybeReady::ready(from_context(question)),
             Some(authorizer) => authorizer.decide(question),
+        }
+    }
+}
+
+/// Observers that must answer later, and whether those that answered at once took the
+/// decision.
+struct Waiting {
+    admitted: bool,
+    pending: Vec<PendingAdmission>,
+}
+
+/// Where the observers left a decision: settled, or waiting for observers that are behind.
+enum Admitting {
+    Done(Decision),
+    Waiting(Decision, Waiting),
+}
+
+impl Admitting {
+    async fn finish(self) -> Decision {
+        match self {
+            Self::Done(decision) => decision,
+            Self::Waiting(decision, waiting) => {
+                let mut admitted = waiting.admitted;
+                for later in waiting.pending {
+                    admitted &= later.await;
+                }
+                Seam::admitted(admitted, decision)
+            }
+        }
+    }
+
+    fn into_maybe_ready<'a>(self) -> MaybeReady<'a, Decision> {
+        match self {
+            Self::Done(decision) => MaybeReady::ready(decision),
+            waiting => MaybeReady::new(waiting.finish()),
         }
     }
 }

@@ -1,5 +1,9 @@
 //! Observers of the seam: every decision is shown to them after it is made.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::extract::MatchedPath;
 use http::request::Parts;
 use http::{Extensions, HeaderMap, Method, Uri};
@@ -130,10 +134,63 @@ pub trait DecisionObserver: Send + Sync + 'static {
         true
     }
 
+    /// Like [`admit`](Self::admit), for a check that can wait (every check the seam makes in
+    /// an async context: the extractors, the route layers, [`DecisionPoint`], the entity
+    /// engine): an observer that is only behind for now (the audit trail with its queue full)
+    /// answers with a [`PendingAdmission`], a wait bounded by the observer itself, and the
+    /// decision takes effect when it resolves to `true`. The default answers at once with
+    /// [`admit`](Self::admit).
+    ///
+    /// So traffic faster than an observer can keep up with is slowed to its pace (back
+    /// pressure) instead of being refused at the first full queue; a refusal still comes,
+    /// after the observer's bound, when the observer stays stuck.
+    ///
+    /// [`DecisionPoint`]: crate::authz::DecisionPoint
+    fn admit_or_wait(&self, event: &DecisionEvent<'_>) -> Result<bool, PendingAdmission> {
+        Ok(self.admit(event))
+    }
+
     /// Whether this observer needs [`Decision::matched`] filled in (a second walk of the
     /// grants for each allowed check). Defaults to `false`.
     fn wants_matches(&self) -> bool {
         false
+    }
+}
+
+/// An observer's admission that must wait (see [`DecisionObserver::admit_or_wait`]): a future
+/// resolving to whether the observer took the decision. It owns what it needs (it may not
+/// borrow the event), and its wait must be bounded.
+///
+/// ```
+/// use portcullis::authz::PendingAdmission;
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let room = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+/// let pending = PendingAdmission::new(async move { room.acquire_owned().await.is_ok() });
+/// assert!(pending.await);
+/// # });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct PendingAdmission(Pin<Box<dyn Future<Output = bool> + Send + 'static>>);
+
+impl PendingAdmission {
+    /// Wraps `wait`, which must end by itself within a bound the observer documents.
+    pub fn new(wait: impl Future<Output = bool> + Send + 'static) -> Self {
+        Self(Box::pin(wait))
+    }
+}
+
+impl Future for PendingAdmission {
+    type Output = bool;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl std::fmt::Debug for PendingAdmission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PendingAdmission")
     }
 }
 

@@ -6,9 +6,8 @@
 #
 #   bash bench/cluster-load.sh [rounds] [connections] [outage seconds]     (defaults 100, 16, 3)
 #
-# PROFILE=release runs release binaries; there, at these rates, each instance's audit writer on
-# PostgreSQL falls behind and the trail refuses decisions with 503 (fail closed, issue #17), so the
-# default is the debug build, whose lower rate the writer keeps up with. Under way (issue #18).
+# PROFILE=release runs release binaries (built with --features postgres,redis); the default is
+# the debug build that `cargo test --all-features` makes, which CI reuses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-100}
@@ -17,7 +16,12 @@ outage=${3:-3}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
-command -v initdb >/dev/null || command -v pg_ctl >/dev/null ||
+# Debian keeps PostgreSQL's server programs off PATH, under its version.
+if ! command -v initdb >/dev/null || ! command -v pg_ctl >/dev/null; then
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -n "$pg_bin" ] && export PATH="$pg_bin:$PATH"
+fi
+command -v initdb >/dev/null && command -v pg_ctl >/dev/null ||
   { echo "cluster-load needs PostgreSQL's server programs (initdb, pg_ctl)"; exit 1; }
 
 profile=${PROFILE:-debug}

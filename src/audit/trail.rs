@@ -56,7 +56,9 @@ impl TrailConfig {
             batch: 1000,
             checkpoint_every: 1000,
             checkpoint_interval: Duration::from_secs(10),
-            max_retry_delay: Duration::from_secs(5),
+            // While the sink is down every decision waits on it (once the queue is full), so
+            // a sink that comes back must be tried again soon: within a second.
+            max_retry_delay: Duration::from_secs(1),
             wait: Duration::from_millis(500),
         }
     }
@@ -366,7 +368,7 @@ impl<S: AuditSink, C: CheckpointSink> Writer<S, C> {
         }
     }
 
-    /// Appends the batch, retrying (with a growing pause) until the sink takes it: a record
+    /// Appends the batch, retrying (with a pause growing from 50 ms to 1 s) until the sink takes it: a record
     /// sealed is a link of the chain, and losing it would break the chain for good.
     async fn append(&self, batch: &[super::chain::SealedRecord]) {
         let mut delay = Duration::from_millis(50);

@@ -190,22 +190,29 @@ impl AuditSink for Stalled {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_queue_refuses_decisions_and_never_hangs() {
+/// A trail over a [`Stalled`] sink: its ring, what the sink holds, the sink's gate (closed),
+/// and the trail.
+async fn stalled_trail(config: TrailConfig) -> (KeyRing, MemorySink, Arc<Semaphore>, AuditTrail) {
     let (ring, inner) = (ring(), MemorySink::new());
     let gate = Arc::new(Semaphore::new(0));
     let sink = Stalled {
         inner: inner.clone(),
         gate: gate.clone(),
     };
+    let trail = AuditTrail::start(ring.clone(), sink, inner.clone(), config)
+        .await
+        .unwrap();
+    (ring, inner, gate, trail)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_refuses_decisions_and_never_hangs() {
     // No waiting for room: refused the moment the queue is full.
     let config = TrailConfig::new("a")
         .capacity(8)
         .batch(4)
         .wait(Duration::ZERO);
-    let trail = AuditTrail::start(ring.clone(), sink, inner.clone(), config)
-        .await
-        .unwrap();
+    let (ring, inner, gate, trail) = stalled_trail(config).await;
     let app = app(trail.clone());
     let mut statuses = Vec::new();
     for n in 0..40 {
@@ -366,21 +373,13 @@ async fn all_at_once(app: &Router, n: usize) -> Vec<(StatusCode, Duration)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sink_that_falls_behind_slows_decisions_to_its_pace_and_refuses_none() {
-    let (ring, inner) = (ring(), MemorySink::new());
-    let gate = Arc::new(Semaphore::new(0));
-    let sink = Stalled {
-        inner: inner.clone(),
-        gate: gate.clone(),
-    };
     // Room for 8 queued and 4 in the writer's hands; 96 requests in flight at once, so most
     // find the queue full. The sink takes one batch every 5 ms.
     let config = TrailConfig::new("a")
         .capacity(8)
         .batch(4)
         .wait(Duration::from_secs(3));
-    let trail = AuditTrail::start(ring.clone(), sink, inner.clone(), config)
-        .await
-        .unwrap();
+    let (ring, inner, gate, trail) = stalled_trail(config).await;
     let app = app(trail.clone());
     let pace = tokio::spawn({
         let gate = gate.clone();
@@ -409,17 +408,9 @@ async fn a_sink_that_falls_behind_slows_decisions_to_its_pace_and_refuses_none()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sink_that_stays_stuck_is_refused_within_the_bound_and_records_nothing_more() {
-    let (ring, inner) = (ring(), MemorySink::new());
-    let gate = Arc::new(Semaphore::new(0));
-    let sink = Stalled {
-        inner: inner.clone(),
-        gate: gate.clone(),
-    };
     let bound = Duration::from_millis(300);
     let config = TrailConfig::new("a").capacity(4).batch(2).wait(bound);
-    let trail = AuditTrail::start(ring.clone(), sink, inner.clone(), config)
-        .await
-        .unwrap();
+    let (ring, inner, gate, trail) = stalled_trail(config).await;
     let app = app(trail.clone());
     let answers = all_at_once(&app, 32).await;
     let ok = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count();
@@ -451,18 +442,11 @@ async fn a_sink_that_stays_stuck_is_refused_within_the_bound_and_records_nothing
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_that_cannot_wait_is_refused_at_once_by_a_full_queue() {
-    let gate = Arc::new(Semaphore::new(0));
-    let sink = Stalled {
-        inner: MemorySink::new(),
-        gate: gate.clone(),
-    };
     let config = TrailConfig::new("a")
         .capacity(1)
         .batch(1)
         .wait(Duration::from_secs(30));
-    let trail = AuditTrail::start(ring(), sink, MemorySink::new(), config)
-        .await
-        .unwrap();
+    let (_, _, _gate, trail) = stalled_trail(config).await;
     let gateway = AuthGateway::new()
         .strategy(header_strategy())
         .roles(

@@ -15,13 +15,16 @@ Phases, each under wrk load on both instances (wrk's errors are reported per pha
    down, and how long until both instances are subscribed again;
 4. PostgreSQL stopped (immediate shutdown, as a crash) and restarted: what is answered while
    it is down (never 200 for a request that could not be checked; bounded time), how long
-   until a fresh login works again, and that what was acknowledged before is still there;
+   until a fresh login works again, and that what was acknowledged before (a revocation and
+   an ended membership) is still enforced on both;
 5. lockout counted across both instances, and a login storm split across both;
-6. both instances' audit chains verified in full.
+6. both instances' audit chains verified in full, each holding at least as many records as
+   the requests wrk saw allowed on that instance.
 
 Prints every figure, and exits 1 when a rule is broken (a revoked token served after the
 caches' lifetime, a 200 that could not have been checked, a request held past the bound, a
-revocation lost, an audit chain broken), never on speed alone.
+revocation or ended membership lost, an audit chain broken or short of what was allowed),
+never on speed alone.
 """
 
 import argparse
@@ -283,8 +286,14 @@ class Load:
         return summary
 
 
+# Requests wrk saw answered 2xx, per instance, over the whole run: each is a decision that took
+# effect, so each must have its record in that instance's audit chain at the end.
+SERVED = {}
+
+
 def report_load(summary):
     for name, s in summary.items():
+        SERVED[name] = SERVED.get(name, 0) + s["requests"] - s["non2xx"]
         print(f"  wrk on {name}: {s['requests']} requests ({s['rps']:.0f}/s), p99 {s['p99']}, "
               f"max {s['max']}, non-2xx {s['non2xx']}, socket errors {s['socket_errors']}")
 
@@ -466,6 +475,17 @@ def main():
         time.sleep(0.2)
         if b.client.request("GET", "/books", revoked)[0] != 401:
             fail("a revocation was not enforced on B before the fault")
+        status, _, body, _ = a.client.request(
+            "GET", f"/tenants/globex/assignments?subject_kind=user&subject={viewer_id}", admin_token)
+        ended = (body.get("assignments") or [None])[0] if isinstance(body, dict) else None
+        if status != 200 or not ended:
+            raise RuntimeError(f"assignments answered {status}: {body}")
+        status, *_ = a.client.request("DELETE", f"/tenants/globex/assignments/{ended['id']}", admin_token)
+        if status not in (200, 204):
+            raise RuntimeError(f"unassign answered {status}")
+        time.sleep(0.2)
+        if b.client.request("GET", "/orgs/globex/books", load_token)[0] != 403:
+            fail("a membership ended on A was not enforced on B before the fault")
         unseen = login(a.client, *editor)
         load = Load(work, (a, b), load_token, args.connections, "postgres", processes)
         time.sleep(1)
@@ -519,6 +539,8 @@ def main():
         for instance in (a, b):
             if instance.client.request("GET", "/books", revoked)[0] != 401:
                 fail(f"{instance.name} served a token revoked before the fault")
+            if instance.client.request("GET", "/orgs/globex/books", load_token)[0] != 403:
+                fail(f"{instance.name} allowed a membership ended before the fault")
         if b.client.request("GET", "/books", unseen)[0] != 200:
             fail("a valid token is refused after recovery")
 
@@ -568,6 +590,13 @@ def main():
             print(f"  {instance.name}: {result.stdout.strip() or result.stderr.strip()}")
             if result.returncode != 0 or "records verified" not in result.stdout:
                 fail(f"the audit chain of {instance.name} did not verify")
+                continue
+            records = int(re.search(r"(\d+) records verified", result.stdout).group(1))
+            print(f"    {SERVED.get(instance.name, 0)} requests wrk saw allowed on {instance.name}, "
+                  f"{records} records: every one recorded" if records >= SERVED.get(instance.name, 0)
+                  else f"    only {records} records for {SERVED.get(instance.name, 0)} allowed requests")
+            if records < SERVED.get(instance.name, 0):
+                fail(f"{instance.name} allowed requests whose records are not in its chain")
     finally:
         if postgres:
             postgres.stop()

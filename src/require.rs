@@ -28,7 +28,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::authz::{CheckedWithoutScope, RequestFacts, Scope, ScopeRule};
+use crate::authz::{Admitting, CheckedWithoutScope, RequestFacts, Scope, ScopeRule};
 use crate::context::UserContext;
 use crate::error::Requirement;
 use crate::extract::{ActionDef, PermissionDef, context_from, rejection};
@@ -158,7 +158,8 @@ pin_project! {
     enum Kind<F: Future> {
         Allowed { #[pin] future: F },
         Refused { response: Option<Response> },
-        // An authorizer that must wait (a store read): the check and then the inner service.
+        // An authorizer or an observer that must wait (a store read, a full audit queue): the
+        // rest of the check and then the inner service.
         Deciding { future: Pin<Box<dyn Future<Output = F::Output> + Send>> },
     }
 }
@@ -220,43 +221,48 @@ where
         let answer = {
             let facts = facts_of(&request);
             ctx.seam()
-                .decide(&ctx, &self.rule, &at, Some(facts))
-                .now_or_later()
-                .map_err(drop)
+                .decide_at_once(&ctx, &self.rule, &at, Some(facts))
+                .map(Admitting::settled)
         };
-        match answer {
-            Ok(decision) => match decision.into_result(&self.rule) {
-                Ok(()) => RequireFuture {
-                    kind: Kind::Allowed {
-                        future: self.inner.call(request),
+        // What is left to wait for: an observer that is behind (the decision is made and
+        // shown to every observer, and only its admission is awaited), or the authorizer.
+        let pending = match answer {
+            Some(Ok(decision)) => {
+                return match decision.into_result(&self.rule) {
+                    Ok(()) => RequireFuture {
+                        kind: Kind::Allowed {
+                            future: self.inner.call(request),
+                        },
                     },
-                },
-                Err(error) => refused(rejection(request.extensions(), error).into_response()),
-            },
-            // The authorizer must wait. Its future borrows this call's locals, so it is asked
-            // again inside one that owns them, with the inner service that `poll_ready` made
-            // ready (a clone stays behind, as tower advises).
-            Err(()) => {
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                let rule = self.rule.clone();
-                RequireFuture {
-                    kind: Kind::Deciding {
-                        future: Box::pin(async move {
-                            let decision = {
-                                let facts = facts_of(&request);
-                                ctx.seam().decide(&ctx, &rule, &at, Some(facts)).await
-                            };
-                            match decision.into_result(&rule) {
-                                Ok(()) => inner.call(request).await,
-                                Err(error) => {
-                                    Ok(rejection(request.extensions(), error).into_response())
-                                }
-                            }
-                        }),
-                    },
-                }
+                    Err(error) => refused(rejection(request.extensions(), error).into_response()),
+                };
             }
+            Some(Err(admitting)) => Some(admitting),
+            None => None,
+        };
+        // The future owns what it needs, with the inner service that `poll_ready` made ready
+        // (a clone stays behind, as tower advises). The authorizer's future borrows this
+        // call's locals, so an authorizer that must wait is asked again inside it; nothing
+        // was observed yet, so nothing is shown twice.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let rule = self.rule.clone();
+        RequireFuture {
+            kind: Kind::Deciding {
+                future: Box::pin(async move {
+                    let decision = match pending {
+                        Some(admitting) => admitting.finish().await,
+                        None => {
+                            let facts = facts_of(&request);
+                            ctx.seam().decide(&ctx, &rule, &at, Some(facts)).await
+                        }
+                    };
+                    match decision.into_result(&rule) {
+                        Ok(()) => inner.call(request).await,
+                        Err(error) => Ok(rejection(request.extensions(), error).into_response()),
+                    }
+                }),
+            },
         }
     }
 }

@@ -7,10 +7,10 @@
 //! context) waits for room up to [`TrailConfig::wait`] (half a second by default), counted in
 //! [`TrailStats::waited`], so traffic faster than the sink is slowed to its pace rather than
 //! refused; when no room comes within that bound, or for a check that cannot wait
-//! ([`UserContext::require_permission`](crate::UserContext::require_permission)), the decision
-//! is refused as unavailable (503, fail closed) and counted in [`TrailStats::refused`]. Nothing
-//! is dropped silently: a decision that takes effect has its record queued, and a queued record
-//! is retried until the sink takes it.
+//! ([`UserContext::require_permission`](crate::UserContext::require_permission)), an allow is
+//! refused as unavailable (503, fail closed) and a denial stands unrecorded, both counted in
+//! [`TrailStats::refused`]. Nothing is dropped silently: an allow that takes effect has its
+//! record queued, and a queued record is retried until the sink takes it.
 //!
 //! Why wait at all, rather than refuse at once: a service whose writer falls a few milliseconds
 //! behind (a PostgreSQL sink sharing cores with a burst of traffic) answered some of that burst
@@ -64,13 +64,21 @@ impl TrailConfig {
     }
 
     /// How long a decision may wait for room in a full queue before it is refused (503): the
-    /// latency a request may gain when the sink falls behind. Zero refuses at once.
+    /// latency a request may gain when the sink falls behind (decisions made together, such
+    /// as a batch of entity checks, share one deadline). Zero refuses at once. The wait runs
+    /// on Tokio's timer, so checks must be awaited on a Tokio runtime (as axum handlers are).
+    ///
+    /// Room freed while decisions wait goes to them first, so while any wait, a check that
+    /// cannot ([`UserContext::require_permission`](crate::UserContext::require_permission))
+    /// and a refused credential's record find no room: the former is refused, the latter
+    /// counted in [`TrailStats::refused`] and not recorded.
     pub fn wait(mut self, bound: Duration) -> Self {
         self.wait = bound;
         self
     }
 
-    /// How many records may wait for the writer before decisions are refused.
+    /// How many records may wait for the writer before decisions must wait for room (see
+    /// [`wait`](Self::wait)).
     pub fn capacity(mut self, records: usize) -> Self {
         self.capacity = records.max(1);
         self
@@ -118,10 +126,12 @@ pub enum StartError {
 pub struct TrailStats {
     /// Records appended to the sink.
     pub written: u64,
-    /// Decisions refused because the queue was full (fail closed), or stayed full for
-    /// [`TrailConfig::wait`].
+    /// Records the queue could not take: it was full (for a check that cannot wait) or stayed
+    /// full for [`TrailConfig::wait`], or the writer had stopped. An allow among them was
+    /// refused (503, fail closed); a denial stood, unrecorded.
     pub refused: u64,
-    /// Decisions that found the queue full and waited for room (taken or refused after).
+    /// Decisions that found the queue full and waited for room (taken, refused, or abandoned
+    /// when the request was dropped while it waited).
     pub waited: u64,
     /// Appends that failed and were retried.
     pub sink_failures: u64,
@@ -368,8 +378,9 @@ impl<S: AuditSink, C: CheckpointSink> Writer<S, C> {
         }
     }
 
-    /// Appends the batch, retrying (with a pause growing from 50 ms to 1 s) until the sink takes it: a record
-    /// sealed is a link of the chain, and losing it would break the chain for good.
+    /// Appends the batch, retrying (with a pause growing from 50 ms to 1 s) until the sink
+    /// takes it: a record sealed is a link of the chain, and losing it would break the chain
+    /// for good.
     async fn append(&self, batch: &[super::chain::SealedRecord]) {
         let mut delay = Duration::from_millis(50);
         loop {
@@ -643,11 +654,14 @@ impl DecisionObserver for AuditTrail {
             return Ok(false);
         }
         self.counters.waited.fetch_add(1, Ordering::Relaxed);
-        let (queue, counters, bound) = (self.queue.clone(), self.counters.clone(), self.wait);
-        // Waiters take freed room in the order they came (tokio's channel queues them), ahead
-        // of later decisions trying without waiting.
+        let (queue, counters) = (self.queue.clone(), self.counters.clone());
+        // The deadline is set now, not when the wait is first polled: decisions admitted
+        // together (a batch of entity checks) then wait one bound in all, not one each.
+        let deadline = tokio::time::Instant::now() + self.wait;
+        // A waiter takes its place in line when first polled; freed room goes to those in
+        // line first (tokio's channel), ahead of later decisions trying without waiting.
         Err(PendingAdmission::new(async move {
-            match tokio::time::timeout(bound, queue.reserve()).await {
+            match tokio::time::timeout_at(deadline, queue.reserve()).await {
                 Ok(Ok(room)) => {
                     room.send(Message::Record(full));
                     true

@@ -245,7 +245,9 @@ impl UserContext {
     ///
     /// Synchronous: an authorizer that must wait for a store cannot be answered here, and the
     /// check fails closed ([`AuthError::Unavailable`], logged); use
-    /// [`authorize`](Self::authorize) there.
+    /// [`authorize`](Self::authorize) there. Nor can an observer that is behind wait: with the
+    /// [audit trail](crate::audit)'s queue full, an allow is refused at once
+    /// ([`AuthError::Unavailable`]) where an awaited check would wait for room.
     pub fn require_permission(&self, permission: &Permission) -> Result<(), AuthError> {
         self.require_now(Requirement::Permission(permission.clone()))
     }
@@ -356,8 +358,10 @@ impl Seam {
         }
     }
 
-    /// The observers' answer to `decision` (see [`observe`](Self::observe)).
-    fn admit(
+    /// The observers' answer to `decision` (see [`observe`](Self::observe)); every wait it
+    /// leaves has its deadline set now, so decisions admitted together wait at most one bound
+    /// in all, however they are finished.
+    pub(crate) fn admit(
         &self,
         context: &UserContext,
         required: &Requirement,
@@ -407,6 +411,29 @@ impl Seam {
             Ok(decision) => observe(decision).into_maybe_ready(),
             Err(later) => MaybeReady::new(async move { observe(later.await).finish().await }),
         }
+    }
+
+    /// [`decide`](Self::decide) as far as it goes at once: the observers' answer when the
+    /// authorizer has one now, else `None`, and then nothing has been observed, so the caller
+    /// may ask again where it can wait (the route layer, whose future must own what it holds).
+    pub(crate) fn decide_at_once(
+        &self,
+        context: &UserContext,
+        required: &Requirement,
+        at: &Scope,
+        request: Option<RequestFacts<'_>>,
+    ) -> Option<Admitting> {
+        let question = Question {
+            context,
+            required,
+            at,
+            explain: self.explain,
+        };
+        let decision = match &self.authorizer {
+            None => from_context(question),
+            Some(authorizer) => authorizer.decide(question).now()?,
+        };
+        Some(self.admit(context, required, decision, request))
     }
 
     /// [`decide`](Self::decide) for a check that cannot wait: `None` when the authorizer
@@ -466,28 +493,43 @@ impl Seam {
 
 /// Observers that must answer later, and whether those that answered at once took the
 /// decision.
-struct Waiting {
+pub(crate) struct Waiting {
     admitted: bool,
     pending: Vec<PendingAdmission>,
 }
 
 /// Where the observers left a decision: settled, or waiting for observers that are behind.
-enum Admitting {
+/// Owns everything it holds, so a future may take it along.
+pub(crate) enum Admitting {
     Done(Decision),
     Waiting(Decision, Waiting),
 }
 
 impl Admitting {
-    async fn finish(self) -> Decision {
+    /// The decision as it takes effect, once every observer that was behind has answered.
+    pub(crate) async fn finish(self) -> Decision {
         match self {
             Self::Done(decision) => decision,
             Self::Waiting(decision, waiting) => {
                 let mut admitted = waiting.admitted;
                 for later in waiting.pending {
+                    // An allow already refused by one observer is refused whatever the others
+                    // say: stop waiting, so no other record is queued for it.
+                    if !admitted && decision.is_allowed() {
+                        break;
+                    }
                     admitted &= later.await;
                 }
                 Seam::admitted(admitted, decision)
             }
+        }
+    }
+
+    /// The decision, when no observer had to wait.
+    pub(crate) fn settled(self) -> Result<Decision, Self> {
+        match self {
+            Self::Done(decision) => Ok(decision),
+            waiting => Err(waiting),
         }
     }
 

@@ -140,7 +140,8 @@ class Processes:
                 process.send_signal(signal.SIGINT)
         for process in self.running:
             try:
-                process.wait(timeout=10)
+                # An instance flushes its audit trail before it exits (up to 30 s).
+                process.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 process.kill()
 
@@ -422,6 +423,13 @@ def main():
                 {"role_id": assignment["role_id"], "subject_kind": "user", "subject": viewer_id})
             if status != 201:
                 raise RuntimeError(f"assign answered {status}: {body}")
+            # A grant travels like a revocation: B allows once it has heard, well within its
+            # caches' lifetime (it may refuse for a few milliseconds, never longer).
+            granted = time.monotonic()
+            while b.client.request("GET", "/orgs/globex/books", load_token)[0] != 200:
+                if time.monotonic() - granted > 31:
+                    raise RuntimeError("B never saw a membership granted again on A")
+                time.sleep(0.002)
         report_load(load.stop())
         describe("unassign-to-refuse", membership_ms, membership_served, membership_baseline)
 

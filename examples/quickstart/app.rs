@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use portcullis::acl::Acl;
 use portcullis::acl::AclStore;
 use portcullis::api_key::{ApiKeyStrategy, ApiKeys};
-use portcullis::audit::AuditSink;
+use portcullis::audit::{AuditSink, AuditTrail};
 use portcullis::authz::ScopeRule;
 use portcullis::cluster::ChangeFeed;
 use portcullis::identity::{IDENTITY_PUBLIC_PATHS, Identity, IdentityConfig, IdentityError};
@@ -278,13 +278,18 @@ impl<T> Backend for T where
 
 /// Opens (or creates) the SQLite file at `path`, with its demo accounts, and builds the app:
 /// every route behind the gateway, and the books it serves.
+/// Also gives the audit trail, which the process flushes before it exits.
 #[allow(dead_code)] // the load benchmark, which includes this file too, opens with a choice
-pub async fn open(path: &str) -> Result<(App, Catalog), Box<dyn std::error::Error>> {
-    open_with(path, Recording::Stored).await
+pub async fn open(path: &str) -> Result<(App, Option<AuditTrail>), Box<dyn std::error::Error>> {
+    let store = SqliteStore::open(path).await?;
+    let (app, _books, trail) =
+        build(store, path, crate::audit::CHAIN, Recording::Stored, None).await?;
+    Ok((app, trail))
 }
 
 /// [`open`], with the audit trail stored, off or discarded (the load benchmark measures what
 /// it costs).
+#[allow(dead_code)] // only the load benchmark chooses
 pub async fn open_with(
     path: &str,
     recording: Recording,
@@ -292,7 +297,8 @@ pub async fn open_with(
     // The embedded default: one SQLite file holds accounts, sessions, revocations, the signing
     // key (generated on first start) and the audit trail.
     let store = SqliteStore::open(path).await?;
-    build(store, path, crate::audit::CHAIN, recording, None).await
+    let (app, books, _trail) = build(store, path, crate::audit::CHAIN, recording, None).await?;
+    Ok((app, books))
 }
 
 /// Where one instance of a cluster keeps its state and hears the others.
@@ -320,6 +326,8 @@ pub struct Cluster<'a> {
 pub struct ClusterApp {
     /// The app.
     pub app: App,
+    /// Its audit trail, which the process flushes before it exits.
+    pub trail: Option<AuditTrail>,
     /// The changes shared over Redis; dropping it leaves the caches on their lifetimes.
     #[cfg(feature = "redis")]
     pub changes: Option<portcullis::cluster::redis::RedisChanges>,
@@ -349,7 +357,7 @@ pub async fn open_cluster(cluster: Cluster<'_>) -> Result<ClusterApp, Box<dyn st
                     cargo run --example quickstart --features postgres,redis"
             .into());
     }
-    let (app, _books) = build(
+    let (app, _books, trail) = build(
         store,
         cluster.files,
         cluster.instance,
@@ -359,6 +367,7 @@ pub async fn open_cluster(cluster: Cluster<'_>) -> Result<ClusterApp, Box<dyn st
     .await?;
     Ok(ClusterApp {
         app,
+        trail,
         #[cfg(feature = "redis")]
         changes,
     })
@@ -373,7 +382,7 @@ async fn build<S: Backend>(
     chain: &str,
     recording: Recording,
     feed: Option<&ChangeFeed>,
-) -> Result<(App, Catalog), Box<dyn std::error::Error>> {
+) -> Result<(App, Catalog, Option<AuditTrail>), Box<dyn std::error::Error>> {
     let identity = Arc::new(Identity::open(store.clone(), IdentityConfig::default()).await?);
     for (email, password, role) in DEMO_ACCOUNTS {
         match identity
@@ -429,8 +438,11 @@ async fn build<S: Backend>(
     let mut gateway = AuthGateway::new();
     // Every decision goes to a signed, chained audit trail in the same database (audit.rs), and
     // so does every refused credential.
-    if let Some(trail) = crate::audit::start(files, chain, &store, recording).await? {
-        gateway = gateway.observe(trail.clone()).audit_auth_failures(trail);
+    let trail = crate::audit::start(files, chain, &store, recording).await?;
+    if let Some(trail) = &trail {
+        gateway = gateway
+            .observe(trail.clone())
+            .audit_auth_failures(trail.clone());
     }
     let gateway = gateway
         .strategy(identity.bearer())
@@ -459,7 +471,7 @@ async fn build<S: Backend>(
     // route: one service in front of the router costs about 1,400 instructions less per request
     // (axum boxes and clones each layered route per call), and a path that matches no route is
     // answered 401 without credentials too, so routes cannot be probed anonymously.
-    Ok((gateway.layer(router), catalog))
+    Ok((gateway.layer(router), catalog, trail))
 }
 
 /// The organisations' routes, with their books.

@@ -56,6 +56,8 @@ mod audit;
 
 use std::net::{Ipv4Addr, SocketAddr};
 
+use portcullis::audit::AuditTrail;
+
 /// What must stay alive while the app serves (the subscription to the other instances).
 type Running = Option<Box<dyn std::any::Any + Send>>;
 
@@ -64,7 +66,7 @@ type Running = Option<Box<dyn std::any::Any + Send>>;
 async fn open(
     path: &str,
     port: u16,
-) -> Result<(app::App, String, Running), Box<dyn std::error::Error>> {
+) -> Result<(app::App, String, Running, Option<AuditTrail>), Box<dyn std::error::Error>> {
     let database_url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
     let redis_url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
     #[cfg(feature = "postgres")]
@@ -101,6 +103,7 @@ async fn open(
             cluster.app,
             format!("PostgreSQL schema {schema}, audit chain {instance}, {shared}"),
             running,
+            cluster.trail,
         ));
     }
     #[cfg(not(feature = "postgres"))]
@@ -113,9 +116,9 @@ async fn open(
     if redis_url.is_some() {
         tracing::info!("REDIS_URL is used only with DATABASE_URL: one SQLite file is one instance");
     }
-    let (app, _books) = app::open(path).await?;
+    let (app, trail) = app::open(path).await?;
     let _ = port;
-    Ok((app, format!("SQLite file {path}"), None))
+    Ok((app, format!("SQLite file {path}"), None, trail))
 }
 
 #[tokio::main]
@@ -141,7 +144,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // PORTCULLIS_DB moves the SQLite file (and, on PostgreSQL, names the audit key's files).
     let path = std::env::var("PORTCULLIS_DB").unwrap_or_else(|_| "portcullis-quickstart.db".into());
-    let (app, database, _running) = open(&path, address.port()).await?;
+    let (app, database, _running, trail) = open(&path, address.port()).await?;
 
     println!("portcullis quickstart: the book catalog listens on {base} (database: {database})\n");
     println!("Demo accounts (created on first start):");
@@ -189,9 +192,44 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             SocketAddr,
         >(app),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    .with_graceful_shutdown(shutdown_signal())
     .await?;
+    if let Some(trail) = trail {
+        flush_before_exit(&trail).await;
+    }
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what service managers and orchestrators send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+                return;
+            }
+            Err(error) => tracing::warn!(%error, "SIGTERM cannot be caught; Ctrl-C still stops"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Every decision that took effect has its record queued; the writer may still hold some (a
+/// burst, or a database that just came back). Exiting now would lose them, so wait for the
+/// writer, within a bound, and say plainly if it could not finish.
+async fn flush_before_exit(trail: &AuditTrail) {
+    const BOUND: std::time::Duration = std::time::Duration::from_secs(30);
+    match tokio::time::timeout(BOUND, trail.flush()).await {
+        Ok(()) => tracing::info!(written = trail.stats().written, "audit trail flushed"),
+        Err(_) => tracing::error!(
+            written = trail.stats().written,
+            "audit trail: records still unwritten after 30 s (is the database down?); they are \
+             lost with this process"
+        ),
+    }
 }

@@ -86,6 +86,8 @@ mod render;
 mod require;
 pub mod revocation;
 mod secret;
+#[cfg(feature = "service")]
+pub mod service;
 pub mod session;
 pub mod store;
 pub mod strategy;
@@ -134,6 +136,12 @@ pub mod __private {
 
 /// The README's examples, compiled as doctests so they cannot rot (with every feature on, as CI
 /// runs them).
-#[cfg(all(doctest, feature = "sqlite", feature = "oauth2", feature = "jwks"))]
+#[cfg(all(
+    doctest,
+    feature = "sqlite",
+    feature = "oauth2",
+    feature = "jwks",
+    feature = "service"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -25,7 +25,7 @@ struct ReadOrOwn {
 }
 
 impl Pdp for ReadOrOwn {
-    async fn evaluate(&self, question: &Evaluation) -> Verdict {
+    async fn evaluate(&self, question: &Evaluation<'_>) -> Verdict {
         self.asked.fetch_add(1, Ordering::SeqCst);
         let owner = question
             .resource
@@ -44,7 +44,7 @@ impl Pdp for ReadOrOwn {
 
 fn app() -> (Router, ReadOrOwn) {
     let pdp = ReadOrOwn::default();
-    let metadata = Metadata::new("https://pdp.example.com/authz/").unwrap();
+    let metadata = Metadata::new("https://pdp.example.com").unwrap();
     (authzen::router(pdp.clone(), metadata), pdp)
 }
 
@@ -76,28 +76,67 @@ fn raw_evaluations(reply: &Reply) -> String {
 }
 
 #[tokio::test]
-async fn the_metadata_names_the_endpoints_under_the_pdps_address() {
+async fn the_metadata_names_the_endpoints_where_the_specification_puts_it() {
+    let get_json = |app: Router, path: &str| {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        async move { send(&app, request).await }
+    };
+    // At the host's root, the router serves it.
     let (app, _) = app();
-    let reply = send(
-        &app,
-        Request::get("/.well-known/authzen-configuration")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let reply = get_json(app, "/.well-known/authzen-configuration").await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
         reply.json(),
         json!({
-            "policy_decision_point": "https://pdp.example.com/authz",
-            "access_evaluation_endpoint": "https://pdp.example.com/authz/access/v1/evaluation",
-            "access_evaluations_endpoint": "https://pdp.example.com/authz/access/v1/evaluations",
+            "policy_decision_point": "https://pdp.example.com",
+            "access_evaluation_endpoint": "https://pdp.example.com/access/v1/evaluation",
+            "access_evaluations_endpoint": "https://pdp.example.com/access/v1/evaluations",
         })
     );
+    // Under a path, the well-known segment goes between the host and that path (RFC 8615 as
+    // the specification applies it), so the document is mounted at the root apart.
+    let nested = Metadata::new("https://example.com/authz/").unwrap();
+    assert_eq!(
+        nested.well_known_path(),
+        "/.well-known/authzen-configuration/authz"
+    );
+    let site = Router::new()
+        .nest(
+            "/authz",
+            authzen::router(ReadOrOwn::default(), nested.clone()),
+        )
+        .merge(authzen::metadata_router(&nested));
+    let reply = get_json(site.clone(), "/.well-known/authzen-configuration/authz").await;
+    assert_eq!(
+        reply.json()["access_evaluation_endpoint"],
+        "https://example.com/authz/access/v1/evaluation"
+    );
+    let reply = get_json(site.clone(), "/authz/.well-known/authzen-configuration").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let asked = send(
+        &site,
+        post(
+            "/authz/access/v1/evaluation",
+            &question("ada", "read", doc("1", "bob")),
+        ),
+    )
+    .await;
+    assert_eq!(asked.json()["decision"], true);
+    // https, or http on a loopback host only; a host, and no user, query or fragment.
+    for good in [
+        "https://pdp.example.com",
+        "http://127.0.0.1:8080",
+        "http://localhost/pdp",
+    ] {
+        assert!(Metadata::new(good).is_ok(), "{good}");
+    }
     for bad in [
         "pdp.example.com",
         "https://",
         "https://pdp?x=1",
+        "https://pdp#top",
+        "https://ada@pdp",
+        "http://pdp.example.com",
         "ftp://pdp",
         "https://p dp",
     ] {
@@ -210,6 +249,15 @@ async fn every_malformed_request_is_400_naming_the_field() {
     let huge = json!({"padding": "x".repeat(authzen::MAX_BODY_BYTES)});
     let reply = send(&app, post("/access/v1/evaluation", &huge)).await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Or before a byte is read, when the declared length is over.
+    let mut declared = post("/access/v1/evaluation", &json!({}));
+    declared
+        .headers_mut()
+        .insert("content-length", (authzen::MAX_BODY_BYTES + 1).into());
+    assert_eq!(
+        send(&app, declared).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
     let reply = send(
         &app,
         Request::builder()
@@ -324,13 +372,16 @@ async fn the_request_id_comes_back_on_answers_and_refusals() {
         let reply = send(&app, request).await;
         assert_eq!(reply.headers["x-request-id"], "req-42", "{}", reply.status);
     }
-    let mut request = post(
-        "/access/v1/evaluation",
-        &question("ada", "read", doc("1", "ada")),
-    );
-    request
-        .headers_mut()
-        .insert("x-request-id", "r".repeat(257).parse().unwrap());
-    let reply = send(&app, request).await;
-    assert!(reply.headers.get("x-request-id").is_none());
+    // Whatever it holds, and on the router's own refusals too (a wrong method).
+    let long = "r".repeat(4000);
+    let latin = http::HeaderValue::from_bytes(b"caf\xe9").unwrap();
+    for id in [http::HeaderValue::from_str(&long).unwrap(), latin] {
+        let mut request = Request::get("/access/v1/evaluation")
+            .body(Body::empty())
+            .unwrap();
+        request.headers_mut().insert("x-request-id", id.clone());
+        let reply = send(&app, request).await;
+        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(reply.headers["x-request-id"], id);
+    }
 }

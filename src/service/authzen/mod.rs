@@ -12,24 +12,30 @@
 //!   `deny_on_first_deny` or `permit_on_first_permit`, which stop at the first deny or permit
 //!   and answer only the items evaluated. Without `evaluations` (or with an empty list) it
 //!   answers like the single evaluation;
-//! - `GET /.well-known/authzen-configuration`: the metadata naming the endpoints.
+//! - `GET /.well-known/authzen-configuration`: the metadata naming the endpoints, served by
+//!   [`router`] when the PDP is at the host's root; a PDP under a path (`https://host/authz`)
+//!   has its document at `/.well-known/authzen-configuration/authz` from the host's root, as
+//!   the specification places it: mount [`metadata_router`] there.
 //!
 //! What the specification leaves to the PDP, decided here:
 //!
-//! - **Bad input is 400** with `application/problem+json` naming the field: a body that is
+//! - **Bad input is 400** with `application/problem+json` naming the field (or what the
+//!   gateway's [error renderer](crate::AuthGateway::error_renderer) makes of it): a body that is
 //!   not JSON or not an object, a content type other than JSON, a missing or mistyped
 //!   `subject`, `action`, `resource`, `type`, `id` or `name`, `properties` or `context` that
-//!   are not objects, an unknown `evaluations_semantic`. In a batch, an item that is itself
-//!   invalid (not an object, or incomplete once the defaults are applied) is answered
-//!   `{"decision": false, "context": {"error": {"status": 400, "message": …}}}` in its place,
-//!   as the specification asks, and the others are evaluated. Unknown fields are ignored.
-//! - **Bounds before parsing:** a body over [`MAX_BODY_BYTES`] is 413; a type, id or action
-//!   name over [`MAX_TEXT_BYTES`] is 400; a batch over [`MAX_EVALUATIONS`] items is 400.
+//!   are not objects, an empty `type`, `id` or `name`, an unknown `evaluations_semantic`. In
+//!   a batch, an item that is itself invalid (not an object, a malformed entity, or
+//!   incomplete once the defaults are applied, a malformed default it inherits included) is
+//!   answered `{"decision": false, "context": {"error": {"status": 400, "message": …}}}` in
+//!   its place, as the specification asks, and the others are evaluated. Unknown fields are
+//!   ignored, and `null` counts as absent.
+//! - **Bounds:** a body over [`MAX_BODY_BYTES`] is 413 before it is read whole; once parsed,
+//!   a type, id or action name over [`MAX_TEXT_BYTES`] and a batch over [`MAX_EVALUATIONS`]
+//!   items are refused; a batch's defaults are lent to its items, never copied into each.
 //! - **Batch items carry only `decision`** unless an item was invalid, so a client comparing
 //!   answers exactly (the AuthZEN interop runner does) sees `{"decision":true}`; a request
 //!   with `"options": {"portcullis_context": true}` gets each verdict's `context` too.
-//! - **`X-Request-ID`** is echoed on every answer, when it is a valid header value of at most
-//!   256 bytes.
+//! - **`X-Request-ID`** is echoed on every answer of these routes, refusals included.
 //! - **Who may ask** is the deployment's choice, as the specification says: put the router
 //!   behind an [`AuthGateway`](crate::AuthGateway) (an API key per calling service, say) and a
 //!   [`require_permission`](crate::require_permission) layer.
@@ -41,7 +47,7 @@
 //! struct ReadOnly;
 //!
 //! impl Pdp for ReadOnly {
-//!     async fn evaluate(&self, question: &Evaluation) -> Verdict {
+//!     async fn evaluate(&self, question: &Evaluation<'_>) -> Verdict {
 //!         if question.action.name == "read" { Verdict::allow() } else { Verdict::deny() }
 //!     }
 //! }
@@ -54,11 +60,12 @@ mod routes;
 mod wire;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use routes::router;
+pub use routes::{metadata_router, router};
 
 /// Largest request body accepted (413 beyond): a full batch of [`MAX_EVALUATIONS`] items with
 /// modest properties fits.
@@ -73,6 +80,7 @@ pub const MAX_TEXT_BYTES: usize = 1024;
 /// A subject or a resource: what kind of thing (`type`), which one (`id`), and what the caller
 /// says about it (`properties`; a PDP decides what it trusts of them).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Entity {
     /// The `type`: `user`, `service`, `todo`, `document`…
     pub kind: String,
@@ -84,6 +92,7 @@ pub struct Entity {
 
 /// The action asked about: its `name` and `properties`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RequestedAction {
     /// The `name`: `can_read`, `edit`…
     pub name: String,
@@ -91,21 +100,24 @@ pub struct RequestedAction {
     pub properties: Map<String, Value>,
 }
 
-/// One question: may `subject` perform `action` on `resource`, given `context`?
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Evaluation {
+/// One question: may `subject` perform `action` on `resource`, given `context`? Borrowed from
+/// the request (a batch's defaults are lent to every item that inherits them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Evaluation<'a> {
     /// Who asks to act.
-    pub subject: Entity,
+    pub subject: &'a Entity,
     /// What they ask to do.
-    pub action: RequestedAction,
+    pub action: &'a RequestedAction,
     /// What they would do it to.
-    pub resource: Entity,
+    pub resource: &'a Entity,
     /// The circumstances (time, place, device…), as sent (empty when absent).
-    pub context: Map<String, Value>,
+    pub context: &'a Map<String, Value>,
 }
 
 /// A PDP's answer: the decision, and optionally why (a reason code, the grant that matched).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Verdict {
     /// Allowed or not.
     pub decision: bool,
@@ -132,50 +144,78 @@ impl Verdict {
     }
 
     /// This verdict, its context naming `reason` (`{"reason": "deny_no_permission"}`).
-    pub fn with_reason(mut self, reason: &str) -> Self {
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
         self.context
             .get_or_insert_with(Map::new)
-            .insert("reason".into(), Value::String(reason.to_owned()));
+            .insert("reason".into(), Value::String(reason.into()));
         self
     }
 }
 
 /// A policy decision point: answers one [`Evaluation`]. The router asks it once per question
-/// (a batch item by item, in order); it must answer within its own bounds (a PDP that reads a
-/// store bounds its reads) and fail closed (deny) when it cannot decide.
+/// (a batch item by item, in order, stopping where the batch's semantic says). It must answer
+/// within its own bounds (a PDP that reads a store bounds its reads) and fail closed: a PDP
+/// that cannot decide denies, saying why in the verdict's context
+/// (`Verdict::deny().with_reason("error_unavailable")`).
 pub trait Pdp: Send + Sync + 'static {
     /// The answer to `question`.
-    fn evaluate(&self, question: &Evaluation) -> impl Future<Output = Verdict> + Send;
+    fn evaluate(&self, question: &Evaluation<'_>) -> impl Future<Output = Verdict> + Send;
 }
 
-/// The metadata document's contents: where this PDP is.
+impl<P: Pdp> Pdp for Arc<P> {
+    fn evaluate(&self, question: &Evaluation<'_>) -> impl Future<Output = Verdict> + Send {
+        P::evaluate(self, question)
+    }
+}
+
+/// Where this PDP is, for its metadata document.
 #[derive(Clone, Debug)]
 pub struct Metadata {
+    /// The `policy_decision_point`, without a trailing slash.
     base: String,
+    /// Its path (empty at the host's root), which the well-known path carries after it.
+    path: String,
 }
 
 /// Why a PDP address was refused.
 #[derive(Debug, thiserror::Error)]
-#[error("the PDP's address must be an absolute http(s) URL without query or fragment: {0}")]
+#[error(
+    "the PDP's address must be an https URL (http only on a loopback host) with a host and no \
+     user, query or fragment: {0}"
+)]
 pub struct MetadataError(String);
 
 impl Metadata {
-    /// The PDP at `base` (`https://pdp.example.com`, or with a path prefix where the router is
-    /// nested): the metadata's `policy_decision_point`, and the prefix of its endpoints.
+    /// The PDP at `base` (`https://pdp.example.com`, or `https://example.com/authz` where the
+    /// router is nested under `/authz`): the metadata's `policy_decision_point`, and the
+    /// prefix of its endpoints. The specification wants https; plain http is accepted only
+    /// for a loopback host (local development and tests).
     pub fn new(base: &str) -> Result<Self, MetadataError> {
-        let trimmed = base.trim_end_matches('/');
-        let scheme_ok = trimmed.starts_with("https://") || trimmed.starts_with("http://");
-        let host_ok = trimmed.split("://").nth(1).is_some_and(|rest| {
-            let host = rest.split('/').next().unwrap_or("");
-            !host.is_empty()
-        });
-        let plain = !trimmed.contains(['?', '#']) && !trimmed.chars().any(char::is_whitespace);
-        if !(scheme_ok && host_ok && plain) {
-            return Err(MetadataError(base.to_owned()));
+        let refused = || MetadataError(base.to_owned());
+        let url = url::Url::parse(base).map_err(|_| refused())?;
+        let loopback = match url.host() {
+            Some(url::Host::Domain(name)) => name == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => return Err(refused()),
+        };
+        let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+        let plain = url.username().is_empty()
+            && url.password().is_none()
+            && url.query().is_none()
+            && url.fragment().is_none();
+        if !(scheme_ok && plain) {
+            return Err(refused());
         }
-        Ok(Self {
-            base: trimmed.to_owned(),
-        })
+        let base = url.as_str().trim_end_matches('/').to_owned();
+        let path = url.path().trim_end_matches('/').to_owned();
+        Ok(Self { base, path })
+    }
+
+    /// Where the document is served, from the host's root: `/.well-known/authzen-configuration`
+    /// followed by the PDP's path, as the specification places it.
+    pub fn well_known_path(&self) -> String {
+        format!("{}{}", routes::METADATA, self.path)
     }
 
     fn document(&self) -> Value {

@@ -5,108 +5,124 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request, State};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::header::{CONTENT_TYPE, HeaderName};
-use http::{HeaderMap, StatusCode};
-use serde_json::{Map, Value, json};
+use http::StatusCode;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::wire::{self, Asked, Malformed};
-use super::{MAX_BODY_BYTES, Metadata, Pdp};
-use crate::render::Problem;
+use super::{MAX_BODY_BYTES, Metadata, Pdp, Verdict};
+use crate::render::{Problem, RenderProblemsLayer};
 
 pub(super) const EVALUATION: &str = "/access/v1/evaluation";
 pub(super) const EVALUATIONS: &str = "/access/v1/evaluations";
-const METADATA: &str = "/.well-known/authzen-configuration";
-
-/// Longest `X-Request-ID` echoed back.
-const MAX_REQUEST_ID_BYTES: usize = 256;
+pub(super) const METADATA: &str = "/.well-known/authzen-configuration";
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 struct Shared<P> {
     pdp: P,
-    metadata: Value,
 }
 
-/// The AuthZEN API over `pdp`, its metadata naming the endpoints under `metadata`'s address
-/// (see the [module](super) for what is answered and how).
+/// The AuthZEN API over `pdp` (see the [module](super) for what is answered and how), and
+/// its metadata document when `metadata` puts the PDP at the host's root (else mount
+/// [`metadata_router`] at the root).
 pub fn router<P: Pdp>(pdp: P, metadata: Metadata) -> Router {
-    let shared = Arc::new(Shared {
-        pdp,
-        metadata: metadata.document(),
-    });
-    Router::new()
+    let routes = Router::new()
         .route(EVALUATION, post(evaluation::<P>))
         .route(EVALUATIONS, post(evaluations::<P>))
-        .route(METADATA, get(configuration::<P>))
-        .with_state(shared)
-}
-
-async fn configuration<P: Pdp>(
-    State(shared): State<Arc<Shared<P>>>,
-    headers: HeaderMap,
-) -> Response {
-    echo(
-        &headers,
-        axum::Json(shared.metadata.clone()).into_response(),
-    )
-}
-
-async fn evaluation<P: Pdp>(State(shared): State<Arc<Shared<P>>>, request: Request) -> Response {
-    let headers = request.headers().clone();
-    let answer = match JsonBody::from_request(request, &()).await {
-        Err(refused) => refused,
-        Ok(JsonBody(body)) => match wire::evaluation(&body) {
-            Err(malformed) => bad_request(&malformed),
-            Ok(question) => axum::Json(shared.pdp.evaluate(&question).await).into_response(),
-        },
+        .with_state(Arc::new(Shared { pdp }));
+    let routes = if metadata.path.is_empty() {
+        routes.merge(metadata_router(&metadata))
+    } else {
+        routes
     };
-    echo(&headers, answer)
+    routes
+        .route_layer(RenderProblemsLayer)
+        .layer(middleware::from_fn(echo_request_id))
 }
 
-async fn evaluations<P: Pdp>(State(shared): State<Arc<Shared<P>>>, request: Request) -> Response {
-    let headers = request.headers().clone();
-    let answer = match JsonBody::from_request(request, &()).await {
-        Err(refused) => refused,
-        Ok(JsonBody(body)) => match wire::evaluations(&body) {
-            Err(malformed) => bad_request(&malformed),
-            Ok(Asked::One(question)) => {
-                axum::Json(shared.pdp.evaluate(&question).await).into_response()
-            }
-            Ok(Asked::Many(batch)) => {
-                let mut answers = Vec::with_capacity(batch.items.len());
-                for item in &batch.items {
-                    let (decision, answer) = match item {
-                        Err(malformed) => (false, invalid_item(malformed)),
-                        Ok(question) => {
-                            let verdict = shared.pdp.evaluate(question).await;
-                            let mut answer = Map::new();
-                            answer.insert("decision".into(), Value::Bool(verdict.decision));
-                            if let (true, Some(context)) = (batch.with_context, verdict.context) {
-                                answer.insert("context".into(), Value::Object(context));
-                            }
-                            (verdict.decision, Value::Object(answer))
-                        }
-                    };
-                    answers.push(answer);
-                    if batch.semantic.stops_after(decision) {
-                        break;
-                    }
+/// The metadata document alone, at [`Metadata::well_known_path`]: to mount at the host's root
+/// when the PDP is under a path.
+pub fn metadata_router(metadata: &Metadata) -> Router {
+    let document = Arc::new(metadata.document());
+    Router::new()
+        .route(
+            &metadata.well_known_path(),
+            get(move || {
+                let document = document.clone();
+                async move { axum::Json(document.as_ref().clone()) }
+            }),
+        )
+        .layer(middleware::from_fn(echo_request_id))
+}
+
+async fn evaluation<P: Pdp>(State(shared): State<Arc<Shared<P>>>, body: JsonBody) -> Response {
+    match wire::evaluation(&body.0) {
+        Err(malformed) => bad_request(&malformed),
+        Ok(question) => axum::Json(shared.pdp.evaluate(&question.lend()).await).into_response(),
+    }
+}
+
+async fn evaluations<P: Pdp>(State(shared): State<Arc<Shared<P>>>, body: JsonBody) -> Response {
+    let batch = match wire::evaluations(&body.0) {
+        Err(malformed) => return bad_request(&malformed),
+        Ok(Asked::One(question)) => {
+            return axum::Json(shared.pdp.evaluate(&question.lend()).await).into_response();
+        }
+        Ok(Asked::Many(batch)) => batch,
+    };
+    let mut answers = Vec::with_capacity(batch.items.len());
+    for at in 0..batch.items.len() {
+        let answer = match batch.question(at) {
+            Err(malformed) => ItemAnswer::invalid(&malformed),
+            Ok(question) => {
+                let Verdict { decision, context } = shared.pdp.evaluate(&question).await;
+                ItemAnswer {
+                    decision,
+                    context: context.filter(|_| batch.with_context).map(Value::Object),
                 }
-                axum::Json(json!({ "evaluations": answers })).into_response()
             }
-        },
-    };
-    echo(&headers, answer)
+        };
+        let stop = batch.semantic.stops_after(answer.decision);
+        answers.push(answer);
+        if stop {
+            break;
+        }
+    }
+    axum::Json(Answers {
+        evaluations: answers,
+    })
+    .into_response()
 }
 
-/// An item that could not be asked: denied, saying why, as the specification shows.
-fn invalid_item(malformed: &Malformed) -> Value {
-    json!({
-        "decision": false,
-        "context": { "error": { "status": 400, "message": malformed.describe() } },
-    })
+/// The answers of a batch.
+#[derive(Serialize)]
+struct Answers {
+    evaluations: Vec<ItemAnswer>,
+}
+
+/// One item's answer: `decision` first, and `context` only when there is one.
+#[derive(Serialize)]
+struct ItemAnswer {
+    decision: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<Value>,
+}
+
+impl ItemAnswer {
+    /// An item that could not be asked: denied, saying why, as the specification shows.
+    fn invalid(malformed: &Malformed) -> Self {
+        Self {
+            decision: false,
+            context: Some(serde_json::json!({
+                "error": { "status": 400, "message": malformed.describe() },
+            })),
+        }
+    }
 }
 
 fn bad_request(malformed: &Malformed) -> Response {
@@ -118,16 +134,13 @@ fn bad_request(malformed: &Malformed) -> Response {
     .into_response()
 }
 
-/// `response` with the request's `X-Request-ID`, when it has a usable one.
-fn echo(request: &HeaderMap, mut response: Response) -> Response {
-    if let Some(id) = request.get(&REQUEST_ID)
-        && !id.is_empty()
-        && id.len() <= MAX_REQUEST_ID_BYTES
-        && id.to_str().is_ok()
-    {
-        response
-            .headers_mut()
-            .insert(REQUEST_ID.clone(), id.clone());
+/// Every answer carries the request's `X-Request-ID` (a header value cannot hold a line
+/// break, so echoing it cannot split the response).
+async fn echo_request_id(request: Request, next: Next) -> Response {
+    let id = request.headers().get(&REQUEST_ID).cloned();
+    let mut response = next.run(request).await;
+    if let Some(id) = id {
+        response.headers_mut().insert(REQUEST_ID.clone(), id);
     }
     response
 }
@@ -151,31 +164,48 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                     || media.to_ascii_lowercase().ends_with("+json")
             });
         if !json {
-            return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "The body must be application/json.",
-            )
-            .into_response());
+            return Err(invalid_body("The body must be application/json."));
         }
+        let too_large = || {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("The body is larger than {MAX_BODY_BYTES} bytes."),
+            )
+            .into_response()
+        };
+        let declared = request
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+            return Err(too_large());
+        }
+        // Without a declared length, the limit stops the read; any other failure is a body
+        // that could not be read, answered as a bad one.
         let bytes: Bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
             .await
-            .map_err(|_| {
-                Problem::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "The body is larger than 1 MiB.",
+            .map_err(|error| {
+                let error = error.into_inner();
+                let over = std::iter::successors(
+                    Some(&*error as &(dyn std::error::Error + 'static)),
+                    |e| e.source(),
                 )
-                .into_response()
+                .any(|e| e.is::<http_body_util::LengthLimitError>());
+                if over {
+                    too_large()
+                } else {
+                    invalid_body("The body could not be read.")
+                }
             })?;
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(body)) => Ok(Self(body)),
-            _ => Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "The body must be a JSON object.",
-            )
-            .into_response()),
+            _ => Err(invalid_body("The body must be a JSON object.")),
         }
     }
+}
+
+fn invalid_body(detail: &'static str) -> Response {
+    Problem::new(StatusCode::BAD_REQUEST, "invalid_request", detail).into_response()
 }

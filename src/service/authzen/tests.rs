@@ -79,11 +79,11 @@ fn an_items_own_entity_replaces_the_default_whole() {
         panic!("a batch: {asked:?}")
     };
     assert_eq!(batch.semantic, Semantic::ExecuteAll);
-    let first = batch.items[0].as_ref().unwrap_or_else(|m| panic!("{m:?}"));
+    let first = batch.question(0).unwrap_or_else(|m| panic!("{m:?}"));
     assert_eq!(first.subject.id, "ada");
     assert_eq!(first.subject.properties["department"], "sales");
     assert_eq!(first.context["time"], "morning");
-    let second = batch.items[1].as_ref().unwrap_or_else(|m| panic!("{m:?}"));
+    let second = batch.question(1).unwrap_or_else(|m| panic!("{m:?}"));
     // Not merged: bob does not inherit ada's department.
     assert_eq!(second.subject.id, "bob");
     assert!(second.subject.properties.is_empty());
@@ -105,13 +105,13 @@ fn an_invalid_item_is_its_own_failure_and_the_others_stand() {
     let Ok(Asked::Many(batch)) = asked else {
         panic!("a batch: {asked:?}")
     };
-    assert!(batch.items[0].is_ok());
-    let fields: Vec<String> = batch.items[1..]
-        .iter()
-        .map(|item| {
-            item.as_ref()
+    assert!(batch.question(0).is_ok());
+    let fields: Vec<String> = (1..batch.items.len())
+        .map(|at| {
+            batch
+                .question(at)
                 .map(|_| String::new())
-                .unwrap_or_else(|m| m.field.clone())
+                .unwrap_or_else(|m| m.field)
         })
         .collect();
     assert_eq!(
@@ -125,18 +125,62 @@ fn an_invalid_item_is_its_own_failure_and_the_others_stand() {
 }
 
 #[test]
-fn a_bad_default_or_option_refuses_the_whole_request() {
+fn a_bad_default_fails_only_the_items_that_inherit_it() {
+    let asked = wire::evaluations(&body(json!({
+        "subject": {"type": "user", "id": "ada"},
+        "action": {"name": "read"},
+        "resource": {},
+        "evaluations": [
+            {"resource": {"type": "doc", "id": "1"}},
+            {},
+        ],
+    })));
+    let Ok(Asked::Many(batch)) = asked else {
+        panic!("a batch: {asked:?}")
+    };
+    assert!(batch.question(0).is_ok());
+    assert_eq!(
+        batch
+            .question(1)
+            .map(|_| ())
+            .err()
+            .map(|m| m.field)
+            .unwrap_or_default(),
+        "resource.type"
+    );
+}
+
+#[test]
+fn a_batchs_defaults_are_lent_to_its_items_not_copied() {
+    let asked = wire::evaluations(&body(json!({
+        "subject": {"type": "user", "id": "ada"},
+        "action": {"name": "read"},
+        "context": {"big": vec![0; 1000]},
+        "evaluations": vec![json!({"resource": {"type": "doc", "id": "1"}}); 3],
+    })));
+    let Ok(Asked::Many(batch)) = asked else {
+        panic!("a batch: {asked:?}")
+    };
+    let contexts: Vec<_> = (0..3)
+        .map(|at| {
+            std::ptr::from_ref(
+                batch
+                    .question(at)
+                    .map(|q| q.context)
+                    .unwrap_or_else(|m| panic!("{m:?}")),
+            )
+        })
+        .collect();
+    assert!(contexts.iter().all(|c| std::ptr::eq(*c, contexts[0])));
+}
+
+#[test]
+fn a_bad_option_or_item_list_refuses_the_whole_request() {
     let refused = |value: Value| match wire::evaluations(&body(value)) {
         Err(malformed) => malformed.field,
         Ok(asked) => panic!("accepted {asked:?}"),
     };
     let items = json!([{"resource": {"type": "doc", "id": "1"}}]);
-    assert_eq!(
-        refused(
-            json!({"subject": {"type": "user"}, "action": {"name": "r"}, "evaluations": items})
-        ),
-        "subject.id"
-    );
     assert_eq!(
         refused(
             json!({"options": {"evaluations_semantic": "first_past_the_post"}, "evaluations": items})
@@ -155,11 +199,12 @@ fn without_items_the_top_level_is_the_question() {
         "action": {"name": "read"},
         "resource": {"type": "doc", "id": "1"},
     });
-    for evaluations in [None, Some(json!([]))] {
+    for evaluations in [None, Some(json!([])), Some(Value::Null)] {
         let mut request = single.clone();
         if let Some(items) = evaluations {
             request["evaluations"] = items;
         }
+        request["options"] = Value::Null;
         assert!(matches!(
             wire::evaluations(&body(request)),
             Ok(Asked::One(_))

@@ -1,5 +1,7 @@
 //! Reading AuthZEN requests: every field checked for presence, type and size, each failure
-//! naming the field, before a PDP is asked anything.
+//! naming the field, before a PDP is asked anything. A batch's defaults are read once and
+//! lent to each item's question, never copied into it: a large default context shared by a
+//! thousand items costs its size once.
 
 use serde_json::{Map, Value};
 
@@ -10,14 +12,14 @@ use super::{Entity, Evaluation, MAX_EVALUATIONS, MAX_TEXT_BYTES, RequestedAction
 pub(super) struct Malformed {
     /// The field at fault, as a path (`subject.id`, `evaluations[3].resource`).
     pub field: String,
-    pub message: &'static str,
+    pub message: String,
 }
 
 impl Malformed {
-    fn at(field: impl Into<String>, message: &'static str) -> Self {
+    fn at(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
-            message,
+            message: message.into(),
         }
     }
 
@@ -49,53 +51,141 @@ impl Semantic {
     }
 }
 
-/// A batch: each item a question or why it is not one, in order.
+/// One question, owned: the single evaluation's, or a batch item's own entities.
+#[derive(Debug)]
+pub(super) struct Question {
+    pub subject: Entity,
+    pub action: RequestedAction,
+    pub resource: Entity,
+    pub context: Map<String, Value>,
+}
+
+impl Question {
+    pub fn lend(&self) -> Evaluation<'_> {
+        Evaluation {
+            subject: &self.subject,
+            action: &self.action,
+            resource: &self.resource,
+            context: &self.context,
+        }
+    }
+}
+
+/// A batch item: what it names itself (the rest comes from the defaults).
+#[derive(Debug, Default)]
+pub(super) struct Item {
+    subject: Option<Entity>,
+    action: Option<RequestedAction>,
+    resource: Option<Entity>,
+    context: Option<Map<String, Value>>,
+}
+
+/// A batch's defaults; one that is malformed fails only the items that inherit it.
+#[derive(Debug)]
+pub(super) struct Defaults {
+    subject: Option<Result<Entity, Malformed>>,
+    action: Option<Result<RequestedAction, Malformed>>,
+    resource: Option<Result<Entity, Malformed>>,
+    context: Result<Map<String, Value>, Malformed>,
+}
+
+/// A batch: each item as it names itself or why it is malformed, in order, and its defaults.
 #[derive(Debug)]
 pub(super) struct Batch {
-    pub items: Vec<Result<Evaluation, Malformed>>,
+    pub defaults: Defaults,
+    pub items: Vec<Result<Item, Malformed>>,
     pub semantic: Semantic,
     /// Whether each answer carries the verdict's context (`options.portcullis_context`).
     pub with_context: bool,
+}
+
+impl Batch {
+    /// Item `at`'s question, its own entities and the defaults for the rest.
+    pub fn question(&self, at: usize) -> Result<Evaluation<'_>, Malformed> {
+        let item = self.items[at].as_ref().map_err(Clone::clone)?;
+        let path = |key: &str| format!("evaluations[{at}].{key}");
+        let action = inherit(item.action.as_ref(), &self.defaults.action, || {
+            path("action")
+        })?;
+        let context = match &item.context {
+            Some(own) => own,
+            None => self.defaults.context.as_ref().map_err(Clone::clone)?,
+        };
+        Ok(Evaluation {
+            subject: inherit(item.subject.as_ref(), &self.defaults.subject, || {
+                path("subject")
+            })?,
+            action,
+            resource: inherit(item.resource.as_ref(), &self.defaults.resource, || {
+                path("resource")
+            })?,
+            context,
+        })
+    }
+}
+
+/// An item's own entity, else the default it inherits (a malformed default failing the item),
+/// else missing.
+fn inherit<'a, T>(
+    own: Option<&'a T>,
+    default: &'a Option<Result<T, Malformed>>,
+    path: impl FnOnce() -> String,
+) -> Result<&'a T, Malformed> {
+    match (own, default) {
+        (Some(own), _) => Ok(own),
+        (None, Some(Ok(default))) => Ok(default),
+        (None, Some(Err(malformed))) => Err(malformed.clone()),
+        (None, None) => Err(Malformed::at(path(), "is required")),
+    }
 }
 
 /// What an `evaluations` request asks.
 #[derive(Debug)]
 pub(super) enum Asked {
     /// No items: the top level is the one question.
-    One(Box<Evaluation>),
-    Many(Batch),
+    One(Box<Question>),
+    Many(Box<Batch>),
+}
+
+/// A field's value, `null` counting as absent (serializers write a missing option as `null`).
+fn get<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    object.get(key).filter(|value| !value.is_null())
 }
 
 /// The one question of an `evaluation` request.
-pub(super) fn evaluation(body: &Map<String, Value>) -> Result<Evaluation, Malformed> {
-    Ok(Evaluation {
-        subject: entity(body.get("subject"), "subject")?,
-        action: action(body.get("action"), "action")?,
-        resource: entity(body.get("resource"), "resource")?,
-        context: object(body.get("context"), "context")?,
+pub(super) fn evaluation(body: &Map<String, Value>) -> Result<Question, Malformed> {
+    Ok(Question {
+        subject: entity(get(body, "subject"), "subject")?,
+        action: action(get(body, "action"), "action")?,
+        resource: entity(get(body, "resource"), "resource")?,
+        context: object(get(body, "context"), "context")?,
     })
 }
 
 /// The questions of an `evaluations` request: the top level's entities are the defaults of
 /// every item, an item's own key replacing the default whole.
 pub(super) fn evaluations(body: &Map<String, Value>) -> Result<Asked, Malformed> {
-    let (semantic, with_context) = options(body.get("options"))?;
-    let items = match body.get("evaluations") {
-        None => return evaluation(body).map(|e| Asked::One(Box::new(e))),
+    let items = match get(body, "evaluations") {
+        None => return evaluation(body).map(|one| Asked::One(Box::new(one))),
         Some(Value::Array(items)) if items.is_empty() => {
-            return evaluation(body).map(|e| Asked::One(Box::new(e)));
+            return evaluation(body).map(|one| Asked::One(Box::new(one)));
         }
         Some(Value::Array(items)) if items.len() > MAX_EVALUATIONS => {
-            return Err(Malformed::at("evaluations", "has more than 1000 items"));
+            return Err(Malformed::at(
+                "evaluations",
+                format!("has more than {MAX_EVALUATIONS} items"),
+            ));
         }
         Some(Value::Array(items)) => items,
         Some(_) => return Err(Malformed::at("evaluations", "must be an array")),
     };
-    // A default that is present must be valid: it would be wrong for every item.
-    let subject = optional(body.get("subject"), |v| entity(Some(v), "subject"))?;
-    let action_default = optional(body.get("action"), |v| action(Some(v), "action"))?;
-    let resource = optional(body.get("resource"), |v| entity(Some(v), "resource"))?;
-    let context = object(body.get("context"), "context")?;
+    let (semantic, with_context) = options(get(body, "options"))?;
+    let defaults = Defaults {
+        subject: get(body, "subject").map(|v| entity(Some(v), "subject")),
+        action: get(body, "action").map(|v| action(Some(v), "action")),
+        resource: get(body, "resource").map(|v| entity(Some(v), "resource")),
+        context: object(get(body, "context"), "context"),
+    };
     let items = items
         .iter()
         .enumerate()
@@ -107,26 +197,29 @@ pub(super) fn evaluations(body: &Map<String, Value>) -> Result<Asked, Malformed>
                 ));
             };
             let path = |key: &str| format!("evaluations[{at}].{key}");
-            Ok(Evaluation {
-                subject: inherit(item, "subject", &subject, |v| entity(v, &path("subject")))?,
-                action: inherit(item, "action", &action_default, |v| {
-                    action(v, &path("action"))
-                })?,
-                resource: inherit(item, "resource", &resource, |v| {
-                    entity(v, &path("resource"))
-                })?,
-                context: match item.get("context") {
-                    Some(value) => object(Some(value), &path("context"))?,
-                    None => context.clone(),
-                },
+            Ok(Item {
+                subject: own(item, "subject", |v| entity(v, &path("subject")))?,
+                action: own(item, "action", |v| action(v, &path("action")))?,
+                resource: own(item, "resource", |v| entity(v, &path("resource")))?,
+                context: own(item, "context", |v| object(v, &path("context")))?,
             })
         })
         .collect();
-    Ok(Asked::Many(Batch {
+    Ok(Asked::Many(Box::new(Batch {
+        defaults,
         items,
         semantic,
         with_context,
-    }))
+    })))
+}
+
+/// An item's own `key`, when it names one.
+fn own<T>(
+    item: &Map<String, Value>,
+    key: &str,
+    read: impl FnOnce(Option<&Value>) -> Result<T, Malformed>,
+) -> Result<Option<T>, Malformed> {
+    get(item, key).map(|value| read(Some(value))).transpose()
 }
 
 /// `options.evaluations_semantic` and `options.portcullis_context`.
@@ -136,7 +229,7 @@ fn options(options: Option<&Value>) -> Result<(Semantic, bool), Malformed> {
         Some(Value::Object(options)) => options,
         Some(_) => return Err(Malformed::at("options", "must be an object")),
     };
-    let semantic = match options.get("evaluations_semantic") {
+    let semantic = match get(options, "evaluations_semantic") {
         None => Semantic::ExecuteAll,
         Some(Value::String(s)) if s == "execute_all" => Semantic::ExecuteAll,
         Some(Value::String(s)) if s == "deny_on_first_deny" => Semantic::DenyOnFirstDeny,
@@ -148,7 +241,7 @@ fn options(options: Option<&Value>) -> Result<(Semantic, bool), Malformed> {
             ));
         }
     };
-    let with_context = match options.get("portcullis_context") {
+    let with_context = match get(options, "portcullis_context") {
         None => false,
         Some(Value::Bool(on)) => *on,
         Some(_) => {
@@ -161,27 +254,6 @@ fn options(options: Option<&Value>) -> Result<(Semantic, bool), Malformed> {
     Ok((semantic, with_context))
 }
 
-fn optional<T>(
-    value: Option<&Value>,
-    read: impl FnOnce(&Value) -> Result<T, Malformed>,
-) -> Result<Option<T>, Malformed> {
-    value.map(read).transpose()
-}
-
-/// The item's own `key` when it has one, else the default, else missing.
-fn inherit<T: Clone>(
-    item: &Map<String, Value>,
-    key: &str,
-    default: &Option<T>,
-    read: impl FnOnce(Option<&Value>) -> Result<T, Malformed>,
-) -> Result<T, Malformed> {
-    match (item.get(key), default) {
-        (Some(value), _) => read(Some(value)),
-        (None, Some(default)) => Ok(default.clone()),
-        (None, None) => read(None),
-    }
-}
-
 fn entity(value: Option<&Value>, path: &str) -> Result<Entity, Malformed> {
     let entity = match value {
         Some(Value::Object(entity)) => entity,
@@ -191,7 +263,7 @@ fn entity(value: Option<&Value>, path: &str) -> Result<Entity, Malformed> {
     Ok(Entity {
         kind: text(entity, "type", path)?,
         id: text(entity, "id", path)?,
-        properties: object(entity.get("properties"), &format!("{path}.properties"))?,
+        properties: object(get(entity, "properties"), &format!("{path}.properties"))?,
     })
 }
 
@@ -203,18 +275,19 @@ fn action(value: Option<&Value>, path: &str) -> Result<RequestedAction, Malforme
     };
     Ok(RequestedAction {
         name: text(action, "name", path)?,
-        properties: object(action.get("properties"), &format!("{path}.properties"))?,
+        properties: object(get(action, "properties"), &format!("{path}.properties"))?,
     })
 }
 
 /// A required, non-empty string of at most [`MAX_TEXT_BYTES`].
 fn text(object: &Map<String, Value>, key: &str, path: &str) -> Result<String, Malformed> {
     let field = || format!("{path}.{key}");
-    match object.get(key) {
+    match get(object, key) {
         Some(Value::String(s)) if s.is_empty() => Err(Malformed::at(field(), "must not be empty")),
-        Some(Value::String(s)) if s.len() > MAX_TEXT_BYTES => {
-            Err(Malformed::at(field(), "is longer than 1024 bytes"))
-        }
+        Some(Value::String(s)) if s.len() > MAX_TEXT_BYTES => Err(Malformed::at(
+            field(),
+            format!("is longer than {MAX_TEXT_BYTES} bytes"),
+        )),
         Some(Value::String(s)) => Ok(s.clone()),
         Some(_) => Err(Malformed::at(field(), "must be a string")),
         None => Err(Malformed::at(field(), "is required")),
@@ -224,7 +297,7 @@ fn text(object: &Map<String, Value>, key: &str, path: &str) -> Result<String, Ma
 /// An optional object (empty when absent).
 fn object(value: Option<&Value>, path: &str) -> Result<Map<String, Value>, Malformed> {
     match value {
-        None | Some(Value::Null) => Ok(Map::new()),
+        None => Ok(Map::new()),
         Some(Value::Object(object)) => Ok(object.clone()),
         Some(_) => Err(Malformed::at(path, "must be an object")),
     }

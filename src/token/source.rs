@@ -108,7 +108,14 @@ impl FetchGate {
             kid: kid.into(),
             failed: true,
         });
-        match fetch.await {
+        let outcome = fetch.await;
+        // The cool-down runs from the end of the fetch: requests that queued behind a fetch
+        // slower than the cool-down must take its outcome, not start one fetch each in turn
+        // (eight waiters behind a frozen provider would otherwise wait eight timeouts).
+        if let Some(miss) = last_miss.as_mut() {
+            miss.at = Instant::now();
+        }
+        match outcome {
             Ok(()) => {
                 if let Some(miss) = last_miss.as_mut() {
                     miss.failed = false;
@@ -213,6 +220,24 @@ mod tests {
             Ok(true),
             "the failure is forgotten"
         );
+    }
+
+    #[tokio::test]
+    async fn requests_queued_behind_a_fetch_slower_than_the_cool_down_take_its_outcome() {
+        // A provider that stalls past the cool-down and then fails: the eight requests that
+        // waited for that fetch are answered from it, rather than each fetching in turn.
+        let source = Source::new(Duration::from_millis(500), Duration::from_millis(600));
+        source.fail.store(true, Ordering::SeqCst);
+        let asks: Vec<_> = (0..8)
+            .map(|n| {
+                let source = source.clone();
+                tokio::spawn(async move { source.find(&format!("made-up-{n}")).await })
+            })
+            .collect();
+        for ask in asks {
+            assert_eq!(ask.await.ok(), Some(Err(AuthError::Unavailable)));
+        }
+        assert_eq!(source.fetches(), 1);
     }
 
     #[tokio::test]

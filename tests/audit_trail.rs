@@ -45,11 +45,16 @@ fn header_strategy() -> impl portcullis::strategy::Strategy {
     })
 }
 
-fn app(trail: AuditTrail) -> Router {
-    let policy = RolePolicy::builder()
+/// One role: `viewer`, who may read the catalog.
+fn viewers() -> RolePolicy {
+    RolePolicy::builder()
         .role(Role::new("viewer").grant("read:Catalog").unwrap())
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+fn app(trail: AuditTrail) -> Router {
+    let policy = viewers();
     let gateway = AuthGateway::new()
         .strategy(header_strategy())
         .roles(policy)
@@ -452,12 +457,7 @@ async fn a_check_that_cannot_wait_is_refused_at_once_by_a_full_queue() {
     let (_, _, _gate, trail) = stalled_trail(config).await;
     let gateway = AuthGateway::new()
         .strategy(header_strategy())
-        .roles(
-            RolePolicy::builder()
-                .role(Role::new("viewer").grant("read:Catalog").unwrap())
-                .build()
-                .unwrap(),
-        )
+        .roles(viewers())
         .observe(trail.clone())
         .build()
         .unwrap();
@@ -499,12 +499,7 @@ async fn a_route_layer_that_waits_for_room_shows_each_decision_once_and_records_
     let counted = observed.clone();
     let gateway = AuthGateway::new()
         .strategy(header_strategy())
-        .roles(
-            RolePolicy::builder()
-                .role(Role::new("viewer").grant("read:Catalog").unwrap())
-                .build()
-                .unwrap(),
-        )
+        .roles(viewers())
         .observe(trail.clone())
         .observe(move |_: &portcullis::authz::DecisionEvent<'_>| {
             counted.fetch_add(1, Ordering::SeqCst);
@@ -532,15 +527,17 @@ async fn a_route_layer_that_waits_for_room_shows_each_decision_once_and_records_
     assert_eq!(verified(&ring, &inner.records(), None), 24);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_entity_checks_in_one_request_wait_one_bound_in_all() {
+/// `n` documents owned by ada, registered with an entity engine over memory.
+async fn documents_of_ada(
+    n: usize,
+) -> (
+    portcullis::acl::Acl<portcullis::store::MemoryStore>,
+    Vec<portcullis::store::ResourceKey>,
+) {
     use portcullis::acl::{Acl, NewResource};
-    use portcullis::store::{Access, MemoryStore, ResourceKey};
-    let bound = Duration::from_millis(300);
-    let config = TrailConfig::new("a").capacity(1).batch(1).wait(bound);
-    let (_, _, _gate, trail) = stalled_trail(config).await;
+    use portcullis::store::{MemoryStore, ResourceKey};
     let acl = Acl::new(MemoryStore::new());
-    let keys: Vec<ResourceKey> = (0..50)
+    let keys: Vec<ResourceKey> = (0..n)
         .map(|n| ResourceKey::new("docs", "document", &format!("d{n}")))
         .collect();
     for key in &keys {
@@ -548,11 +545,26 @@ async fn many_entity_checks_in_one_request_wait_one_bound_in_all() {
             .await
             .unwrap();
     }
-    let gateway = AuthGateway::new()
+    (acl, keys)
+}
+
+/// A gateway that believes the headers and records into `trail`.
+fn recorded_by(trail: &AuditTrail) -> portcullis::AuthLayer {
+    AuthGateway::new()
         .strategy(header_strategy())
         .observe(trail.clone())
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_entity_checks_in_one_request_wait_one_bound_in_all() {
+    use portcullis::store::Access;
+    let bound = Duration::from_millis(300);
+    let config = TrailConfig::new("a").capacity(1).batch(1).wait(bound);
+    let (_, _, _gate, trail) = stalled_trail(config).await;
+    let (acl, keys) = documents_of_ada(50).await;
+    let gateway = recorded_by(&trail);
     let app = Router::new()
         .route(
             "/check",
@@ -584,37 +596,19 @@ async fn many_entity_checks_in_one_request_wait_one_bound_in_all() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entity_decision_is_refused_when_the_trail_cannot_take_it() {
-    use portcullis::acl::{Acl, NewResource};
-    use portcullis::store::{Access, MemoryStore, ResourceKey};
+    use portcullis::store::{Access, ResourceKey};
     // A trail whose sink never answers, with room for one record in the queue and one held by
     // the writer: once those are taken, an allowed decision cannot be recorded, so it is not
     // allowed.
-    let sink = Stalled {
-        inner: MemorySink::new(),
-        gate: Arc::new(Semaphore::new(0)),
-    };
     let config = TrailConfig::new("a").capacity(1).batch(1);
-    let trail = AuditTrail::start(ring(), sink, MemorySink::new(), config)
-        .await
-        .unwrap();
-    let acl = Acl::new(MemoryStore::new());
-    acl.register(NewResource::new(
-        ResourceKey::new("docs", "document", "d"),
-        "acme",
-        "ada",
-    ))
-    .await
-    .unwrap();
-    let gateway = AuthGateway::new()
-        .strategy(header_strategy())
-        .observe(trail.clone())
-        .build()
-        .unwrap();
+    let (_, _, _gate, trail) = stalled_trail(config).await;
+    let (acl, _) = documents_of_ada(1).await;
+    let gateway = recorded_by(&trail);
     let app = Router::new()
         .route(
             "/can",
             get(move |ctx: UserContext| async move {
-                let key = ResourceKey::new("docs", "document", "d");
+                let key = ResourceKey::new("docs", "document", "d0");
                 acl.can(&ctx, &key, Access::Edit)
                     .await
                     .unwrap()

@@ -423,22 +423,12 @@ impl Seam {
         at: &Scope,
         request: Option<RequestFacts<'_>>,
     ) -> Option<Admitting> {
-        let question = Question {
-            context,
-            required,
-            at,
-            explain: self.explain,
-        };
-        let decision = match &self.authorizer {
-            None => from_context(question),
-            Some(authorizer) => authorizer.decide(question).now()?,
-        };
+        let decision = self.answer_now(context, required, at)?;
         Some(self.admit(context, required, decision, request))
     }
 
-    /// [`decide`](Self::decide) for a check that cannot wait: `None` when the authorizer
-    /// must, and observers that are behind refuse at once.
-    pub(crate) fn decide_now(
+    /// The authorizer's answer, when it has one without waiting (nothing observed).
+    fn answer_now(
         &self,
         context: &UserContext,
         required: &Requirement,
@@ -450,10 +440,21 @@ impl Seam {
             at,
             explain: self.explain,
         };
-        let decision = match &self.authorizer {
-            None => from_context(question),
-            Some(authorizer) => authorizer.decide(question).now()?,
-        };
+        match &self.authorizer {
+            None => Some(from_context(question)),
+            Some(authorizer) => authorizer.decide(question).now(),
+        }
+    }
+
+    /// [`decide`](Self::decide) for a check that cannot wait: `None` when the authorizer
+    /// must, and observers that are behind refuse at once.
+    pub(crate) fn decide_now(
+        &self,
+        context: &UserContext,
+        required: &Requirement,
+        at: &Scope,
+    ) -> Option<Decision> {
+        let decision = self.answer_now(context, required, at)?;
         let admitted = self.observe_now(&DecisionEvent {
             context,
             required,

@@ -580,12 +580,16 @@ async fn hammer(
     for _ in 0..tasks {
         let (app, token) = (app.clone(), token.to_owned());
         running.push(tokio::spawn(async move {
+            // At least one request each, however late a busy machine starts the task.
             let mut seen = Vec::new();
-            while std::time::Instant::now() < until {
+            loop {
                 let started = std::time::Instant::now();
                 let reply = get_as(&app, "/me", Some(&token)).await;
                 let retry_after = reply.headers.contains_key(http::header::RETRY_AFTER);
                 seen.push((reply.status.as_u16(), retry_after, started.elapsed()));
+                if std::time::Instant::now() >= until {
+                    break;
+                }
             }
             seen
         }));
@@ -612,7 +616,9 @@ async fn the_endpoint_process_killed_frozen_and_restarted_under_load() {
     let (known, unseen) = (signing_key("known"), signing_key("unseen"));
     let mut provider = ProviderProcess::new(&[&known]);
     provider.start().await;
-    let fetch_timeout = Duration::from_millis(500);
+    // Long next to what a busy machine adds to a request, so that "waited behind a fetch"
+    // and "was slow" cannot be confused.
+    let fetch_timeout = Duration::from_secs(2);
     let jwks = RemoteJwks::builder(provider.url())
         .timeout(fetch_timeout)
         .cooldown(Duration::from_millis(100))
@@ -642,7 +648,7 @@ async fn the_endpoint_process_killed_frozen_and_restarted_under_load() {
             "{phase}: {statuses:?}"
         );
         assert!(
-            slowest < Duration::from_millis(300),
+            slowest < fetch_timeout / 2,
             "{phase}: a known key's token waited {slowest:?} behind a fetch"
         );
         let (statuses, every_503_says_when, slowest) = unknown_seen;

@@ -109,12 +109,11 @@ pub(super) async fn sync_ring<S: KeyStore>(
     let mut signing = None;
     for stored in store.keys().await? {
         if ring.snapshot().get(&stored.kid).is_none() {
-            let alg = match stored.alg.as_str() {
-                "EdDSA" => Algorithm::EdDSA,
-                "ES256" => Algorithm::ES256,
-                "ES384" => Algorithm::ES384,
-                other => {
-                    tracing::error!(kid = %stored.kid, alg = other, "stored key has an unsupported algorithm");
+            // Asymmetric algorithms only: a stored key is a PKCS#8 private key.
+            let alg = match stored.alg.parse::<Algorithm>() {
+                Ok(alg) if alg.family() != jsonwebtoken::AlgorithmFamily::Hmac => alg,
+                _ => {
+                    tracing::error!(kid = %stored.kid, alg = %stored.alg, "stored key has an unsupported algorithm");
                     return Err(IdentityError::Unavailable);
                 }
             };

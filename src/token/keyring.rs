@@ -13,10 +13,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
+use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
-    KeyPair,
+    KeyPair, RsaKeyPair,
 };
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
 
@@ -208,8 +210,16 @@ impl Key {
         Self::from_pkcs8(kid, alg, &generate_pkcs8(alg)?)
     }
 
-    /// A signing key from a PKCS#8 DER private key (EdDSA, ES256 or ES384), as [`generate_pkcs8`]
-    /// makes and a key store keeps. The public half is derived from it.
+    /// A fresh RSA signing key (2048 bits) for `alg` (RS256, RS384, RS512, PS256, PS384 or
+    /// PS512): what peers that only take RSA tokens need (Sentinel's SDK takes RS256 only).
+    /// Generating one takes tens of milliseconds; prefer Ed25519 where the verifiers allow it.
+    pub fn generate_rsa(kid: &str, alg: Algorithm) -> Result<Self, KeyError> {
+        Self::from_pkcs8(kid, alg, &generate_pkcs8(alg)?)
+    }
+
+    /// A signing key from a PKCS#8 DER private key (EdDSA, ES256, ES384, or RSA for the RS* and
+    /// PS* algorithms), as [`generate_pkcs8`] makes and a key store keeps. The public half is
+    /// derived from it.
     pub fn from_pkcs8(kid: &str, alg: Algorithm, der: &[u8]) -> Result<Self, KeyError> {
         check_kid(kid)?;
         let (decoding, encoding) = match alg {
@@ -233,6 +243,25 @@ impl Key {
                     DecodingKey::from_ec_der(pair.public_key().as_ref()),
                     EncodingKey::from_ec_der(der),
                 )
+            }
+            rsa if rsa.family() == AlgorithmFamily::Rsa => {
+                let pair = RsaKeyPair::from_pkcs8(der).map_err(|_| KeyError::Unparsable)?;
+                let bits = pair.public_modulus_len() * 8;
+                if !(2048..=8192).contains(&bits) {
+                    return Err(KeyError::UnusableJwk(
+                        "its RSA modulus is not 2048 to 8192 bits",
+                    ));
+                }
+                let public = pair.public_key();
+                // From the modulus and exponent, so the key can be published as a JWK.
+                let decoding = DecodingKey::from_rsa_raw_components(
+                    public.modulus().big_endian_without_leading_zero(),
+                    public.exponent().big_endian_without_leading_zero(),
+                );
+                // jsonwebtoken signs RSA from PKCS#1, which it takes out of a PKCS#8 PEM.
+                let encoding = EncodingKey::from_rsa_pem(pkcs8_pem(der).as_bytes())
+                    .map_err(|_| KeyError::Unparsable)?;
+                (decoding, encoding)
             }
             other => return Err(KeyError::WrongAlgorithm(other)),
         };
@@ -424,10 +453,29 @@ impl Key {
     }
 }
 
-/// A fresh PKCS#8 DER private key for EdDSA, ES256 or ES384, from the system's secure random
-/// source: what a key store persists.
+/// A PKCS#8 DER private key as PEM text (RFC 7468), in lines of 64 characters.
+fn pkcs8_pem(der: &[u8]) -> String {
+    let body = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der);
+    let mut pem = String::with_capacity(body.len() + body.len() / 64 + 64);
+    pem.push_str("-----BEGIN PRIVATE KEY-----\n");
+    for line in body.as_bytes().chunks(64) {
+        // Base64 is ASCII: every chunk is valid UTF-8.
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    pem
+}
+
+/// A fresh PKCS#8 DER private key for EdDSA, ES256, ES384, or RSA (2048 bits, for the RS* and
+/// PS* algorithms), from the system's secure random source: what a key store persists.
 pub fn generate_pkcs8(alg: Algorithm) -> Result<Vec<u8>, KeyError> {
     let rng = SystemRandom::new();
+    if alg.family() == AlgorithmFamily::Rsa {
+        let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generation)?;
+        let der = pair.as_der().map_err(|_| KeyError::Generation)?;
+        return Ok(der.as_ref().to_vec());
+    }
     let doc = match alg {
         Algorithm::EdDSA => {
             Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Generation)?
@@ -687,11 +735,31 @@ mod tests {
             Key::generate_ecdsa("p256", Algorithm::ES256),
             Key::generate_ecdsa("p384", Algorithm::ES384),
             Key::generate_hmac("hs", Algorithm::HS384),
+            Key::generate_rsa("rs", Algorithm::RS256),
+            Key::generate_rsa("ps", Algorithm::PS256),
         ] {
             let key = key.unwrap_or_else(|e| panic!("{e}"));
             assert!(key.can_sign());
             assert_eq!(key.self_test(), Ok(()));
         }
+    }
+
+    #[test]
+    fn rsa_keys_round_trip_through_pkcs8_and_refuse_wrong_material() {
+        let der = generate_pkcs8(Algorithm::RS256).unwrap_or_else(|e| panic!("{e}"));
+        let key = Key::from_pkcs8("rs", Algorithm::RS256, &der).unwrap_or_else(|e| panic!("{e}"));
+        let again = Key::from_pkcs8("rs", Algorithm::RS256, &der).unwrap_or_else(|e| panic!("{e}"));
+        // The same stored key publishes the same public half.
+        assert_eq!(key.jwk(), again.jwk());
+        assert_eq!(
+            key.jwk().unwrap_or_default()["n"].as_str().map(str::len),
+            Some(342)
+        );
+        // An RSA key for an EC algorithm, an EC key for RSA, and garbage are refused.
+        assert!(Key::from_pkcs8("x", Algorithm::ES256, &der).is_err());
+        let ec = generate_pkcs8(Algorithm::ES256).unwrap_or_else(|e| panic!("{e}"));
+        assert!(Key::from_pkcs8("x", Algorithm::RS256, &ec).is_err());
+        assert!(Key::from_pkcs8("x", Algorithm::RS256, b"not a key").is_err());
     }
 
     #[test]
@@ -702,6 +770,7 @@ mod tests {
             Key::generate_ed25519("ed").unwrap_or_else(|e| panic!("{e}")),
             Key::generate_ecdsa("p256", Algorithm::ES256).unwrap_or_else(|e| panic!("{e}")),
             Key::generate_ecdsa("p384", Algorithm::ES384).unwrap_or_else(|e| panic!("{e}")),
+            Key::generate_rsa("rs", Algorithm::RS256).unwrap_or_else(|e| panic!("{e}")),
         ] {
             let jwk = key.jwk().unwrap_or_default();
             assert_eq!(jwk["kid"], key.kid());

@@ -38,6 +38,23 @@ pub(crate) fn random_id<const N: usize>() -> Result<String, NoRandomness> {
     Ok(URL_SAFE_NO_PAD.encode(random_bytes::<N>()?))
 }
 
+/// A random UUID (version 4, RFC 9562 §5.4) in its lowercase hyphenated form: 122 random bits,
+/// in the shape other systems parse ids in (Sentinel's SDK reads user ids as UUIDs).
+pub(crate) fn random_uuid() -> Result<String, NoRandomness> {
+    let mut bytes = random_bytes::<16>()?;
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = hex(&bytes);
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    ))
+}
+
 /// `N` random bytes as lower-case hex.
 pub(crate) fn random_hex<const N: usize>() -> Result<String, NoRandomness> {
     Ok(hex(&random_bytes::<N>()?))
@@ -199,6 +216,20 @@ pub(crate) fn all_in(set: &ByteSet, bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn random_uuids_are_version_4() {
+        let id = random_uuid().unwrap_or_default();
+        assert_eq!(id.len(), 36);
+        let parts: Vec<&str> = id.split('-').collect();
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(parts[2].starts_with('4'), "{id}");
+        assert!(matches!(&parts[3][..1], "8" | "9" | "a" | "b"), "{id}");
+        assert_ne!(random_uuid().unwrap_or_default(), id);
+    }
 
     #[test]
     fn issued_secrets_have_their_shape_and_digest() {

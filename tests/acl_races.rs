@@ -190,6 +190,9 @@ impl AssignmentStore for Swapping {
     async fn members(&self, tenant: &str, group: &str) -> StoreResult<Vec<String>> {
         self.inner.members(tenant, group).await
     }
+    async fn groups(&self, tenant: &str) -> StoreResult<Vec<(String, i64)>> {
+        self.inner.groups(tenant).await
+    }
     async fn first_sight(
         &self,
         tenant: &str,

@@ -83,6 +83,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use guard::{AccessDef, RequireAccess};
+#[cfg(feature = "service")]
+pub(crate) use manage::check_key;
 pub use manage::{Accessible, AclError, Holder, MAX_CHECKS, MAX_PAGE, NewResource, WhoCan};
 
 use self::cache::{Cache, Found};

@@ -205,7 +205,8 @@ impl<S: Store> super::Identity<S> {
     ) -> Result<UserRecord, IdentityError> {
         let now = self.now();
         let user = UserRecord {
-            id: secret::random_id::<16>()?,
+            // A UUID: the id other systems (Sentinel's SDK among them) parse.
+            id: secret::random_uuid()?,
             email,
             password_hash,
             roles,

@@ -332,6 +332,9 @@ pub struct ActionRecord {
     pub updated_at: i64,
 }
 
+/// Most groups [`AssignmentStore::groups`] lists.
+pub const MAX_GROUPS_LISTED: usize = 1000;
+
 /// Roles of tenants and their grants.
 ///
 /// `tenant` arguments scope every read and write: a role id of another tenant is not found,
@@ -513,6 +516,10 @@ pub trait AssignmentStore: Send + Sync {
         tenant: &str,
         group: &str,
     ) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+
+    /// The groups of the tenant that have members, sorted, each with when its first member
+    /// still there was added; at most [`MAX_GROUPS_LISTED`].
+    fn groups(&self, tenant: &str) -> impl Future<Output = StoreResult<Vec<(String, i64)>>> + Send;
 
     /// Records that `user` was seen in the tenant. The first time only, and in the same
     /// transaction, it assigns the user every default role of the tenant (granted by

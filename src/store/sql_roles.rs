@@ -60,6 +60,7 @@ pub(crate) struct RoleStatements {
     pub(crate) remove_member: Cow<'static, str>,
     pub(crate) groups_of: Cow<'static, str>,
     pub(crate) members: Cow<'static, str>,
+    pub(crate) groups: Cow<'static, str>,
     pub(crate) seen: Cow<'static, str>,
     pub(crate) insert_subject: Cow<'static, str>,
     pub(crate) default_roles: Cow<'static, str>,
@@ -222,6 +223,11 @@ impl RoleStatements {
                 WHERE tenant = ? AND subject = ? ORDER BY group_id{C}"),
             members: q("SELECT subject FROM portcullis_group_members \
                 WHERE tenant = ? AND group_id = ? ORDER BY subject{C}"),
+            groups: q(&format!(
+                "SELECT group_id, MIN(added_at) AS since FROM portcullis_group_members \
+                WHERE tenant = ? GROUP BY group_id ORDER BY group_id{{C}} LIMIT {}",
+                super::roles::MAX_GROUPS_LISTED
+            )),
             seen: q("SELECT COUNT(*) AS n FROM portcullis_tenant_subjects \
                 WHERE tenant = ? AND subject = ?"),
             insert_subject: q(
@@ -1027,6 +1033,22 @@ macro_rules! sql_role_store {
                         .map_err(unavailable)?;
                     rows.iter()
                         .map(|row| row.try_get("subject").map_err(unavailable))
+                        .collect()
+                }
+
+                async fn groups(&self, tenant: &str) -> StoreResult<Vec<(String, i64)>> {
+                    let rows = sqlx::query(&self.sql.roles.groups)
+                        .bind(tenant)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok((
+                                row.try_get("group_id").map_err(unavailable)?,
+                                row.try_get("since").map_err(unavailable)?,
+                            ))
+                        })
                         .collect()
                 }
 

@@ -781,6 +781,13 @@ impl<S: TenantStore> Tenancy<S> {
         Ok(self.inner.store.members(tenant, group).await?)
     }
 
+    /// The groups of the tenant that have members, each with when its earliest member still
+    /// there was added (at most [`MAX_GROUPS_LISTED`](crate::store::roles::MAX_GROUPS_LISTED)).
+    pub async fn groups(&self, tenant: &str) -> Result<Vec<(String, i64)>, TenantError> {
+        check_tenant(tenant)?;
+        Ok(self.inner.store.groups(tenant).await?)
+    }
+
     /// The groups a subject is a member of.
     pub async fn groups_of(&self, tenant: &str, subject: &str) -> Result<Vec<String>, TenantError> {
         check_tenant(tenant)?;

@@ -66,7 +66,8 @@ const ALGORITHMS: [Algorithm; 12] = [
 #[derive(Debug, Clone)]
 pub struct TokenRules {
     pub(crate) issuer: Option<String>,
-    pub(crate) audience: Option<String>,
+    /// Accepted audiences (any one of them); empty for no audience rule.
+    pub(crate) audience: Vec<String>,
     pub(crate) leeway: Duration,
     pub(crate) typ: Option<String>,
     pub(crate) max_token_bytes: usize,
@@ -77,7 +78,7 @@ impl Default for TokenRules {
     fn default() -> Self {
         Self {
             issuer: None,
-            audience: None,
+            audience: Vec::new(),
             leeway: DEFAULT_LEEWAY,
             typ: None,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
@@ -102,9 +103,28 @@ impl TokenRules {
         self
     }
 
-    /// Requires `aud` to be, or to contain, exactly this string.
+    /// Requires `aud` to be, or to contain, exactly this string (replacing any audience set
+    /// before).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audience = Some(audience.into());
+        self.audience = vec![audience.into()];
+        self
+    }
+
+    /// Also accepts tokens for this audience: for a recipient known by several names, or that
+    /// takes several kinds of token told apart by their audience (the caller then reads `aud`
+    /// to know which one it holds).
+    ///
+    /// ```
+    /// use portcullis::token::TokenRules;
+    ///
+    /// let rules = TokenRules::new().audience("sentinel:access").or_audience("sentinel:authz");
+    /// # let _ = rules;
+    /// ```
+    pub fn or_audience(mut self, audience: impl Into<String>) -> Self {
+        let audience = audience.into();
+        if !self.audience.contains(&audience) {
+            self.audience.push(audience);
+        }
         self
     }
 
@@ -232,8 +252,8 @@ impl TokenVerifier {
                     v.set_issuer(&[iss]);
                     required.push("iss");
                 }
-                if let Some(aud) = &rules.audience {
-                    v.set_audience(&[aud]);
+                if !rules.audience.is_empty() {
+                    v.set_audience(&rules.audience);
                     required.push("aud");
                 }
                 v.set_required_spec_claims(&required);

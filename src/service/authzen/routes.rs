@@ -3,19 +3,20 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{FromRequest, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::StatusCode;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName};
+use http::header::HeaderName;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::wire::{self, Asked, Malformed};
 use super::{MAX_BODY_BYTES, Metadata, Pdp, Verdict};
 use crate::render::{Problem, RenderProblemsLayer};
+use crate::service::body::BodyError;
 
 pub(super) const EVALUATION: &str = "/access/v1/evaluation";
 pub(super) const EVALUATIONS: &str = "/access/v1/evaluations";
@@ -153,55 +154,19 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = Response;
 
     async fn from_request(request: Request<Body>, _: &S) -> Result<Self, Response> {
-        let json = request
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(str::trim)
-            .is_some_and(|media| {
-                media.eq_ignore_ascii_case("application/json")
-                    || media.to_ascii_lowercase().ends_with("+json")
-            });
-        if !json {
-            return Err(invalid_body("The body must be application/json."));
-        }
-        let too_large = || {
-            Problem::new(
+        match crate::service::body::json_within(request, MAX_BODY_BYTES).await {
+            Ok(Value::Object(body)) => Ok(Self(body)),
+            Err(BodyError::TooLarge) => Err(Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
                 format!("The body is larger than {MAX_BODY_BYTES} bytes."),
             )
-            .into_response()
-        };
-        let declared = request
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-            return Err(too_large());
-        }
-        // Without a declared length, the limit stops the read; any other failure is a body
-        // that could not be read, answered as a bad one.
-        let bytes: Bytes = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
-            .await
-            .map_err(|error| {
-                let error = error.into_inner();
-                let over = std::iter::successors(
-                    Some(&*error as &(dyn std::error::Error + 'static)),
-                    |e| e.source(),
-                )
-                .any(|e| e.is::<http_body_util::LengthLimitError>());
-                if over {
-                    too_large()
-                } else {
-                    invalid_body("The body could not be read.")
-                }
-            })?;
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(body)) => Ok(Self(body)),
-            _ => Err(invalid_body("The body must be a JSON object.")),
+            .into_response()),
+            Err(BodyError::NotJson) => Err(invalid_body(BodyError::NotJson.describe())),
+            Err(BodyError::Unreadable) => Err(invalid_body(BodyError::Unreadable.describe())),
+            Ok(_) | Err(BodyError::Malformed) => {
+                Err(invalid_body("The body must be a JSON object."))
+            }
         }
     }
 }

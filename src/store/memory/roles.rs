@@ -561,6 +561,22 @@ impl AssignmentStore for MemoryStore {
             .collect())
     }
 
+    async fn groups(&self, tenant: &str) -> StoreResult<Vec<(String, i64)>> {
+        let state = self.lock();
+        let mut groups: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+        for ((t, group, _), added_at) in &state.roles.members {
+            if t == tenant {
+                let since = groups.entry(group.as_str()).or_insert(*added_at);
+                *since = (*since).min(*added_at);
+            }
+        }
+        Ok(groups
+            .into_iter()
+            .take(super::super::roles::MAX_GROUPS_LISTED)
+            .map(|(group, since)| (group.to_owned(), since))
+            .collect())
+    }
+
     async fn first_sight(
         &self,
         tenant: &str,

@@ -7,9 +7,12 @@
 //!   portcullis unchanged, over the crate's own model (workspaces as tenants, entity
 //!   permissions, service keys, RS256 user tokens).
 //!
-//! Still to come on this seam: a PDP answering AuthZEN from the crate's own model, the
-//! `portcullis` binary and remote clients.
+//! - [`pdp`]: an AuthZEN PDP answered by that same model, with owner-conditional grants.
+//!
+//! Still to come on this seam: the `portcullis` binary, the AuthZEN search APIs and remote
+//! clients.
 
 pub mod authzen;
 mod body;
+pub mod pdp;
 pub mod sentinel;

@@ -600,6 +600,13 @@ impl DecisionPoint {
         }
     }
 
+    /// Makes `ctx` a context of this decision point: its checks (entity checks included) are
+    /// answered and observed here, as a gateway's are for the contexts it admits.
+    #[cfg(feature = "service")]
+    pub(crate) fn admit(&self, ctx: &mut UserContext) {
+        ctx.set_seam(self.seam);
+    }
+
     pub(crate) fn of_seam(seam: &'static Seam) -> Self {
         Self { seam }
     }

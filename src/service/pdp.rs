@@ -51,11 +51,13 @@
 
 use serde_json::Value;
 
-use crate::authz::{Authorizer, Question, Scope};
+use std::sync::Arc;
+
+use crate::authz::{DecisionObserver, DecisionPoint, Scope};
 use crate::context::{AuthMethod, UserContext};
 use crate::error::{Reason, Requirement};
 use crate::rbac::Action;
-use crate::service::authzen::{Entity, Evaluation, Pdp, Verdict};
+use crate::service::authzen::{self, Entity, Evaluation, Metadata, Pdp, Verdict};
 use crate::service::sentinel::{SentinelApi, SentinelStore};
 use crate::store::{Access, ExternalIdentityStore, ResourceKey};
 
@@ -68,6 +70,8 @@ const METHOD: AuthMethod = AuthMethod::Custom("authzen");
 /// The PDP: see the [module](self).
 pub struct ModelPdp<S: SentinelStore> {
     api: SentinelApi<S>,
+    /// Where its decisions are made and observed (the API's audit trail included).
+    point: DecisionPoint,
     workspace: String,
     service: Option<String>,
     issuer: Option<String>,
@@ -83,10 +87,18 @@ impl<S: SentinelStore> std::fmt::Debug for ModelPdp<S> {
 }
 
 impl<S: SentinelStore + ExternalIdentityStore> ModelPdp<S> {
-    /// A PDP answering for `workspace` from `api`'s model.
+    /// A PDP answering for `workspace` from `api`'s model; its decisions go to `api`'s audit
+    /// trail. Made once, at start-up (its decision point lives as long as the process).
     pub fn new(api: SentinelApi<S>, workspace: impl Into<String>) -> Self {
+        let observers: Vec<Arc<dyn DecisionObserver>> = api
+            .audit()
+            .map(|trail| Arc::new(trail.clone()) as Arc<dyn DecisionObserver>)
+            .into_iter()
+            .collect();
+        let point = DecisionPoint::new(Some(Arc::new(api.acl().clone())), observers);
         Self {
             api,
+            point,
             workspace: workspace.into(),
             service: None,
             issuer: None,
@@ -104,6 +116,19 @@ impl<S: SentinelStore + ExternalIdentityStore> ModelPdp<S> {
     pub fn entities_of(mut self, service: impl Into<String>) -> Self {
         self.service = Some(service.into());
         self
+    }
+
+    /// The AuthZEN API over this PDP (see [`authzen::router`]), every route but the metadata
+    /// document behind a service key (`X-Service-Key`, 401 without): only the deployment's
+    /// services may ask, and say who owns what.
+    pub fn keyed_router(self, metadata: Metadata) -> axum::Router {
+        let api = self.api.clone();
+        let guarded =
+            authzen::evaluation_router(self).route_layer(axum::middleware::from_fn_with_state(
+                api,
+                crate::service::sentinel::require_service_key::<S>,
+            ));
+        guarded.merge(authzen::metadata_router(&metadata))
     }
 
     /// The user a subject is, or `None` when the store could not be read.
@@ -166,7 +191,8 @@ impl<S: SentinelStore + ExternalIdentityStore> ModelPdp<S> {
         let Some(user) = self.user_of(question.subject).await else {
             return unavailable();
         };
-        let ctx = UserContext::new(user.clone(), METHOD);
+        let mut ctx = UserContext::new(user.clone(), METHOD);
+        self.point.admit(&mut ctx);
         let workspace = question
             .context
             .get("workspace_id")
@@ -211,11 +237,7 @@ impl<S: SentinelStore + ExternalIdentityStore> ModelPdp<S> {
     }
 
     async fn ask(&self, ctx: &UserContext, required: Requirement, at: &Scope) -> Reason {
-        self.api
-            .tenancy()
-            .decide(Question::new(ctx, &required, at))
-            .await
-            .reason()
+        self.point.decide(ctx, &required, at).await.reason()
     }
 }
 

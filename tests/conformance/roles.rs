@@ -1260,6 +1260,15 @@ pub async fn group_members<S: RoleBackend>(s: &S) {
         s.add_member("acme", group, subject, 10).await.unwrap();
     }
     s.add_member("globex", "ops", "u9", 10).await.unwrap();
+    s.add_member("acme", "dev", "u3", 7).await.unwrap();
+    // The tenant's groups, sorted, each since its earliest member still there.
+    assert_eq!(
+        s.groups("acme").await.unwrap(),
+        [("dev".to_owned(), 7), ("ops".to_owned(), 10)]
+    );
+    assert_eq!(s.groups("globex").await.unwrap(), [("ops".to_owned(), 10)]);
+    assert!(s.groups("initech").await.unwrap().is_empty());
+    s.remove_member("acme", "dev", "u3").await.unwrap();
     assert_eq!(s.members("acme", "ops").await.unwrap(), ["u1", "u2"]);
     assert_eq!(s.groups_of("acme", "u1").await.unwrap(), ["dev", "ops"]);
     assert_eq!(s.members("globex", "ops").await.unwrap(), ["u9"]);
@@ -1270,6 +1279,9 @@ pub async fn group_members<S: RoleBackend>(s: &S) {
     assert_eq!(s.members("acme", "ops").await.unwrap(), ["u2"]);
     assert_eq!(s.groups_of("acme", "u1").await.unwrap(), ["dev"]);
     assert!(s.members("acme", "none").await.unwrap().is_empty());
+    // A group whose last member left is no longer listed.
+    s.remove_member("acme", "dev", "u1").await.unwrap();
+    assert_eq!(s.groups("acme").await.unwrap(), [("ops".to_owned(), 10)]);
 }
 
 /// `max_members` counts subjects with live assignments: expired ones do not count, a subject

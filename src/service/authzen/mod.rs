@@ -65,6 +65,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub(crate) use routes::evaluation_router;
 pub use routes::{metadata_router, router};
 
 /// Largest request body accepted (413 beyond): a full batch of [`MAX_EVALUATIONS`] items with

@@ -32,16 +32,21 @@ struct Shared<P> {
 /// its metadata document when `metadata` puts the PDP at the host's root (else mount
 /// [`metadata_router`] at the root).
 pub fn router<P: Pdp>(pdp: P, metadata: Metadata) -> Router {
-    let routes = Router::new()
-        .route(EVALUATION, post(evaluation::<P>))
-        .route(EVALUATIONS, post(evaluations::<P>))
-        .with_state(Arc::new(Shared { pdp }));
-    let routes = if metadata.path.is_empty() {
+    let routes = evaluation_router(pdp);
+    if metadata.path.is_empty() {
         routes.merge(metadata_router(&metadata))
     } else {
         routes
-    };
-    routes
+    }
+}
+
+/// The two evaluation routes alone, without the metadata document: for a deployment that
+/// guards them (and not the public document) with a layer of its own.
+pub(crate) fn evaluation_router<P: Pdp>(pdp: P) -> Router {
+    Router::new()
+        .route(EVALUATION, post(evaluation::<P>))
+        .route(EVALUATIONS, post(evaluations::<P>))
+        .with_state(Arc::new(Shared { pdp }))
         .route_layer(RenderProblemsLayer)
         .layer(middleware::from_fn(echo_request_id))
 }

@@ -111,7 +111,7 @@ impl<S: SentinelStore> SentinelApi<S> {
 
 /// The key layer: no key, two keys or a key that is not a live service key is 401 before any
 /// other check (the SDK sends one on every call).
-pub(super) async fn require_service_key<S: SentinelStore>(
+pub(crate) async fn require_service_key<S: SentinelStore>(
     State(api): State<SentinelApi<S>>,
     mut request: Request,
     next: Next,

@@ -82,8 +82,9 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 
 pub use keys::CreatedServiceKey;
+pub(crate) use keys::require_service_key;
 pub use tokens::{IssuedToken, TokenKind};
-pub use workspace::Member;
+pub use workspace::{Member, new_workspace_id};
 
 use crate::acl::{Acl, AclStore};
 use crate::api_key::ApiKeys;
@@ -126,6 +127,9 @@ pub struct SentinelConfig {
     /// The identity's configuration (its signing algorithm is RS256 whatever is set here: the
     /// SDK verifies nothing else).
     pub identity: IdentityConfig,
+    /// Where every decision of the routes is recorded (and refused when it cannot be), and
+    /// authentication failures too; none by default.
+    pub audit: Option<crate::audit::AuditTrail>,
 }
 
 impl SentinelConfig {
@@ -136,6 +140,7 @@ impl SentinelConfig {
             user_token_ttl: Duration::from_secs(15 * 60),
             m2m_token_ttl: Duration::from_secs(60 * 60),
             identity: IdentityConfig::default(),
+            audit: None,
         }
     }
 }
@@ -266,6 +271,22 @@ impl<S: SentinelStore> SentinelApi<S> {
     /// The entity permission engine.
     pub fn acl(&self) -> &Acl<S> {
         &self.inner.acl
+    }
+
+    /// Shares this instance's changes with the others through `feed` (see
+    /// [`cluster`](crate::cluster)), and hears theirs: revoked keys and tokens, removed members,
+    /// changed roles, shares and signing keys are enforced by every instance within the feed's
+    /// delay instead of its caches' lifetimes.
+    pub fn share_changes(&self, feed: &crate::cluster::ChangeFeed) {
+        self.inner.identity.share_changes(feed);
+        self.inner.tenancy.share_changes(feed);
+        self.inner.acl.share_changes(feed);
+        self.inner.keys.share_changes(feed);
+    }
+
+    /// The audit trail the API's decisions go to, if any.
+    pub fn audit(&self) -> Option<&crate::audit::AuditTrail> {
+        self.inner.config.audit.as_ref()
     }
 
     /// The public keys as a JWKS document (what `/.well-known/jwks.json` serves).

@@ -60,12 +60,17 @@ impl<S: SentinelStore> SentinelApi<S> {
     ///
     /// Refusals are `application/problem+json`.
     pub fn router(&self) -> Router {
-        let gateway = AuthGateway::new()
+        let mut gateway = AuthGateway::new()
             .strategy(SentinelBearer::new(self.clone()))
             .optional()
             .without_enrichment()
-            .authorizer(self.inner.acl.clone())
-            .build();
+            .authorizer(self.inner.acl.clone());
+        if let Some(trail) = &self.inner.config.audit {
+            gateway = gateway
+                .observe(trail.clone())
+                .audit_auth_failures(trail.clone());
+        }
+        let gateway = gateway.build();
         let keyed = Router::new()
             .route("/realm/whoami", get(whoami))
             .route("/realm/m2m-token", post(m2m_token::<S>))

@@ -27,6 +27,11 @@ pub struct Member {
     pub joined_at: i64,
 }
 
+/// A fresh workspace id: a random UUID (version 4).
+pub fn new_workspace_id() -> Result<String, SentinelError> {
+    crate::secret::random_uuid().map_err(|_| SentinelError::Unavailable)
+}
+
 /// A workspace id must be a UUID (the SDK parses it as one), in its lowercase hyphenated form.
 pub(super) fn check_workspace_id(id: &str) -> Result<(), SentinelError> {
     let bytes = id.as_bytes();

@@ -107,6 +107,9 @@ pub trait SentinelStore: Store + TenantStore + AclStore + ApiKeyStore + Sync {}
 
 impl<T> SentinelStore for T where T: Store + TenantStore + AclStore + ApiKeyStore + Sync {}
 
+/// Bound of the entity permission cache, in bytes.
+const ACL_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The workspace roles, lowest first, each inheriting the one before.
 pub const WORKSPACE_ROLES: [&str; 4] = ["viewer", "editor", "admin", "owner"];
 
@@ -226,7 +229,11 @@ impl<S: SentinelStore> SentinelApi<S> {
                     message: e.to_string(),
                 })
         };
+        // Entity facts cached, bounded by bytes: every write through this API (and, with
+        // `share_changes`, through any instance) voids what it touched at once; the TTL bounds
+        // only writes made behind the service's back.
         let acl = Acl::new(store.clone())
+            .cached(ACL_CACHE_BYTES, crate::tenant::DEFAULT_CACHE_TTL)
             .over(tenancy.clone())
             .watching(&tenancy)
             .admins(permission(ADMIN_WORKSPACE)?)
